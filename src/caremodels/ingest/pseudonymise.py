@@ -1,0 +1,67 @@
+"""Keyed pseudonyms for NHS numbers: HMAC-SHA256 under a secret key.
+
+The same key gives the same pseudonym for a person in every table and every load, so records link
+in the warehouse; without the key a pseudonym cannot be reversed or recomputed from an NHS number.
+The key comes from the environment (``CAREMODELS_PSEUDONYMISATION_KEY``) or a key file, never from
+the repository. ``derive_project_key`` gives each project its own key from one master key, so two
+projects' pseudonyms cannot be linked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from caremodels.errors import CaremodelsError
+
+__all__ = ["KEY_ENVIRONMENT_VARIABLE", "Pseudonymiser", "derive_project_key", "load_key"]
+
+KEY_ENVIRONMENT_VARIABLE = "CAREMODELS_PSEUDONYMISATION_KEY"
+_MINIMUM_KEY_BYTES = 16
+
+
+def derive_project_key(master_key: bytes, project: str) -> bytes:
+    return hmac.new(master_key, f"caremodels-project:{project}".encode(), hashlib.sha256).digest()
+
+
+def load_key(key_file: Path | None = None, *, create: bool = False) -> bytes:
+    """The key from ``key_file`` if given, else the environment variable.
+
+    With ``create`` a missing key file is made with a new random key, readable by its owner only.
+    """
+    if key_file is not None:
+        if not key_file.exists():
+            if not create:
+                raise CaremodelsError(f"pseudonymisation key file {key_file} does not exist")
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+            key_file.chmod(0o600)
+        text = key_file.read_text(encoding="ascii").strip()
+    else:
+        text = os.environ.get(KEY_ENVIRONMENT_VARIABLE, "").strip()
+        if not text:
+            raise CaremodelsError(
+                f"no pseudonymisation key: set {KEY_ENVIRONMENT_VARIABLE} or pass --key-file"
+            )
+    key = text.encode()
+    if len(key) < _MINIMUM_KEY_BYTES:
+        raise CaremodelsError(f"the pseudonymisation key must be at least {_MINIMUM_KEY_BYTES} characters")
+    return key
+
+
+class Pseudonymiser:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < _MINIMUM_KEY_BYTES:
+            raise ValueError(f"the key must be at least {_MINIMUM_KEY_BYTES} bytes")
+        self._key = key
+
+    def pseudonym(self, nhs_number: str) -> str:
+        return hmac.new(self._key, nhs_number.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def pseudonyms(self, nhs_numbers: Iterable[str]) -> dict[str, str]:
+        """Pseudonyms of distinct NHS numbers (each computed once)."""
+        return {number: self.pseudonym(number) for number in set(nhs_numbers)}
