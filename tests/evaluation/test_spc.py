@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from collections.abc import Sequence
 
 import pandas as pd
 import pytest
@@ -28,7 +29,7 @@ ZIG = [10.0, 14.0]  # one period of the zig-zag baseline
 ZAG = [14.0, 10.0]  # the same, starting high
 
 
-def monthly(values: list[float], start: str = "2020-01-01") -> pd.DataFrame:
+def monthly(values: Sequence[float], start: str = "2020-01-01") -> pd.DataFrame:
     return pd.DataFrame(
         {
             "month": pd.date_range(start, periods=len(values), freq="MS"),
@@ -37,19 +38,15 @@ def monthly(values: list[float], start: str = "2020-01-01") -> pd.DataFrame:
     )
 
 
-def chart(values: list[float], **options: object) -> SpcResult:
-    results = spc(monthly(values), value="value", date="month", **options)  # type: ignore[arg-type]
+def chart(values: Sequence[float], **options: object) -> SpcResult:
+    results = spc(monthly(values), value="value", date="month", **options)
     assert len(results) == 1
     return results[0]
 
 
 def winners(result: SpcResult) -> dict[int, str]:
     """Index -> winning rule, for the flagged points only."""
-    return {
-        i: p.special_cause_rule
-        for i, p in enumerate(result.points)
-        if p.special_cause_rule is not None
-    }
+    return {i: p.special_cause_rule for i, p in enumerate(result.points) if p.special_cause_rule is not None}
 
 
 def flagged(result: SpcResult, rule: str) -> list[int]:
@@ -81,9 +78,7 @@ def test_limits_hand_worked_example() -> None:
     assert segment.upper_limit == pytest.approx(10.99)
     assert segment.lower_two_sigma == pytest.approx(4.34)
     assert segment.upper_two_sigma == pytest.approx(9.66)
-    assert (result.centre, result.lower_limit, result.upper_limit) == pytest.approx(
-        (7.0, 3.01, 10.99)
-    )
+    assert (result.centre, result.lower_limit, result.upper_limit) == pytest.approx((7.0, 3.01, 10.99))
     assert [p.moving_range for p in result.points] == [None, 2, 1, 2, 1]
     assert all(p.upper_limit == pytest.approx(10.99) for p in result.points)
     assert winners(result) == {}
@@ -278,8 +273,7 @@ def test_point_on_the_mean_allows_for_floating_point_noise() -> None:
     assert result.centre == pytest.approx(0.12)
     assert flagged(result, "shift") == []
     # and with the 0.12s nudged off the mean the shifts reappear, so the test can fail
-    nudged = [0.1301 if v == 0.12 and i < 12 else 0.1099 if v == 0.12 else v
-              for i, v in enumerate(values)]
+    nudged = [0.1301 if v == 0.12 and i < 12 else 0.1099 if v == 0.12 else v for i, v in enumerate(values)]
     assert flagged(chart(nudged), "shift") == [*range(5, 12), *range(18, 25)]
 
 
@@ -307,6 +301,27 @@ def test_outside_limits_beats_a_trend_in_the_other_direction() -> None:
     assert result.points[17].special_cause_type == "improvement"
 
 
+def test_trend_beats_two_of_three() -> None:
+    # a rise 10 .. 21 whose last two points are beyond the upper two-sigma line (19.05)
+    values = [*ZIG * 8, 10, 11, 12, 13, 14, 20, 21, *ZAG * 3]
+    result = chart(values, improvement="increase")
+    assert result.segments[0].upper_two_sigma == pytest.approx(19.0462, abs=1e-4)
+    assert result.points[21].rules == ["trend", "two_of_three"]
+    assert winners(result) == dict.fromkeys(range(16, 23), "trend")
+
+
+def test_two_of_three_beats_shift() -> None:
+    # seven points above the mean (12.69), two of them beyond two sigma (20.12)
+    values = [*ZIG * 6, 10, 13, 21, 13.5, 21, 13, 13.5, 13, *ZIG * 6]
+    result = chart(values)
+    assert result.points[14].rules == ["two_of_three", "shift"]
+    assert winners(result) == {
+        **dict.fromkeys(range(13, 20), "shift"),
+        14: "two_of_three",
+        16: "two_of_three",
+    }
+
+
 def test_every_point_reports_its_first_rule() -> None:
     result = chart([*ZIG * 6, 20, 19, 18, 17, 16, 15, 14, 15, *ZIG * 3])
     for p in result.points:
@@ -326,9 +341,7 @@ def test_every_point_reports_its_first_rule() -> None:
         ("neither", "neither", "neither_high"),
     ],
 )
-def test_variation_icon_from_the_latest_point(
-    improvement: str, point_type: str, icon: str
-) -> None:
+def test_variation_icon_from_the_latest_point(improvement: str, point_type: str, icon: str) -> None:
     values = [*ZIG * 6, 10, 40]  # the latest point is far above the upper limit
     result = chart(values, improvement=improvement)
     assert result.points[-1].special_cause_type == point_type
@@ -404,8 +417,12 @@ def test_rebase_gives_each_segment_its_own_limits() -> None:
     assert second.mean == pytest.approx(21.0)
     # the 11 -> 20 jump is not a moving range: it would straddle the rebase
     assert result.points[12].moving_range is None
-    assert first.mean_moving_range == pytest.approx(15 / 11)  # mR 2,1,1,2,1,1,2,1,1,2,1
-    assert second.mean_moving_range == pytest.approx(11 / 8)  # mR 2,1,1,2,1,1,2,1
+    # mR 2,1,1,2,1,1,2,1,1,2,1 and 2,1,1,2,1,1,2,1; the jump of 9 is in neither, even before
+    # outlier screening
+    assert first.mean_moving_range_unscreened == pytest.approx(15 / 11)
+    assert second.mean_moving_range_unscreened == pytest.approx(11 / 8)
+    assert first.mean_moving_range == pytest.approx(15 / 11)
+    assert second.mean_moving_range == pytest.approx(11 / 8)
     assert result.centre == pytest.approx(21.0)
     assert result.upper_limit == second.upper_limit
     assert [p.segment for p in result.points] == [0] * 12 + [1] * 9
@@ -413,6 +430,14 @@ def test_rebase_gives_each_segment_its_own_limits() -> None:
     assert result.points[-1].mean == pytest.approx(21.0)
     assert winners(result) == {}
     assert any("segment 1" in c and "9 points" in c for c in result.caveats)
+
+
+def test_assurance_uses_the_latest_segment() -> None:
+    # limits are about 7.4 .. 14.6 before the rebase and 17.7 .. 24.3 after it: a target of
+    # 15 (higher is better) was always missed before and is always hit now
+    result = chart(STEP, rebase=[STEP_AT], improvement="increase", target=15.0)
+    assert result.segments[0].upper_limit < 15 < result.segments[1].lower_limit
+    assert result.assurance_icon == "pass"
 
 
 def test_rebase_date_between_points_starts_at_the_next_point() -> None:
@@ -544,7 +569,7 @@ def test_group_with_one_point_is_named() -> None:
 def test_bad_options(change: dict[str, object], message: str) -> None:
     options: dict[str, object] = {"value": "value", "date": "month", **change}
     with pytest.raises(ValueError, match=message):
-        spc(monthly([5, 7, 6, 8, 9]), **options)  # type: ignore[arg-type]
+        spc(monthly([5, 7, 6, 8, 9]), **options)
 
 
 def test_missing_and_non_numeric_values() -> None:
@@ -593,9 +618,7 @@ def _signals(result: SpcResult) -> list[tuple[list[str], str | None]]:
 
 @settings(max_examples=60, deadline=None)
 @given(values=series, shift=st.integers(min_value=-1000, max_value=1000))
-def test_adding_a_constant_moves_the_limits_but_not_the_signals(
-    values: list[int], shift: int
-) -> None:
+def test_adding_a_constant_moves_the_limits_but_not_the_signals(values: list[int], shift: int) -> None:
     base = chart([float(v) for v in values])
     moved = chart([float(v + shift) for v in values])
     assert moved.upper_limit == pytest.approx(base.upper_limit + shift)
@@ -609,9 +632,7 @@ def test_mirroring_the_values_mirrors_the_verdicts(values: list[int]) -> None:
     up = chart([float(v) for v in values], improvement="increase", target=20.0)
     down = chart([-float(v) for v in values], improvement="decrease", target=-20.0)
     assert [p.rules for p in down.points] == [p.rules for p in up.points]
-    assert [p.special_cause_type for p in down.points] == [
-        p.special_cause_type for p in up.points
-    ]
+    assert [p.special_cause_type for p in down.points] == [p.special_cause_type for p in up.points]
     assert down.assurance_icon == up.assurance_icon
     flip = {"high": "low", "low": "high", None: None}
     assert [p.special_cause_direction for p in down.points] == [

@@ -78,8 +78,8 @@ def test_matches_phe_reference_with_1976_standard() -> None:
     # 804 events, per 10,000 at 95%.
     esp1976 = [8000, 7000, 7000, 7000, 7000, 7000, 7000, 7000, 7000, 7000, 7000, 6000, 5000,
                4000, 3000, 2000, 1000, 1000]  # fmt: skip
-    counts = BIG[:17] + [82]
-    population = POPULATION[:17] + [123]
+    counts = [*BIG[:17], 82]
+    population = [*POPULATION[:17], 123]
     result = dsr(counts, population, esp1976, multiplier=10_000)
     assert result.value == pytest.approx(859.20975850223658, rel=1e-12)
     assert result.lower == pytest.approx(799.11609314421025, rel=1e-10)

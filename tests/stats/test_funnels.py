@@ -98,9 +98,7 @@ def test_rate_funnel_with_tiny_expected_counts() -> None:
     limits = funnel_limits_rate(denominators, 1, multiplier=1000, confidence=0.95)
     high_count = limits.upper * denominators / 1000
     assert (high_count < 1).all()
-    np.testing.assert_allclose(
-        exact_poisson_count_limits(high_count).lower, denominators / 1000, rtol=1e-9
-    )
+    np.testing.assert_allclose(exact_poisson_count_limits(high_count).lower, denominators / 1000, rtol=1e-9)
     assert (limits.lower == 0).all()
     # And continuously across the switch from the direct solve to scipy's inverse.
     around = np.linspace(2.0, 3.0, 101)
@@ -125,9 +123,7 @@ def test_proportion_funnel_matches_phe_reference(
     n: int, lo95: float, hi95: float, lo998: float, hi998: float
 ) -> None:
     for confidence, lower, upper in ((0.95, lo95, hi95), (0.998, lo998, hi998)):
-        limits = funnel_limits_proportion(
-            [n], 0.80642448, confidence=confidence, multiplier=100
-        )
+        limits = funnel_limits_proportion([n], 0.80642448, confidence=confidence, multiplier=100)
         assert limits.lower[0] == pytest.approx(lower, abs=5e-6)  # the CSV has 6 decimals
         assert limits.upper[0] == pytest.approx(upper, abs=5e-6)
 

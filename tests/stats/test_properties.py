@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from random import Random
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -10,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from caremodels.stats import (
     BYAR_MIN_COUNT,
+    Estimate,
     byar_count_limits,
     crude_rate,
     crude_rate_ci_arrays,
@@ -31,15 +34,21 @@ confidences = st.floats(min_value=0.5, max_value=0.9999)
 confidence_pairs = st.tuples(confidences, confidences).filter(lambda pair: pair[0] < pair[1])
 
 
+def interval(result: Estimate) -> tuple[float, float, float]:
+    """(lower, value, upper), failing the test if any was withheld."""
+    assert result.lower is not None
+    assert result.value is not None
+    assert result.upper is not None
+    return result.lower, result.value, result.upper
+
+
 @given(counts, denominators, multipliers, confidences)
 def test_crude_rate_interval_contains_value(
     count: float, denominator: float, multiplier: float, confidence: float
 ) -> None:
     result = crude_rate(count, denominator, multiplier=multiplier, confidence=confidence)
-    assert result.lower is not None
-    assert result.value is not None
-    assert result.upper is not None
-    assert 0 <= result.lower <= result.value <= result.upper
+    lower, value, upper = interval(result)
+    assert 0 <= lower <= value <= upper
     assert result.method == ("exact" if count < BYAR_MIN_COUNT else "byar")
 
 
@@ -47,12 +56,10 @@ def test_crude_rate_interval_contains_value(
 def test_crude_rate_interval_widens_with_confidence(
     count: float, denominator: float, levels: tuple[float, float]
 ) -> None:
-    narrow = crude_rate(count, denominator, confidence=levels[0])
-    wide = crude_rate(count, denominator, confidence=levels[1])
-    assert narrow.lower is not None and wide.lower is not None
-    assert narrow.upper is not None and wide.upper is not None
-    assert wide.lower <= narrow.lower * (1 + 1e-12)
-    assert wide.upper >= narrow.upper * (1 - 1e-12)
+    narrow_lower, _, narrow_upper = interval(crude_rate(count, denominator, confidence=levels[0]))
+    wide_lower, _, wide_upper = interval(crude_rate(count, denominator, confidence=levels[1]))
+    assert wide_lower <= narrow_lower * (1 + 1e-12)
+    assert wide_upper >= narrow_upper * (1 - 1e-12)
 
 
 @given(st.floats(min_value=1000, max_value=1e9), st.floats(min_value=0.9, max_value=0.9999))
@@ -79,9 +86,7 @@ def test_byar_within_point_one_percent_from_44(count: float, confidence: float) 
     st.floats(1, 1e7),
     confidences,
 )
-def test_crude_rate_arrays_match_scalar(
-    values: np.ndarray, denominator: float, confidence: float
-) -> None:
+def test_crude_rate_arrays_match_scalar(values: np.ndarray, denominator: float, confidence: float) -> None:
     result = crude_rate_ci_arrays(values, denominator, 1000, confidence)
     for i, count in enumerate(values):
         single = crude_rate(float(count), denominator, confidence=confidence)
@@ -110,8 +115,8 @@ def test_dsr_interval_contains_value_or_is_withheld(
         assert (result.value, result.lower, result.upper) == (None, None, None)
         assert result.reason
         return
-    assert result.lower is not None and result.value is not None and result.upper is not None
-    assert 0 <= result.lower <= result.value <= result.upper
+    lower, value, upper = interval(result)
+    assert 0 <= lower <= value <= upper
 
 
 @given(standardisation_inputs(), confidence_pairs)
@@ -120,12 +125,10 @@ def test_dsr_interval_widens_with_confidence(
 ) -> None:
     band_counts, populations, weights = inputs
     assume(sum(band_counts) >= 10)
-    narrow = dsr(band_counts, populations, weights, confidence=levels[0])
-    wide = dsr(band_counts, populations, weights, confidence=levels[1])
-    assert narrow.lower is not None and wide.lower is not None
-    assert narrow.upper is not None and wide.upper is not None
-    assert wide.lower <= narrow.lower + 1e-9 * abs(narrow.lower)
-    assert wide.upper >= narrow.upper * (1 - 1e-12)
+    narrow_lower, _, narrow_upper = interval(dsr(band_counts, populations, weights, confidence=levels[0]))
+    wide_lower, _, wide_upper = interval(dsr(band_counts, populations, weights, confidence=levels[1]))
+    assert wide_lower <= narrow_lower * (1 + 1e-9)
+    assert wide_upper >= narrow_upper * (1 - 1e-12)
 
 
 @given(
@@ -139,9 +142,7 @@ def test_dsr_equals_crude_rate_when_standard_is_the_population(
     populations = [float(population) for _, population in bands]
     assume(sum(band_counts) >= 10)
     standardised = dsr(band_counts, populations, populations, confidence=confidence)
-    crude = crude_rate(
-        sum(band_counts), sum(populations), multiplier=100_000, confidence=confidence
-    )
+    crude = crude_rate(sum(band_counts), sum(populations), multiplier=100_000, confidence=confidence)
     assert standardised.value == pytest.approx(crude.value, rel=1e-9)
     assert standardised.lower == pytest.approx(crude.lower, rel=1e-9)
     assert standardised.upper == pytest.approx(crude.upper, rel=1e-9)
@@ -149,12 +150,12 @@ def test_dsr_equals_crude_rate_when_standard_is_the_population(
 
 @given(standardisation_inputs(), st.randoms(use_true_random=False), st.floats(1e-3, 1e3))
 def test_dsr_ignores_band_order_and_weight_scale(
-    inputs: tuple[list[int], list[float], list[float]], random: object, factor: float
+    inputs: tuple[list[int], list[float], list[float]], random: Random, factor: float
 ) -> None:
     band_counts, populations, weights = inputs
     assume(sum(band_counts) >= 10)
     order = list(range(len(band_counts)))
-    random.shuffle(order)  # type: ignore[attr-defined]
+    random.shuffle(order)
     original = dsr(band_counts, populations, weights)
     shuffled = dsr(
         [band_counts[i] for i in order],
@@ -166,25 +167,18 @@ def test_dsr_ignores_band_order_and_weight_scale(
     assert shuffled.upper == pytest.approx(original.upper, rel=1e-9)
 
 
-proportion_inputs = st.integers(1, 1_000_000).flatmap(
-    lambda n: st.tuples(st.integers(0, n), st.just(n))
-)
+proportion_inputs = st.integers(1, 1_000_000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n)))
 
 
 @given(proportion_inputs, confidences)
-def test_wilson_interval_contains_value_within_zero_one(
-    inputs: tuple[int, int], confidence: float
-) -> None:
+def test_wilson_interval_contains_value_within_zero_one(inputs: tuple[int, int], confidence: float) -> None:
     x, n = inputs
-    result = proportion(x, n, confidence=confidence)
-    assert result.lower is not None and result.value is not None and result.upper is not None
-    assert 0 <= result.lower <= result.value <= result.upper <= 1
+    lower, value, upper = interval(proportion(x, n, confidence=confidence))
+    assert 0 <= lower <= value <= upper <= 1
 
 
 @given(proportion_inputs, confidence_pairs)
-def test_wilson_interval_widens_with_confidence(
-    inputs: tuple[int, int], levels: tuple[float, float]
-) -> None:
+def test_wilson_interval_widens_with_confidence(inputs: tuple[int, int], levels: tuple[float, float]) -> None:
     x, n = inputs
     narrow = proportion_ci_arrays(x, n, levels[0])
     wide = proportion_ci_arrays(x, n, levels[1])
@@ -226,10 +220,16 @@ def test_proportion_funnel_brackets_target_and_widens(
     population: np.ndarray, target: float, levels: tuple[float, float], method: str
 ) -> None:
     narrow = funnel_limits_proportion(
-        population, target, confidence=levels[0], method=method  # type: ignore[arg-type]
+        population,
+        target,
+        confidence=levels[0],
+        method=method,  # type: ignore[arg-type]
     )
     wide = funnel_limits_proportion(
-        population, target, confidence=levels[1], method=method  # type: ignore[arg-type]
+        population,
+        target,
+        confidence=levels[1],
+        method=method,  # type: ignore[arg-type]
     )
     assert ((narrow.lower >= 0) & (narrow.lower <= target + 1e-12)).all()
     assert ((narrow.upper <= 1) & (narrow.upper >= target - 1e-12)).all()

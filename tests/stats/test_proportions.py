@@ -72,6 +72,7 @@ def test_extremes_stay_inside_zero_one() -> None:
     every = proportion(10, 10)
     assert none.lower == 0.0
     assert every.upper == 1.0
+    assert none.upper is not None
     # Wilson is symmetric: the interval for 10/10 mirrors the one for 0/10.
     assert every.lower == pytest.approx(1 - none.upper, abs=1e-15)
 
@@ -106,5 +107,5 @@ def test_array_validation() -> None:
         proportion_ci_arrays([1, 11], 10)
     with pytest.raises(ValueError, match=r"denominators\[0\] is -1"):
         proportion_ci_arrays([1, 1], [-1, 10])
-    with pytest.raises(ValueError, match="did you mean 0.998"):
+    with pytest.raises(ValueError, match=r"did you mean 0\.998"):
         proportion_ci_arrays([1], [10], 99.8)

@@ -488,7 +488,7 @@ def _segment_starts(
 
 def _compare(a: FloatArray, b: FloatArray) -> IntArray:
     """Elementwise sign(a - b), with values within a relative 1e-9 counted as equal."""
-    equal = a == b
+    equal = np.isclose(a, b, rtol=_REL_TOL, atol=0.0)
     return np.where(equal, 0, np.sign(a - b)).astype(np.int8)
 
 

@@ -73,36 +73,37 @@ def read_opt_outs(path: Path) -> frozenset[str]:
     return frozenset(series.tolist())
 
 
-def _read_csv(path: Path, spec: TableSpec) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    """All columns as text. Lines with the wrong number of fields become problems, not rows."""
-    try:
+def _read_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """All columns as text. Lines with more or fewer fields than the header become problems.
+
+    A first pass counts fields per record (pandas would pad a short line with empty values,
+    hiding a truncated file); only a file with such lines is read the slow way.
+    """
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataError("the file is empty", file=path)
+        malformed = any(len(row) != len(header) for row in reader)
+    if not malformed:
         frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8",
-            encoding_errors="replace",
-            on_bad_lines="error",
+            path, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace"
         )
         frame.insert(0, "_row", range(2, len(frame) + 2))
         return frame, []
-    except pd.errors.ParserError:
-        pass  # some line is malformed: read line by line to find which
-    except pd.errors.EmptyDataError as error:
-        raise DataError("the file is empty", file=path) from error
     problems: list[dict[str, object]] = []
     rows: list[list[str]] = []
     row_numbers: list[int] = []
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         reader = csv.reader(handle)
-        header = next(reader)
+        next(reader)
         for row in reader:
             if len(row) != len(header):
                 problems.append(
                     {
                         "row_number": reader.line_num,
                         "field": "",
-                        "reason": f"expected {len(header)} fields, found {len(row)} (truncated or malformed)",
+                        "reason": "more or fewer fields than the header (truncated or malformed)",
                     }
                 )
                 continue
@@ -123,7 +124,7 @@ def _read(path: Path, spec: TableSpec) -> tuple[pd.DataFrame, list[dict[str, obj
         frame.insert(0, "_row", range(1, len(frame) + 1))
         return frame, []
     if path.suffix == ".csv":
-        return _read_csv(path, spec)
+        return _read_csv(path)
     raise DataError("unsupported file type (use .parquet or .csv)", file=path)
 
 

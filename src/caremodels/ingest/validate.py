@@ -83,9 +83,8 @@ def validate(frame: pd.DataFrame, spec: TableSpec, *, today: dt.date | None = No
 
     for column in spec.columns:
         raw = frame[column.name]
-        as_text = (
-            raw.astype("string").str.strip() if raw.dtype == object or str(raw.dtype) == "string" else None
-        )
+        is_text = raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype)
+        as_text = raw.astype("string").str.strip() if is_text else None
         empty = raw.isna() if as_text is None else (as_text.isna() | (as_text == ""))
         if as_text is not None:
             flag(

@@ -60,11 +60,9 @@ def funnel_limits_rate(
     # 95%); solve P(Gamma(O_U) <= E) = tail for O_U in (0, 1) directly there.
     tiny = -np.expm1(-expected) < tail
     if tiny.any():
-        high_count = np.where(
-            tiny,
-            _solve_decreasing(lambda a: special.gammainc(a, expected), tail, tiny.shape),
-            high_count,
-        )
+        high_count = np.array(high_count, dtype=np.float64)
+        small = expected[tiny]
+        high_count[tiny] = _solve_decreasing(lambda a: special.gammainc(a, small), tail, small.size)
     return Limits(
         np.asarray(low_count / population * scale, dtype=np.float64),
         np.asarray(high_count / population * scale, dtype=np.float64),
@@ -109,12 +107,10 @@ def funnel_limits_proportion(
         # As for rates, bdtrik cannot give x_U - 1 < 0; solve I_p0(x_U, n - x_U + 1) = tail there.
         tiny = -np.expm1(population * np.log1p(-target)) < tail
         if tiny.any():
-            high_count = np.where(
-                tiny,
-                _solve_decreasing(
-                    lambda a: special.betainc(a, population - a + 1.0, target), tail, tiny.shape
-                ),
-                high_count,
+            high_count = np.array(high_count, dtype=np.float64)
+            small = population[tiny]
+            high_count[tiny] = _solve_decreasing(
+                lambda a: special.betainc(a, small - a + 1.0, target), tail, small.size
             )
         lower, upper = low_count / population, high_count / population
     else:
@@ -131,16 +127,15 @@ def _denominators(denominators: ArrayLike) -> FloatArray:
     return population
 
 
-def _solve_decreasing(
-    function: Callable[[FloatArray], FloatArray], target: float, shape: tuple[int, ...]
-) -> FloatArray:
-    """Elementwise root in (0, 1] of a function decreasing from 1 (at 0) to below ``target``.
+def _solve_decreasing(function: Callable[[FloatArray], FloatArray], target: float, size: int) -> FloatArray:
+    """Elementwise root in (0, 1) of a function decreasing from 1 (at 0) to below ``target`` (at 1).
 
-    Bisection: 60 halvings pin the root to within 1e-18, and the function is cheap and
-    vectorised, so there is no case for anything cleverer here.
+    ``function`` maps ``size`` trial points to ``size`` values, one per equation being solved.
+    Bisection: 60 halvings pin each root to within 1e-18, and this only runs for the few
+    denominators with a tiny expected count, so there is no case for anything cleverer.
     """
-    low = np.zeros(shape)
-    high = np.ones(shape)
+    low = np.zeros(size)
+    high = np.ones(size)
     for _ in range(60):
         middle = (low + high) / 2.0
         above = function(middle) > target

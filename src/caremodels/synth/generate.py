@@ -443,7 +443,7 @@ def _spell_rows(
     shares = method_shares / method_shares.sum()
     diagnosis_p = diagnosis_shares / diagnosis_shares.sum()
     provider = _provider_code(practice)
-    sequence = np.char.zfill(np.arange(n).astype(str), 7)
+    sequence = np.char.mod("%07d", np.arange(n))
     return pa.table(
         {
             "spell_id": np.char.add(f"{practice.practice_code}{_SPELL_PREFIX[kind]}", sequence),

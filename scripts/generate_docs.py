@@ -1,0 +1,81 @@
+"""Generate the docs that are derived from code, so that nothing is written twice:
+
+- docs/data-dictionary.md from caremodels.warehouse.schema
+- docs/schemas/*.schema.json from the Pydantic models of effects and indicator definitions
+
+Run: .venv/bin/python scripts/generate_docs.py  (tests/test_docs.py fails when these are stale)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dictionary() -> str:
+    from caremodels.warehouse.schema import SOURCE_TABLES
+
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from `caremodels.warehouse.schema` by `scripts/generate_docs.py`; do not edit by hand.",
+        "",
+        "Source files (HES-like extracts, and `caremodels synth` output) carry `nhs_number`. In the warehouse",
+        "that column is replaced by `person_id`, a keyed pseudonym (HMAC-SHA256), and every row carries the",
+        "`batch_id` of the load that brought it.",
+        "",
+    ]
+    for table in SOURCE_TABLES.values():
+        lines += [f"## `{table.name}`", "", table.description, "", f"Key: {', '.join(table.key)}.", ""]
+        lines += ["| column | type | required | HES field | meaning |", "|---|---|---|---|---|"]
+        for column in table.columns:
+            required = "no" if column.nullable else "yes"
+            lines.append(
+                f"| `{column.name}` | {column.type} | {required} | {column.hes_field} | {column.description} |"
+            )
+        if table.ordered_dates:
+            checks = "; ".join(f"`{earlier}` on or before `{later}`" for earlier, later in table.ordered_dates)
+            lines += ["", f"Checks: {checks}; no date in the future; no duplicate key."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def schemas() -> dict[str, str]:
+    from caremodels.indicators.definition import IndicatorDefinition
+    from caremodels.synth.config import EffectsFile
+
+    return {
+        "effects.schema.json": json.dumps(EffectsFile.model_json_schema(), indent=2) + "\n",
+        "indicator.schema.json": json.dumps(IndicatorDefinition.model_json_schema(), indent=2) + "\n",
+    }
+
+
+def outputs() -> dict[Path, str]:
+    files = {ROOT / "docs" / "data-dictionary.md": data_dictionary()}
+    for name, text in schemas().items():
+        files[ROOT / "docs" / "schemas" / name] = text
+    return files
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    stale = []
+    for path, text in outputs().items():
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(path.relative_to(ROOT))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("stale: " + ", ".join(map(str, stale)) + " (run scripts/generate_docs.py)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

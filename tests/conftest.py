@@ -1,0 +1,49 @@
+"""Shared fixtures: one tiny synthetic economy and one warehouse loaded from it, made once per run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from caremodels.ingest import Pseudonymiser, load_file
+from caremodels.synth import SynthConfig, SynthResult, default_effects_path, generate, load_effects
+from caremodels.warehouse import Warehouse
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TEST_KEY = b"caremodels-test-key-not-secret-0123456789"
+
+
+def shared_data(name: str) -> Path:
+    """A file from ../shared/data; tests that need one fail clearly when the folder is missing."""
+    path = SHARED / "data" / name
+    if not path.exists():
+        pytest.fail(f"this test reads {path}: run the tests with the shared folder beside the repository")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> SynthConfig:
+    return SynthConfig(scale="tiny", seed=7, effects=load_effects(default_effects_path()))
+
+
+@pytest.fixture(scope="session")
+def tiny_economy(tmp_path_factory: pytest.TempPathFactory, tiny_config: SynthConfig) -> SynthResult:
+    return generate(tiny_config, tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def pseudonymiser() -> Pseudonymiser:
+    return Pseudonymiser(TEST_KEY)
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
+) -> Path:
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    with Warehouse(path) as warehouse:
+        for table in ("gp_registrations", "apc_spells"):
+            load_file(warehouse, tiny_economy.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1))
+    return path

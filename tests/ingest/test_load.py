@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from caremodels.errors import DataError
+from caremodels.ingest import Pseudonymiser, load_file, read_opt_outs
+from caremodels.synth import SynthResult
+from caremodels.warehouse import Warehouse
+
+TODAY = dt.date(2026, 1, 1)
+HEADER = "spell_id,nhs_number,gp_practice_code,provider_code,admission_date,discharge_date,admission_method,primary_diagnosis,age_on_admission,sex\n"
+GOOD = "S1,9434765919,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
+
+
+def _status(path: Path) -> dict:
+    with Warehouse(path, read_only=True) as warehouse:
+        return warehouse.status()
+
+
+def test_rows_read_equal_loaded_plus_quarantined_plus_excluded(tiny_warehouse: Path) -> None:
+    status = _status(tiny_warehouse)
+    assert {batch["table_name"] for batch in status["batches"]} == {"gp_registrations", "apc_spells"}
+    for batch in status["batches"]:
+        assert batch["rows_read"] == batch["rows_loaded"] + batch["rows_quarantined"] + batch["rows_excluded_opt_out"]
+    assert status["tables"]["apc_spells"] > 1000
+
+
+def test_warehouse_file_contains_no_source_nhs_number(tiny_warehouse: Path, tiny_economy: SynthResult) -> None:
+    numbers = set(pq.read_table(tiny_economy.files["gp_registrations"], columns=["nhs_number"])["nhs_number"].to_pylist())
+    with Warehouse(tiny_warehouse, read_only=True):
+        pass  # closed, so everything is checkpointed into the file
+    content = tiny_warehouse.read_bytes()
+    # Every run of ten digits in the file's bytes, against every NHS number in the source.
+    found = {match.decode() for match in re.findall(rb"(?=([0-9]{10}))", content)}
+    assert not found & numbers
+    # DuckDB may compress strings, so also look in every text column of every table.
+    connection = duckdb.connect(str(tiny_warehouse), read_only=True)
+    text_columns = connection.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'VARCHAR'"
+    ).fetchall()
+    assert text_columns
+    for table, column in text_columns:
+        values = {row[0] for row in connection.execute(f'SELECT DISTINCT "{column}" FROM {table}').fetchall()}
+        assert not values & numbers, f"{table}.{column}"
+    person_ids = {row[0] for row in connection.execute("SELECT DISTINCT person_id FROM apc_spells").fetchall()}
+    assert person_ids and all(len(value) == 64 for value in person_ids)
+    connection.close()
+
+
+def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
+    bad = tmp_path / "apc_spells.csv"
+    bad.write_bytes(
+        (HEADER + GOOD
+         + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"  # bad check digit
+         + "S3,9000000009,A81001,RXL,2015-13-01,2015-04-03,21,J441,80,1\n"  # bad date
+         + "S4,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,old,1\n"  # wrong type
+         + "S5,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
+         ).encode()
+        + b"S6,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J\xff41,80,1\n"  # not UTF-8
+        + b"S7,9000000009,A81001,RXL,2015-04"  # truncated
+    )
+    warehouse_path = tmp_path / "w.duckdb"
+    with Warehouse(warehouse_path) as warehouse:
+        result = load_file(warehouse, bad, pseudonymiser=pseudonymiser, today=TODAY)
+        quarantine = warehouse.query("SELECT row_number, field, reason FROM quarantine ORDER BY row_number")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 2, 5)
+    assert [row[:2] for row in quarantine] == [
+        (3, "nhs_number"), (4, "admission_date"), (5, "age_on_admission"), (7, "primary_diagnosis"), (8, "")
+    ]
+    assert "truncated" in quarantine[-1][2]
+
+
+def test_truncated_parquet_fails_with_one_clear_error(tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser) -> None:
+    truncated = tmp_path / "apc_spells.parquet"
+    truncated.write_bytes(tiny_economy.files["apc_spells"].read_bytes()[:5000])
+    with Warehouse(tmp_path / "w.duckdb") as warehouse, pytest.raises(DataError, match="truncated or not Parquet"):
+        load_file(warehouse, truncated, pseudonymiser=pseudonymiser)
+
+
+def test_strict_loads_nothing(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
+    bad = tmp_path / "apc_spells.csv"
+    bad.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        with pytest.raises(DataError) as raised:
+            load_file(warehouse, bad, pseudonymiser=pseudonymiser, strict=True, today=TODAY)
+        assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 0
+        assert warehouse.query("SELECT count(*) FROM ingest_batches")[0][0] == 0
+    message = str(raised.value)
+    assert "apc_spells.csv" in message and "row 3" in message and "nhs_number" in message
+    assert "9434765918" not in message  # never the value itself
+
+
+def test_same_file_twice_changes_nothing_and_a_corrected_file_replaces_its_batch(
+    tmp_path: Path, pseudonymiser: Pseudonymiser
+) -> None:
+    source = tmp_path / "apc_spells.csv"
+    source.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        first = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
+        second = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
+        assert (first.status, second.status) == ("loaded", "unchanged")
+        assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 1
+        source.write_text(HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+        third = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
+        assert third.status == "replaced"
+        assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 2
+        assert warehouse.query("SELECT count(*) FROM quarantine")[0][0] == 0
+        assert warehouse.query("SELECT count(*) FROM ingest_batches")[0][0] == 1
+
+
+def test_opt_outs_are_excluded_and_counted(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
+    source = tmp_path / "apc_spells.csv"
+    source.write_text(HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    opt_outs = tmp_path / "opt_outs.txt"
+    opt_outs.write_text("nhs_number\n900 000 0009\n")
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        result = load_file(warehouse, source, pseudonymiser=pseudonymiser, opt_outs=read_opt_outs(opt_outs), today=TODAY)
+        people = warehouse.query("SELECT person_id FROM apc_spells")
+    assert (result.rows_loaded, result.rows_excluded_opt_out) == (1, 1)
+    assert people == [(pseudonymiser.pseudonym("9434765919"),)]
+
+
+def test_pseudonyms_are_keyed() -> None:
+    first = Pseudonymiser(b"k" * 32).pseudonym("9434765919")
+    assert first == Pseudonymiser(b"k" * 32).pseudonym("9434765919")
+    assert first != Pseudonymiser(b"j" * 32).pseudonym("9434765919")
+
+
+def test_a_load_killed_midway_leaves_no_partial_batch(tmp_path: Path, tiny_economy: SynthResult) -> None:
+    warehouse_path = tmp_path / "w.duckdb"
+    with Warehouse(warehouse_path) as warehouse:
+        load_file(warehouse, tiny_economy.files["gp_registrations"], pseudonymiser=Pseudonymiser(b"k" * 32))
+    before = _status(warehouse_path)
+    # The child loads the spells but stops inside the transaction, after the rows went in.
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from caremodels.ingest import Pseudonymiser, load_file
+        from caremodels.warehouse import store
+        original = store.Warehouse.transaction
+        def slow_transaction(self):
+            manager = original(self)
+            class Wrapped:
+                def __enter__(self_inner):
+                    return manager.__enter__()
+                def __exit__(self_inner, *exc):
+                    print("inside", flush=True)
+                    time.sleep(60)
+                    return manager.__exit__(*exc)
+            return Wrapped()
+        with store.Warehouse(Path({str(warehouse_path)!r})) as warehouse:
+            store.Warehouse.transaction = slow_transaction
+            load_file(warehouse, Path({str(tiny_economy.files["apc_spells"])!r}), pseudonymiser=Pseudonymiser(b"k" * 32))
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    line = child.stdout.readline()  # blocks until the rows are in, uncommitted
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert line == "inside\n"
+    after = _status(warehouse_path)
+    assert after["tables"] == before["tables"]
+    assert after["batches"] == before["batches"]

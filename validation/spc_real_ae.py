@@ -1,0 +1,161 @@
+"""Run Making Data Count SPC on real A&E 4-hour performance, April 2016 to March 2019.
+
+For every provider (org_code) in NHS England's monthly A&E statistics, and for England as a
+whole, the 4-hour performance (1 - breaches / attendances, all department types together) is
+charted as an XmR chart with higher values better and the 95% standard as the target. The
+script prints a summary: how many providers show special cause on their latest month, how
+many consistently pass, fail, or hit and miss 95%, and England's limits.
+
+    .venv/bin/python validation/spc_real_ae.py [PATH_TO_CSV]
+
+PATH_TO_CSV defaults to ../shared/data/ae_attendances_2016-2019.csv next to the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from caremodels.evaluation.spc import MIN_RECOMMENDED_POINTS, ShortSeriesWarning, SpcResult, spc
+
+PROJECT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = PROJECT.parent / "shared" / "data" / "ae_attendances_2016-2019.csv"
+TARGET = 0.95
+COLUMNS = {"period", "org_code", "type", "attendances", "breaches"}
+
+
+def monthly_performance(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per provider and month: attendances and breaches summed over department types."""
+    missing = COLUMNS - set(raw.columns)
+    if missing:
+        raise SystemExit(f"the A&E file lacks columns {sorted(missing)}")
+    monthly = (
+        raw.assign(period=pd.to_datetime(raw["period"]))
+        .groupby(["org_code", "period"], as_index=False)[["attendances", "breaches"]]
+        .sum()
+    )
+    # Performance is undefined with no attendances; the 2016-19 file has none, but say so.
+    empty = monthly["attendances"] == 0
+    if empty.any():
+        print(f"dropped {int(empty.sum())} provider-months with no attendances")
+    monthly = monthly[~empty]
+    return monthly.assign(performance=1 - monthly["breaches"] / monthly["attendances"])
+
+
+def count_gaps(monthly: pd.DataFrame) -> int:
+    """Providers whose months are not consecutive (a moving range then spans the gap)."""
+    gaps = 0
+    for _, months in monthly.groupby("org_code")["period"]:
+        expected = pd.date_range(months.min(), months.max(), freq="MS")
+        gaps += len(expected) != len(months)
+    return gaps
+
+
+def describe(results: list[SpcResult], latest: pd.Timestamp) -> list[str]:
+    icons = Counter(r.variation_icon for r in results)
+    kinds = Counter(r.points[-1].special_cause_type for r in results)
+    rules = Counter(r.points[-1].special_cause_rule for r in results if r.points[-1].rules)
+    current = sum(r.points[-1].date == latest.date() for r in results)
+    assurance = Counter(r.assurance_icon for r in results)
+    return [
+        f"  providers charted: {len(results)} ({current} with data for {latest:%b %Y})",
+        f"  latest month special cause concern:     {kinds['concern']:4d}",
+        f"  latest month special cause improvement: {kinds['improvement']:4d}",
+        f"  latest month common cause:              {icons['common_cause']:4d}",
+        "  variation icons: " + ", ".join(f"{k} {v}" for k, v in sorted(icons.items())),
+        "  rule behind the latest-month signals: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(rules.items())),
+        f"  assurance against {TARGET:.0%}: pass {assurance['pass']}, fail {assurance['fail']}, "
+        f"hit and miss {assurance['hit_and_miss']}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA, help="A&E CSV")
+    args = parser.parse_args(argv)
+
+    raw = pd.read_csv(args.data, dtype={"org_code": str, "type": str})
+    monthly = monthly_performance(raw)
+    latest = monthly["period"].max()
+    months = monthly.groupby("org_code")["period"].nunique()
+    too_short = sorted(months[months < 2].index)
+    charted = monthly[~monthly["org_code"].isin(too_short)]
+
+    with warnings.catch_warnings(record=True) as caught:
+        # The summary below counts short series itself; keep the console readable.
+        warnings.simplefilter("always", ShortSeriesWarning)
+        providers = spc(
+            charted,
+            value="performance",
+            date="period",
+            group="org_code",
+            improvement="increase",
+            target=TARGET,
+        )
+    short = sum(r.n_points < MIN_RECOMMENDED_POINTS for r in providers)
+
+    print(f"A&E 4-hour performance SPC: {args.data.name}")
+    print(
+        f"{len(raw):,} rows, {raw['org_code'].nunique()} providers, "
+        f"{monthly['period'].min():%b %Y} to {latest:%b %Y}"
+    )
+    print(
+        f"excluded {len(too_short)} provider(s) with fewer than 2 months: "
+        f"{', '.join(too_short) or 'none'}"
+    )
+    print(
+        f"{short} charted providers have fewer than {MIN_RECOMMENDED_POINTS} months "
+        f"(provisional limits); {count_gaps(charted)} have gaps between months; "
+        f"{len(caught)} ShortSeriesWarning raised"
+    )
+    print("All charted providers (XmR, improvement = increase, target 95%):")
+    print("\n".join(describe(providers, latest)))
+    full = [r for r in providers if r.n_points == monthly["period"].nunique()]
+    print(f"Providers with all {monthly['period'].nunique()} months:")
+    print("\n".join(describe(full, latest)))
+
+    england = (
+        monthly.groupby("period", as_index=False)[["attendances", "breaches"]]
+        .sum()
+        .assign(performance=lambda d: 1 - d["breaches"] / d["attendances"])
+    )
+    (total,) = spc(
+        england, value="performance", date="period", improvement="increase", target=TARGET
+    )
+    (segment,) = total.segments
+    last = total.points[-1]
+    print(f"England total ({total.n_points} months):")
+    print(
+        f"  mean {segment.mean:.4f}, limits {segment.lower_limit:.4f} to "
+        f"{segment.upper_limit:.4f}, two sigma {segment.lower_two_sigma:.4f} to "
+        f"{segment.upper_two_sigma:.4f}"
+    )
+    print(
+        f"  mean moving range {segment.mean_moving_range:.4f} "
+        f"({segment.moving_ranges_screened_out} screened out of {total.n_points - 1})"
+    )
+    print(
+        f"  latest {last.date:%b %Y}: {last.value:.4f}; variation {total.variation_icon}; "
+        f"assurance {total.assurance_icon}"
+    )
+    signals = Counter(p.special_cause_rule for p in total.points if p.special_cause_rule)
+    print(
+        "  special-cause points: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(signals.items())) or "none")
+    )
+    flagged = [p for p in total.points if p.special_cause_rule]
+    for p in flagged:
+        print(
+            f"    {p.date:%b %Y} {p.value:.4f} {p.special_cause_rule} ({p.special_cause_type})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
