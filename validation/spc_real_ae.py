@@ -68,8 +68,7 @@ def describe(results: list[SpcResult], latest: pd.Timestamp) -> list[str]:
         f"  latest month special cause improvement: {kinds['improvement']:4d}",
         f"  latest month common cause:              {icons['common_cause']:4d}",
         "  variation icons: " + ", ".join(f"{k} {v}" for k, v in sorted(icons.items())),
-        "  rule behind the latest-month signals: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(rules.items())),
+        "  rule behind the latest-month signals: " + ", ".join(f"{k} {v}" for k, v in sorted(rules.items())),
         f"  assurance against {TARGET:.0%}: pass {assurance['pass']}, fail {assurance['fail']}, "
         f"hit and miss {assurance['hit_and_miss']}",
     ]
@@ -87,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     too_short = sorted(months[months < 2].index)
     charted = monthly[~monthly["org_code"].isin(too_short)]
 
-    with warnings.catch_warnings(record=True) as caught:
-        # The summary below counts short series itself; keep the console readable.
-        warnings.simplefilter("always", ShortSeriesWarning)
+    with warnings.catch_warnings():
+        # The summary below counts the short series itself; keep the console readable.
+        warnings.simplefilter("ignore", ShortSeriesWarning)
         providers = spc(
             charted,
             value="performance",
@@ -105,14 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(raw):,} rows, {raw['org_code'].nunique()} providers, "
         f"{monthly['period'].min():%b %Y} to {latest:%b %Y}"
     )
-    print(
-        f"excluded {len(too_short)} provider(s) with fewer than 2 months: "
-        f"{', '.join(too_short) or 'none'}"
-    )
+    print(f"excluded {len(too_short)} provider(s) with fewer than 2 months: {', '.join(too_short) or 'none'}")
     print(
         f"{short} charted providers have fewer than {MIN_RECOMMENDED_POINTS} months "
-        f"(provisional limits); {count_gaps(charted)} have gaps between months; "
-        f"{len(caught)} ShortSeriesWarning raised"
+        f"(provisional limits); {count_gaps(charted)} have gaps between months"
     )
     print("All charted providers (XmR, improvement = increase, target 95%):")
     print("\n".join(describe(providers, latest)))
@@ -125,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         .sum()
         .assign(performance=lambda d: 1 - d["breaches"] / d["attendances"])
     )
-    (total,) = spc(
-        england, value="performance", date="period", improvement="increase", target=TARGET
-    )
+    (total,) = spc(england, value="performance", date="period", improvement="increase", target=TARGET)
     (segment,) = total.segments
     last = total.points[-1]
     print(f"England total ({total.n_points} months):")
@@ -145,15 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         f"assurance {total.assurance_icon}"
     )
     signals = Counter(p.special_cause_rule for p in total.points if p.special_cause_rule)
-    print(
-        "  special-cause points: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(signals.items())) or "none")
-    )
+    print("  special-cause points: " + (", ".join(f"{k} {v}" for k, v in sorted(signals.items())) or "none"))
     flagged = [p for p in total.points if p.special_cause_rule]
     for p in flagged:
-        print(
-            f"    {p.date:%b %Y} {p.value:.4f} {p.special_cause_rule} ({p.special_cause_type})"
-        )
+        print(f"    {p.date:%b %Y} {p.value:.4f} {p.special_cause_rule} ({p.special_cause_type})")
     return 0
 
 

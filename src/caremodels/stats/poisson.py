@@ -70,13 +70,15 @@ def exact_poisson_count_limits(counts: ArrayLike, confidence: float = 0.95) -> L
 def poisson_count_limits(counts: ArrayLike, confidence: float = 0.95) -> Limits:
     """PHE's choice: exact limits for counts below 10, Byar's approximation from 10 upwards."""
     observed = _counts(counts)
-    exact = exact_poisson_count_limits(observed, confidence)
-    byar = byar_count_limits(observed, confidence)
+    lower, upper = byar_count_limits(observed, confidence)
     small = observed < BYAR_MIN_COUNT
-    return Limits(
-        np.where(small, exact.lower, byar.lower),
-        np.where(small, exact.upper, byar.upper),
-    )
+    if small.any():
+        # The incomplete gamma inverses cost far more than Byar's closed form, so only the
+        # small counts (usually a minority of rows) go through them.
+        exact = exact_poisson_count_limits(observed[small], confidence)
+        lower[small] = exact.lower
+        upper[small] = exact.upper
+    return Limits(lower, upper)
 
 
 def _counts(counts: ArrayLike) -> FloatArray:
