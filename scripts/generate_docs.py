@@ -37,7 +37,9 @@ def data_dictionary() -> str:
                 f"| `{column.name}` | {column.type} | {required} | {column.hes_field} | {column.description} |"
             )
         if table.ordered_dates:
-            checks = "; ".join(f"`{earlier}` on or before `{later}`" for earlier, later in table.ordered_dates)
+            checks = "; ".join(
+                f"`{earlier}` on or before `{later}`" for earlier, later in table.ordered_dates
+            )
             lines += ["", f"Checks: {checks}; no date in the future; no duplicate key."]
         lines.append("")
     return "\n".join(lines)

@@ -45,5 +45,7 @@ def tiny_warehouse(
     path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
     with Warehouse(path) as warehouse:
         for table in ("gp_registrations", "apc_spells"):
-            load_file(warehouse, tiny_economy.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1))
+            load_file(
+                warehouse, tiny_economy.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
+            )
     return path

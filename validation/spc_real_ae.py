@@ -114,6 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     full = [r for r in providers if r.n_points == monthly["period"].nunique()]
     print(f"Providers with all {monthly['period'].nunique()} months:")
     print("\n".join(describe(full, latest)))
+    # Units without a major (type 1) department often have no breaches at all, which makes
+    # them "pass"; the type 1 providers are the ones the 95% standard is argued over.
+    major = set(raw.loc[raw["type"] == "1", "org_code"])
+    print("Providers with a type 1 (major) A&E department:")
+    print("\n".join(describe([r for r in providers if r.group in major], latest)))
+    flat = [r for r in providers if r.segments[-1].mean_moving_range == 0]
+    flat_icons = Counter(r.variation_icon for r in flat)
+    print(
+        f"{len(flat)} providers have a mean moving range of 0 (e.g. 100% nearly every month), "
+        "so zero-width limits; their variation icons: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(flat_icons.items()))
+    )
 
     england = (
         monthly.groupby("period", as_index=False)[["attendances", "breaches"]]

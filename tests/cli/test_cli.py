@@ -12,7 +12,16 @@ from caremodels import __version__
 from caremodels.cli import cli, main
 
 PUBLIC_COMMANDS = {
-    "demo", "synth", "ingest", "warehouse", "indicators", "evaluate", "spc", "report", "serve", "programme",
+    "demo",
+    "synth",
+    "ingest",
+    "warehouse",
+    "indicators",
+    "evaluate",
+    "spc",
+    "report",
+    "serve",
+    "programme",
 }
 
 
@@ -28,7 +37,9 @@ def _all_command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list
 
 def test_help_lists_the_public_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    listed = {line.split()[0] for line in capsys.readouterr().out.split("Commands:")[1].splitlines() if line.strip()}
+    listed = {
+        line.split()[0] for line in capsys.readouterr().out.split("Commands:")[1].splitlines() if line.strip()
+    }
     assert listed == PUBLIC_COMMANDS
 
 
@@ -47,14 +58,18 @@ def test_bad_flag_exits_2_with_one_line() -> None:
     # A real process: the exit code and stderr are what a shell sees.
     completed = subprocess.run(
         [sys.executable, "-m", "caremodels", "programme", "sites", "--no-such-flag"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1
     assert "no-such-flag" in completed.stderr
 
 
-def test_failure_exits_1_with_one_line_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failure_exits_1_with_one_line_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["warehouse", "status", "--warehouse", str(tmp_path / "missing.duckdb")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error and "missing.duckdb" in error
@@ -62,8 +77,19 @@ def test_failure_exits_1_with_one_line_and_no_traceback(tmp_path: Path, capsys: 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "caremodels", "--debug", "warehouse", "status", "--warehouse", str(tmp_path / "x.duckdb")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "caremodels",
+            "--debug",
+            "warehouse",
+            "status",
+            "--warehouse",
+            str(tmp_path / "x.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode == 1
     assert "Traceback" in completed.stderr
@@ -85,7 +111,13 @@ def test_programme_coverage_json_and_table(capsys: pytest.CaptureFixture[str]) -
     document = json.loads(capsys.readouterr().out)
     years = document["years"]
     assert [year["financial_year"] for year in years] == [
-        "2014/15", "2015/16", "2016/17", "2017/18", "2018/19", "2019/20", "2020/21"
+        "2014/15",
+        "2015/16",
+        "2016/17",
+        "2017/18",
+        "2018/19",
+        "2019/20",
+        "2020/21",
     ]
     assert years[-1]["goal_share"] == 0.5
     # The first MCP and PACS vanguards covered a little over five million people.

@@ -26,7 +26,10 @@ def test_demo_builds_loads_computes_and_evaluates(demo_dir: Path) -> None:
     assert (demo_dir / "warehouse.duckdb").exists()
     assert (demo_dir / "pseudonymisation.key").stat().st_mode & 0o077 == 0
     rows = (demo_dir / "results" / "emergency_admissions_practice_month.csv").read_text().splitlines()
-    assert rows[0] == "indicator_id,level,code,period_start,period_end,numerator,denominator,value,ci_low,ci_high,suppressed"
+    assert (
+        rows[0]
+        == "indicator_id,level,code,period_start,period_end,numerator,denominator,value,ci_low,ci_high,suppressed"
+    )
     assert len(rows) > 1000
     evaluation = json.loads((demo_dir / "results" / "evaluation.json").read_text())
     assert {result["target"]["care_model"] for result in evaluation} >= {"MCP", "PACS", "EHCH"}
@@ -63,7 +66,9 @@ def test_dashboard_pages_and_api(demo_dir: Path) -> None:
     assert len(sites) == 50
     assert client.get("/api/coverage").json()[-1]["goal_share"] == 0.5
     practice_month = client.get("/api/indicators/emergency_admissions/practice-month").json()
-    assert practice_month and all(row["numerator"] is None or row["numerator"] % 5 == 0 for row in practice_month)
+    assert practice_month and all(
+        row["numerator"] is None or row["numerator"] % 5 == 0 for row in practice_month
+    )
     assert client.get("/api/indicators/nothing/practice-month").status_code == 404
     assert client.get("/openapi.json").status_code == 200
 
@@ -77,8 +82,17 @@ def _free_port() -> int:
 def test_serve_answers_http_200_at_root(demo_dir: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "caremodels", "--quiet", "serve", "--warehouse", str(demo_dir / "warehouse.duckdb"),
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "caremodels",
+            "--quiet",
+            "serve",
+            "--warehouse",
+            str(demo_dir / "warehouse.duckdb"),
+            "--port",
+            str(port),
+        ],
     )
     try:
         deadline = time.monotonic() + 60

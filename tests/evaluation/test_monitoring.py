@@ -16,14 +16,21 @@ def _counts(practice: str, first_year_events: int, second_year_events: int, list
             month = dt.date(year + (3 + offset) // 12, (3 + offset) % 12 + 1, 1)
             # Spread the events so that each year totals exactly `events`.
             share = events // 12 + (1 if offset < events % 12 else 0)
-            rows.append({"practice_code": practice, "month": month, "numerator": share, "denominator": list_size})
+            rows.append(
+                {"practice_code": practice, "month": month, "numerator": share, "denominator": list_size}
+            )
     return pd.DataFrame(rows)
 
 
 def test_growth_against_the_rest_of_england_by_hand() -> None:
     counts = pd.concat([_counts("A00001", 1000, 1100, 10_000), _counts("B00001", 2000, 2000, 20_000)])
     comparison = growth_against_rest(
-        counts, {"A00001"}, indicator="emergency_admissions", area="MCP", rest_practices={"B00001"}, care_model="MCP"
+        counts,
+        {"A00001"},
+        indicator="emergency_admissions",
+        area="MCP",
+        rest_practices={"B00001"},
+        care_model="MCP",
     )
     # Area: 1,000 then 1,100 admissions a year for 10,000 people: 100 then 110 per 1,000, +10%.
     assert comparison.baseline.rate == pytest.approx(100.0)
@@ -37,7 +44,10 @@ def test_growth_against_the_rest_of_england_by_hand() -> None:
     assert estimate.ci_low == pytest.approx(1.10 * math.exp(-1.959964 * standard_error), rel=1e-6)
     assert estimate.ci_high == pytest.approx(1.10 * math.exp(1.959964 * standard_error), rel=1e-6)
     # MCP needs growth at least 1 point below the rest of England: +10 points is not.
-    assert comparison.result.diagnostics["funding_condition_2017"] == {"required_points_below_rest": 1.0, "met": False}
+    assert comparison.result.diagnostics["funding_condition_2017"] == {
+        "required_points_below_rest": 1.0,
+        "met": False,
+    }
     assert comparison.result.periods == {"baseline": "2014/15", "comparison": "2015/16"}
 
 

@@ -144,6 +144,17 @@ def test_points_on_the_limits_are_not_outside() -> None:
     result = chart([7, 7, 7, 7, 7, 7, 7, 7])
     assert result.upper_limit == result.lower_limit == 7
     assert winners(result) == {}
+    assert any("zero width" in c for c in result.caveats)
+
+
+def test_screening_can_collapse_the_limits_of_a_nearly_constant_series() -> None:
+    # e.g. a unit that meets the 4-hour standard 100% every month but one: the single pair of
+    # non-zero moving ranges is screened out, so the limits have no width (as in MDC's tools)
+    result = chart([1.0] * 10 + [0.9] + [1.0] * 5)
+    assert result.segments[0].moving_ranges_screened_out == 2
+    assert result.upper_limit == result.lower_limit == result.centre
+    assert any("zero width" in c and "after screening" in c for c in result.caveats)
+    assert len(flagged(result, "outside_limits")) == 16  # every point is off the mean
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,12 +32,21 @@ def test_rows_read_equal_loaded_plus_quarantined_plus_excluded(tiny_warehouse: P
     status = _status(tiny_warehouse)
     assert {batch["table_name"] for batch in status["batches"]} == {"gp_registrations", "apc_spells"}
     for batch in status["batches"]:
-        assert batch["rows_read"] == batch["rows_loaded"] + batch["rows_quarantined"] + batch["rows_excluded_opt_out"]
+        assert (
+            batch["rows_read"]
+            == batch["rows_loaded"] + batch["rows_quarantined"] + batch["rows_excluded_opt_out"]
+        )
     assert status["tables"]["apc_spells"] > 1000
 
 
-def test_warehouse_file_contains_no_source_nhs_number(tiny_warehouse: Path, tiny_economy: SynthResult) -> None:
-    numbers = set(pq.read_table(tiny_economy.files["gp_registrations"], columns=["nhs_number"])["nhs_number"].to_pylist())
+def test_warehouse_file_contains_no_source_nhs_number(
+    tiny_warehouse: Path, tiny_economy: SynthResult
+) -> None:
+    numbers = set(
+        pq.read_table(tiny_economy.files["gp_registrations"], columns=["nhs_number"])[
+            "nhs_number"
+        ].to_pylist()
+    )
     with Warehouse(tiny_warehouse, read_only=True):
         pass  # closed, so everything is checkpointed into the file
     content = tiny_warehouse.read_bytes()
@@ -53,20 +62,26 @@ def test_warehouse_file_contains_no_source_nhs_number(tiny_warehouse: Path, tiny
     for table, column in text_columns:
         values = {row[0] for row in connection.execute(f'SELECT DISTINCT "{column}" FROM {table}').fetchall()}
         assert not values & numbers, f"{table}.{column}"
-    person_ids = {row[0] for row in connection.execute("SELECT DISTINCT person_id FROM apc_spells").fetchall()}
+    person_ids = {
+        row[0] for row in connection.execute("SELECT DISTINCT person_id FROM apc_spells").fetchall()
+    }
     assert person_ids and all(len(value) == 64 for value in person_ids)
     connection.close()
 
 
-def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
+def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(
+    tmp_path: Path, pseudonymiser: Pseudonymiser
+) -> None:
     bad = tmp_path / "apc_spells.csv"
     bad.write_bytes(
-        (HEADER + GOOD
-         + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"  # bad check digit
-         + "S3,9000000009,A81001,RXL,2015-13-01,2015-04-03,21,J441,80,1\n"  # bad date
-         + "S4,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,old,1\n"  # wrong type
-         + "S5,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
-         ).encode()
+        (
+            HEADER
+            + GOOD
+            + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"  # bad check digit
+            + "S3,9000000009,A81001,RXL,2015-13-01,2015-04-03,21,J441,80,1\n"  # bad date
+            + "S4,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,old,1\n"  # wrong type
+            + "S5,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
+        ).encode()
         + b"S6,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J\xff41,80,1\n"  # not UTF-8
         + b"S7,9000000009,A81001,RXL,2015-04"  # truncated
     )
@@ -76,15 +91,24 @@ def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(tmp_path: Path, 
         quarantine = warehouse.query("SELECT row_number, field, reason FROM quarantine ORDER BY row_number")
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 2, 5)
     assert [row[:2] for row in quarantine] == [
-        (3, "nhs_number"), (4, "admission_date"), (5, "age_on_admission"), (7, "primary_diagnosis"), (8, "")
+        (3, "nhs_number"),
+        (4, "admission_date"),
+        (5, "age_on_admission"),
+        (7, "primary_diagnosis"),
+        (8, ""),
     ]
     assert "truncated" in quarantine[-1][2]
 
 
-def test_truncated_parquet_fails_with_one_clear_error(tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser) -> None:
+def test_truncated_parquet_fails_with_one_clear_error(
+    tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
+) -> None:
     truncated = tmp_path / "apc_spells.parquet"
     truncated.write_bytes(tiny_economy.files["apc_spells"].read_bytes()[:5000])
-    with Warehouse(tmp_path / "w.duckdb") as warehouse, pytest.raises(DataError, match="truncated or not Parquet"):
+    with (
+        Warehouse(tmp_path / "w.duckdb") as warehouse,
+        pytest.raises(DataError, match="truncated or not Parquet"),
+    ):
         load_file(warehouse, truncated, pseudonymiser=pseudonymiser)
 
 
@@ -125,7 +149,9 @@ def test_opt_outs_are_excluded_and_counted(tmp_path: Path, pseudonymiser: Pseudo
     opt_outs = tmp_path / "opt_outs.txt"
     opt_outs.write_text("nhs_number\n900 000 0009\n")
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
-        result = load_file(warehouse, source, pseudonymiser=pseudonymiser, opt_outs=read_opt_outs(opt_outs), today=TODAY)
+        result = load_file(
+            warehouse, source, pseudonymiser=pseudonymiser, opt_outs=read_opt_outs(opt_outs), today=TODAY
+        )
         people = warehouse.query("SELECT person_id FROM apc_spells")
     assert (result.rows_loaded, result.rows_excluded_opt_out) == (1, 1)
     assert people == [(pseudonymiser.pseudonym("9434765919"),)]

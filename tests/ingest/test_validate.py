@@ -59,15 +59,17 @@ def test_each_kind_of_bad_value_is_named() -> None:
 
 
 def test_future_dates_missing_values_and_duplicates() -> None:
-    assert _problems(_apc(admission_date=["2027-01-01", "2016-01-31"], discharge_date=["2027-01-02", "2016-01-31"])) == [
-        (2, "admission_date", "date in the future")
-    ]
+    assert _problems(
+        _apc(admission_date=["2027-01-01", "2016-01-31"], discharge_date=["2027-01-02", "2016-01-31"])
+    ) == [(2, "admission_date", "date in the future")]
     assert _problems(_apc(spell_id=["", "S2"])) == [(2, "spell_id", "missing value")]
     assert _problems(_apc(spell_id=["S1", "S1"])) == [(3, "spell_id", "duplicate of an earlier row")]
 
 
 def test_replacement_characters_mean_wrong_encoding() -> None:
-    assert _problems(_apc(primary_diagnosis=["J4\ufffd1", "R074"])) == [(2, "primary_diagnosis", "not valid UTF-8 text")]
+    assert _problems(_apc(primary_diagnosis=["J4\ufffd1", "R074"])) == [
+        (2, "primary_diagnosis", "not valid UTF-8 text")
+    ]
 
 
 @given(st.text(alphabet="0123456789", min_size=9, max_size=9))

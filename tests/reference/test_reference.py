@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 from pathlib import Path
 
 import pytest
@@ -10,18 +11,32 @@ from caremodels.errors import ReferenceDataError
 
 
 def test_every_reference_record_loads() -> None:
-    assert [model.code for model in reference.care_model_types()] == ["MCP", "PACS", "EHCH", "UEC", "ACC", "PCH"]
+    assert [model.code for model in reference.care_model_types()] == [
+        "MCP",
+        "PACS",
+        "EHCH",
+        "UEC",
+        "ACC",
+        "PCH",
+    ]
     assert len(reference.vanguard_sites()) == 50
     assert [enabler.number for enabler in reference.enablers()] == list(range(1, 9))
     elements = reference.ehch_framework()
     assert [element.number for element in elements] == list(range(1, 8))
     assert all(element.sub_elements for element in elements)
     assert {standard.code: standard.threshold for standard in reference.operational_standards()} == {
-        "ae_4_hour": 0.95, "rtt_18_weeks": 0.92, "diagnostics_6_weeks": 0.99, "cancer_62_days": 0.85,
+        "ae_4_hour": 0.95,
+        "rtt_18_weeks": 0.92,
+        "diagnostics_6_weeks": 0.99,
+        "cancer_62_days": 0.85,
     }
     assert len(reference.practices()) == 6658
     assert sum(band.weight for band in reference.european_standard_population()) == 100_000
-    assert reference.disclosure_control().model_dump() == {"suppress_from": 1, "suppress_to": 7, "round_to": 5}
+    assert reference.disclosure_control().model_dump() == {
+        "suppress_from": 1,
+        "suppress_to": 7,
+        "round_to": 5,
+    }
     assert reference.programme_constants().funding_condition_2017 == {"PACS": 3.0, "MCP": 1.0}
 
 
@@ -38,14 +53,23 @@ def test_site_selection_dates_match_their_care_model() -> None:
 
 def test_emergency_admission_methods_are_the_hes_list() -> None:
     assert reference.emergency_admission_methods() == {
-        "21", "22", "23", "24", "25", "2A", "2B", "2C", "2D", "28"
+        "21",
+        "22",
+        "23",
+        "24",
+        "25",
+        "2A",
+        "2B",
+        "2C",
+        "2D",
+        "28",
     }
 
 
 def test_esp2013_bands_are_contiguous() -> None:
     bands = reference.european_standard_population()
     assert bands[0].age_from == 0 and bands[-1].age_to is None
-    for earlier, later in zip(bands, bands[1:], strict=False):
+    for earlier, later in itertools.pairwise(bands):
         assert earlier.age_to is not None and later.age_from == earlier.age_to + 1
 
 
@@ -69,7 +93,9 @@ def test_user_membership_file_replaces_listed_sites_only(tmp_path: Path) -> None
     built_in = reference.site_memberships()
     membership = tmp_path / "sites.csv"
     some_practices = sorted(built_in["dudley"].practice_codes)[:2]
-    membership.write_text("site,practice_code\n" + "".join(f"Fylde Coast,{code}\n" for code in some_practices))
+    membership.write_text(
+        "site,practice_code\n" + "".join(f"Fylde Coast,{code}\n" for code in some_practices)
+    )
     replaced = reference.site_memberships(membership)
     assert replaced["fylde-coast"].practice_codes == tuple(some_practices)
     assert replaced["fylde-coast"].source == "user file"

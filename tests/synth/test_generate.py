@@ -14,14 +14,20 @@ def _digests(folder: Path) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
 
 
-def test_same_seed_gives_byte_identical_files(tmp_path: Path, tiny_config: SynthConfig, tiny_economy: SynthResult) -> None:
+def test_same_seed_gives_byte_identical_files(
+    tmp_path: Path, tiny_config: SynthConfig, tiny_economy: SynthResult
+) -> None:
     again = generate(tiny_config, tmp_path / "again")
     assert _digests(again.out_dir) == _digests(tiny_economy.out_dir)
 
 
-def test_another_seed_gives_different_files(tmp_path: Path, tiny_config: SynthConfig, tiny_economy: SynthResult) -> None:
+def test_another_seed_gives_different_files(
+    tmp_path: Path, tiny_config: SynthConfig, tiny_economy: SynthResult
+) -> None:
     other = generate(tiny_config.model_copy(update={"seed": tiny_config.seed + 1}), tmp_path / "other")
-    assert _digests(other.out_dir)["apc_spells.parquet"] != _digests(tiny_economy.out_dir)["apc_spells.parquet"]
+    assert (
+        _digests(other.out_dir)["apc_spells.parquet"] != _digests(tiny_economy.out_dir)["apc_spells.parquet"]
+    )
 
 
 def test_tiny_economy_has_sites_and_rest_of_england(tiny_economy: SynthResult) -> None:
@@ -45,7 +51,15 @@ def test_emergency_admission_rate_is_near_the_national_level(tiny_economy: Synth
 
 def test_planted_effect_is_in_truth_json(tiny_economy: SynthResult) -> None:
     truth = json.loads((tiny_economy.out_dir / "truth.json").read_text())
-    fylde = next(row for row in truth["realised"] if row["site"] == "fylde-coast" and row["measure"] == "emergency_admissions")
-    rest = next(row for row in truth["realised"] if row["site"] == "rest_of_england" and row["measure"] == "emergency_admissions")
+    fylde = next(
+        row
+        for row in truth["realised"]
+        if row["site"] == "fylde-coast" and row["measure"] == "emergency_admissions"
+    )
+    rest = next(
+        row
+        for row in truth["realised"]
+        if row["site"] == "rest_of_england" and row["measure"] == "emergency_admissions"
+    )
     assert fylde["events_with_effect"] < fylde["events_without_effect"]
     assert rest["events_with_effect"] == rest["events_without_effect"]

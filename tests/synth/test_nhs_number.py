@@ -4,7 +4,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caremodels.synth.nhs_number import TEST_RANGE_CAPACITY, check_digit, is_valid_nhs_number, synthetic_nhs_numbers
+from caremodels.synth.nhs_number import (
+    TEST_RANGE_CAPACITY,
+    check_digit,
+    is_valid_nhs_number,
+    synthetic_nhs_numbers,
+)
 
 
 def test_known_numbers() -> None:

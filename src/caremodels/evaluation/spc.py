@@ -386,6 +386,14 @@ def _spc_series(
                 f"segment {index}: {int(dropped.sum())} moving range(s) above "
                 f"{MOVING_RANGE_OUTLIER_FACTOR} x mean moving range left out of the limits"
             )
+        if mr_bar == 0:
+            # Common for rates stuck at 0% or 100% (e.g. a unit with no breaches): the limits
+            # have no width, so any departure from the usual value is a special cause.
+            caveats.append(
+                f"segment {index}: the mean moving range is 0"
+                + (" after screening" if dropped.any() else "")
+                + ", so the limits have zero width and any point off the mean is outside them"
+            )
 
     n_seg = len(segments)
     if n < MIN_RECOMMENDED_POINTS:

@@ -43,7 +43,7 @@ def byar_count_limits(counts: ArrayLike, confidence: float = 0.95) -> Limits:
     lower = np.where(np.isnan(observed), np.nan, np.maximum(lower, 0.0))
     shifted = observed + 1.0
     upper = shifted * (1.0 - 1.0 / (9.0 * shifted) + z / (3.0 * np.sqrt(shifted))) ** 3
-    return Limits(lower, upper)
+    return Limits(np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
 
 
 def exact_poisson_count_limits(counts: ArrayLike, confidence: float = 0.95) -> Limits:
@@ -70,7 +70,8 @@ def exact_poisson_count_limits(counts: ArrayLike, confidence: float = 0.95) -> L
 def poisson_count_limits(counts: ArrayLike, confidence: float = 0.95) -> Limits:
     """PHE's choice: exact limits for counts below 10, Byar's approximation from 10 upwards."""
     observed = _counts(counts)
-    lower, upper = byar_count_limits(observed, confidence)
+    # Fresh, writable copies: the small counts are overwritten in place below.
+    lower, upper = (np.array(limit) for limit in byar_count_limits(observed, confidence))
     small = observed < BYAR_MIN_COUNT
     if small.any():
         # The incomplete gamma inverses cost far more than Byar's closed form, so only the

@@ -17,13 +17,13 @@ from caremodels.stats._checks import (
 from caremodels.stats.estimate import Estimate, IntervalArrays
 
 
-def wilson_limits(
+def _wilson_limits(
     numerators: FloatArray, denominators: FloatArray, z: float
 ) -> tuple[FloatArray, FloatArray]:
     """Wilson score limits on the 0-1 scale for already validated, broadcast inputs."""
     z2 = z * z
-    # (2x + z^2 -/+ z sqrt(z^2 + 4x(1 - x/n))) / (2(n + z^2)): the form in the PHE guide, which
-    # stays finite at x = 0 and x = n where the textbook p-hat form needs care.
+    # (2x + z^2 -/+ z sqrt(z^2 + 4x(1 - x/n))) / (2(n + z^2)): written as in the PHE guide and
+    # spreadsheet tool so the code can be checked against them line by line.
     root = z * np.sqrt(z2 + 4.0 * numerators * (1.0 - numerators / denominators))
     centre = 2.0 * numerators + z2
     scale = 2.0 * (denominators + z2)
@@ -55,7 +55,7 @@ def proportion_ci_arrays(
         "numerators",
         "no greater than their denominators (use crude_rate if events can exceed the population)",
     )
-    lower, upper = wilson_limits(numerator, denominator, z)
+    lower, upper = _wilson_limits(numerator, denominator, z)
     return IntervalArrays(numerator / denominator * scale, lower * scale, upper * scale)
 
 
