@@ -19,8 +19,8 @@ from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
 
 TODAY = dt.date(2026, 1, 1)
-HEADER = "spell_id,nhs_number,gp_practice_code,provider_code,admission_date,discharge_date,admission_method,primary_diagnosis,age_on_admission,sex\n"
-GOOD = "S1,9434765919,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
+HEADER = "spell_id,nhs_number,gp_practice_code,provider_code,admission_date,discharge_date,admission_method,admission_source,discharge_method,primary_diagnosis,age,sex\n"
+GOOD = "S1,9434765919,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n"
 
 
 def _status(path: Path) -> dict:
@@ -77,12 +77,12 @@ def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(
         (
             HEADER
             + GOOD
-            + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"  # bad check digit
-            + "S3,9000000009,A81001,RXL,2015-13-01,2015-04-03,21,J441,80,1\n"  # bad date
-            + "S4,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,old,1\n"  # wrong type
-            + "S5,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n"
+            + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n"  # bad check digit
+            + "S3,9000000009,A81001,RXL,2015-13-01,2015-04-03,21,19,1,J441,80,1\n"  # bad date
+            + "S4,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,old,1\n"  # wrong type
+            + "S5,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n"
         ).encode()
-        + b"S6,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J\xff41,80,1\n"  # not UTF-8
+        + b"S6,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J\xff41,80,1\n"  # not UTF-8
         + b"S7,9000000009,A81001,RXL,2015-04"  # truncated
     )
     warehouse_path = tmp_path / "w.duckdb"
@@ -93,7 +93,7 @@ def test_corrupted_csv_loads_good_rows_and_quarantines_the_rest(
     assert [row[:2] for row in quarantine] == [
         (3, "nhs_number"),
         (4, "admission_date"),
-        (5, "age_on_admission"),
+        (5, "age"),
         (7, "primary_diagnosis"),
         (8, ""),
     ]
@@ -114,7 +114,7 @@ def test_truncated_parquet_fails_with_one_clear_error(
 
 def test_strict_loads_nothing(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
     bad = tmp_path / "apc_spells.csv"
-    bad.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    bad.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n")
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
         with pytest.raises(DataError) as raised:
             load_file(warehouse, bad, pseudonymiser=pseudonymiser, strict=True, today=TODAY)
@@ -129,13 +129,15 @@ def test_same_file_twice_changes_nothing_and_a_corrected_file_replaces_its_batch
     tmp_path: Path, pseudonymiser: Pseudonymiser
 ) -> None:
     source = tmp_path / "apc_spells.csv"
-    source.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    source.write_text(HEADER + GOOD + "S2,9434765918,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n")
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
         first = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
         second = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
         assert (first.status, second.status) == ("loaded", "unchanged")
         assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 1
-        source.write_text(HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+        source.write_text(
+            HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n"
+        )
         third = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
         assert third.status == "replaced"
         assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 2
@@ -145,7 +147,7 @@ def test_same_file_twice_changes_nothing_and_a_corrected_file_replaces_its_batch
 
 def test_opt_outs_are_excluded_and_counted(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
     source = tmp_path / "apc_spells.csv"
-    source.write_text(HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,J441,80,1\n")
+    source.write_text(HEADER + GOOD + "S2,9000000009,A81001,RXL,2015-04-01,2015-04-03,21,19,1,J441,80,1\n")
     opt_outs = tmp_path / "opt_outs.txt"
     opt_outs.write_text("nhs_number\n900 000 0009\n")
     with Warehouse(tmp_path / "w.duckdb") as warehouse:

@@ -23,7 +23,7 @@ def _apc(**overrides: list[str]) -> pd.DataFrame:
         "discharge_date": ["2015-04-03", "2016-01-31"],
         "admission_method": ["21", "2A"],
         "primary_diagnosis": ["J441", "R074"],
-        "age_on_admission": ["80", "45"],
+        "age": ["80", "45"],
         "sex": ["1", "2"],
     }
     rows.update(overrides)
@@ -41,7 +41,7 @@ def test_good_rows_pass_typed() -> None:
     outcome = validate(_apc(), SOURCE_TABLES["apc_spells"], today=TODAY)
     assert outcome.problems.empty
     assert outcome.good["admission_date"].tolist() == [dt.date(2015, 4, 1), dt.date(2016, 1, 31)]
-    assert outcome.good["age_on_admission"].tolist() == [80, 45]
+    assert outcome.good["age"].tolist() == [80, 45]
     assert outcome.good["provider_code"].isna().tolist() == [False, True]
 
 
@@ -51,7 +51,7 @@ def test_each_kind_of_bad_value_is_named() -> None:
         "admission_date": (["2015-02-30", "2016-01-31"], "not a date (YYYY-MM-DD)"),
         "admission_method": (["99", "2A"], "unknown admission method"),
         "gp_practice_code": (["81001", "A81002"], "not a GP practice ODS code (a letter and five digits)"),
-        "age_on_admission": (["eighty", "45"], "not a number (integer)"),
+        "age": (["eighty", "45"], "not a number (integer)"),
         "discharge_date": (["2015-03-01", "2016-01-31"], "discharge_date before admission_date"),
     }
     for field, (values, reason) in cases.items():

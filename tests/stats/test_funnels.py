@@ -143,8 +143,8 @@ def test_wilson_funnel_round_trip() -> None:
     denominators = np.array([75.0, 400.0, 10_000.0])
     target = 0.3
     limits = funnel_limits_proportion(denominators, target, confidence=0.998)
-    at_lower = proportion_ci_arrays(limits.lower * denominators, denominators, 0.998)
-    at_upper = proportion_ci_arrays(limits.upper * denominators, denominators, 0.998)
+    at_lower = proportion_ci_arrays(limits.lower * denominators, denominators, confidence=0.998)
+    at_upper = proportion_ci_arrays(limits.upper * denominators, denominators, confidence=0.998)
     np.testing.assert_allclose(at_lower.upper, target, rtol=1e-12)
     np.testing.assert_allclose(at_upper.lower, target, rtol=1e-12)
 

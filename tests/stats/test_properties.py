@@ -180,8 +180,8 @@ def test_wilson_interval_contains_value_within_zero_one(inputs: tuple[int, int],
 @given(proportion_inputs, confidence_pairs)
 def test_wilson_interval_widens_with_confidence(inputs: tuple[int, int], levels: tuple[float, float]) -> None:
     x, n = inputs
-    narrow = proportion_ci_arrays(x, n, levels[0])
-    wide = proportion_ci_arrays(x, n, levels[1])
+    narrow = proportion_ci_arrays(x, n, confidence=levels[0])
+    wide = proportion_ci_arrays(x, n, confidence=levels[1])
     assert wide.lower <= narrow.lower + 1e-15
     assert wide.upper >= narrow.upper - 1e-15
 
@@ -189,8 +189,8 @@ def test_wilson_interval_widens_with_confidence(inputs: tuple[int, int], levels:
 @given(proportion_inputs, confidences)
 def test_wilson_is_symmetric(inputs: tuple[int, int], confidence: float) -> None:
     x, n = inputs
-    successes = proportion_ci_arrays(x, n, confidence)
-    failures = proportion_ci_arrays(n - x, n, confidence)
+    successes = proportion_ci_arrays(x, n, confidence=confidence)
+    failures = proportion_ci_arrays(n - x, n, confidence=confidence)
     assert float(successes.lower) == pytest.approx(1 - float(failures.upper), abs=1e-12)
 
 

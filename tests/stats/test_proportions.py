@@ -78,7 +78,7 @@ def test_extremes_stay_inside_zero_one() -> None:
 
 
 def test_arrays_agree_with_scalar_and_propagate_nan() -> None:
-    result = proportion_ci_arrays([0, 3, 10, np.nan], [10, 10, 10, 10], 0.998, 100)
+    result = proportion_ci_arrays([0, 3, 10, np.nan], [10, 10, 10, 10], confidence=0.998, multiplier=100)
     for i, x in enumerate([0, 3, 10]):
         single = proportion(x, 10, confidence=0.998, multiplier=100)
         assert (result.value[i], result.lower[i], result.upper[i]) == (
@@ -108,4 +108,4 @@ def test_array_validation() -> None:
     with pytest.raises(ValueError, match=r"denominators\[0\] is -1"):
         proportion_ci_arrays([1, 1], [-1, 10])
     with pytest.raises(ValueError, match=r"did you mean 0\.998"):
-        proportion_ci_arrays([1], [10], 99.8)
+        proportion_ci_arrays([1], [10], confidence=99.8)

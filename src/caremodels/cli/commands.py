@@ -14,6 +14,7 @@ from caremodels import __version__
 from caremodels.cli.console import Reporter
 from caremodels.errors import CaremodelsError, DataError
 from caremodels.periods import parse_financial_year, parse_month
+from caremodels.warehouse.schema import SOURCE_TABLES
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 WAREHOUSE_OPTION = click.option(
@@ -197,7 +198,7 @@ def synth(
 @click.option("--strict", is_flag=True, help="Fail the whole load on any bad row instead of quarantining it.")
 @click.option(
     "--table",
-    type=click.Choice(["gp_registrations", "apc_spells"]),
+    type=click.Choice(sorted(SOURCE_TABLES)),
     help="The table the files hold (default: from each file's name).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the load summary as JSON.")

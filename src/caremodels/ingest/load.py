@@ -175,6 +175,13 @@ def load_file(
         )
 
     frame, read_problems = _read(path, spec)
+    missing = [
+        column.name for column in spec.columns if not column.nullable and column.name not in frame.columns
+    ]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)} for table {spec.name}", file=path, field=missing[0]
+        )
     outcome = validate(frame, spec, today=today)
     problems = pd.concat(
         [pd.DataFrame(read_problems, columns=["row_number", "field", "reason"]), outcome.problems],

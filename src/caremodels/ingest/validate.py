@@ -8,7 +8,6 @@ can be logged and shown without disclosing anything about a patient.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,21 +18,6 @@ from caremodels.warehouse.schema import TableSpec
 
 __all__ = ["ValidationOutcome", "nhs_number_valid", "validate"]
 
-_FORMATS = {
-    "practice_code": (
-        re.compile(r"^[A-Z][0-9]{5}$"),
-        "not a GP practice ODS code (a letter and five digits)",
-    ),
-    "gp_practice_code": (
-        re.compile(r"^[A-Z][0-9]{5}$"),
-        "not a GP practice ODS code (a letter and five digits)",
-    ),
-    "provider_code": (re.compile(r"^[A-Z0-9]{3}([A-Z0-9]{2})?$"), "not an NHS trust or site ODS code"),
-    "primary_diagnosis": (re.compile(r"^[A-Z][0-9]{2}[0-9X]?$"), "not an ICD-10 code (e.g. J441)"),
-    "sex": (re.compile(r"^[0129]$"), "not a sex code (0, 1, 2 or 9)"),
-    "end_reason": (re.compile(r"^(death|left)$"), "not an end reason (death or left)"),
-    "spell_id": (re.compile(r"^[A-Za-z0-9_-]{1,40}$"), "not a spell identifier"),
-}
 _NHS_WEIGHTS = np.arange(10, 1, -1)
 _REPLACEMENT_CHARACTER = "\ufffd"
 
@@ -92,19 +76,37 @@ def validate(frame: pd.DataFrame, spec: TableSpec, *, today: dt.date | None = No
             )
         if not column.nullable:
             flag(empty, column.name, "missing value")
-        if column.type == "date":
+        if column.type in ("date", "timestamp"):
             if as_text is None:
                 values = pd.to_datetime(raw, errors="coerce")
             else:
-                values = pd.to_datetime(as_text, format="%Y-%m-%d", errors="coerce")
-                flag(values.isna() & ~empty, column.name, "not a date (YYYY-MM-DD)")
+                # ISO 8601: dates as YYYY-MM-DD, times as YYYY-MM-DD HH:MM[:SS] or with a T.
+                values = pd.to_datetime(
+                    as_text, format="ISO8601" if column.type == "timestamp" else "%Y-%m-%d", errors="coerce"
+                )
+                expected = (
+                    "a date and time (ISO 8601)" if column.type == "timestamp" else "a date (YYYY-MM-DD)"
+                )
+                flag(values.isna() & ~empty, column.name, f"not {expected}")
             flag(values.dt.date > today, column.name, "date in the future")
-            typed[column.name] = values.dt.date
+            typed[column.name] = values.dt.date if column.type == "date" else values.astype("datetime64[s]")
         elif column.type in ("integer", "float"):
             values = pd.to_numeric(raw if as_text is None else as_text.mask(empty), errors="coerce")
             flag(values.isna() & ~empty, column.name, f"not a number ({column.type})")
             if column.type == "integer":
                 flag((values % 1 != 0) & values.notna(), column.name, "not a whole number")
+            if column.minimum is not None:
+                flag(
+                    values.astype("float64") < column.minimum,
+                    column.name,
+                    f"below the minimum {column.minimum:g}",
+                )
+            if column.maximum is not None:
+                flag(
+                    values.astype("float64") > column.maximum,
+                    column.name,
+                    f"above the maximum {column.maximum:g}",
+                )
             typed[column.name] = values
         else:
             text = as_text if as_text is not None else raw.astype("string")
@@ -116,10 +118,15 @@ def validate(frame: pd.DataFrame, spec: TableSpec, *, today: dt.date | None = No
                 )
             elif column.code_list == "admission_methods":
                 flag(~text.isin(list(admission_methods())) & ~empty, column.name, "unknown admission method")
-            elif column.name in _FORMATS:
-                pattern, reason = _FORMATS[column.name]
-                matches = text.str.fullmatch(pattern.pattern).fillna(False).astype(bool)
-                flag(~matches & ~empty, column.name, reason)
+            elif column.codes:
+                flag(
+                    ~text.isin(list(column.codes)) & ~empty,
+                    column.name,
+                    f"not one of the codes for {column.name}",
+                )
+            elif column.pattern:
+                matches = text.str.fullmatch(column.pattern).fillna(False).astype(bool)
+                flag(~matches & ~empty, column.name, column.pattern_reason)
             typed[column.name] = text.where(~empty, None)
 
     for earlier, later in spec.ordered_dates:

@@ -37,10 +37,15 @@ def _wilson_limits(
 def proportion_ci_arrays(
     numerators: ArrayLike,
     denominators: ArrayLike,
+    *,
     confidence: float = 0.95,
     multiplier: float = 1,
 ) -> IntervalArrays:
-    """Vectorised :func:`proportion`: inputs broadcast together; NaN marks a missing row."""
+    """Vectorised :func:`proportion`: inputs broadcast together; NaN marks a missing row.
+
+    ``confidence`` and ``multiplier`` are keyword-only, as in :func:`proportion`, because the
+    rate functions take them in the opposite order and a silent swap must not be possible.
+    """
     numerator = as_float_array(numerators, "numerators")
     denominator = as_float_array(denominators, "denominators")
     scale = check_multiplier(multiplier)
@@ -82,7 +87,7 @@ def proportion(
             f"numerator must be between 0 and the denominator ({n:g}), got {x:g}"
             + ("; use crude_rate if events can exceed the population" if x > n else "")
         )
-    result = proportion_ci_arrays(x, n, confidence, multiplier)
+    result = proportion_ci_arrays(x, n, confidence=confidence, multiplier=multiplier)
     return Estimate(
         value=float(result.value),
         lower=float(result.lower),

@@ -453,11 +453,20 @@ def _spell_rows(
             "admission_date": admission,
             "discharge_date": admission + stay.astype("timedelta64[D]"),
             "admission_method": rng.choice(methods, size=n, p=shares),
+            "admission_source": np.full(n, "19"),  # usual place of residence
+            # In-hospital deaths: about 3% of emergency spells, rising steeply with age; rare after elective care.
+            "discharge_method": np.where(rng.random(n) < _death_in_hospital(kind, spell_age), "4", "1"),
             "primary_diagnosis": rng.choice(diagnoses, size=n, p=diagnosis_p),
-            "age_on_admission": spell_age.astype(np.int64),
+            "age": spell_age.astype(np.int64),
             "sex": np.where(people["sex"][person] == 0, "1", "2"),
         }
     )
+
+
+def _death_in_hospital(kind: str, age: np.ndarray) -> np.ndarray:
+    if kind != "emergency":
+        return np.full(len(age), 0.001)
+    return np.asarray(np.clip(0.002 * np.exp(0.045 * age), 0, 0.25))
 
 
 def _provider_code(practice: EconomyPractice) -> str | None:

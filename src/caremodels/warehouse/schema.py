@@ -1,27 +1,44 @@
-"""The canonical schema: one definition of each table, used by the generator, the loaders, the
-warehouse and the data dictionary (``docs/data-dictionary.md`` is generated from this module).
+"""The canonical schema: one definition of each table, used by the generator, the loaders and their
+validation, the warehouse and the data dictionary (``docs/data-dictionary.md`` is generated from here).
 
 Source files (HES-like extracts) carry ``nhs_number``; the warehouse never does. At the boundary the
-NHS number becomes ``person_id``, a keyed pseudonym (see ``caremodels.ingest.pseudonymise``).
+NHS number becomes ``person_id``, a keyed pseudonym (see ``caremodels.ingest.pseudonymise``). Codes
+follow HES and the NHS Data Dictionary where one exists; each column says which.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
-__all__ = ["SOURCE_TABLES", "Column", "TableSpec", "source_arrow_schema", "warehouse_columns"]
+__all__ = [
+    "SOURCE_TABLES",
+    "Column",
+    "TableSpec",
+    "source_arrow_schema",
+    "warehouse_columns",
+]
+
+ColumnType = Literal["string", "date", "timestamp", "integer", "float"]
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # one of: string, date, integer, float
+    type: ColumnType
     description: str
     nullable: bool = False
     hes_field: str = ""
+    # Allowed values: a fixed tuple of codes, or the name of a reference code list.
+    codes: tuple[str, ...] = ()
     code_list: str = ""
+    # A regular expression the value must match, and the reason given when it does not.
+    pattern: str = ""
+    pattern_reason: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -30,7 +47,7 @@ class TableSpec:
     description: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
-    # Date columns that must not be in the future, and pairs (earlier, later) that must be ordered.
+    # Pairs (earlier, later) of date or timestamp columns that must be in order.
     ordered_dates: tuple[tuple[str, str], ...] = ()
 
     def column(self, name: str) -> Column:
@@ -39,16 +56,92 @@ class TableSpec:
                 return column
         raise KeyError(name)
 
+    @property
+    def has_person(self) -> bool:
+        return any(column.name == "nhs_number" for column in self.columns)
 
-_ARROW_TYPES = {"string": pa.string(), "date": pa.date32(), "integer": pa.int64(), "float": pa.float64()}
-_DUCKDB_TYPES = {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "float": "DOUBLE"}
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("s"),
+    "integer": pa.int64(),
+    "float": pa.float64(),
+}
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "integer": "BIGINT",
+    "float": "DOUBLE",
+}
+
+_PRACTICE_PATTERN = r"[A-Z][0-9]{5}"
+_PROVIDER_PATTERN = r"[A-Z0-9]{3}([A-Z0-9]{2})?"
+_ICD10_PATTERN = r"[A-Z][0-9]{2}[0-9X]?"
 
 NHS_NUMBER = Column(
     "nhs_number",
     "string",
-    "NHS number: ten digits with a modulus-11 check digit. Source files only.",
+    "NHS number: ten digits with a modulus-11 check digit. Source files only; never in the warehouse.",
     hes_field="NEWNHSNO",
 )
+SEX = Column(
+    "sex",
+    "string",
+    "Person stated gender: 1 male, 2 female, 9 not specified.",
+    hes_field="SEX",
+    codes=("1", "2", "9"),
+)
+AGE = Column(
+    "age",
+    "integer",
+    "Age in whole years at the event.",
+    hes_field="STARTAGE / ACTIVAGE",
+    minimum=0,
+    maximum=120,
+)
+
+
+def _practice(
+    name: str = "gp_practice_code", description: str = "Registered GP practice at the event."
+) -> Column:
+    return Column(
+        name,
+        "string",
+        description,
+        hes_field="GPPRAC",
+        pattern=_PRACTICE_PATTERN,
+        pattern_reason="not a GP practice ODS code (a letter and five digits)",
+    )
+
+
+def _provider(
+    name: str = "provider_code",
+    description: str = "ODS code of the NHS trust (or site) providing the care.",
+    *,
+    nullable: bool = True,
+) -> Column:
+    return Column(
+        name,
+        "string",
+        description,
+        nullable=nullable,
+        hes_field="PROCODE3",
+        pattern=_PROVIDER_PATTERN,
+        pattern_reason="not an NHS trust or site ODS code",
+    )
+
+
+def _identifier(name: str, description: str) -> Column:
+    return Column(
+        name,
+        "string",
+        description,
+        pattern=r"[A-Za-z0-9_-]{1,40}",
+        pattern_reason="not an identifier (1-40 letters, digits, - or _)",
+    )
+
 
 SOURCE_TABLES: dict[str, TableSpec] = {
     table.name: table
@@ -58,19 +151,8 @@ SOURCE_TABLES: dict[str, TableSpec] = {
             "Registrations of people with GP practices: one row per registration.",
             (
                 NHS_NUMBER,
-                Column(
-                    "practice_code",
-                    "string",
-                    "GP practice ODS code (a letter and five digits).",
-                    hes_field="GPPRAC",
-                ),
-                Column(
-                    "sex",
-                    "string",
-                    "Person stated gender: 1 male, 2 female, 9 not specified.",
-                    hes_field="SEX",
-                    code_list="1, 2, 9",
-                ),
+                _practice("practice_code", "GP practice ODS code (a letter and five digits)."),
+                SEX,
                 Column("date_of_birth", "date", "Date of birth."),
                 Column("registration_start", "date", "First day of the registration."),
                 Column(
@@ -84,7 +166,7 @@ SOURCE_TABLES: dict[str, TableSpec] = {
                     "string",
                     "Why the registration ended: death or left.",
                     nullable=True,
-                    code_list="death, left",
+                    codes=("death", "left"),
                 ),
             ),
             key=("nhs_number", "practice_code", "registration_start"),
@@ -97,23 +179,10 @@ SOURCE_TABLES: dict[str, TableSpec] = {
             "apc_spells",
             "Admitted patient care: one row per hospital provider spell, as in HES APC.",
             (
-                Column(
-                    "spell_id",
-                    "string",
-                    "Identifier of the spell, unique within the extract.",
-                    hes_field="SPELL_ID",
-                ),
+                _identifier("spell_id", "Identifier of the spell, unique within the extract."),
                 NHS_NUMBER,
-                Column(
-                    "gp_practice_code", "string", "Registered GP practice at admission.", hes_field="GPPRAC"
-                ),
-                Column(
-                    "provider_code",
-                    "string",
-                    "ODS code of the NHS trust providing the care.",
-                    nullable=True,
-                    hes_field="PROCODE3",
-                ),
+                _practice(),
+                _provider(),
                 Column("admission_date", "date", "Date of admission.", hes_field="ADMIDATE"),
                 Column("discharge_date", "date", "Date of discharge.", hes_field="DISDATE"),
                 Column(
@@ -125,24 +194,316 @@ SOURCE_TABLES: dict[str, TableSpec] = {
                     code_list="admission_methods",
                 ),
                 Column(
+                    "admission_source",
+                    "string",
+                    "Where the patient was admitted from: 19 usual place of residence, 29 temporary place of "
+                    "residence, 51-53 another hospital, 54 NHS-run care home, 65 local authority residential "
+                    "accommodation, 85 non-NHS care home, 87 non-NHS hospital, 98/99 not applicable/known.",
+                    nullable=True,
+                    hes_field="ADMISORC",
+                    codes=(
+                        "19",
+                        "29",
+                        "51",
+                        "52",
+                        "53",
+                        "54",
+                        "65",
+                        "66",
+                        "79",
+                        "85",
+                        "86",
+                        "87",
+                        "88",
+                        "98",
+                        "99",
+                    ),
+                ),
+                Column(
+                    "discharge_method",
+                    "string",
+                    "How the spell ended: 1 clinical advice, 2 self, 3 court, 4 died, 5 stillbirth, "
+                    "8 not applicable, 9 not known.",
+                    nullable=True,
+                    hes_field="DISMETH",
+                    codes=("1", "2", "3", "4", "5", "8", "9"),
+                ),
+                Column(
                     "primary_diagnosis",
                     "string",
                     "ICD-10 primary diagnosis, 4 characters, no dot.",
                     hes_field="DIAG_4_01",
+                    pattern=_ICD10_PATTERN,
+                    pattern_reason="not an ICD-10 code (e.g. J441)",
                 ),
-                Column(
-                    "age_on_admission", "integer", "Age in whole years at admission.", hes_field="STARTAGE"
-                ),
-                Column(
-                    "sex",
-                    "string",
-                    "Person stated gender: 1 male, 2 female, 9 not specified.",
-                    hes_field="SEX",
-                    code_list="1, 2, 9",
-                ),
+                AGE,
+                SEX,
             ),
             key=("spell_id",),
             ordered_dates=(("admission_date", "discharge_date"),),
+        ),
+        TableSpec(
+            "ae_attendances",
+            "A&E attendances: one row per attendance, as in HES A&E / the Emergency Care Data Set.",
+            (
+                _identifier("attendance_id", "Identifier of the attendance, unique within the extract."),
+                NHS_NUMBER,
+                _practice(),
+                _provider(nullable=False),
+                Column(
+                    "arrival_time",
+                    "timestamp",
+                    "Date and time of arrival.",
+                    hes_field="ARRIVALDATE + ARRIVALTIME",
+                ),
+                Column(
+                    "departure_time",
+                    "timestamp",
+                    "Date and time the patient was admitted, transferred or discharged (the end of the "
+                    "4-hour clock).",
+                    hes_field="DEPDATE + DEPTIME",
+                ),
+                Column(
+                    "department_type",
+                    "string",
+                    "A&E department type: 1 major consultant-led 24-hour, 2 single specialty, 3 other "
+                    "(urgent treatment centre, minor injury unit), 4 walk-in centre.",
+                    hes_field="AEDEPTTYPE",
+                    codes=("1", "2", "3", "4"),
+                ),
+                Column(
+                    "arrival_mode",
+                    "string",
+                    "1 brought in by ambulance (including helicopter), 2 other.",
+                    hes_field="AEARRIVALMODE",
+                    codes=("1", "2"),
+                ),
+                Column(
+                    "disposal",
+                    "string",
+                    "What happened at the end of the attendance.",
+                    hes_field="AEATTENDDISP",
+                    codes=("admitted", "discharged", "referred", "transferred", "left", "died"),
+                ),
+                AGE,
+                SEX,
+            ),
+            key=("attendance_id",),
+            ordered_dates=(("arrival_time", "departure_time"),),
+        ),
+        TableSpec(
+            "op_attendances",
+            "Outpatient appointments: one row per appointment, as in HES Outpatients.",
+            (
+                _identifier("appointment_id", "Identifier of the appointment, unique within the extract."),
+                NHS_NUMBER,
+                _practice(),
+                _provider(nullable=False),
+                Column("appointment_date", "date", "Date of the appointment.", hes_field="APPTDATE"),
+                Column(
+                    "first_attendance",
+                    "string",
+                    "1 first attendance, 2 follow-up, 3 first by telephone or video, 4 follow-up by telephone or video.",
+                    hes_field="FIRSTATT",
+                    codes=("1", "2", "3", "4"),
+                ),
+                Column(
+                    "attended",
+                    "string",
+                    "5 seen on time, 6 arrived late and seen, 7 arrived late and not seen, 2 cancelled by the "
+                    "patient, 3 did not attend, 4 cancelled by the provider.",
+                    hes_field="ATTENDED",
+                    codes=("2", "3", "4", "5", "6", "7"),
+                ),
+                Column(
+                    "treatment_specialty",
+                    "string",
+                    "Treatment function code (e.g. 100 general surgery, 300 general medicine, 130 ophthalmology).",
+                    hes_field="TRETSPEF",
+                    pattern=r"[0-9]{3}",
+                    pattern_reason="not a treatment function code (three digits)",
+                ),
+                AGE,
+                SEX,
+            ),
+            key=("appointment_id",),
+        ),
+        TableSpec(
+            "ambulance_incidents",
+            "Ambulance incidents responded to: one row per incident and patient.",
+            (
+                _identifier("incident_id", "Identifier of the incident, unique within the extract."),
+                NHS_NUMBER,
+                _practice(),
+                _provider("ambulance_trust_code", "ODS code of the ambulance trust.", nullable=False),
+                Column("call_time", "timestamp", "Date and time of the call."),
+                Column(
+                    "category",
+                    "string",
+                    "Ambulance Response Programme category: 1 life-threatening, 2 emergency, 3 urgent, 4 less urgent.",
+                    codes=("1", "2", "3", "4"),
+                ),
+                Column(
+                    "conveyed",
+                    "string",
+                    "Y conveyed to hospital, N treated at scene or by telephone.",
+                    codes=("Y", "N"),
+                ),
+                _provider("destination_provider_code", "Provider the patient was conveyed to, if conveyed."),
+                AGE,
+                SEX,
+            ),
+            key=("incident_id",),
+        ),
+        TableSpec(
+            "care_home_residence",
+            "Periods of residence in a care home: one row per person and stay.",
+            (
+                NHS_NUMBER,
+                Column(
+                    "care_home_id",
+                    "string",
+                    "CQC location identifier of the care home (e.g. 1-123456789).",
+                    pattern=r"1-[0-9]{6,11}",
+                    pattern_reason="not a CQC location identifier (1- and digits)",
+                ),
+                Column(
+                    "care_home_type",
+                    "string",
+                    "residential (personal care) or nursing (with nursing care).",
+                    codes=("residential", "nursing"),
+                ),
+                _practice("practice_code", "GP practice aligned with the care home."),
+                Column("residence_start", "date", "First day in the home."),
+                Column(
+                    "residence_end", "date", "Last day in the home; empty if still resident.", nullable=True
+                ),
+            ),
+            key=("nhs_number", "care_home_id", "residence_start"),
+            ordered_dates=(("residence_start", "residence_end"),),
+        ),
+        TableSpec(
+            "conditions",
+            "Long-term conditions recorded in primary care (QOF-register style): one row per person and condition.",
+            (
+                NHS_NUMBER,
+                Column(
+                    "condition",
+                    "string",
+                    "The long-term condition.",
+                    codes=(
+                        "hypertension",
+                        "diabetes",
+                        "copd",
+                        "asthma",
+                        "chd",
+                        "heart_failure",
+                        "atrial_fibrillation",
+                        "stroke",
+                        "ckd",
+                        "dementia",
+                        "cancer",
+                        "depression",
+                        "serious_mental_illness",
+                    ),
+                ),
+                Column("diagnosis_date", "date", "Date first recorded."),
+            ),
+            key=("nhs_number", "condition"),
+        ),
+        TableSpec(
+            "frailty_assessments",
+            "Electronic frailty index (eFI) results: one row per person and assessment.",
+            (
+                NHS_NUMBER,
+                Column("assessment_date", "date", "Date of the assessment."),
+                Column("efi_score", "float", "eFI score: deficits present / 36.", minimum=0, maximum=1),
+                Column(
+                    "efi_category",
+                    "string",
+                    "fit (0-0.12), mild (0.12-0.24), moderate (0.24-0.36), severe (over 0.36).",
+                    codes=("fit", "mild", "moderate", "severe"),
+                ),
+            ),
+            key=("nhs_number", "assessment_date"),
+        ),
+        TableSpec(
+            "prescribing",
+            "Prescribing by practice and month, as in the NHSBSA English Prescribing Dataset (no patients).",
+            (
+                _practice("practice_code", "GP practice ODS code."),
+                Column("month", "date", "First day of the month."),
+                Column(
+                    "bnf_chapter",
+                    "string",
+                    "British National Formulary chapter (01-15, 18-23).",
+                    pattern=r"[0-9]{2}",
+                    pattern_reason="not a BNF chapter (two digits)",
+                ),
+                Column("items", "integer", "Prescription items dispensed.", minimum=0),
+                Column("actual_cost", "float", "Actual cost in pounds.", minimum=0),
+            ),
+            key=("practice_code", "month", "bnf_chapter"),
+        ),
+        TableSpec(
+            "referrals",
+            "GP referrals to a consultant-led service: one row per referral.",
+            (
+                _identifier("referral_id", "Identifier of the referral, unique within the extract."),
+                NHS_NUMBER,
+                _practice(),
+                _provider(),
+                Column("referral_date", "date", "Date of the referral."),
+                Column(
+                    "treatment_specialty",
+                    "string",
+                    "Treatment function code of the service referred to.",
+                    pattern=r"[0-9]{3}",
+                    pattern_reason="not a treatment function code (three digits)",
+                ),
+                Column(
+                    "priority",
+                    "string",
+                    "routine, urgent, or two_week_wait (suspected cancer).",
+                    codes=("routine", "urgent", "two_week_wait"),
+                ),
+                Column(
+                    "advice_request_id",
+                    "string",
+                    "The advice and guidance request that preceded the referral, if any.",
+                    nullable=True,
+                    pattern=r"[A-Za-z0-9_-]{1,40}",
+                    pattern_reason="not an identifier (1-40 letters, digits, - or _)",
+                ),
+            ),
+            key=("referral_id",),
+        ),
+        TableSpec(
+            "advice_and_guidance",
+            "Advice and guidance requests from GPs to specialists: one row per request, with its outcome.",
+            (
+                _identifier("request_id", "Identifier of the request, unique within the extract."),
+                NHS_NUMBER,
+                _practice(),
+                _provider(),
+                Column("request_date", "date", "Date the GP asked."),
+                Column("response_date", "date", "Date the specialist answered.", nullable=True),
+                Column(
+                    "treatment_specialty",
+                    "string",
+                    "Treatment function code of the specialty asked.",
+                    pattern=r"[0-9]{3}",
+                    pattern_reason="not a treatment function code (three digits)",
+                ),
+                Column(
+                    "outcome",
+                    "string",
+                    "referral_avoided (managed in primary care) or referred.",
+                    codes=("referral_avoided", "referred"),
+                ),
+            ),
+            key=("request_id",),
+            ordered_dates=(("request_date", "response_date"),),
         ),
     )
 }

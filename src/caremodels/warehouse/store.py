@@ -101,7 +101,9 @@ class Warehouse:
             if table in present
         }
         people_sql = " UNION ".join(
-            f"SELECT person_id FROM {table}" for table in SOURCE_TABLES if table in present
+            f"SELECT person_id FROM {table}"
+            for table, spec in SOURCE_TABLES.items()
+            if table in present and spec.has_person
         )
         people = (
             self.query(f"SELECT count(DISTINCT person_id) FROM ({people_sql})")[0][0] if people_sql else 0
