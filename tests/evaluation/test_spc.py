@@ -575,6 +575,7 @@ def test_group_with_one_point_is_named() -> None:
         ({"trend_length": 5}, "trend_length must be an integer from 6 to 8"),
         ({"shift_length": 9}, "shift_length must be an integer from 6 to 8"),
         ({"shift_length": True}, "shift_length must be an integer"),
+        ({"target": float("nan")}, "target must be a finite number"),
     ],
 )
 def test_bad_options(change: dict[str, object], message: str) -> None:

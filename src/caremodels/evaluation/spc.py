@@ -281,8 +281,13 @@ def _for_group(target: float | Mapping[Hashable, float] | None, key: Hashable) -
     if isinstance(target, Mapping):
         if key not in target:
             return None, True
-        return float(target[key]), False
-    return float(target), False
+        chosen = float(target[key])
+    else:
+        chosen = float(target)
+    # A NaN target would compare false with both limits and read as "hit and miss".
+    if not np.isfinite(chosen):
+        raise ValueError(f"target must be a finite number, not {chosen!r}")
+    return chosen, False
 
 
 def _rebase_for_group(

@@ -1,0 +1,58 @@
+"""Helpers shared by the command modules: option definitions, output and the root group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from caremodels import __version__
+from caremodels.cli.console import Reporter
+from caremodels.periods import parse_financial_year
+
+__all__ = ["CONTEXT_SETTINGS", "WAREHOUSE_OPTION", "cli", "financial_year", "print_json", "reporter_of"]
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+WAREHOUSE_OPTION = click.option(
+    "--warehouse",
+    "warehouse_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The DuckDB warehouse file.",
+)
+
+
+def reporter_of(context: click.Context) -> Reporter:
+    reporter = context.find_object(Reporter)
+    return reporter if reporter is not None else Reporter()
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+def financial_year(value: str | None) -> int | None:
+    """A --baseline/--comparison value as a financial year's starting calendar year."""
+    if value is None:
+        return None
+    try:
+        return parse_financial_year(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="caremodels", message="%(prog)s %(version)s")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages; results only.")
+@click.option("--debug", is_flag=True, help="Show a traceback when something fails.")
+@click.pass_context
+def cli(context: click.Context, quiet: bool, debug: bool) -> None:
+    """caremodels: run, measure and spread new models of integrated health and social care.
+
+    Start with `caremodels demo`: it builds a synthetic health economy, loads it, computes the
+    indicators, evaluates the care models and serves the dashboard at http://127.0.0.1:8000.
+    """
+    del debug  # handled in caremodels.cli.main, before any command runs
+    context.obj = Reporter(quiet=quiet)
