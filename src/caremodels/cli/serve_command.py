@@ -17,20 +17,28 @@ from caremodels.cli.console import Reporter
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @WAREHOUSE_OPTION
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Keep what is read from the warehouse in <warehouse>.dashboard-cache/ for a quick restart.",
+)
 @click.pass_context
-def serve(context: click.Context, warehouse_path: Path, host: str, port: int) -> None:
+def serve(context: click.Context, warehouse_path: Path, host: str, port: int, cache: bool) -> None:
     """Serve the dashboard (and its JSON API at /api, documented at /docs)."""
-    serve_dashboard(warehouse_path, host, port, reporter_of(context))
+    serve_dashboard(warehouse_path, host, port, reporter_of(context), cache=cache)
 
 
-def serve_dashboard(warehouse_path: Path, host: str, port: int, reporter: Reporter) -> None:
+def serve_dashboard(
+    warehouse_path: Path, host: str, port: int, reporter: Reporter, *, cache: bool = True
+) -> None:
     import uvicorn
 
     from caremodels.dashboard import create_app
 
-    with reporter.step("Preparing the dashboard"):
-        app = create_app(warehouse_path)
+    with reporter.step("Reading the warehouse and computing the dashboard's figures"):
+        app = create_app(warehouse_path, cache=cache)
     reporter.info(f"Dashboard at http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning" if reporter.quiet else "info")

@@ -1,68 +1,59 @@
 """The dashboard: server-rendered pages in the NHS.UK design system, with a JSON API behind them.
 
-Boundaries: the app opens the warehouse read-only, computes what the pages show when it starts, and
-publishes counts only through disclosure control. Assets come from the installed npm package
-nhsuk-frontend, served under /assets and /static; pages make no network calls.
+Boundaries: the app reads the warehouse once, read-only, when it starts (``snapshot``), computes the
+programme and site figures then (``figures``), and answers every request from memory; it holds no
+database connection. Counts are published only through disclosure control. Assets come from the
+installed npm package nhsuk-frontend, served under /assets and /static; pages make no network
+calls and load no script but the NHS.UK frontend's own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 
 from caremodels import __version__
-from caremodels.analysis import compare_with_rest, indicator_counts
+from caremodels.dashboard.api import api_router
 from caremodels.dashboard.assets import frontend_dist
-from caremodels.dashboard.charts import Series, line_chart
-from caremodels.errors import CaremodelsError
-from caremodels.evaluation.monitoring import GrowthComparison, monthly_rates
-from caremodels.indicators import find_indicator
-from caremodels.indicators.disclosure import apply_disclosure_control, round_count
-from caremodels.programme import coverage, practices_of_care_model, site_summaries
-from caremodels.reference import VANGUARD_CARE_MODELS, care_model_types
-from caremodels.warehouse.store import Warehouse
+from caremodels.dashboard.charts import assurance_description, assurance_icon, variation_description, variation_icon
+from caremodels.dashboard.downloads import download_router
+from caremodels.dashboard.figures import DashboardFigures, NotFound
+from caremodels.dashboard.pages import not_found_page, page_router
+from caremodels.dashboard.snapshot import read_snapshot
 
 __all__ = ["create_app"]
 
-HEADLINE_INDICATOR = "emergency_admissions"
+NAVIGATION = (
+    ("overview", "/", "Programme overview"),
+    ("sites", "/sites", "Sites"),
+    ("indicators", "/indicators", "Indicators"),
+    ("care-homes", "/care-homes", "Care homes"),
+    ("data-quality", "/data-quality", "Data quality"),
+    ("api", "/docs", "API"),
+)
 
 
-@dataclass
-class DashboardData:
-    warehouse_path: Path
-    counts: pd.DataFrame
-    comparisons: list[GrowthComparison]
-    monthly: pd.DataFrame
-    status: dict[str, Any]
+def _count(value: int | None) -> str:
+    return "suppressed" if value is None else f"{value:,}"
 
 
-def _load(warehouse_path: Path) -> DashboardData:
-    with Warehouse(warehouse_path, read_only=True) as warehouse:
-        counts = indicator_counts(warehouse, HEADLINE_INDICATOR)
-        status = warehouse.status()
-    present = set(counts["practice_code"])
-    comparisons: list[GrowthComparison] = []
-    groups: dict[str, set[str]] = {}
-    for model in VANGUARD_CARE_MODELS:
-        practices = practices_of_care_model(model) & present
-        if not practices:
-            continue
-        comparisons.append(compare_with_rest(counts, indicator_id=HEADLINE_INDICATOR, care_model=model))
-        groups[model] = practices
-    if comparisons:
-        groups["Rest of England (all care models)"] = present - set().union(*groups.values())
-    monthly = monthly_rates(counts, groups, multiplier=1000) if groups else pd.DataFrame()
-    return DashboardData(warehouse_path, counts, comparisons, monthly, status)
+def _rate(value: float | None, places: int = 1) -> str:
+    return "withheld" if value is None else f"{value:,.{places}f}"
+
+
+def _signed_percent(value: float | None, places: int = 1) -> str:
+    return "not available" if value is None else f"{value * 100:+.{places}f}%"
+
+
+def _percent(value: float | None, places: int = 1) -> str:
+    return "not available" if value is None else f"{value * 100:.{places}f}%"
 
 
 def _environment() -> Environment:
@@ -76,131 +67,70 @@ def _environment() -> Environment:
         undefined=ChainableUndefined,
         autoescape=True,
     )
-    environment.filters["thousands"] = lambda value: f"{value:,.0f}"
-    environment.filters["percent"] = lambda value, places=1: f"{value * 100:.{places}f}%"
-    environment.filters["number"] = lambda value, places=1: f"{value:,.{places}f}"
+    environment.filters.update(
+        {
+            "thousands": lambda value: f"{value:,.0f}",
+            "number": lambda value, places=1: f"{value:,.{places}f}",
+            "count": _count,
+            "rate": _rate,
+            "percent": _percent,
+            "signed_percent": _signed_percent,
+            "variation_icon": variation_icon,
+            "assurance_icon": assurance_icon,
+            "variation_text": variation_description,
+            "assurance_text": assurance_description,
+        }
+    )
     return environment
 
 
-def _comparison_json(comparison: GrowthComparison) -> dict[str, Any]:
-    document = comparison.model_dump(mode="json")
-    for key in ("baseline", "comparison", "rest_baseline", "rest_comparison"):
-        document[key]["events"] = round_count(document[key]["events"])
-    return document
-
-
-def create_app(warehouse_path: Path) -> FastAPI:
-    """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse or the
-    NHS.UK frontend assets are missing."""
+def create_app(warehouse_path: Path, *, cache: bool = True) -> FastAPI:
+    """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
+    be read or the NHS.UK frontend assets are missing. With ``cache`` (the default) what is read from
+    the warehouse is kept beside it so that a restart on an unchanged warehouse is quick."""
     dist = frontend_dist()
-    data_loader: Callable[[], DashboardData] = functools.cache(lambda: _load(warehouse_path))
-    data_loader()  # fail at start-up, not on the first request
+    figures = DashboardFigures(read_snapshot(Path(warehouse_path), cache=cache))
     environment = _environment()
+    frontend_version = _frontend_version(dist)
     app = FastAPI(
         title="caremodels",
         version=__version__,
-        description="New care models: programme monitoring and evaluation. Counts in every answer are "
-        "disclosure-controlled (1-7 suppressed, others rounded to the nearest 5).",
+        description="New care models: programme monitoring and evaluation. Every page of the dashboard "
+        "has an endpoint here giving the same figures. Counts are disclosure-controlled (1-7 suppressed "
+        "and given as null, others rounded to the nearest 5); rates resting on a suppressed count are null.",
     )
+    app.state.figures = figures
     app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
     app.mount("/static", StaticFiles(directory=dist), name="static")
 
     def render(template: str, request: Request, **context: Any) -> HTMLResponse:
+        page = context.get("page", "")
+        navigation = [
+            {"href": href, "text": text, "current": key == page} for key, href, text in NAVIGATION
+        ]
         html = environment.get_template(template).render(
-            request=request, version=__version__, frontend_version=_frontend_version(dist), **context
+            request=request,
+            version=__version__,
+            frontend_version=frontend_version,
+            navigation=navigation,
+            warehouse_name=figures.snapshot.path.name,
+            **context,
         )
         return HTMLResponse(html)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview(request: Request) -> HTMLResponse:
-        data = data_loader()
-        series = (
-            [
-                Series(str(area), list(zip(rows["month"], rows["rate"].astype(float), strict=True)))
-                for area, rows in data.monthly.groupby("area", sort=False)
-            ]
-            if len(data.monthly)
-            else []
-        )
-        chart = line_chart(
-            series,
-            title="Emergency admissions per 1,000 registered patients a year, by month",
-            description="Monthly emergency admission rate, annualised, for each care model type in the "
-            "warehouse and for the rest of England. The same figures are in the table below.",
-            y_label="per 1,000 a year",
-            chart_id="monthly-rate",
-        )
-        table = (
-            data.monthly.pivot(index="month", columns="area", values="rate").sort_index()
-            if len(data.monthly)
-            else pd.DataFrame()
-        )
-        types = {model.code: model for model in care_model_types()}
-        sites = site_summaries()
-        by_type = {
-            model: [site for site in sites if site.care_model == model] for model in VANGUARD_CARE_MODELS
-        }
-        return render(
-            "overview.html",
-            request,
-            data=data,
-            chart=chart,
-            table=table,
-            types=types,
-            by_type=by_type,
-            coverage=coverage(),
-            indicator=find_indicator(HEADLINE_INDICATOR),
-        )
+    @app.exception_handler(NotFound)
+    def not_found(request: Request, error: NotFound) -> Response:
+        if request.url.path.startswith(("/api/", "/downloads/")):
+            return JSONResponse({"detail": str(error)}, status_code=404)
+        return not_found_page(render, request, error)
 
-    @app.get("/api/overview", summary="Growth of each care model type against the rest of England")
-    def api_overview() -> dict[str, Any]:
-        data = data_loader()
-        return {
-            "indicator": HEADLINE_INDICATOR,
-            "warehouse": data.warehouse_path.name,
-            "comparisons": [_comparison_json(comparison) for comparison in data.comparisons],
-        }
-
-    @app.get("/api/sites", summary="The 50 vanguard sites with care model type and registered population")
-    def api_sites() -> list[dict[str, Any]]:
-        return [site.model_dump(mode="json") for site in site_summaries()]
-
-    @app.get("/api/coverage", summary="Population covered by new care models per financial year")
-    def api_coverage() -> list[dict[str, Any]]:
-        return [year.model_dump(mode="json") for year in coverage()]
-
-    @app.get(
-        "/api/indicators/{indicator_id}/practice-month",
-        summary="An indicator by practice and month, disclosure-controlled",
-    )
-    def api_practice_month(indicator_id: str, practice: str | None = None) -> list[dict[str, Any]]:
-        if indicator_id != HEADLINE_INDICATOR:
-            try:
-                find_indicator(indicator_id)
-            except CaremodelsError as error:
-                raise HTTPException(status_code=404, detail=str(error)) from error
-            raise HTTPException(
-                status_code=404, detail=f"{indicator_id} is not computed by this dashboard yet"
-            )
-        counts = data_loader().counts
-        if practice is not None:
-            counts = counts[counts["practice_code"] == practice]
-        frame = counts.assign(rate=counts["numerator"] / counts["denominator"] * 1000)
-        published = apply_disclosure_control(frame, ["numerator", "denominator"], withheld_columns=["rate"])
-        published["month"] = published["month"].map(dt.date.isoformat)
-        records = published.astype(object).where(published.notna(), None).to_dict("records")
-        return [{str(key): value for key, value in record.items()} for record in records]
-
-    @app.get("/api/health", summary="Liveness check")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
+    app.include_router(api_router(figures))
+    app.include_router(download_router(figures))
+    app.include_router(page_router(figures, render))
     return app
 
 
 @functools.cache
 def _frontend_version(dist: Path) -> str:
-    import json
-
     package = json.loads((dist.parents[1] / "package.json").read_text(encoding="utf-8"))
     return str(package["version"])

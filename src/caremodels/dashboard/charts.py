@@ -1,40 +1,200 @@
 """Charts drawn as inline SVG on the server: no JavaScript library, no CDN, no network.
 
-Each chart carries a title and description for screen readers, and every page that shows one also
-shows the same numbers as a table.
+Every chart has a ``<title>`` and ``<desc>`` for screen readers (``role="img"``), colours with at
+least 3:1 contrast against white (WCAG 2.2 non-text contrast), and a second cue besides colour
+(dash pattern or marker shape). Every page that shows a chart also shows its numbers as a table.
+Text inside charts is escaped; callers pass plain strings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["Series", "line_chart"]
+__all__ = [
+    "Bar",
+    "FunnelPoint",
+    "PyramidBand",
+    "Series",
+    "SpcPlotPoint",
+    "assurance_icon",
+    "bar_chart",
+    "funnel_chart",
+    "line_chart",
+    "pyramid_chart",
+    "spc_chart",
+    "variation_icon",
+]
 
-# NHS identity colours with enough contrast against white (WCAG 2.2 non-text contrast 3:1).
-PALETTE = ("#005eb8", "#d5281b", "#007f3b", "#330072", "#ed8b00", "#425563")
+# NHS identity colours with at least 3:1 contrast against white.
+PALETTE = ("#005eb8", "#d5281b", "#007f3b", "#330072", "#ae2573", "#425563", "#7c2855", "#4c6272")
+DASHES = ("", "6 3", "2 3", "8 3 2 3")
+TEXT = "#212b32"
+GRID = "#d8dde0"
+LIMIT = "#425563"
+# Making Data Count colours: grey for common cause, blue for improvement, orange for concern
+# (a darker orange than MDC's #ed8b00, which has only 2.5:1 contrast against white).
+COMMON_CAUSE = "#768692"
+IMPROVEMENT = "#005eb8"
+CONCERN = "#b35900"
+FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
 
 
 @dataclass(frozen=True)
 class Series:
     name: str
-    points: Sequence[tuple[dt.date, float]]
+    points: Sequence[tuple[dt.date, float | None]]
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+@dataclass(frozen=True)
+class SpcPlotPoint:
+    date: dt.date
+    value: float
+    mean: float
+    upper_limit: float
+    lower_limit: float
+    special_cause_type: str | None
+
+
+@dataclass(frozen=True)
+class PyramidBand:
+    label: str
+    left: float
+    right: float
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    reference: float | None = None
+
+
+@dataclass(frozen=True)
+class FunnelPoint:
+    label: str
+    denominator: float
+    value: float
+    highlighted: bool = False
+
+
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]: steps of 1, 2, 2.5 or 5 times a power of ten."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
     if high <= low:
-        return [low]
+        high = low + (abs(low) or 1.0)
     raw = (high - low) / count
-    magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 0.1
-    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
-    first = (low // step) * step
-    ticks, value = [], first
-    while value <= high + step / 2:
-        ticks.append(round(value, 6))
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    values = []
+    value = first
+    while value < high + step * 0.999:
+        values.append(round(value, 10))
         value += step
-    return ticks
+    return values if len(values) > 1 else [first, first + step]
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def _open(chart_id: str, width: int, height: int, title: str, description: str) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="caremodels-chart" id="{chart_id}" '
+        f'preserveAspectRatio="xMidYMid meet" {FONT}>',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
+    ]
+
+
+def _empty(title: str) -> str:
+    return f'<p class="nhsuk-body">{escape(title)}: no data to draw.</p>'
+
+
+class _Frame:
+    """Plot area and scales of a chart with a value axis on the left."""
+
+    def __init__(
+        self, width: int, height: int, x_range: tuple[float, float], y_ticks: list[float], *, bottom: int
+    ) -> None:
+        self.width, self.height = width, height
+        self.left, self.right, self.top, self.bottom = 70, 16, 16, bottom
+        self.x_min, self.x_max = x_range
+        self.y_ticks = y_ticks
+        self.y_min, self.y_max = y_ticks[0], y_ticks[-1]
+
+    def x(self, value: float) -> float:
+        span = (self.x_max - self.x_min) or 1.0
+        return self.left + (value - self.x_min) / span * (self.width - self.left - self.right)
+
+    def y(self, value: float) -> float:
+        span = (self.y_max - self.y_min) or 1.0
+        return self.top + (1 - (value - self.y_min) / span) * (self.height - self.top - self.bottom)
+
+    @property
+    def plot_bottom(self) -> float:
+        return self.height - self.bottom
+
+    def y_axis(self, label: str) -> list[str]:
+        parts = []
+        for tick in self.y_ticks:
+            parts.append(
+                f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{self.y(tick):.1f}" '
+                f'y2="{self.y(tick):.1f}" stroke="{GRID}"/>'
+                f'<text x="{self.left - 6}" y="{self.y(tick) + 5:.1f}" text-anchor="end" font-size="14" '
+                f'fill="{TEXT}">{_number(tick)}</text>'
+            )
+        middle = (self.top + self.plot_bottom) / 2
+        parts.append(
+            f'<text x="16" y="{middle:.1f}" font-size="14" fill="{TEXT}" text-anchor="middle" '
+            f'transform="rotate(-90 16 {middle:.1f})">{escape(label)}</text>'
+        )
+        return parts
+
+    def year_axis(self) -> list[str]:
+        """Vertical lines and labels at the start of each financial year (1 April)."""
+        parts = []
+        first = dt.date.fromordinal(int(self.x_min))
+        last = dt.date.fromordinal(int(self.x_max))
+        years = list(range(first.year, last.year + 1))
+        every = max(1, math.ceil(len(years) / 7))
+        for index, year in enumerate(years):
+            day = dt.date(year, 4, 1)
+            if not first <= day <= last:
+                continue
+            x = self.x(day.toordinal())
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{self.top}" y2="{self.plot_bottom}" stroke="{GRID}" '
+                'stroke-dasharray="4 4"/>'
+            )
+            if index % every == 0:
+                parts.append(
+                    f'<text x="{x:.1f}" y="{self.plot_bottom + 18}" text-anchor="middle" font-size="14" '
+                    f'fill="{TEXT}">Apr {year}</text>'
+                )
+        return parts
+
+
+def _legend(entries: Sequence[tuple[str, str, str]], top: float, left: int = 70) -> list[str]:
+    """One legend line per entry: (name, colour, dash)."""
+    parts = []
+    for index, (name, colour, dash) in enumerate(entries):
+        y = top + index * 22
+        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<line x1="{left}" x2="{left + 30}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+            f'stroke-width="3"{dash_attribute}/>'
+            f'<text x="{left + 38}" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">{escape(name)}</text>'
+        )
+    return parts
 
 
 def line_chart(
@@ -44,63 +204,383 @@ def line_chart(
     description: str,
     y_label: str,
     width: int = 720,
-    height: int = 320,
+    height: int = 300,
     chart_id: str = "chart",
 ) -> str:
-    """An accessible SVG line chart with one line per series and a legend."""
-    points = [point for line in series for point in line.points]
+    """Lines over time, one per series, with a legend below (gaps where a value is withheld)."""
+    points = [(day, value) for line in series for day, value in line.points if value is not None]
     if not points:
-        return f'<p class="nhsuk-body">{escape(title)}: no data.</p>'
-    left, right, top, bottom = 64, 16, 16, 56
-    x_min = min(day for day, _ in points).toordinal()
-    x_max = max(day for day, _ in points).toordinal()
-    ticks = _ticks(min(0.0, min(value for _, value in points)), max(value for _, value in points))
-    y_min, y_max = ticks[0], ticks[-1] if ticks[-1] > ticks[0] else ticks[0] + 1
-
-    def x(day: dt.date) -> float:
-        span = max(1, x_max - x_min)
-        return left + (day.toordinal() - x_min) / span * (width - left - right)
-
-    def y(value: float) -> float:
-        return top + (1 - (value - y_min) / (y_max - y_min)) * (height - top - bottom)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="caremodels-chart" '
-        f'preserveAspectRatio="xMidYMid meet">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
-    ]
-    for tick in ticks:
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#d8dde0"/>'
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="12" fill="#212b32">'
-            f"{tick:g}</text>"
-        )
-    years = sorted({day.year for day, _ in points})
-    for year in years:
-        tick_day = dt.date(year, 4, 1)
-        if x_min <= tick_day.toordinal() <= x_max:
-            parts.append(
-                f'<line x1="{x(tick_day):.1f}" x2="{x(tick_day):.1f}" y1="{top}" y2="{height - bottom}" '
-                f'stroke="#d8dde0" stroke-dasharray="4 4"/>'
-                f'<text x="{x(tick_day):.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="12" '
-                f'fill="#212b32">Apr {year}</text>'
-            )
-    parts.append(
-        f'<text x="14" y="{(height - bottom) / 2:.1f}" font-size="12" fill="#212b32" '
-        f'transform="rotate(-90 14 {(height - bottom) / 2:.1f})" text-anchor="middle">{escape(y_label)}</text>'
+        return _empty(title)
+    legend_height = 22 * len(series) + 16
+    frame = _Frame(
+        width,
+        height + legend_height,
+        (min(day for day, _ in points).toordinal(), max(day for day, _ in points).toordinal()),
+        ticks(min(0.0, min(value for _, value in points)), max(value for _, value in points)),
+        bottom=30 + legend_height,
     )
+    parts = _open(chart_id, width, height + legend_height, title, description)
+    parts += frame.y_axis(y_label) + frame.year_axis()
+    entries = []
     for index, line in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
-        path = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in sorted(line.points))
-        dash = ' stroke-dasharray="6 3"' if index % 2 else ""
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{path}"/>')
-        legend_x = left + index * 220
+        colour, dash = PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
+        entries.append((line.name, colour, dash))
+        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
+        for run in _runs(sorted(line.points)):
+            path = " ".join(f"{frame.x(day.toordinal()):.1f},{frame.y(value):.1f}" for day, value in run)
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash_attribute} points="{path}"/>'
+            )
+    parts += _legend(entries, frame.plot_bottom + 46)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _runs(points: Sequence[tuple[dt.date, float | None]]) -> list[list[tuple[dt.date, float]]]:
+    """Consecutive stretches of points with a value (a withheld value breaks the line)."""
+    runs: list[list[tuple[dt.date, float]]] = [[]]
+    for day, value in points:
+        if value is None or not math.isfinite(value):
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((day, value))
+    return [run for run in runs if run]
+
+
+def spc_chart(
+    points: Sequence[SpcPlotPoint],
+    *,
+    title: str,
+    description: str,
+    y_label: str,
+    width: int = 720,
+    height: int = 300,
+    chart_id: str = "spc",
+) -> str:
+    """A Making Data Count XmR chart: values, mean (solid), process limits (dashed), and points of
+    special cause marked in blue circles (improvement) or orange squares (concern)."""
+    if not points:
+        return _empty(title)
+    values = [value for point in points for value in (point.value, point.upper_limit, point.lower_limit)]
+    legend = [
+        ("Monthly value", COMMON_CAUSE, ""),
+        ("Mean", TEXT, ""),
+        ("Process limits", LIMIT, "6 4"),
+    ]
+    legend_height = 22 * (len(legend) + 1) + 16
+    frame = _Frame(
+        width,
+        height + legend_height,
+        (points[0].date.toordinal(), points[-1].date.toordinal()),
+        ticks(min(0.0, min(values)), max(values)),
+        bottom=30 + legend_height,
+    )
+    parts = _open(chart_id, width, height + legend_height, title, description)
+    parts += frame.y_axis(y_label) + frame.year_axis()
+
+    def x(point: SpcPlotPoint) -> float:
+        return frame.x(point.date.toordinal())
+
+    def step_line(attribute: str, colour: str, dash: str) -> str:
+        path = " ".join(f"{x(point):.1f},{frame.y(getattr(point, attribute)):.1f}" for point in points)
+        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
+        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash_attribute} points="{path}"/>'
+
+    parts.append(step_line("upper_limit", LIMIT, "6 4"))
+    parts.append(step_line("lower_limit", LIMIT, "6 4"))
+    parts.append(step_line("mean", TEXT, ""))
+    path = " ".join(f"{x(point):.1f},{frame.y(point.value):.1f}" for point in points)
+    parts.append(f'<polyline fill="none" stroke="{COMMON_CAUSE}" stroke-width="1.5" points="{path}"/>')
+    for point in points:
+        cx, cy = x(point), frame.y(point.value)
+        if point.special_cause_type == "improvement":
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{IMPROVEMENT}"/>')
+        elif point.special_cause_type == "concern":
+            parts.append(f'<rect x="{cx - 5:.1f}" y="{cy - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>')
+        else:
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{COMMON_CAUSE}"/>')
+    parts += _legend(legend, frame.plot_bottom + 46)
+    marker_y = frame.plot_bottom + 46 + 22 * len(legend)
+    parts.append(
+        f'<circle cx="80" cy="{marker_y:.1f}" r="5" fill="{IMPROVEMENT}"/>'
+        f'<text x="92" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: improvement</text>'
+        f'<rect x="335" y="{marker_y - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>'
+        f'<text x="352" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: concern</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def pyramid_chart(
+    bands: Sequence[PyramidBand],
+    *,
+    title: str,
+    description: str,
+    left_label: str,
+    right_label: str,
+    width: int = 720,
+    chart_id: str = "pyramid",
+) -> str:
+    """A population pyramid: one row per band (youngest at the bottom), left and right bars."""
+    if not bands or max(max(band.left, band.right) for band in bands) <= 0:
+        return _empty(title)
+    row, top, label_width = 18, 34, 64
+    height = top + row * len(bands) + 40
+    half = (width - label_width) / 2 - 10
+    largest = max(max(band.left, band.right) for band in bands)
+    centre_left = half + 10
+    centre_right = centre_left + label_width
+    parts = _open(chart_id, width, height, title, description)
+    parts.append(
+        f'<text x="{centre_left - 4:.1f}" y="20" text-anchor="end" font-size="14" font-weight="bold" '
+        f'fill="{TEXT}">{escape(left_label)}</text>'
+        f'<text x="{centre_right + 4:.1f}" y="20" font-size="14" font-weight="bold" fill="{TEXT}">'
+        f"{escape(right_label)}</text>"
+    )
+    for index, band in enumerate(reversed(bands)):
+        y = top + index * row
+        left = band.left / largest * half
+        right = band.right / largest * half
         parts.append(
-            f'<line x1="{legend_x}" x2="{legend_x + 24}" y1="{height - 14}" y2="{height - 14}" '
-            f'stroke="{colour}" stroke-width="3"{dash}/>'
-            f'<text x="{legend_x + 30}" y="{height - 10}" font-size="12" fill="#212b32">{escape(line.name)}</text>'
+            f'<rect x="{centre_left - left:.1f}" y="{y:.1f}" width="{left:.1f}" height="{row - 3}" fill="{PALETTE[0]}"/>'
+            f'<rect x="{centre_right:.1f}" y="{y:.1f}" width="{right:.1f}" height="{row - 3}" fill="{PALETTE[3]}"/>'
+            f'<text x="{centre_left + label_width / 2:.1f}" y="{y + row - 6:.1f}" text-anchor="middle" '
+            f'font-size="13" fill="{TEXT}">{escape(band.label)}</text>'
+        )
+    scale_y = top + row * len(bands) + 20
+    parts.append(
+        f'<text x="10" y="{scale_y:.1f}" font-size="13" fill="{TEXT}">{_number(largest)}</text>'
+        f'<text x="{width - 10}" y="{scale_y:.1f}" text-anchor="end" font-size="13" fill="{TEXT}">'
+        f"{_number(largest)}</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(
+    bars: Sequence[Bar],
+    *,
+    title: str,
+    description: str,
+    value_label: str,
+    reference_label: str | None = None,
+    goal: float | None = None,
+    goal_label: str | None = None,
+    percent: bool = False,
+    width: int = 720,
+    chart_id: str = "bars",
+) -> str:
+    """Horizontal bars, optionally with a reference marker per bar and one goal line."""
+    if not bars:
+        return _empty(title)
+    row, top, label_width = 28, 12, 170
+    legend_rows = (1 if reference_label else 0) + (1 if goal is not None else 0)
+    height = top + row * len(bars) + 62 + 22 * legend_rows
+    largest = max(
+        [bar.value for bar in bars] + [bar.reference or 0 for bar in bars] + [goal or 0] + [1e-9]
+    )
+    scale = ticks(0.0, largest, 4)
+    plot_width = width - label_width - 30
+
+    def x(value: float) -> float:
+        return label_width + value / scale[-1] * plot_width
+
+    def show(value: float) -> str:
+        return f"{value * 100:.0f}%" if percent else _number(value)
+
+    parts = _open(chart_id, width, height, title, description)
+    axis_y = top + row * len(bars)
+    for tick in scale:
+        parts.append(
+            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{axis_y}" stroke="{GRID}"/>'
+            f'<text x="{x(tick):.1f}" y="{axis_y + 18}" text-anchor="middle" font-size="13" fill="{TEXT}">'
+            f"{show(tick)}</text>"
+        )
+    for index, bar in enumerate(bars):
+        y = top + index * row
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + row / 2 + 5:.1f}" text-anchor="end" font-size="14" '
+            f'fill="{TEXT}">{escape(bar.label)}</text>'
+            f'<rect x="{label_width}" y="{y + 4}" width="{max(0.0, x(bar.value) - label_width):.1f}" '
+            f'height="{row - 8}" fill="{PALETTE[0]}"/>'
+        )
+        if bar.reference is not None:
+            parts.append(
+                f'<line x1="{x(bar.reference):.1f}" x2="{x(bar.reference):.1f}" y1="{y + 1}" y2="{y + row - 1}" '
+                f'stroke="{PALETTE[1]}" stroke-width="3"/>'
+            )
+    if goal is not None:
+        parts.append(
+            f'<line x1="{x(goal):.1f}" x2="{x(goal):.1f}" y1="{top - 4}" y2="{axis_y}" stroke="{PALETTE[2]}" '
+            'stroke-width="2" stroke-dasharray="6 3"/>'
+        )
+    parts.append(
+        f'<text x="{label_width + plot_width / 2:.1f}" y="{axis_y + 38}" text-anchor="middle" font-size="14" '
+        f'fill="{TEXT}">{escape(value_label)}</text>'
+    )
+    legend_y = axis_y + 62
+    if reference_label:
+        parts.append(
+            f'<line x1="{label_width}" x2="{label_width}" y1="{legend_y - 8}" y2="{legend_y + 6}" '
+            f'stroke="{PALETTE[1]}" stroke-width="3"/>'
+            f'<text x="{label_width + 10}" y="{legend_y + 4}" font-size="14" fill="{TEXT}">'
+            f"{escape(reference_label)}</text>"
+        )
+        legend_y += 22
+    if goal is not None:
+        parts.append(
+            f'<line x1="{label_width - 10}" x2="{label_width + 14}" y1="{legend_y}" y2="{legend_y}" '
+            f'stroke="{PALETTE[2]}" stroke-width="2" stroke-dasharray="6 3"/>'
+            f'<text x="{label_width + 20}" y="{legend_y + 5}" font-size="14" fill="{TEXT}">'
+            f"{escape(goal_label or 'Goal')}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def funnel_chart(
+    points: Sequence[FunnelPoint],
+    limits: dict[str, Sequence[float]],
+    *,
+    target: float,
+    title: str,
+    description: str,
+    x_label: str,
+    y_label: str,
+    width: int = 720,
+    height: int = 360,
+    chart_id: str = "funnel",
+) -> str:
+    """A funnel plot: each area's value against its denominator, the overall value, and control
+    limits (``limits`` holds denominators and the 95% and 99.8% lower and upper curves)."""
+    if not points:
+        return _empty(title)
+    denominators = list(limits["registered_population"])
+    all_values = [point.value for point in points] + [target]
+    all_values += [value for key in ("lower_99_8", "upper_99_8") for value in limits[key]]
+    legend = [
+        ("Overall rate", TEXT, ""),
+        ("95% limits", LIMIT, "6 4"),
+        ("99.8% limits", PALETTE[1], "2 3"),
+    ]
+    legend_height = 22 * (len(legend) + 1) + 16
+    x_ticks = ticks(0.0, max(denominators + [point.denominator for point in points]))
+    frame = _Frame(
+        width,
+        height + legend_height,
+        (x_ticks[0], x_ticks[-1]),
+        ticks(max(0.0, min(all_values) * 0.9), max(all_values) * 1.05),
+        bottom=48 + legend_height,
+    )
+    parts = _open(chart_id, width, height + legend_height, title, description)
+    parts += frame.y_axis(y_label)
+    for tick in x_ticks:
+        parts.append(
+            f'<text x="{frame.x(tick):.1f}" y="{frame.plot_bottom + 18}" text-anchor="middle" font-size="13" '
+            f'fill="{TEXT}">{_number(tick)}</text>'
+        )
+    parts.append(
+        f'<text x="{(frame.left + width) / 2:.1f}" y="{frame.plot_bottom + 38}" text-anchor="middle" '
+        f'font-size="14" fill="{TEXT}">{escape(x_label)}</text>'
+    )
+    clip = f"{chart_id}-clip"
+    parts.append(
+        f'<clipPath id="{clip}"><rect x="{frame.left}" y="{frame.top}" '
+        f'width="{width - frame.left - frame.right}" height="{frame.plot_bottom - frame.top}"/></clipPath>'
+    )
+    parts.append(
+        f'<line x1="{frame.left}" x2="{width - frame.right}" y1="{frame.y(target):.1f}" '
+        f'y2="{frame.y(target):.1f}" stroke="{TEXT}" stroke-width="1.5"/>'
+    )
+    for key, colour, dash in (
+        ("lower_95", LIMIT, "6 4"),
+        ("upper_95", LIMIT, "6 4"),
+        ("lower_99_8", PALETTE[1], "2 3"),
+        ("upper_99_8", PALETTE[1], "2 3"),
+    ):
+        path = " ".join(
+            f"{frame.x(n):.1f},{frame.y(value):.1f}"
+            for n, value in zip(denominators, limits[key], strict=True)
+            if math.isfinite(value)
+        )
+        parts.append(
+            f'<polyline clip-path="url(#{clip})" fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'stroke-dasharray="{dash}" points="{path}"/>'
+        )
+    for point in sorted(points, key=lambda point: point.highlighted):
+        cx, cy = frame.x(point.denominator), frame.y(point.value)
+        if point.highlighted:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="7" fill="{PALETTE[3]}" stroke="#ffffff" stroke-width="1.5">'
+                f"<title>{escape(point.label)}</title></circle>"
+            )
+        else:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{PALETTE[0]}" fill-opacity="0.75">'
+                f"<title>{escape(point.label)}</title></circle>"
+            )
+    parts += _legend(legend, frame.plot_bottom + 64)
+    marker_y = frame.plot_bottom + 64 + 22 * len(legend)
+    parts.append(
+        f'<circle cx="85" cy="{marker_y:.1f}" r="4" fill="{PALETTE[0]}"/>'
+        f'<text x="108" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Area</text>'
+        f'<circle cx="200" cy="{marker_y:.1f}" r="7" fill="{PALETTE[3]}"/>'
+        f'<text x="214" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Selected area</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_VARIATION_TEXT = {
+    "common_cause": ("Common cause variation", COMMON_CAUSE, ""),
+    "improvement_high": ("Special cause improvement (high values)", IMPROVEMENT, "H"),
+    "improvement_low": ("Special cause improvement (low values)", IMPROVEMENT, "L"),
+    "concern_high": ("Special cause concern (high values)", CONCERN, "H"),
+    "concern_low": ("Special cause concern (low values)", CONCERN, "L"),
+    "neither_high": ("Special cause, neither improvement nor concern (high values)", LIMIT, "H"),
+    "neither_low": ("Special cause, neither improvement nor concern (low values)", LIMIT, "L"),
+}
+_ASSURANCE_TEXT = {
+    "pass": ("The target is consistently met", IMPROVEMENT, "P"),
+    "fail": ("The target is consistently missed", CONCERN, "F"),
+    "hit_and_miss": ("The target will be hit and missed at random", LIMIT, "?"),
+}
+
+
+def variation_description(icon: str) -> str:
+    return _VARIATION_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
+
+
+def assurance_description(icon: str | None) -> str:
+    if icon is None:
+        return "No target set, so no assurance"
+    return _ASSURANCE_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
+
+
+def _icon(text: str, colour: str, letter: str, kind: str) -> str:
+    """A 40-pixel round icon in the Making Data Count style, with its meaning as its name."""
+    if kind == "variation" and not letter:
+        inner = f'<polyline points="8,22 14,16 20,24 26,14 32,20" fill="none" stroke="{colour}" stroke-width="3"/>'
+    else:
+        inner = (
+            f'<text x="20" y="27" text-anchor="middle" font-size="20" font-weight="bold" fill="{colour}">'
+            f"{escape(letter)}</text>"
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40" width="40" height="40" role="img" '
+        f'class="caremodels-icon" {FONT}><title>{escape(text)}</title>'
+        f'<circle cx="20" cy="20" r="17" fill="#ffffff" stroke="{colour}" stroke-width="3"/>{inner}</svg>'
+    )
+
+
+def variation_icon(icon: str) -> str:
+    text, colour, letter = _VARIATION_TEXT.get(icon, (icon, LIMIT, "?"))
+    return _icon(text, colour, letter, "variation")
+
+
+def assurance_icon(icon: str | None) -> str:
+    if icon is None:
+        return ""
+    text, colour, letter = _ASSURANCE_TEXT.get(icon, (icon, LIMIT, "?"))
+    return _icon(text, colour, letter, "assurance")

@@ -1,32 +1,44 @@
-"""Load source files into the warehouse: read, validate, quarantine, pseudonymise, apply opt-outs.
+"""Load source files into the warehouse: read, validate, quarantine, apply opt-outs, pseudonymise.
 
 Boundaries: a load is one transaction (all of a file's rows, its quarantine records and its batch
 record commit together, or nothing does); loading identical content again changes nothing; loading
-a file with the same table and name but new content replaces that file's earlier batch. NHS numbers
-are replaced by pseudonyms before anything is written; opted-out people's rows are counted, never
-listed. For every batch, rows read = rows loaded + rows quarantined + rows excluded by opt-out.
+a file with the same table and name but new content (or a new column mapping) replaces that file's
+earlier batch. NHS numbers are replaced by pseudonyms in the in-memory staging database, before
+anything reaches the warehouse; opted-out people's rows are counted, never listed. For every batch,
+rows read = rows loaded + rows quarantined + rows excluded by opt-out + rows unmapped (FHIR only).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from caremodels import __version__
 from caremodels.errors import CaremodelsError, DataError
+from caremodels.ingest.mapping import LoadedMapping
 from caremodels.ingest.pseudonymise import Pseudonymiser
-from caremodels.ingest.validate import nhs_number_valid, validate
+from caremodels.ingest.read import stage_file
+from caremodels.ingest.validate import (
+    CheckedTable,
+    check_staged,
+    nhs_number_valid,
+    problem_frame,
+    quote,
+    staging_connection,
+)
 from caremodels.warehouse.schema import SOURCE_TABLES, TableSpec, warehouse_columns
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["LoadResult", "detect_table", "load_file", "read_opt_outs"]
+
+_QUARANTINE_COLUMNS = ["row_number", "field", "reason"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +52,51 @@ class LoadResult:
     rows_quarantined: int
     rows_excluded_opt_out: int
     quarantine_by_reason: dict[str, int]
+    rows_unmapped: int = 0
+    unmapped_by_reason: dict[str, int] = field(default_factory=dict)
+    defaulted_by_reason: dict[str, int] = field(default_factory=dict)
+    source_format: str = ""
+
+
+@dataclass
+class TableRows:
+    """Good rows for one warehouse table, as a query on the staging database."""
+
+    table: str
+    sql: str
+    parameters: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedBatch:
+    """Everything one batch writes, computed before the warehouse transaction starts."""
+
+    batch_id: str
+    source: str
+    file: str
+    table_names: tuple[str, ...]
+    content_hash: str
+    source_format: str
+    mapping: str
+    rows_read: int
+    problems: pd.DataFrame  # row_number, field, reason
+    excluded: int
+    rows: list[TableRows]
+    # (kind, resource type, reason) -> count; kind is 'unmapped' or 'defaulted'.
+    notes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    replaces: list[tuple[str, str]] = field(default_factory=list)  # (batch_id, table_name) of older batches
+
+    @property
+    def unmapped(self) -> int:
+        return sum(count for (kind, _, _), count in self.notes.items() if kind == "unmapped")
 
 
 def detect_table(path: Path) -> TableSpec:
     stem = path.name.split(".")[0]
     if stem not in SOURCE_TABLES:
         raise DataError(
-            f"cannot tell which table this file holds: name it after one of {', '.join(SOURCE_TABLES)}"
-            " or pass --table",
+            f"cannot tell which table this file holds: name it after one of {', '.join(SOURCE_TABLES)},"
+            " pass --table, or list its name under files in a column-mapping file",
             file=path,
         )
     return SOURCE_TABLES[stem]
@@ -57,9 +106,9 @@ def read_opt_outs(path: Path) -> frozenset[str]:
     """NHS numbers of people who have opted out (one per line; a header line is allowed)."""
     numbers = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read opt-out file: {error}", file=path) from error
+        raise DataError(f"cannot read opt-out file: {type(error).__name__}", file=path) from error
     for line_number, line in enumerate(lines, start=1):
         value = line.strip().replace(" ", "")
         if not value or (line_number == 1 and not value.isdigit()):
@@ -73,67 +122,195 @@ def read_opt_outs(path: Path) -> frozenset[str]:
     return frozenset(series.tolist())
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    """All columns as text. Lines with more or fewer fields than the header become problems.
-
-    A first pass counts fields per record (pandas would pad a short line with empty values,
-    hiding a truncated file); only a file with such lines is read the slow way.
-    """
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError("the file is empty", file=path)
-        malformed = any(len(row) != len(header) for row in reader)
-    if not malformed:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace"
-        )
-        frame.insert(0, "_row", range(2, len(frame) + 2))
-        return frame, []
-    problems: list[dict[str, object]] = []
-    rows: list[list[str]] = []
-    row_numbers: list[int] = []
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle)
-        next(reader)
-        for row in reader:
-            if len(row) != len(header):
-                problems.append(
-                    {
-                        "row_number": reader.line_num,
-                        "field": "",
-                        "reason": "more or fewer fields than the header (truncated or malformed)",
-                    }
-                )
-                continue
-            rows.append(row)
-            row_numbers.append(reader.line_num)
-    frame = pd.DataFrame(rows, columns=header, dtype=str)
-    frame.insert(0, "_row", row_numbers)
-    return frame, problems
-
-
-def _read(path: Path, spec: TableSpec) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    if path.suffix == ".parquet":
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise DataError(f"cannot read Parquet (truncated or not Parquet): {error}", file=path) from error
-        frame = table.to_pandas(date_as_object=False)
-        frame.insert(0, "_row", range(1, len(frame) + 1))
-        return frame, []
-    if path.suffix == ".csv":
-        return _read_csv(path)
-    raise DataError("unsupported file type (use .parquet or .csv)", file=path)
-
-
-def _content_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def recorded_result(warehouse: Warehouse, batch_id: str, *, file: str, table: str) -> LoadResult:
+    """The LoadResult of a batch already in the warehouse (a repeated load changes nothing)."""
+    read, loaded, quarantined, excluded, unmapped, source_format = warehouse.query(
+        "SELECT rows_read, rows_loaded, rows_quarantined, rows_excluded_opt_out, rows_unmapped, source_format "
+        "FROM ingest_batches WHERE batch_id = ?",
+        [batch_id],
+    )[0]
+    return LoadResult(
+        file=file,
+        table=table,
+        batch_id=batch_id,
+        status="unchanged",
+        rows_read=int(read),
+        rows_loaded=int(loaded),
+        rows_quarantined=int(quarantined),
+        rows_excluded_opt_out=int(excluded),
+        quarantine_by_reason={},
+        rows_unmapped=int(unmapped or 0),
+        source_format=str(source_format or ""),
+    )
+
+
+def strict_failure(problems: pd.DataFrame, file: Path | str) -> DataError:
+    first = problems.sort_values("row_number", kind="stable").iloc[0]
+    return DataError(
+        f"{first['reason']} ({len(problems):,} bad row(s); --strict loads nothing)",
+        file=file,
+        row=int(first["row_number"]),
+        field=str(first["field"]) or None,
+    )
+
+
+def opt_out_table(connection: duckdb.DuckDBPyConnection, opt_outs: Iterable[str]) -> str:
+    """Register the opt-out NHS numbers in the staging database; returns the table name."""
+    connection.execute("CREATE OR REPLACE TABLE opt_outs (nhs_number VARCHAR PRIMARY KEY)")
+    numbers = sorted(set(opt_outs))
+    if numbers:
+        connection.register("_opt_out_list", pa.table({"nhs_number": pa.array(numbers, pa.string())}))
+        connection.execute("INSERT INTO opt_outs SELECT nhs_number FROM _opt_out_list")
+        connection.unregister("_opt_out_list")
+    return "opt_outs"
+
+
+def good_rows_sql(
+    spec: TableSpec,
+    checked: CheckedTable,
+    *,
+    batch_id: str,
+    pseudonymiser: Pseudonymiser,
+    person_column: str = "nhs_number",
+) -> TableRows:
+    """The query for a checked table's good, not opted-out rows in warehouse column order."""
+    selects = []
+    for name, _ in warehouse_columns(spec.name):
+        if name == "person_id":
+            selects.append(
+                pseudonymiser.sql_expression("nhs_number") + " AS person_id"
+                if person_column == "nhs_number"
+                else "person_id"
+            )
+        elif name == "batch_id":
+            selects.append(f"'{batch_id}' AS batch_id")
+        else:
+            selects.append(quote(name))
+    where = "_problem IS NULL"
+    parameters: dict[str, object] = {}
+    if spec.has_person and person_column == "nhs_number":
+        where += " AND nhs_number NOT IN (SELECT nhs_number FROM opt_outs)"
+        parameters = dict(pseudonymiser.sql_parameters())
+    return TableRows(
+        table=spec.name,
+        sql=f"SELECT {', '.join(selects)} FROM {quote(checked.name)} WHERE {where} ORDER BY _row",
+        parameters=parameters,
+    )
+
+
+def count_opted_out(connection: duckdb.DuckDBPyConnection, checked: CheckedTable) -> int:
+    result = connection.execute(
+        f"SELECT count(*) FROM {quote(checked.name)} WHERE _problem IS NULL "
+        "AND nhs_number IN (SELECT nhs_number FROM opt_outs)"
+    ).fetchone()
+    return int(result[0]) if result else 0
+
+
+def existing_batches(warehouse: Warehouse, *, table: str | None, source: str) -> list[tuple[str, str]]:
+    """(batch_id, table_name) of batches from the same source: a new version replaces them."""
+    if table is None:
+        return [
+            (str(batch), str(tables))
+            for batch, tables in warehouse.query(
+                "SELECT batch_id, table_name FROM ingest_batches WHERE source = ?", [source]
+            )
+        ]
+    return [
+        (str(batch), str(tables))
+        for batch, tables in warehouse.query(
+            "SELECT batch_id, table_name FROM ingest_batches WHERE table_name = ? AND source = ?",
+            [table, source],
+        )
+    ]
+
+
+def write_batches(
+    warehouse: Warehouse, staging: duckdb.DuckDBPyConnection, batches: list[PreparedBatch]
+) -> dict[str, int]:
+    """Write prepared batches in one warehouse transaction; returns rows loaded per batch id."""
+    loaded: dict[str, int] = {}
+    with warehouse.transaction() as connection:
+        for batch in batches:
+            for old_batch, old_tables in batch.replaces:
+                for name in [*filter(None, old_tables.split(",")), "quarantine", "ingest_notes", "ingest_batches"]:
+                    connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
+            count = 0
+            for rows in batch.rows:
+                reader = staging.execute(rows.sql, rows.parameters).to_arrow_reader(1_000_000)
+                connection.register("incoming_rows", reader)
+                try:
+                    inserted = connection.execute(
+                        f"INSERT INTO {rows.table} SELECT * FROM incoming_rows"
+                    ).fetchone()
+                finally:
+                    connection.unregister("incoming_rows")
+                count += int(inserted[0]) if inserted else 0
+            loaded[batch.batch_id] = count
+            quarantine = batch.problems.assign(batch_id=batch.batch_id, file=batch.file)[
+                ["batch_id", "file", *_QUARANTINE_COLUMNS]
+            ]
+            connection.register("incoming_quarantine", quarantine)
+            connection.execute("INSERT INTO quarantine SELECT * FROM incoming_quarantine")
+            connection.unregister("incoming_quarantine")
+            for (kind, resource, reason), rows_noted in sorted(batch.notes.items()):
+                connection.execute(
+                    "INSERT INTO ingest_notes VALUES (?, ?, ?, ?, ?)",
+                    [batch.batch_id, kind, resource, reason, rows_noted],
+                )
+            connection.execute(
+                "INSERT INTO ingest_batches (batch_id, source, table_name, content_hash, rows_read, rows_loaded, "
+                "rows_quarantined, rows_excluded_opt_out, loaded_at, software_version, source_format, "
+                "rows_unmapped, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    batch.batch_id,
+                    batch.source,
+                    ",".join(batch.table_names),
+                    batch.content_hash,
+                    batch.rows_read,
+                    count,
+                    len(batch.problems),
+                    batch.excluded,
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    __version__,
+                    batch.source_format,
+                    batch.unmapped,
+                    batch.mapping,
+                ],
+            )
+            if batch.rows_read != count + len(batch.problems) + batch.excluded + batch.unmapped:
+                raise CaremodelsError(f"row accounting failed for {batch.source}: this is a bug")
+    return loaded
+
+
+def result_of(batch: PreparedBatch, loaded: int) -> LoadResult:
+    notes = {kind: {} for kind in ("unmapped", "defaulted")}  # type: dict[str, dict[str, int]]
+    for (kind, resource, reason), count in batch.notes.items():
+        notes[kind][f"{resource}: {reason}" if resource else reason] = count
+    return LoadResult(
+        file=batch.file,
+        table=",".join(batch.table_names),
+        batch_id=batch.batch_id,
+        status="replaced" if batch.replaces else "loaded",
+        rows_read=batch.rows_read,
+        rows_loaded=loaded,
+        rows_quarantined=len(batch.problems),
+        rows_excluded_opt_out=batch.excluded,
+        quarantine_by_reason={
+            str(reason): int(count) for reason, count in batch.problems["reason"].value_counts().items()
+        },
+        rows_unmapped=batch.unmapped,
+        unmapped_by_reason=notes["unmapped"],
+        defaulted_by_reason=notes["defaulted"],
+        source_format=batch.source_format,
+    )
 
 
 def load_file(
@@ -145,111 +322,66 @@ def load_file(
     strict: bool = False,
     table: str | None = None,
     today: dt.date | None = None,
+    mapping: LoadedMapping | None = None,
 ) -> LoadResult:
-    """Load one file as one batch. With ``strict`` any bad row fails the whole load."""
+    """Load one CSV or Parquet file as one batch. With ``strict`` any bad row fails the whole load."""
     if not path.exists():
         raise DataError("no such file", file=path)
+    today = today or dt.date.today()
+    if table is None and mapping is not None:
+        table = mapping.table_for(path.name)
     spec = SOURCE_TABLES[table] if table else detect_table(path)
-    content_hash = _content_hash(path)
-    batch_id = f"{spec.name}-{content_hash[:16]}"
-    existing = warehouse.query(
-        "SELECT batch_id FROM ingest_batches WHERE table_name = ? AND source = ?", [spec.name, path.name]
-    )
-    if any(row[0] == batch_id for row in existing):
-        recorded = warehouse.query(
-            "SELECT rows_read, rows_loaded, rows_quarantined, rows_excluded_opt_out FROM ingest_batches "
-            "WHERE batch_id = ?",
-            [batch_id],
-        )[0]
-        rows_read, rows_loaded, rows_quarantined, rows_excluded = (int(value) for value in recorded)
-        return LoadResult(
-            file=path.name,
-            table=spec.name,
+    content_hash = file_hash(path)
+    identity = content_hash if mapping is None else hashlib.sha256(
+        f"{content_hash}:{mapping.content_hash}".encode()
+    ).hexdigest()
+    batch_id = f"{spec.name}-{identity[:16]}"
+    existing = existing_batches(warehouse, table=spec.name, source=path.name)
+    if any(old == batch_id for old, _ in existing):
+        return recorded_result(warehouse, batch_id, file=path.name, table=spec.name)
+
+    staging = staging_connection()
+    try:
+        try:
+            staged = stage_file(staging, path, spec, mapping.for_table(spec.name) if mapping else None)
+            checked = check_staged(
+                staging,
+                staged.view,
+                spec,
+                typed_columns=staged.typed_columns,
+                today=today,
+                expected_formats=staged.expected_formats,
+            )
+        except duckdb.Error as error:
+            # The engine's message may quote a value from the file, so only its kind is shown.
+            raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error
+        problems = pd.concat(
+            [staged.read_problems.astype({"row_number": "int64"}), problem_frame(staging, checked)],
+            ignore_index=True,
+        )
+        if staged.field_labels:
+            problems["field"] = problems["field"].map(lambda name: staged.field_labels.get(name, name))
+        if strict and len(problems):
+            raise strict_failure(problems, path)
+        excluded = 0
+        opt_out_table(staging, opt_outs)
+        if spec.has_person:
+            excluded = count_opted_out(staging, checked)
+        batch = PreparedBatch(
             batch_id=batch_id,
-            status="unchanged",
-            rows_read=rows_read,
-            rows_loaded=rows_loaded,
-            rows_quarantined=rows_quarantined,
-            rows_excluded_opt_out=rows_excluded,
-            quarantine_by_reason={},
+            source=path.name,
+            file=path.name,
+            table_names=(spec.name,),
+            content_hash=content_hash,
+            source_format=staged.source_format,
+            mapping=mapping.label if mapping else "",
+            rows_read=staged.rows_read,
+            problems=problems.sort_values("row_number", kind="stable", ignore_index=True),
+            excluded=excluded,
+            rows=[good_rows_sql(spec, checked, batch_id=batch_id, pseudonymiser=pseudonymiser)],
+            replaces=existing,
         )
-
-    frame, read_problems = _read(path, spec)
-    missing = [
-        column.name for column in spec.columns if not column.nullable and column.name not in frame.columns
-    ]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(missing)} for table {spec.name}", file=path, field=missing[0]
-        )
-    outcome = validate(frame, spec, today=today)
-    problems = pd.concat(
-        [pd.DataFrame(read_problems, columns=["row_number", "field", "reason"]), outcome.problems],
-        ignore_index=True,
-    )
-    rows_read = len(frame) + len(read_problems)
-    if strict and len(problems):
-        first = problems.sort_values("row_number").iloc[0]
-        raise DataError(
-            f"{first['reason']} ({len(problems)} bad row(s); --strict loads nothing)",
-            file=path,
-            row=int(first["row_number"]),
-            field=str(first["field"]) or None,
-        )
-
-    good = outcome.good
-    opted_out = good["nhs_number"].isin(opt_outs) if "nhs_number" in good and opt_outs else None
-    excluded = int(opted_out.sum()) if opted_out is not None else 0
-    if opted_out is not None:
-        good = good.loc[~opted_out]
-    if "nhs_number" in good:
-        pseudonyms = pseudonymiser.pseudonyms(good["nhs_number"].tolist())
-        good = good.assign(person_id=good["nhs_number"].map(pseudonyms)).drop(columns=["nhs_number"])
-    good = good.assign(batch_id=batch_id)
-    columns = [name for name, _ in warehouse_columns(spec.name)]
-    rows = good[columns]
-
-    status = "replaced" if existing else "loaded"
-    with warehouse.transaction() as connection:
-        for (old_batch,) in existing:
-            for name in (spec.name, "quarantine", "ingest_batches"):
-                connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
-        connection.register("incoming_rows", rows)
-        connection.execute(f"INSERT INTO {spec.name} SELECT * FROM incoming_rows")
-        connection.unregister("incoming_rows")
-        quarantine = problems.assign(batch_id=batch_id, file=path.name)[
-            ["batch_id", "file", "row_number", "field", "reason"]
-        ]
-        connection.register("incoming_quarantine", quarantine)
-        connection.execute("INSERT INTO quarantine SELECT * FROM incoming_quarantine")
-        connection.unregister("incoming_quarantine")
-        connection.execute(
-            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id,
-                path.name,
-                spec.name,
-                content_hash,
-                rows_read,
-                len(rows),
-                len(problems),
-                excluded,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                __version__,
-            ],
-        )
-    if rows_read != len(rows) + len(problems) + excluded:
-        raise CaremodelsError(f"row accounting failed for {path.name}: this is a bug")
-    return LoadResult(
-        file=path.name,
-        table=spec.name,
-        batch_id=batch_id,
-        status=status,
-        rows_read=rows_read,
-        rows_loaded=len(rows),
-        rows_quarantined=len(problems),
-        rows_excluded_opt_out=excluded,
-        quarantine_by_reason={
-            str(reason): int(count) for reason, count in problems["reason"].value_counts().items()
-        },
-    )
+        loaded = write_batches(warehouse, staging, [batch])
+    finally:
+        staging.close()
+    return result_of(batch, loaded[batch_id])

@@ -5,6 +5,14 @@ in the warehouse; without the key a pseudonym cannot be reversed or recomputed f
 The key comes from the environment (``CAREMODELS_PSEUDONYMISATION_KEY``) or a key file, never from
 the repository. ``derive_project_key`` gives each project its own key from one master key, so two
 projects' pseudonyms cannot be linked.
+
+People without an NHS number (FHIR data from outside England, such as US Core exports) get a keyed
+pseudonym of ``system|value`` of a local identifier instead: the same HMAC under the same key, on an
+input that can never be an NHS number (it contains ``|``), so such pseudonyms never collide with, and
+never link to, NHS-number pseudonyms.
+
+For speed on large files the same HMAC is computed inside DuckDB (``sql_expression``), from the
+key's inner and outer pads passed as query parameters; the key never enters a query's text.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from pathlib import Path
 from caremodels.errors import CaremodelsError
 
 __all__ = ["KEY_ENVIRONMENT_VARIABLE", "Pseudonymiser", "derive_project_key", "load_key"]
+
+_HMAC_BLOCK_BYTES = 64  # SHA-256 block size (RFC 2104)
 
 KEY_ENVIRONMENT_VARIABLE = "CAREMODELS_PSEUDONYMISATION_KEY"
 _MINIMUM_KEY_BYTES = 16
@@ -65,3 +75,23 @@ class Pseudonymiser:
     def pseudonyms(self, nhs_numbers: Iterable[str]) -> dict[str, str]:
         """Pseudonyms of distinct NHS numbers (each computed once)."""
         return {number: self.pseudonym(number) for number in set(nhs_numbers)}
+
+    def identifier_pseudonym(self, system: str, value: str) -> str:
+        """Keyed pseudonym of a local identifier, for people without an NHS number."""
+        return hmac.new(self._key, f"{system}|{value}".encode(), hashlib.sha256).hexdigest()
+
+    def sql_expression(self, value_sql: str) -> str:
+        """DuckDB SQL computing ``pseudonym`` of the text ``value_sql``; run it with ``sql_parameters``.
+
+        HMAC(K, m) = H((K' xor opad) || H((K' xor ipad) || m)), K' the key padded (or first hashed)
+        to the block size.
+        """
+        return f"sha256($outer_pad || unhex(sha256($inner_pad || encode({value_sql}))))"
+
+    def sql_parameters(self) -> dict[str, bytes]:
+        key = self._key if len(self._key) <= _HMAC_BLOCK_BYTES else hashlib.sha256(self._key).digest()
+        key = key.ljust(_HMAC_BLOCK_BYTES, b"\0")
+        return {
+            "inner_pad": bytes(byte ^ 0x36 for byte in key),
+            "outer_pad": bytes(byte ^ 0x5C for byte in key),
+        }

@@ -1,31 +1,77 @@
-"""Row validation for source tables: types, dates, codes and logic.
+"""Row validation for source tables, in SQL: types, dates, codes, logic and duplicates.
 
-``validate`` never raises for bad rows: it returns the good rows, typed, and one problem record
-(row, field, reason) for every failed check. Problem records carry no values from the row, so they
-can be logged and shown without disclosing anything about a patient.
+The checks are generated from the canonical schema (``caremodels.warehouse.schema``) and run in an
+in-memory DuckDB database, so a file of tens of millions of rows is checked without a Python loop.
+Every row gets at most one problem: the first failed check, in schema column order (encoding, missing
+value, type, future date, range, code or pattern), then date order, then duplicate keys. Problem
+records carry no values from the row, so they can be logged and shown without disclosing anything
+about a patient.
+
+``validate`` checks a pandas DataFrame (used by tests and small callers); ``caremodels.ingest.load``
+uses the same SQL on files staged by ``caremodels.ingest.read``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from caremodels.reference import admission_methods
-from caremodels.warehouse.schema import TableSpec
+from caremodels.warehouse.schema import Column, TableSpec
 
-__all__ = ["ValidationOutcome", "nhs_number_valid", "validate"]
+__all__ = [
+    "CheckedTable",
+    "ValidationOutcome",
+    "check_staged",
+    "nhs_number_sql",
+    "nhs_number_valid",
+    "quote",
+    "staging_connection",
+    "validate",
+]
 
 _NHS_WEIGHTS = np.arange(10, 1, -1)
-_REPLACEMENT_CHARACTER = "\ufffd"
+REPLACEMENT_CHARACTER = "\ufffd"
+# Four-digit years from 1000 to 2999 keep out the year-zero and far-future dates a database accepts.
+DATE_PATTERN = r"[12][0-9]{3}-[0-9]{2}-[0-9]{2}"
+TIMESTAMP_PATTERN = DATE_PATTERN + r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?"
+NUMBER_PATTERN = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+# The NHS number as an integer, computed once per row for the check digit.
+_NHS_DIGITS = "_nhs_digits"
+# Whole numbers beyond this do not fit a 64-bit integer column.
+_LARGEST_WHOLE = 9.0e18
 
 
 @dataclass
 class ValidationOutcome:
     good: pd.DataFrame  # typed rows that passed, with their source row numbers in ``_row``
     problems: pd.DataFrame  # columns: row_number, field, reason
+
+
+@dataclass(frozen=True)
+class CheckedTable:
+    """The result of ``check_staged``: a table ``name`` in the staging database with ``_row``,
+    ``_problem`` (index into ``problems`` or NULL) and every canonical column, typed."""
+
+    name: str
+    problems: tuple[tuple[str, str], ...]  # (field, reason) by index
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def staging_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory database for validation that never writes to disk: identifiable rows (NHS
+    numbers) live here only, in memory, until they are pseudonymised."""
+    connection = duckdb.connect(":memory:")
+    connection.execute("SET temp_directory = ''")
+    return connection
 
 
 def nhs_number_valid(values: pd.Series) -> pd.Series:
@@ -42,105 +88,265 @@ def nhs_number_valid(values: pd.Series) -> pd.Series:
     return pd.Series(result, index=values.index)
 
 
+def nhs_number_sql(text: str, number: str | None = None) -> str:
+    """SQL true where ``text`` is a valid NHS number; ``number`` is the same value as BIGINT if the
+    query already has it (computing it once is faster on large files).
+
+    The digits come from integer division, and (11 - weighted sum mod 11) mod 11 turns 11 into 0 and
+    leaves 10, which no digit equals, so a remainder of 1 is invalid as the rule requires.
+    """
+    number = number or f"TRY_CAST({text} AS BIGINT)"
+    weighted = " + ".join(f"{11 - position} * (({number} // {10 ** (10 - position)}) % 10)" for position in range(1, 10))
+    return f"(regexp_full_match({text}, '[0-9]{{10}}') AND (11 - ({weighted}) % 11) % 11 = {number} % 10)"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _in_list(values: tuple[str, ...] | list[str]) -> str:
+    return "(" + ", ".join(_literal(value) for value in values) + ")"
+
+
+_DUCKDB_TYPES = {"date": "DATE", "timestamp": "TIMESTAMP", "integer": "BIGINT", "float": "DOUBLE"}
+
+
+def _typed_value(column: Column, typed: bool) -> str:
+    """SQL for the canonical value of a staged column (NULL where it cannot be converted)."""
+    name = quote(column.name)
+    if column.type == "string":
+        return name
+    if typed:
+        return f"TRY_CAST({name} AS {_DUCKDB_TYPES[column.type]})"
+    if column.type == "date":
+        return f"CASE WHEN regexp_full_match({name}, '{DATE_PATTERN}') THEN TRY_CAST({name} AS DATE) END"
+    if column.type == "timestamp":
+        return (
+            f"CASE WHEN regexp_full_match({name}, '{TIMESTAMP_PATTERN}') "
+            f"THEN date_trunc('second', TRY_CAST({name} AS TIMESTAMP)) END"
+        )
+    number = f"CASE WHEN regexp_full_match({name}, '{NUMBER_PATTERN}') THEN TRY_CAST({name} AS DOUBLE) END"
+    if column.type == "integer":
+        return f"CASE WHEN abs({number}) < {_LARGEST_WHOLE} THEN CAST({number} AS BIGINT) END"
+    return number
+
+
+def _column_checks(
+    column: Column, typed: bool, today: dt.date, expected: str | None
+) -> list[tuple[str, str]]:
+    """(SQL condition true when the row fails, reason) for one column, in the order they apply."""
+    name = quote(column.name)
+    value = _typed_value(column, typed)
+    today_sql = f"DATE '{today.isoformat()}'"
+    checks: list[tuple[str, str]] = []
+    if not typed:
+        checks.append((f"contains({name}, '{REPLACEMENT_CHARACTER}')", "not valid UTF-8 text"))
+    if not column.nullable:
+        checks.append((f"{name} IS NULL", "missing value"))
+    present = f"{name} IS NOT NULL"
+    if column.type in ("date", "timestamp"):
+        if not typed:
+            default = "a date and time (ISO 8601)" if column.type == "timestamp" else "a date (YYYY-MM-DD)"
+            checks.append((f"{present} AND ({value}) IS NULL", f"not {expected or default}"))
+        checks.append((f"CAST(({value}) AS DATE) > {today_sql}", "date in the future"))
+    elif column.type in ("integer", "float"):
+        number = (
+            f"TRY_CAST({name} AS DOUBLE)"
+            if typed
+            else f"CASE WHEN regexp_full_match({name}, '{NUMBER_PATTERN}') THEN TRY_CAST({name} AS DOUBLE) END"
+        )
+        checks.append(
+            (f"{present} AND (({number}) IS NULL OR NOT isfinite({number}))", f"not a number ({column.type})")
+        )
+        if column.type == "integer":
+            checks.append((f"{present} AND ({number}) != trunc({number})", "not a whole number"))
+            checks.append((f"{present} AND abs({number}) >= {_LARGEST_WHOLE}", "not a number (integer)"))
+        if column.minimum is not None:
+            checks.append((f"({number}) < {column.minimum!r}", f"below the minimum {column.minimum:g}"))
+        if column.maximum is not None:
+            checks.append((f"({number}) > {column.maximum!r}", f"above the maximum {column.maximum:g}"))
+    elif column.name == "nhs_number":
+        checks.append(
+            (f"{present} AND NOT {nhs_number_sql(name, _NHS_DIGITS)}", "invalid NHS number (format or check digit)")
+        )
+    elif column.code_list == "admission_methods":
+        checks.append((f"{present} AND {name} NOT IN {_in_list(list(admission_methods()))}", "unknown admission method"))
+    elif column.codes:
+        checks.append((f"{present} AND {name} NOT IN {_in_list(column.codes)}", f"not one of the codes for {column.name}"))
+    elif column.pattern:
+        checks.append((f"{present} AND NOT regexp_full_match({name}, {_literal(column.pattern)})", column.pattern_reason))
+    return checks
+
+
+def check_staged(
+    connection: duckdb.DuckDBPyConnection,
+    staged: str,
+    spec: TableSpec,
+    *,
+    typed_columns: Mapping[str, bool],
+    today: dt.date,
+    expected_formats: Mapping[str, str] | None = None,
+    person_column: str = "nhs_number",
+    result: str = "checked",
+) -> CheckedTable:
+    """Check the rows of table ``staged`` (``_row`` plus one column per canonical column, text or
+    already typed as ``typed_columns`` says) and create table ``result`` with each row's first problem.
+
+    ``person_column`` is ``nhs_number`` for source files, or ``person_id`` for rows whose people were
+    already pseudonymised (FHIR): then the NHS number checks do not apply.
+    """
+    expected_formats = expected_formats or {}
+    problems: list[tuple[str, str]] = []
+    branches: list[str] = []
+    for column in spec.columns:
+        if column.name == "nhs_number" and person_column != "nhs_number":
+            checks = [(f"{quote(person_column)} IS NULL", "missing value")]
+            field = person_column
+        else:
+            checks = _column_checks(
+                column, typed_columns.get(column.name, False), today, expected_formats.get(column.name)
+            )
+            field = column.name
+        for condition, reason in checks:
+            branches.append(f"WHEN {condition} THEN {len(problems)}")
+            problems.append((field, reason))
+    values = {
+        column.name: _typed_value(column, typed_columns.get(column.name, False)) for column in spec.columns
+    }
+    for earlier, later in spec.ordered_dates:
+        branches.append(f"WHEN ({values[later]}) < ({values[earlier]}) THEN {len(problems)}")
+        problems.append((later, f"{later} before {earlier}"))
+    duplicate = len(problems)
+    problems.append((",".join(spec.key), "duplicate of an earlier row"))
+
+    outputs = [
+        f"{values[column.name]} AS {quote(column.name)}"
+        for column in spec.columns
+        if not (column.name == "nhs_number" and person_column != "nhs_number")
+    ]
+    if person_column != "nhs_number":
+        outputs.append(quote(person_column))
+    first_problem = "CASE " + " ".join(branches) + " END" if branches else "NULL"
+    source = quote(staged)
+    if spec.has_person and person_column == "nhs_number":
+        source = f"(SELECT *, TRY_CAST(nhs_number AS BIGINT) AS {_NHS_DIGITS} FROM {source})"
+    key = ", ".join(
+        quote(person_column) if name == "nhs_number" and person_column != "nhs_number" else quote(name)
+        for name in spec.key
+    )
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TABLE {quote(result)} AS
+        WITH first_problem AS (
+            SELECT _row, {first_problem} AS _problem, {", ".join(outputs)} FROM {source}
+        )
+        SELECT * REPLACE (
+            CASE WHEN _problem IS NULL AND row_number() OVER (
+                PARTITION BY _problem IS NULL, {key} ORDER BY _row
+            ) > 1 THEN {duplicate} ELSE _problem END AS _problem
+        )
+        FROM first_problem
+        """
+    )
+    return CheckedTable(name=result, problems=tuple(problems))
+
+
+def problem_frame(connection: duckdb.DuckDBPyConnection, checked: CheckedTable) -> pd.DataFrame:
+    """One record (row_number, field, reason) per bad row, in row order."""
+    codes = pd.DataFrame(
+        {
+            "_problem": range(len(checked.problems)),
+            "field": [field for field, _ in checked.problems],
+            "reason": [reason for _, reason in checked.problems],
+        }
+    )
+    connection.register("_problem_codes", codes)
+    try:
+        frame = connection.execute(
+            f"""
+            SELECT c._row AS row_number, p.field, p.reason
+            FROM {quote(checked.name)} c JOIN _problem_codes p USING (_problem)
+            ORDER BY c._row
+            """
+        ).df()
+    finally:
+        connection.unregister("_problem_codes")
+    return frame.astype({"row_number": "int64", "field": "object", "reason": "object"})
+
+
+def text_expression(source: str, column: Column) -> str:
+    """Staged text for a column: trimmed, empty as NULL; NHS numbers without spaces (943 476 5919)."""
+    text = f"trim(CAST({source} AS VARCHAR))"
+    if column.name == "nhs_number":
+        text = f"replace({text}, ' ', '')"
+    return f"nullif({text}, '')"
+
+
 def validate(frame: pd.DataFrame, spec: TableSpec, *, today: dt.date | None = None) -> ValidationOutcome:
-    """Check every row of ``frame`` (columns as read, strings or typed) against ``spec``.
+    """Check every row of ``frame`` (columns as read: text or already typed) against ``spec``.
 
     ``frame`` must carry the source row number in ``_row`` (1 = the first data row).
     """
     today = today or dt.date.today()
-    problems: list[pd.DataFrame] = []
-    bad = pd.Series(False, index=frame.index)
-    typed = pd.DataFrame({"_row": frame["_row"]}, index=frame.index)
-
-    def flag(mask: pd.Series, field: str, reason: str) -> None:
-        nonlocal bad
-        mask = mask.fillna(False).astype(bool) & ~bad
-        if mask.any():
-            problems.append(
-                pd.DataFrame({"row_number": frame.loc[mask, "_row"], "field": field, "reason": reason})
+    connection = staging_connection()
+    try:
+        connection.register("_frame", frame)
+        present = set(frame.columns)
+        types = dict(
+            connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '_frame'"
+            ).fetchall()
+        )
+        selects = ["CAST(_row AS BIGINT) AS _row"]
+        typed_columns: dict[str, bool] = {}
+        for column in spec.columns:
+            if column.name not in present:
+                selects.append(f"CAST(NULL AS VARCHAR) AS {quote(column.name)}")
+                continue
+            native = native_type(column, str(types[column.name]))
+            typed_columns[column.name] = native is not None
+            source = quote(column.name)
+            selects.append(
+                f"CAST({source} AS {native}) AS {source}"
+                if native
+                else f"{text_expression(source, column)} AS {source}"
             )
-            bad = bad | mask
-
-    missing_columns = [column.name for column in spec.columns if column.name not in frame.columns]
-    for name in missing_columns:
-        frame[name] = pd.NA
-
-    for column in spec.columns:
-        raw = frame[column.name]
-        is_text = raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype)
-        as_text = raw.astype("string").str.strip() if is_text else None
-        empty = raw.isna() if as_text is None else (as_text.isna() | (as_text == ""))
-        if as_text is not None:
-            flag(
-                as_text.str.contains(_REPLACEMENT_CHARACTER, regex=False), column.name, "not valid UTF-8 text"
+        connection.execute(f"CREATE TABLE staged AS SELECT {', '.join(selects)} FROM _frame")
+        checked = check_staged(connection, "staged", spec, typed_columns=typed_columns, today=today)
+        problems = problem_frame(connection, checked)
+        good = (
+            connection.execute(
+                f"SELECT * EXCLUDE (_problem) FROM {quote(checked.name)} WHERE _problem IS NULL ORDER BY _row"
             )
-        if not column.nullable:
-            flag(empty, column.name, "missing value")
-        if column.type in ("date", "timestamp"):
-            if as_text is None:
-                values = pd.to_datetime(raw, errors="coerce")
-            else:
-                # ISO 8601: dates as YYYY-MM-DD, times as YYYY-MM-DD HH:MM[:SS] or with a T.
-                values = pd.to_datetime(
-                    as_text, format="ISO8601" if column.type == "timestamp" else "%Y-%m-%d", errors="coerce"
-                )
-                expected = (
-                    "a date and time (ISO 8601)" if column.type == "timestamp" else "a date (YYYY-MM-DD)"
-                )
-                flag(values.isna() & ~empty, column.name, f"not {expected}")
-            flag(values.dt.date > today, column.name, "date in the future")
-            typed[column.name] = values.dt.date if column.type == "date" else values.astype("datetime64[s]")
-        elif column.type in ("integer", "float"):
-            values = pd.to_numeric(raw if as_text is None else as_text.mask(empty), errors="coerce")
-            flag(values.isna() & ~empty, column.name, f"not a number ({column.type})")
-            if column.type == "integer":
-                flag((values % 1 != 0) & values.notna(), column.name, "not a whole number")
-            if column.minimum is not None:
-                flag(
-                    values.astype("float64") < column.minimum,
-                    column.name,
-                    f"below the minimum {column.minimum:g}",
-                )
-            if column.maximum is not None:
-                flag(
-                    values.astype("float64") > column.maximum,
-                    column.name,
-                    f"above the maximum {column.maximum:g}",
-                )
-            typed[column.name] = values
-        else:
-            text = as_text if as_text is not None else raw.astype("string")
-            if column.name == "nhs_number":
-                flag(
-                    ~nhs_number_valid(text) & ~empty,
-                    column.name,
-                    "invalid NHS number (format or check digit)",
-                )
-            elif column.code_list == "admission_methods":
-                flag(~text.isin(list(admission_methods())) & ~empty, column.name, "unknown admission method")
-            elif column.codes:
-                flag(
-                    ~text.isin(list(column.codes)) & ~empty,
-                    column.name,
-                    f"not one of the codes for {column.name}",
-                )
-            elif column.pattern:
-                matches = text.str.fullmatch(column.pattern).fillna(False).astype(bool)
-                flag(~matches & ~empty, column.name, column.pattern_reason)
-            typed[column.name] = text.where(~empty, None)
+            .arrow()
+            .read_all()
+            .to_pandas()
+        )
+    finally:
+        connection.close()
+    return ValidationOutcome(good=good, problems=problems)
 
-    for earlier, later in spec.ordered_dates:
-        both = typed[earlier].notna() & typed[later].notna()
-        out_of_order = pd.Series(False, index=frame.index)
-        out_of_order[both] = typed.loc[both, later] < typed.loc[both, earlier]
-        flag(out_of_order, later, f"{later} before {earlier}")
 
-    duplicated = typed.loc[~bad].duplicated(subset=list(spec.key), keep="first")
-    flag(duplicated.reindex(frame.index, fill_value=False), ",".join(spec.key), "duplicate of an earlier row")
+_NATIVE_TYPES = {
+    "date": ({"DATE"}, {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}),
+    "timestamp": ({"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"}, set()),
+    "integer": ({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}, {"DOUBLE", "FLOAT"}),
+    "float": ({"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"}, set()),
+}
 
-    problem_frame = (
-        pd.concat(problems, ignore_index=True)
-        if problems
-        else pd.DataFrame({"row_number": pd.Series(dtype="int64"), "field": [], "reason": []})
-    )
-    return ValidationOutcome(good=typed.loc[~bad], problems=problem_frame)
+
+def native_type(column: Column, source_type: str) -> str | None:
+    """The DuckDB type to cast a non-text source column to when its values can be checked without
+    parsing text (a Parquet DATE for a date column), else None: the column is checked as text."""
+    if column.type == "string" or column.type not in _NATIVE_TYPES:
+        return None
+    exact, convertible = _NATIVE_TYPES[column.type]
+    base = source_type.split("(")[0].upper()
+    if base.startswith("DECIMAL"):
+        base = "DOUBLE"
+    if base in exact or base in convertible:
+        # An integer column stored as floating point stays DOUBLE so that 2.5 is caught, not rounded.
+        if column.type == "integer" and base in convertible:
+            return "DOUBLE"
+        return _DUCKDB_TYPES[column.type]
+    return None

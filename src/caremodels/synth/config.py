@@ -1,7 +1,8 @@
-"""Configuration of a synthetic health economy, and the planted effects it carries.
+"""Configuration of a synthetic health economy, the planted effects it carries, and the non-causal
+factors (such as a transient high year) that make naive before-and-after comparisons mislead.
 
-Effects are read from YAML and validated into ``EffectsFile``; its JSON Schema is published as
-``docs/schemas/effects.schema.json`` (``make docs``).
+Effects and non-causal factors are read from one YAML file and validated into ``EffectsFile``; its
+JSON Schema is published as ``docs/schemas/effects.schema.json`` (``make docs``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from caremodels.errors import DataError
 from caremodels.periods import parse_month
 
+__all__ = [
+    "COHORTS",
+    "MEASURES",
+    "Cohort",
+    "Effect",
+    "EffectTarget",
+    "EffectsFile",
+    "Measure",
+    "NonCausalFactor",
+    "Scale",
+    "SynthConfig",
+    "default_effects_path",
+    "load_effects",
+    "month_offset",
+]
+
 Scale = Literal["tiny", "region", "england"]
 Measure = Literal[
     "emergency_admissions",
@@ -27,10 +44,40 @@ Measure = Literal[
     "prescribing_cost",
     "referrals",
 ]
-Cohort = Literal["all", "care_home_residents"]
+MEASURES: tuple[Measure, ...] = (
+    "emergency_admissions",
+    "emergency_bed_days",
+    "ae_attendances",
+    "first_outpatient",
+    "ambulance_incidents",
+    "elective_admissions",
+    "prescribing_cost",
+    "referrals",
+)
+# all: everyone registered at the target's practices. care_home_residents: while living in a care
+# home. extensive_care: while aged 60 or over with two or more long-term conditions (the eligibility
+# of the Fylde Coast extensive care service).
+Cohort = Literal["all", "care_home_residents", "extensive_care"]
+COHORTS: tuple[Cohort, ...] = ("all", "care_home_residents", "extensive_care")
+
+
+def month_offset(earlier: dt.date, later: dt.date) -> int:
+    """Whole months from the month of ``earlier`` to the month of ``later`` (negative if before)."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def _month_value(value: object) -> object:
+    if isinstance(value, str):
+        return parse_month(value[:7])
+    if isinstance(value, dt.date):
+        return value.replace(day=1)
+    return value
 
 
 class EffectTarget(BaseModel):
+    """Who an effect applies to: the practices of one site or of every site of a care model type,
+    narrowed to a cohort of their patients."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     care_model: Literal["MCP", "PACS", "EHCH", "UEC", "ACC"] | None = None
@@ -59,23 +106,52 @@ class Effect(BaseModel):
     @field_validator("start", mode="before")
     @classmethod
     def _month(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_month(value[:7])
-        return value
+        return _month_value(value)
 
     def multiplier(self, month: dt.date) -> float:
         """Rate multiplier in a month: 1 before start, phased in linearly over ramp_months."""
-        months_since = (month.year - self.start.year) * 12 + month.month - self.start.month
+        months_since = month_offset(self.start, month)
         if months_since < 0:
             return 1.0
         share = 1.0 if self.ramp_months == 0 else min(1.0, (months_since + 1) / self.ramp_months)
         return 1.0 + self.relative_change * share
 
 
+class NonCausalFactor(BaseModel):
+    """A change in a measure's rate that no care model caused, from ``start`` to ``end`` (months,
+    inclusive): for example the transient high year for which care homes were chosen. It acts on the
+    world with and without the effects alike, so ``truth.json`` reports it apart from the effects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: EffectTarget
+    measure: Measure
+    relative_change: float = Field(gt=-1.0, le=5.0)
+    start: dt.date
+    end: dt.date
+    reason: Literal["regression_to_the_mean", "case_mix", "coding_change", "other"] = "other"
+    note: str = ""
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _month(cls, value: object) -> object:
+        return _month_value(value)
+
+    @model_validator(mode="after")
+    def _period(self) -> NonCausalFactor:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+    def multiplier(self, month: dt.date) -> float:
+        return 1.0 + self.relative_change if self.start <= month <= self.end else 1.0
+
+
 class EffectsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     effects: tuple[Effect, ...] = ()
+    non_causal: tuple[NonCausalFactor, ...] = ()
 
 
 def load_effects(path: Path) -> EffectsFile:
@@ -114,4 +190,6 @@ class SynthConfig(BaseModel):
             raise ValueError("start and end are months (first day of the month)")
         if self.end < self.start:
             raise ValueError("end is before start")
+        if month_offset(self.start, self.end) >= 240:
+            raise ValueError("the period is at most 20 years")
         return self

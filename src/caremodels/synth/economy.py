@@ -1,27 +1,35 @@
 """Which practices a synthetic economy contains, and their registered populations over time.
 
-Practices, CCGs and relative list sizes are real (January 2021); list sizes are scaled back to each
-year with England's registered population growth of about 0.8% a year. Age and sex follow England's
-2023 population, tilted younger in deprived practices.
+Practices, CCGs, postcodes and relative list sizes are real (January 2021). List sizes are scaled so
+that England's registered population is 57.1 million in mid-2015, growing 0.8% a year. Age and sex
+follow England's 2023 population, tilted younger in deprived practices (``population``).
+
+Scales: ``tiny`` takes three practices from each of four sites (Fylde Coast, Morecambe Bay, Connecting
+Care Wakefield, Sunderland) and ten from the rest of England, at a tenth of their size (seconds).
+``region`` takes every practice of the same four sites, whose reported results the default effects
+reproduce, plus a sample of the rest of England as comparators: about 2 million people. ``england``
+takes every practice. ``fraction`` samples the chosen practices, keeping at least one of every site.
+
+Boundaries: reads only reference data; randomness only through the ``Generator`` passed in.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from caremodels.reference import data_path, practices, site_memberships, vanguard_sites
+from caremodels.reference import Practice, data_path, practices, site_memberships, vanguard_sites
+from caremodels.synth import rates
 from caremodels.synth.config import SynthConfig
+from caremodels.synth.providers import acute_providers_by_practice, ambulance_trust_for_postcode
 
 __all__ = ["EconomyPractice", "age_sex_distribution", "select_practices"]
 
-ANNUAL_LIST_GROWTH = 0.008
-LIST_SIZE_DATE = dt.date(2021, 1, 1)
-# tiny keeps a few practices from a few sites at a tenth of their real size, so tests take seconds.
-_TINY_SITES = (
+SITES_OF_SEED_RESULTS = (
     "fylde-coast",
     "better-care-together-morecambe-bay",
     "connecting-care-wakefield",
@@ -30,21 +38,43 @@ _TINY_SITES = (
 _TINY_PER_SITE = 3
 _TINY_REST = 10
 _TINY_SIZE_FACTOR = 0.1
-_REGION_REST_SHARE = 0.02
+# Rest-of-England comparators in the region, by 2021 list size: with the four sites, about 2 million
+# people in 2013-2020.
+_REGION_REST_BUDGET = 750_000
 
 
 @dataclass(frozen=True)
 class EconomyPractice:
     practice_code: str
     ccg_code: str
+    postcode: str
     list_size_2021: int
     imd2019_score: float | None
     size_factor: float
     site_ids: tuple[str, ...]
+    national_rank: int  # position in the national practice list: stable across scales and runs
+    acute_provider: str
+    ambulance_trust: str
+
+    @property
+    def imd(self) -> float:
+        """IMD 2019 score, or England's mean for the few practices without one."""
+        return self.imd2019_score if self.imd2019_score is not None else rates.ENGLAND_MEAN_IMD
 
     def list_size_at(self, day: dt.date) -> float:
-        years = (day - LIST_SIZE_DATE).days / 365.25
-        return self.list_size_2021 * self.size_factor * (1 + ANNUAL_LIST_GROWTH) ** years
+        return self.list_size_2021 * self.size_factor * list_scale_at(day)
+
+
+@functools.cache
+def _national_list_2021() -> int:
+    return sum(p.list_size_2021 for p in practices())
+
+
+def list_scale_at(day: dt.date) -> float:
+    """Registered population on ``day`` as a multiple of the January 2021 list sizes."""
+    years = (np.datetime64(day, "D") - rates.REGISTERED_POPULATION_DATE).astype(np.int64) / rates.DAYS_PER_YEAR
+    national = rates.REGISTERED_POPULATION_2015 * (1 + rates.ANNUAL_LIST_GROWTH) ** years
+    return float(national / _national_list_2021())
 
 
 def _site_ids_by_practice() -> dict[str, tuple[str, ...]]:
@@ -56,41 +86,34 @@ def _site_ids_by_practice() -> dict[str, tuple[str, ...]]:
 
 
 def select_practices(config: SynthConfig, rng: np.random.Generator) -> list[EconomyPractice]:
-    """The practices of the economy, sorted by code.
-
-    tiny: a few practices from a few named sites plus a few from the rest of England.
-    region: every practice of the population-based sites of one region-sized set of sites, plus a
-    sample of the rest of England as comparators. england: every practice. ``fraction`` samples the
-    chosen practices, keeping at least one practice of every site present.
-    """
+    """The practices of the economy, sorted by code (see the module docstring for each scale)."""
     site_ids = _site_ids_by_practice()
     memberships = site_memberships()
+    known_sites = {site.id for site in vanguard_sites()}
     all_practices = [p for p in practices() if p.list_size_2021 > 0]
-    in_any_site = {code for code in site_ids}
-    rest = [p for p in all_practices if p.practice_code not in in_any_site]
+    rest = sorted(p.practice_code for p in all_practices if p.practice_code not in site_ids)
     chosen: dict[str, float] = {}
     if config.scale == "tiny":
-        known_sites = {site.id for site in vanguard_sites()}
-        for site_id in _TINY_SITES:
+        for site_id in SITES_OF_SEED_RESULTS:
             if site_id not in known_sites:
                 continue
             codes = sorted(memberships[site_id].practice_codes)
             for code in rng.choice(codes, size=min(_TINY_PER_SITE, len(codes)), replace=False):
                 chosen[str(code)] = _TINY_SIZE_FACTOR
-        rest_codes = sorted(p.practice_code for p in rest)
-        for code in rng.choice(rest_codes, size=_TINY_REST, replace=False):
+        for code in rng.choice(rest, size=_TINY_REST, replace=False):
             chosen[str(code)] = _TINY_SIZE_FACTOR
     elif config.scale == "region":
-        for site in vanguard_sites():
-            if site.care_model in ("MCP", "PACS", "EHCH") and site.selected.year == 2015:
-                for code in memberships[site.id].practice_codes:
+        for site_id in SITES_OF_SEED_RESULTS:
+            if site_id in known_sites:
+                for code in memberships[site_id].practice_codes:
                     chosen[code] = 1.0
-        # Keep the region near 2 million people: the first sites by id until the budget is used.
-        chosen = _trim_to_population(chosen, all_practices, budget=1_700_000)
-        rest_codes = sorted(p.practice_code for p in rest)
-        sample = rng.choice(rest_codes, size=int(len(rest_codes) * _REGION_REST_SHARE), replace=False)
-        for code in sample:
+        sizes = {p.practice_code: p.list_size_2021 for p in all_practices}
+        total = 0
+        for code in rng.permutation(rest):
+            if total >= _REGION_REST_BUDGET:
+                break
             chosen[str(code)] = 1.0
+            total += sizes[str(code)]
     else:
         chosen = {p.practice_code: 1.0 for p in all_practices}
 
@@ -98,33 +121,29 @@ def select_practices(config: SynthConfig, rng: np.random.Generator) -> list[Econ
         chosen = _sample_keeping_sites(chosen, site_ids, config.fraction, rng)
 
     by_code = {p.practice_code: p for p in all_practices}
+    rank = {p.practice_code: index for index, p in enumerate(practices())}
+    providers = acute_providers_by_practice()
     return [
-        EconomyPractice(
-            practice_code=code,
-            ccg_code=by_code[code].ccg_code,
-            list_size_2021=by_code[code].list_size_2021,
-            imd2019_score=by_code[code].imd2019_score,
-            size_factor=factor,
-            site_ids=site_ids.get(code, ()),
-        )
+        _economy_practice(by_code[code], factor, site_ids.get(code, ()), rank[code], providers[code])
         for code, factor in sorted(chosen.items())
     ]
 
 
-def _trim_to_population(chosen: dict[str, float], all_practices: list, budget: int) -> dict[str, float]:
-    sizes = {p.practice_code: p.list_size_2021 for p in all_practices}
-    site_ids = _site_ids_by_practice()
-    kept: dict[str, float] = {}
-    total = 0
-    for site in vanguard_sites():
-        codes = [code for code in sorted(chosen) if site.id in site_ids.get(code, ())]
-        site_total = sum(sizes[code] for code in codes if code not in kept)
-        if total + site_total > budget:
-            continue
-        for code in codes:
-            kept[code] = chosen[code]
-        total += site_total
-    return kept
+def _economy_practice(
+    practice: Practice, factor: float, site_ids: tuple[str, ...], rank: int, provider: str
+) -> EconomyPractice:
+    return EconomyPractice(
+        practice_code=practice.practice_code,
+        ccg_code=practice.ccg_code,
+        postcode=practice.postcode,
+        list_size_2021=practice.list_size_2021,
+        imd2019_score=practice.imd2019_score,
+        size_factor=factor,
+        site_ids=site_ids,
+        national_rank=rank,
+        acute_provider=provider,
+        ambulance_trust=ambulance_trust_for_postcode(practice.postcode),
+    )
 
 
 def _sample_keeping_sites(
@@ -143,6 +162,7 @@ def _sample_keeping_sites(
     return {code: chosen[code] for code in sorted(keep)}
 
 
+@functools.cache
 def age_sex_distribution() -> tuple[np.ndarray, np.ndarray]:
     """England 2023 population as (ages 0..90, counts[sex, age]) with sex 0 = male, 1 = female."""
     counts = np.zeros((2, 91))
@@ -150,4 +170,5 @@ def age_sex_distribution() -> tuple[np.ndarray, np.ndarray]:
         for row in csv.DictReader(handle):
             age = 90 if row["age"].startswith("90") else int(row["age"])
             counts[0 if row["sex"] == "males" else 1, age] += float(row["count"])
+    counts.setflags(write=False)
     return np.arange(91), counts

@@ -1,30 +1,36 @@
 """The embedded warehouse: one DuckDB file holding pseudonymised secondary-use tables.
 
 Boundaries: the warehouse holds no NHS numbers (people appear as ``person_id`` pseudonyms), every
-row carries the ``batch_id`` of the load that brought it, and ``ingest_batches`` and
-``quarantine`` record provenance. Writes happen only inside ``Warehouse.transaction()``, so a
-failed or killed load leaves the file as it was.
+row carries the ``batch_id`` of the load that brought it, and ``ingest_batches``, ``quarantine``
+and ``ingest_notes`` record provenance. Writes happen only inside ``Warehouse.transaction()``, so a
+failed or killed load leaves the file as it was. ``export_parquet`` writes every table as Parquet
+for Apache Spark.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from caremodels import __version__
 from caremodels.errors import CaremodelsError
 from caremodels.warehouse.schema import SOURCE_TABLES, warehouse_columns
 
-__all__ = ["Warehouse"]
+__all__ = ["META_TABLES", "Warehouse"]
 
-_META_TABLES = {
+META_TABLES: dict[str, list[tuple[str, str]]] = {
     "ingest_batches": [
         ("batch_id", "VARCHAR PRIMARY KEY"),
         ("source", "VARCHAR"),
-        ("table_name", "VARCHAR"),
+        ("table_name", "VARCHAR"),  # the table loaded; for a FHIR file, every table it fed, comma-separated
         ("content_hash", "VARCHAR"),
         ("rows_read", "BIGINT"),
         ("rows_loaded", "BIGINT"),
@@ -32,6 +38,9 @@ _META_TABLES = {
         ("rows_excluded_opt_out", "BIGINT"),
         ("loaded_at", "TIMESTAMP"),
         ("software_version", "VARCHAR"),
+        ("source_format", "VARCHAR"),
+        ("rows_unmapped", "BIGINT"),
+        ("mapping", "VARCHAR"),
     ],
     "quarantine": [
         ("batch_id", "VARCHAR"),
@@ -40,7 +49,18 @@ _META_TABLES = {
         ("field", "VARCHAR"),
         ("reason", "VARCHAR"),
     ],
+    # Counts by reason of records read but not loaded as rows (kind 'unmapped'), and of values the
+    # loader had to supply because the source did not carry them (kind 'defaulted').
+    "ingest_notes": [
+        ("batch_id", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("resource_type", "VARCHAR"),
+        ("reason", "VARCHAR"),
+        ("rows", "BIGINT"),
+    ],
 }
+# Columns added after the first release, with the value older batches get.
+_ADDED_COLUMNS = {"source_format": "''", "rows_unmapped": "0", "mapping": "''"}
 
 
 class Warehouse:
@@ -71,9 +91,14 @@ class Warehouse:
             for table in SOURCE_TABLES:
                 columns = ", ".join(f"{name} {kind}" for name, kind in warehouse_columns(table))
                 connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
-            for table, column_list in _META_TABLES.items():
+            for table, column_list in META_TABLES.items():
                 columns = ", ".join(f"{name} {kind}" for name, kind in column_list)
                 connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+            for name, default in _ADDED_COLUMNS.items():
+                kind = dict(META_TABLES["ingest_batches"])[name]
+                connection.execute(
+                    f"ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS {name} {kind} DEFAULT {default}"
+                )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -92,14 +117,29 @@ class Warehouse:
     def tables(self) -> list[str]:
         return [row[0] for row in self.query("SELECT table_name FROM information_schema.tables ORDER BY 1")]
 
+    def _columns(self, table: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                [table],
+            )
+        ]
+
     def status(self) -> dict[str, Any]:
-        """Row counts per table, distinct people, batches and quarantine counts by reason."""
+        """Row counts and distinct people per table, batches, quarantine and unmapped counts by reason."""
         present = set(self.tables())
-        tables = {
-            table: self.query(f"SELECT count(*) FROM {table}")[0][0]
-            for table in SOURCE_TABLES
-            if table in present
-        }
+        tables: dict[str, int] = {}
+        people_by_table: dict[str, int] = {}
+        for table, spec in SOURCE_TABLES.items():
+            if table not in present:
+                continue
+            if spec.has_person:
+                rows, people = self.query(f"SELECT count(*), count(DISTINCT person_id) FROM {table}")[0]
+                people_by_table[table] = int(people)
+            else:
+                rows = self.query(f"SELECT count(*) FROM {table}")[0][0]
+            tables[table] = int(rows)
         people_sql = " UNION ".join(
             f"SELECT person_id FROM {table}"
             for table, spec in SOURCE_TABLES.items()
@@ -108,17 +148,18 @@ class Warehouse:
         people = (
             self.query(f"SELECT count(DISTINCT person_id) FROM ({people_sql})")[0][0] if people_sql else 0
         )
-        batches = (
-            [
-                dict(zip([c for c, _ in _META_TABLES["ingest_batches"]], row, strict=True))
-                for row in self.query("SELECT * FROM ingest_batches ORDER BY loaded_at, batch_id")
-            ]
-            if "ingest_batches" in present
-            else []
-        )
+        batches: list[dict[str, Any]] = []
+        if "ingest_batches" in present:
+            names = self._columns("ingest_batches")
+            for row in self.query("SELECT * FROM ingest_batches ORDER BY loaded_at, batch_id"):
+                batch = dict(zip(names, row, strict=True))
+                for name, default in _ADDED_COLUMNS.items():
+                    batch.setdefault(name, 0 if default == "0" else "")
+                batch["loaded_at"] = batch["loaded_at"].isoformat(timespec="seconds")
+                batches.append(batch)
         quarantine = (
             {
-                reason: count
+                reason: int(count)
                 for reason, count in self.query(
                     "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC, 1"
                 )
@@ -126,12 +167,66 @@ class Warehouse:
             if "quarantine" in present
             else {}
         )
-        for batch in batches:
-            batch["loaded_at"] = batch["loaded_at"].isoformat(timespec="seconds")
+        notes: dict[str, dict[str, int]] = {"unmapped": {}, "defaulted": {}}
+        if "ingest_notes" in present:
+            for kind, resource, reason, count in self.query(
+                "SELECT kind, resource_type, reason, sum(rows) FROM ingest_notes "
+                "GROUP BY ALL ORDER BY 4 DESC, 2, 3"
+            ):
+                notes.setdefault(kind, {})[f"{resource}: {reason}"] = int(count)
         return {
             "warehouse": str(self.path),
             "tables": tables,
-            "people": people,
+            "people_by_table": people_by_table,
+            "people": int(people),
             "batches": batches,
             "quarantine_by_reason": quarantine,
+            "unmapped_by_reason": notes["unmapped"],
+            "defaulted_by_reason": notes["defaulted"],
         }
+
+    def export_parquet(self, out_dir: Path) -> dict[str, int]:
+        """Write every table (source tables and provenance) as ``out_dir/<table>.parquet``, from one
+        consistent snapshot, plus ``manifest.json``. Returns rows written per table.
+
+        Files are written under temporary names and renamed when complete, so a reader (Apache Spark)
+        never sees half a file.
+        """
+        out_dir.mkdir(parents=True, exist_ok=True)
+        present = set(self.tables())
+        names = [table for table in [*SOURCE_TABLES, *META_TABLES] if table in present]
+        rows: dict[str, int] = {}
+        staging = out_dir / ".export-in-progress"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            self.connection.execute("BEGIN TRANSACTION")
+            try:
+                for table in names:
+                    target = staging / f"{table}.parquet"
+                    self.connection.execute(
+                        f"COPY (SELECT * FROM {table}) TO '{_sql_path(target)}' "
+                        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+                    )
+                    rows[table] = int(self.query(f"SELECT count(*) FROM {table}")[0][0])
+            finally:
+                self.connection.execute("ROLLBACK")
+            manifest = {
+                "warehouse": self.path.name,
+                "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "software_version": __version__,
+                "tables": {
+                    table: {"rows": rows[table], "file": f"{table}.parquet", "columns": self._columns(table)}
+                    for table in names
+                },
+            }
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            for item in staging.iterdir():
+                os.replace(item, out_dir / item.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return rows
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

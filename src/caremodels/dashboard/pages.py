@@ -1,0 +1,328 @@
+"""The HTML pages: each renders the same response model its API endpoint returns, draws its charts
+as inline SVG (``caremodels.dashboard.charts``) and shows every chart's numbers as a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from caremodels.dashboard.api import PeriodQuery
+from caremodels.dashboard.areas import GEOGRAPHY_NAMES, PERIOD_NAMES, Geography, PeriodKind
+from caremodels.dashboard.charts import (
+    Bar,
+    FunnelPoint,
+    PyramidBand,
+    Series,
+    SpcPlotPoint,
+    bar_chart,
+    funnel_chart,
+    line_chart,
+    pyramid_chart,
+    spc_chart,
+)
+from caremodels.dashboard.figures import HEADLINE_INDICATOR, DashboardFigures, NotFound
+from caremodels.dashboard.schemas import AreaSeries, ExplorerResponse
+from caremodels.reference import VANGUARD_CARE_MODELS
+
+__all__ = ["PAGE_SIZE", "page_router"]
+
+PAGE_SIZE = 50
+Render = Callable[..., HTMLResponse]
+
+
+def _series_chart(series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str) -> str:
+    return line_chart(
+        [Series(line.name, [(point.period_start, point.rate) for point in line.points]) for line in series],
+        title=title,
+        description=description,
+        y_label=y_label,
+        chart_id=chart_id,
+    )
+
+
+def _pages(total: int, page: int, base: str, query: dict[str, Any]) -> dict[str, Any] | None:
+    """Parameters of the NHS.UK pagination component, or None for a single page."""
+    count = max(1, math.ceil(total / PAGE_SIZE))
+    if count == 1:
+        return None
+
+    def href(number: int) -> str:
+        return f"{base}?{urlencode({**query, 'page': number}, doseq=True)}"
+
+    shown = sorted({1, count, *range(max(1, page - 2), min(count, page + 2) + 1)})
+    items: list[dict[str, Any]] = []
+    for index, number in enumerate(shown):
+        if index and number - shown[index - 1] > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": number, "href": href(number), "current": number == page})
+    return {
+        "items": items,
+        "previous": {"href": href(page - 1)} if page > 1 else None,
+        "next": {"href": href(page + 1)} if page < count else None,
+    }
+
+
+def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
+    def overview(request: Request) -> HTMLResponse:
+        data = figures.overview()
+        headline = next((item for item in data.indicators if item.id == HEADLINE_INDICATOR), None)
+        monthly_chart = _series_chart(
+            data.monthly,
+            title="Emergency admissions per 1,000 registered patients a year, by month",
+            description="Monthly emergency admission rate, annualised, for each care model type with practices "
+            "in the warehouse and for practices outside every vanguard. The same figures are in the table below.",
+            y_label="per 1,000 a year",
+            chart_id="monthly-rate",
+        )
+        coverage_chart = bar_chart(
+            [Bar(year.financial_year, year.share) for year in data.coverage],
+            title="Share of England's registered population covered by new care models, by financial year",
+            description="Coverage by MCP and PACS vanguards each year against the goal of 50% by 2020/21. "
+            "The same figures are in the table below.",
+            value_label="Share of England's registered population",
+            goal=next((year.goal_share for year in data.coverage if year.goal_share), None),
+            goal_label="Goal: 50% by 2020/21",
+            percent=True,
+            chart_id="coverage-chart",
+        )
+        growth_indicators = list(dict.fromkeys(growth.indicator for growth in data.growth_by_indicator))
+        growth_matrix = {(growth.area, growth.indicator): growth for growth in data.growth_by_indicator}
+        titles = {item.id: item.title for item in data.indicators}
+        monthly_periods = sorted({point.period for line in data.monthly for point in line.points})
+        monthly_lookup = {line.name: {point.period: point.rate for point in line.points} for line in data.monthly}
+        return render(
+            "overview.html",
+            request,
+            page="overview",
+            data=data,
+            headline=headline,
+            monthly_chart=monthly_chart,
+            coverage_chart=coverage_chart,
+            growth_indicators=growth_indicators,
+            growth_matrix=growth_matrix,
+            titles=titles,
+            monthly_periods=monthly_periods,
+            monthly_lookup=monthly_lookup,
+            sites_by_type={code: [site for site in figures.sites_out() if site.care_model == code] for code in VANGUARD_CARE_MODELS},
+        )
+
+    @router.get("/sites", response_class=HTMLResponse)
+    def sites(request: Request) -> HTMLResponse:
+        everything = figures.sites_out()
+        by_type = {code: [site for site in everything if site.care_model == code] for code in VANGUARD_CARE_MODELS}
+        names = {row.code: row.name for row in figures.overview().care_models}
+        return render("sites.html", request, page="sites", by_type=by_type, type_names=names)
+
+    @router.get("/sites/{site_id}", response_class=HTMLResponse)
+    def site(request: Request, site_id: str) -> HTMLResponse:
+        data = figures.site(site_id)
+        pyramid = deprivation = ""
+        if data.population is not None:
+            pyramid = pyramid_chart(
+                [PyramidBand(band.age_band, band.male or 0, band.female or 0) for band in data.population.age_sex],
+                title=f"Registered population of {data.site.short_name} by age and sex",
+                description="Males on the left, females on the right, five-year age bands from 0-4 at the bottom "
+                "to 90 and over at the top. Suppressed counts are drawn as zero. The same figures are in the table.",
+                left_label="Male",
+                right_label="Female",
+                chart_id="pyramid",
+            )
+            deprivation = bar_chart(
+                [
+                    Bar(f"Decile {row.decile}", row.share or 0.0, reference=row.england_share)
+                    for row in data.population.deprivation
+                ],
+                title=f"Registered population of {data.site.short_name} by deprivation decile",
+                description="Share of the site's registered patients at practices in each IMD 2019 decile of "
+                "England (decile 1 most deprived), with England's share (10% each) marked. "
+                "The same figures are in the table.",
+                value_label="Share of registered patients",
+                reference_label="England (10% in each decile)",
+                percent=True,
+                chart_id="deprivation-chart",
+            )
+        return render(
+            "site.html",
+            request,
+            page="sites",
+            data=data,
+            pyramid=pyramid,
+            deprivation=deprivation,
+        )
+
+    @router.get("/sites/{site_id}/indicators/{indicator_id}", response_class=HTMLResponse)
+    def site_indicator(request: Request, site_id: str, indicator_id: str) -> HTMLResponse:
+        data = figures.site_indicator(site_id, indicator_id)
+        chart = spc_chart(
+            [
+                SpcPlotPoint(point.date, point.value, point.mean, point.upper_limit, point.lower_limit, point.special_cause_type)
+                for point in data.spc_points
+            ],
+            title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
+            description="Making Data Count XmR chart of the monthly rate, annualised, with its mean and process "
+            "limits; special causes are marked. The same figures are in the table below.",
+            y_label="per 1,000 a year",
+            chart_id="spc-chart",
+        )
+        return render("site_indicator.html", request, page="sites", data=data, chart=chart)
+
+    @router.get("/indicators", response_class=HTMLResponse)
+    def indicators(request: Request) -> HTMLResponse:
+        return render("indicators.html", request, page="indicators", indicators=figures.indicators())
+
+    @router.get("/indicators/{indicator_id}", response_class=HTMLResponse, response_model=None)
+    def explorer(
+        request: Request,
+        indicator_id: str,
+        geography: Geography = "site",
+        period_kind: PeriodKind = "financial_year",
+        period: PeriodQuery = None,
+        indicator: Annotated[str | None, Query(max_length=60)] = None,
+        compare: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+        highlight: Annotated[str | None, Query(max_length=60)] = None,
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    ) -> Response:
+        if indicator and indicator != indicator_id:
+            # The form's indicator select chooses another page: go there with the same choices.
+            query = urlencode({"geography": geography, "period_kind": period_kind}, doseq=True)
+            return RedirectResponse(f"/indicators/{indicator}?{query}", status_code=303)
+        if period is not None and period not in figures.periods(indicator_id, period_kind):
+            # A period of another period kind (the form keeps the old one): show the latest instead.
+            period = None
+        data = figures.explore(indicator_id, geography, period_kind, period)
+        return _explorer_page(request, render, figures, data, compare, highlight, page)
+
+    @router.get("/care-homes", response_class=HTMLResponse)
+    def care_homes(request: Request) -> HTMLResponse:
+        data = figures.care_homes()
+        charts = []
+        for indicator in data.indicators:
+            groups: dict[str, list[tuple[Any, float | None]]] = {}
+            for rate in data.rates:
+                if rate.indicator == indicator.id:
+                    start_year = int(rate.financial_year[:4])
+                    groups.setdefault(rate.group, []).append((start_year, rate.rate))
+            series = [
+                Series(name, [(dt.date(year, 4, 1), value) for year, value in points]) for name, points in groups.items()
+            ]
+            charts.append(
+                (
+                    indicator,
+                    line_chart(
+                        series,
+                        title=f"{indicator.title}: care home residents, per 1,000 resident-years",
+                        description="Annual rate among care home residents for EHCH sites, each EHCH site with "
+                        "practices in the warehouse, and the rest of England. The same figures are in the table.",
+                        y_label="per 1,000 resident-years",
+                        chart_id=f"residents-{indicator.id}",
+                    ),
+                )
+            )
+        return render("care_homes.html", request, page="care-homes", data=data, charts=charts)
+
+    @router.get("/data-quality", response_class=HTMLResponse)
+    def data_quality(request: Request) -> HTMLResponse:
+        data = figures.data_quality()
+        chart = bar_chart(
+            [Bar(row.reason[:24], row.rows or 0) for row in data.quarantine_by_reason],
+            title="Quarantined rows by reason",
+            description="Rows that failed validation and were quarantined, by reason; counts are rounded to "
+            "the nearest 5 and counts from 1 to 7 are drawn as zero. The same figures are in the table.",
+            value_label="Rows quarantined",
+            chart_id="quarantine-chart",
+        )
+        return render("data_quality.html", request, page="data-quality", data=data, chart=chart)
+
+    return router
+
+
+def _explorer_page(
+    request: Request,
+    render: Render,
+    figures: DashboardFigures,
+    data: ExplorerResponse,
+    compare: list[str],
+    highlight: str | None,
+    page: int,
+) -> HTMLResponse:
+    indicator = data.indicator
+    published = [area for area in data.areas if area.rate is not None]
+    funnel = ""
+    if data.funnel is not None and published:
+        funnel = funnel_chart(
+            [
+                FunnelPoint(f"{area.name}: {area.rate:,.1f}", (area.registered_population or 0), area.rate or 0.0, area.code == highlight)
+                for area in published
+            ],
+            {
+                "registered_population": data.funnel.registered_population,
+                "lower_95": data.funnel.lower_95,
+                "upper_95": data.funnel.upper_95,
+                "lower_99_8": data.funnel.lower_99_8,
+                "upper_99_8": data.funnel.upper_99_8,
+            },
+            target=data.funnel.target_rate,
+            title=f"{indicator.title}, {data.period}: funnel plot of {GEOGRAPHY_NAMES[data.geography].lower()}s",  # type: ignore[index]
+            description="Each area's rate against its registered population, with the overall rate and "
+            "95% and 99.8% control limits. Areas outside the limits differ from the overall rate by more than "
+            "chance would explain. The same figures are in the table below.",
+            x_label="Registered population (mean list size in the period)",
+            y_label="per 1,000 a year",
+            chart_id="funnel-chart",
+        )
+    site_codes = figures.areas.codes("site")
+    chosen = [code for code in compare if code in site_codes] or site_codes[:3]
+    comparison = figures.series(indicator.id, "site", data.period_kind, chosen) if chosen else None  # type: ignore[arg-type]
+    compare_chart = (
+        _series_chart(
+            comparison.series,
+            title=f"{indicator.title}: chosen sites by {PERIOD_NAMES[data.period_kind].lower()}",  # type: ignore[index]
+            description="The rate of each chosen site over time. The same figures are in the table below.",
+            y_label="per 1,000 a year",
+            chart_id="compare-chart",
+        )
+        if comparison
+        else ""
+    )
+    ranking = figures.practice_ranking(indicator.id, data.period) if data.period_kind == "financial_year" else None
+    ranked_page = ranking.ranked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if ranking else []
+    query = {"geography": data.geography, "period_kind": data.period_kind, "period": data.period or ""}
+    areas_page = data.areas if data.geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    total_for_pages = len(ranking.ranked) if ranking else 0
+    if data.geography == "practice":
+        total_for_pages = max(total_for_pages, len(data.areas))
+    return render(
+        "explorer.html",
+        request,
+        page="indicators",
+        data=data,
+        indicators=figures.indicators(),
+        geographies=GEOGRAPHY_NAMES,
+        period_kinds=PERIOD_NAMES,
+        funnel=funnel,
+        site_names={code: figures.areas.name("site", code) for code in site_codes},
+        chosen=chosen,
+        comparison=comparison,
+        compare_chart=compare_chart,
+        ranking=ranking,
+        ranked_page=ranked_page,
+        areas_page=areas_page,
+        pagination=_pages(total_for_pages, page, f"/indicators/{indicator.id}", query),
+        download_query=urlencode(query),
+        highlight=highlight,
+    )
+
+
+def not_found_page(render: Render, request: Request, error: NotFound) -> HTMLResponse:
+    response = render("not_found.html", request, page="", message=str(error))
+    response.status_code = 404
+    return response

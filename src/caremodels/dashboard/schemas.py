@@ -1,0 +1,423 @@
+"""Response models of the dashboard's JSON API: the OpenAPI document at ``/openapi.json`` is built
+from these, and every page is rendered from the same objects the API returns.
+
+Every count in these models has been through disclosure control: ``None`` means suppressed (a true
+count from 1 to 7), other counts are rounded to the nearest 5. Rates and intervals are computed
+from the true counts and withheld (``None``) whenever a count they rest on is suppressed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from caremodels.evaluation.spc import AssuranceIcon, VariationIcon
+
+__all__ = [
+    "AgeSexBand",
+    "AreaRate",
+    "AreaSeries",
+    "AreaYearOut",
+    "BatchOut",
+    "CareHomesResponse",
+    "CareModelRow",
+    "CoverageYearOut",
+    "DataQualityResponse",
+    "DeprivationDecile",
+    "EhchElementOut",
+    "EvaluationOut",
+    "ExplorerResponse",
+    "FunnelLimitsOut",
+    "FundingConditionRow",
+    "GrowthOut",
+    "HealthResponse",
+    "IndicatorSummary",
+    "MonthlyPoint",
+    "OverviewResponse",
+    "PopulationProfile",
+    "PracticeMonthRow",
+    "PracticeRank",
+    "PracticeRankingResponse",
+    "QuarantineCount",
+    "ReportedVsMeasured",
+    "ResidentRate",
+    "SeriesResponse",
+    "SiteIndicatorResponse",
+    "SiteIndicatorSummary",
+    "SiteOut",
+    "SiteResponse",
+    "SeriesPoint",
+    "SpcPointOut",
+    "SpcSummary",
+    "TableCount",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class HealthResponse(_Out):
+    status: Literal["ok"]
+    version: str
+
+
+class IndicatorSummary(_Out):
+    id: str
+    title: str
+    description: str
+    unit: str
+    multiplier: int
+    direction_of_improvement: str
+    available: bool
+    reason_unavailable: str | None = Field(
+        default=None, description="Why the indicator cannot be computed from this warehouse."
+    )
+
+
+class AreaYearOut(_Out):
+    area: str
+    financial_year: str
+    events: int | None = Field(description="Disclosure-controlled count of events.")
+    person_years: float
+    rate: float
+    ci_low: float
+    ci_high: float
+
+
+class EvaluationOut(_Out):
+    """An ``EvaluationResult`` (the shape every evaluation method returns)."""
+
+    method: str
+    indicator: str
+    target: dict[str, str]
+    periods: dict[str, str]
+    estimate: dict[str, float | None]
+    diagnostics: dict[str, Any]
+    caveats: list[str]
+
+
+class GrowthOut(_Out):
+    """Growth of an area's rate from the baseline year against the rest of England."""
+
+    indicator: str
+    area: str
+    baseline: AreaYearOut
+    comparison: AreaYearOut
+    rest_baseline: AreaYearOut
+    rest_comparison: AreaYearOut
+    growth: float
+    rest_growth: float
+    difference_percentage_points: float
+    result: EvaluationOut
+
+
+class CareModelRow(_Out):
+    code: str
+    name: str
+    selected: dt.date
+    sites: int
+    sites_in_warehouse: int
+    registered_population_2021: int | None = Field(
+        description="Registered list of the sites' practices, January 2021 (None for hospital-based ACC sites)."
+    )
+    registered_in_warehouse: int | None = Field(
+        description="People registered at the sites' practices in the warehouse at the profile date "
+        "(disclosure-controlled)."
+    )
+
+
+class CoverageYearOut(_Out):
+    financial_year: str
+    england_population: int
+    covered_population: int
+    share: float
+    goal_share: float | None
+
+
+class FundingConditionRow(_Out):
+    care_model: str
+    required_points_below_rest: float
+    difference_percentage_points: float
+    met: bool
+
+
+class SeriesPoint(_Out):
+    period: str
+    period_start: dt.date
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class AreaSeries(_Out):
+    code: str
+    name: str
+    points: list[SeriesPoint]
+
+
+class OverviewResponse(_Out):
+    warehouse: str
+    indicator: str = Field(description="The headline indicator of the programme.")
+    indicators: list[IndicatorSummary]
+    care_models: list[CareModelRow]
+    coverage: list[CoverageYearOut]
+    comparisons: list[GrowthOut] = Field(description="Headline growth of each care model type.")
+    growth_by_indicator: list[GrowthOut] = Field(
+        description="Growth of each care model type against the rest of England, every available indicator."
+    )
+    funding_conditions: list[FundingConditionRow]
+    monthly: list[AreaSeries] = Field(description="Monthly headline rate per care model type and the rest.")
+
+
+class SiteOut(_Out):
+    id: str
+    name: str
+    short_name: str
+    care_model: str
+    care_model_name: str
+    selected: dt.date
+    lead_organisation: str
+    description: str
+    population_basis: str
+    practices: int = Field(description="Practices of the site in the reference membership.")
+    practices_in_warehouse: int
+    registered_population_2021: int
+    membership_source: str
+
+
+class AgeSexBand(_Out):
+    age_band: str
+    male: int | None
+    female: int | None
+
+
+class DeprivationDecile(_Out):
+    decile: int = Field(ge=1, le=10, description="1 = most deprived tenth of England's registered population.")
+    people: int | None
+    share: float | None
+    england_share: float
+
+
+class PopulationProfile(_Out):
+    profile_date: dt.date
+    registered: int | None
+    not_specified_sex: int | None
+    age_sex: list[AgeSexBand]
+    deprivation: list[DeprivationDecile]
+    deprivation_unknown: int | None = Field(description="People at practices with no IMD 2019 score.")
+
+
+class SpcSummary(_Out):
+    variation_icon: VariationIcon
+    assurance_icon: AssuranceIcon | None
+    centre: float
+    upper_limit: float
+    lower_limit: float
+    n_points: int
+    caveats: list[str]
+
+
+class SiteIndicatorSummary(_Out):
+    indicator: IndicatorSummary
+    latest_period: str | None
+    latest_rate: float | None
+    spc: SpcSummary | None
+    growth: GrowthOut | None
+    reason: str | None = Field(default=None, description="Why a figure is missing.")
+
+
+class ReportedVsMeasured(_Out):
+    site_id: str
+    measure: str
+    cohort: str
+    reported: str = Field(description="The site's own figure, as published.")
+    reported_change: float | None = Field(description="Reported relative change (-0.19 = 19% fewer).")
+    reported_period: str
+    source: str
+    indicator: str | None
+    measured_periods: dict[str, str]
+    measured_change: float | None
+    measured_ci_low: float | None = None
+    measured_ci_high: float | None = None
+    rest_change: float | None = None
+    method: str
+    note: str
+    status: Literal["measured", "not_measurable"]
+
+
+class SiteResponse(_Out):
+    site: SiteOut
+    population: PopulationProfile | None
+    indicators: list[SiteIndicatorSummary]
+    evaluations: list[EvaluationOut]
+    reported: list[ReportedVsMeasured]
+
+
+class MonthlyPoint(_Out):
+    month: dt.date
+    numerator: int | None
+    registered_population: int | None
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    suppressed: bool
+
+
+class SpcPointOut(_Out):
+    date: dt.date
+    value: float
+    mean: float
+    upper_limit: float
+    lower_limit: float
+    special_cause_rule: str | None
+    special_cause_type: str | None
+    special_cause_direction: str | None
+
+
+class SiteIndicatorResponse(_Out):
+    site: SiteOut
+    indicator: IndicatorSummary
+    monthly: list[MonthlyPoint]
+    spc: SpcSummary | None
+    spc_points: list[SpcPointOut]
+    spc_reason: str | None
+    growth: GrowthOut | None
+    growth_reason: str | None
+
+
+class AreaRate(_Out):
+    geography: str
+    code: str
+    name: str
+    period: str
+    period_start: dt.date
+    period_end: dt.date
+    numerator: int | None
+    registered_population: int | None
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    suppressed: bool
+    funnel: Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"] | None = Field(
+        default=None, description="Position against the funnel limits around the overall rate."
+    )
+
+
+class FunnelLimitsOut(_Out):
+    """Control limits around the overall rate at a grid of registered populations (the mean list
+    size over the period, the funnel plot's horizontal axis)."""
+
+    target_rate: float
+    registered_population: list[float]
+    lower_95: list[float]
+    upper_95: list[float]
+    lower_99_8: list[float]
+    upper_99_8: list[float]
+
+
+class ExplorerResponse(_Out):
+    indicator: IndicatorSummary
+    geography: str
+    period_kind: str
+    period: str | None
+    periods: list[str]
+    areas: list[AreaRate]
+    funnel: FunnelLimitsOut | None
+
+
+class SeriesResponse(_Out):
+    indicator: IndicatorSummary
+    geography: str
+    period_kind: str
+    series: list[AreaSeries]
+
+
+class PracticeRank(_Out):
+    rank: int
+    decile: int = Field(ge=1, le=10, description="1 = the tenth of practices with the lowest rate.")
+    practice_code: str
+    sites: list[str]
+    rate: float
+    ci_low: float
+    ci_high: float
+    numerator: int | None
+    registered_population: int | None
+
+
+class PracticeRankingResponse(_Out):
+    indicator: IndicatorSummary
+    period: str | None
+    ranked: list[PracticeRank]
+    not_ranked: int = Field(description="Practices left out because a count is suppressed.")
+
+
+class PracticeMonthRow(_Out):
+    practice_code: str
+    month: dt.date
+    numerator: int | None
+    denominator: int | None
+    rate: float | None
+    suppressed: bool
+
+
+class EhchElementOut(_Out):
+    number: int
+    name: str
+    sub_elements: list[str]
+
+
+class ResidentRate(_Out):
+    group: str
+    indicator: str
+    financial_year: str
+    residents: int | None = Field(description="Mean number of residents (disclosure-controlled).")
+    events: int | None
+    rate: float | None = Field(description="Events per 1,000 resident-years.")
+    ci_low: float | None
+    ci_high: float | None
+
+
+class CareHomesResponse(_Out):
+    framework: list[EhchElementOut]
+    sites: list[SiteOut]
+    residents_available: bool
+    reason: str | None
+    indicators: list[IndicatorSummary]
+    rates: list[ResidentRate]
+    growth: list[GrowthOut]
+
+
+class TableCount(_Out):
+    table: str
+    rows: int | None
+
+
+class BatchOut(_Out):
+    batch_id: str
+    source: str
+    table_name: str
+    rows_read: int | None
+    rows_loaded: int | None
+    rows_quarantined: int | None
+    rows_excluded_opt_out: int | None
+    loaded_at: str
+    software_version: str
+
+
+class QuarantineCount(_Out):
+    table: str | None
+    field: str | None
+    reason: str
+    rows: int | None
+
+
+class DataQualityResponse(_Out):
+    warehouse: str
+    people: int | None
+    tables: list[TableCount]
+    batches: list[BatchOut]
+    quarantine_by_reason: list[QuarantineCount]
+    quarantine_by_field: list[QuarantineCount]

@@ -1,0 +1,325 @@
+"""Everything the dashboard reads from the warehouse, read once when the app starts.
+
+The warehouse is opened read-only, read, and closed again: the running app holds no connection, so
+requests never wait on DuckDB and another process may open the file. What is read:
+
+* practice-month counts of every indicator in the catalogue that the warehouse can feed (through
+  ``caremodels.indicators.practice_month_counts``); the others are listed with the reason;
+* the registered population by practice, sex and five-year age band on one profile date;
+* counts among care home residents (``caremodels.dashboard.care_homes``), when residences are loaded;
+* advice and guidance outcomes by practice and financial year, when requests are loaded;
+* the warehouse status (tables, batches, quarantine) and quarantined rows by table, field and reason.
+
+Nothing here is published as is: the figures modules apply disclosure control.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from caremodels import __version__
+from caremodels.dashboard.care_homes import CareHomeCounts, read_care_home_counts
+from caremodels.errors import CaremodelsError
+from caremodels.indicators import IndicatorDefinition, catalogue, practice_month_counts
+from caremodels.warehouse.store import Warehouse
+
+__all__ = ["IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
+
+_LOG = logging.getLogger(__name__)
+AGE_BAND_WIDTH = 5
+OLDEST_BAND_FROM = 90
+
+
+@dataclass(frozen=True)
+class IndicatorCounts:
+    definition: IndicatorDefinition
+    counts: pd.DataFrame
+    """Columns practice_code, month (first day), numerator, denominator (true counts)."""
+
+
+@dataclass(frozen=True)
+class WarehouseSnapshot:
+    path: Path
+    indicators: dict[str, IndicatorCounts]
+    unavailable: dict[str, str]
+    status: dict[str, Any]
+    quarantine_detail: pd.DataFrame
+    population: pd.DataFrame
+    """Columns practice_code, sex, age_from, people on ``profile_date``."""
+    profile_date: dt.date | None
+    care_homes: CareHomeCounts
+    advice: pd.DataFrame
+    """Columns practice_code, financial_year, requests, referred (empty when none are loaded)."""
+    present_practices: frozenset[str] = field(default_factory=frozenset)
+
+
+def _row_count(warehouse: Warehouse, table: str, tables: set[str]) -> int:
+    if table not in tables:
+        return 0
+    return int(warehouse.query(f"SELECT count(*) FROM {table}")[0][0])
+
+
+def _indicator_counts(
+    warehouse: Warehouse, tables: set[str]
+) -> tuple[dict[str, IndicatorCounts], dict[str, str]]:
+    available: dict[str, IndicatorCounts] = {}
+    unavailable: dict[str, str] = {}
+    registrations = _row_count(warehouse, "gp_registrations", tables)
+    for definition in catalogue():
+        table = definition.numerator.table
+        if registrations == 0:
+            unavailable[definition.id] = "no GP registrations are loaded, so there is no denominator"
+            continue
+        if _row_count(warehouse, table, tables) == 0:
+            unavailable[definition.id] = f"no rows are loaded into {table}"
+            continue
+        try:
+            counts = practice_month_counts(warehouse, definition)
+        except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
+            # One indicator the engine cannot compute must not take the whole dashboard down.
+            _LOG.warning("indicator %s not computed: %s", definition.id, error)
+            unavailable[definition.id] = f"the indicator engine could not compute it ({type(error).__name__})"
+            continue
+        if counts.empty:
+            unavailable[definition.id] = "no practice has a registered population in the months with events"
+            continue
+        available[definition.id] = IndicatorCounts(definition, counts)
+    return available, unavailable
+
+
+def _profile_date(warehouse: Warehouse, indicators: dict[str, IndicatorCounts]) -> dt.date | None:
+    """The 15th of the last month with indicator data, else of the last month anyone registered."""
+    months = [max(item.counts["month"]) for item in indicators.values()]
+    if months:
+        return max(months) + dt.timedelta(days=14)
+    latest = warehouse.query("SELECT max(registration_start) FROM gp_registrations")[0][0]
+    return None if latest is None else latest.replace(day=15)
+
+
+def _population(warehouse: Warehouse, profile_date: dt.date | None) -> pd.DataFrame:
+    columns = ["practice_code", "sex", "age_from", "people"]
+    if profile_date is None:
+        return pd.DataFrame(columns=columns)
+    frame = warehouse.connection.execute(
+        f"""
+        SELECT practice_code, sex,
+               least(floor(date_sub('year', date_of_birth, $day) / {AGE_BAND_WIDTH}) * {AGE_BAND_WIDTH},
+                     {OLDEST_BAND_FROM})::INTEGER AS age_from,
+               count(*) AS people
+        FROM gp_registrations
+        WHERE registration_start <= $day AND (registration_end IS NULL OR registration_end >= $day)
+          AND date_of_birth <= $day
+        GROUP BY ALL
+        ORDER BY ALL
+        """,
+        {"day": profile_date},
+    ).df()
+    return frame[columns]
+
+
+def _quarantine_detail(warehouse: Warehouse, tables: set[str]) -> pd.DataFrame:
+    columns = ["table_name", "field", "reason", "rows"]
+    if not {"quarantine", "ingest_batches"} <= tables:
+        return pd.DataFrame(columns=columns)
+    return warehouse.connection.execute(
+        """
+        SELECT b.table_name, q.field, q.reason, count(*) AS rows
+        FROM quarantine q LEFT JOIN ingest_batches b USING (batch_id)
+        GROUP BY ALL ORDER BY rows DESC, 1, 2, 3
+        """
+    ).df()[columns]
+
+
+def _advice(warehouse: Warehouse, tables: set[str]) -> pd.DataFrame:
+    columns = ["practice_code", "financial_year", "requests", "referred"]
+    if _row_count(warehouse, "advice_and_guidance", tables) == 0:
+        return pd.DataFrame(columns=columns)
+    return warehouse.connection.execute(
+        """
+        SELECT gp_practice_code AS practice_code,
+               (year(request_date) - CASE WHEN month(request_date) < 4 THEN 1 ELSE 0 END)::INTEGER
+                   AS financial_year,
+               count(*) AS requests,
+               count(*) FILTER (WHERE outcome = 'referred') AS referred
+        FROM advice_and_guidance
+        GROUP BY ALL ORDER BY ALL
+        """
+    ).df()[columns]
+
+
+def read_snapshot(warehouse_path: Path, *, cache: bool = True) -> WarehouseSnapshot:
+    """Read what the dashboard shows; raises ``CaremodelsError`` when the warehouse cannot be read.
+
+    With ``cache`` the snapshot is kept in a folder beside the warehouse (``<file>.dashboard-cache``)
+    under a key made of the warehouse's ingest batches, its size and time, the software version and
+    the indicator catalogue, so that a restart on an unchanged warehouse reads it back in a second
+    instead of recomputing every indicator. A cache that cannot be written is skipped.
+    """
+    folder = _cache_folder(warehouse_path) if cache else None
+    if folder is not None:
+        cached = _load_cached(folder, warehouse_path)
+        if cached is not None:
+            return cached
+    snapshot = _read_warehouse(warehouse_path)
+    if folder is not None:
+        _save_cached(snapshot, folder)
+    return snapshot
+
+
+def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
+    with Warehouse(warehouse_path, read_only=True) as warehouse:
+        try:
+            # DuckDB draws a progress bar on the terminal for long queries; a server must not.
+            warehouse.connection.execute("SET enable_progress_bar = false")
+            tables = set(warehouse.tables())
+            indicators, unavailable = _indicator_counts(warehouse, tables)
+            profile_date = _profile_date(warehouse, indicators) if "gp_registrations" in tables else None
+            population = _population(warehouse, profile_date)
+            months = sorted({month for item in indicators.values() for month in item.counts["month"]})
+            care_homes = read_care_home_counts(warehouse, tables, list(indicators.values()), months)
+            advice = _advice(warehouse, tables)
+            status = warehouse.status()
+            quarantine = _quarantine_detail(warehouse, tables)
+        except duckdb.Error as error:
+            raise CaremodelsError(f"cannot read the warehouse {warehouse_path}: {error}") from error
+    present = frozenset(
+        code for item in indicators.values() for code in item.counts["practice_code"].unique()
+    ) | frozenset(population["practice_code"].unique())
+    return WarehouseSnapshot(
+        path=warehouse_path,
+        indicators=indicators,
+        unavailable=unavailable,
+        status=status,
+        quarantine_detail=quarantine,
+        population=population,
+        profile_date=profile_date,
+        care_homes=care_homes,
+        advice=advice,
+        present_practices=present,
+    )
+
+
+# -- the snapshot cache ------------------------------------------------------------------------------
+
+_CACHE_FORMAT = 1
+
+
+def _cache_key(warehouse_path: Path) -> str:
+    """What the snapshot depends on: the loads, the file, the software and the definitions."""
+    with Warehouse(warehouse_path, read_only=True) as warehouse:
+        try:
+            batches = (
+                warehouse.query(
+                    "SELECT batch_id, content_hash, rows_loaded, CAST(loaded_at AS VARCHAR) "
+                    "FROM ingest_batches ORDER BY batch_id"
+                )
+                if "ingest_batches" in set(warehouse.tables())
+                else []
+            )
+        except duckdb.Error as error:
+            raise CaremodelsError(f"cannot read the warehouse {warehouse_path}: {error}") from error
+    stat = warehouse_path.stat()
+    document = {
+        "format": _CACHE_FORMAT,
+        "version": __version__,
+        "file": [stat.st_size, stat.st_mtime_ns],
+        "batches": [[str(value) for value in batch] for batch in batches],
+        "catalogue": [definition.model_dump(mode="json") for definition in catalogue()],
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_folder(warehouse_path: Path) -> Path | None:
+    key = _cache_key(warehouse_path)
+    root = warehouse_path.with_name(warehouse_path.name + ".dashboard-cache")
+    return root / key
+
+
+def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None:
+    index_file = folder / "snapshot.json"
+    if not index_file.is_file():
+        return None
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        by_id = {definition.id: definition for definition in catalogue()}
+        indicators = {
+            indicator_id: IndicatorCounts(by_id[indicator_id], _read_frame(folder / f"indicator-{indicator_id}.parquet"))
+            for indicator_id in index["indicators"]
+        }
+        homes = index["care_homes"]
+        care_homes = CareHomeCounts(
+            residents=_read_frame(folder / "care-home-residents.parquet"),
+            events={
+                indicator_id: _read_frame(folder / f"care-home-{indicator_id}.parquet")
+                for indicator_id in homes["events"]
+            },
+            unavailable=homes["unavailable"],
+            reason=homes["reason"],
+        )
+        return WarehouseSnapshot(
+            path=warehouse_path,
+            indicators=indicators,
+            unavailable=index["unavailable"],
+            status={**index["status"], "warehouse": str(warehouse_path)},
+            quarantine_detail=_read_frame(folder / "quarantine.parquet"),
+            population=_read_frame(folder / "population.parquet"),
+            profile_date=dt.date.fromisoformat(index["profile_date"]) if index["profile_date"] else None,
+            care_homes=care_homes,
+            advice=_read_frame(folder / "advice.parquet"),
+            present_practices=frozenset(index["present_practices"]),
+        )
+    except (OSError, ValueError, KeyError) as error:
+        _LOG.warning("dashboard cache in %s not used: %s", folder, error)
+        return None
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> None:
+    try:
+        if folder.parent.exists():
+            # Only the current key is worth keeping.
+            for stale in folder.parent.iterdir():
+                if stale != folder and stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for indicator_id, item in snapshot.indicators.items():
+            item.counts.to_parquet(partial / f"indicator-{indicator_id}.parquet", index=False)
+        snapshot.care_homes.residents.to_parquet(partial / "care-home-residents.parquet", index=False)
+        for indicator_id, frame in snapshot.care_homes.events.items():
+            frame.to_parquet(partial / f"care-home-{indicator_id}.parquet", index=False)
+        snapshot.quarantine_detail.to_parquet(partial / "quarantine.parquet", index=False)
+        snapshot.population.to_parquet(partial / "population.parquet", index=False)
+        snapshot.advice.to_parquet(partial / "advice.parquet", index=False)
+        index = {
+            "indicators": sorted(snapshot.indicators),
+            "unavailable": snapshot.unavailable,
+            "status": {key: value for key, value in snapshot.status.items() if key != "warehouse"},
+            "profile_date": snapshot.profile_date.isoformat() if snapshot.profile_date else None,
+            "care_homes": {
+                "events": sorted(snapshot.care_homes.events),
+                "unavailable": snapshot.care_homes.unavailable,
+                "reason": snapshot.care_homes.reason,
+            },
+            "present_practices": sorted(snapshot.present_practices),
+        }
+        (partial / "snapshot.json").write_text(json.dumps(index, default=str), encoding="utf-8")
+        # Renamed into place last, so a half-written cache is never read.
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    except OSError as error:
+        _LOG.warning("dashboard cache not written to %s: %s", folder, error)

@@ -1,0 +1,588 @@
+"""Matched controls at person level, as in the published evaluations of the care-home vanguards
+(Health Foundation Improvement Analytics Unit).
+
+Who is compared (the default design, ``new_residents``, as the published evaluations did): people who
+moved into a care home for the first time between the start and the end of follow-up, into a home
+aligned with a target practice (treated) or with a comparison practice. Each is followed from the
+day they moved in (the index date) to the first of: leaving the home, death, the end of follow-up;
+prior hospital use is measured in the year before they moved in, so it is not coloured by the
+home's own good or bad years (a transient high year in a home would otherwise make its residents
+look like frailer people than they are). ``all_residents`` takes everyone resident at any time during
+follow-up instead, entering at the start or at moving in.
+
+Matching: a propensity score (penalised logistic regression) from age, sex, deprivation (index of
+multiple deprivation of the aligned practice), prior hospital use in the year before the index date
+(emergency admissions and emergency bed days), frailty (latest electronic frailty index), the number
+of long-term conditions, and when the person entered follow-up; each treated resident is matched
+with up to ``neighbours`` comparison residents of the same sex and care-home type (residential or
+nursing) within a caliper of 0.2 standard deviations of the logit of the score, with replacement.
+Balance is the standardised mean difference (SMD) of every covariate before and after matching; the
+goal is below 0.1.
+
+Outcome: a weighted Poisson regression of each person's events on treatment and the same covariates,
+with log person-time as offset (doubly robust); its treatment coefficient is the rate ratio and its
+interval comes from the robust (sandwich) variance clustered by person, which allows for
+over-dispersion and for comparison residents used more than once.
+
+Boundaries: reads the warehouse (care_home_residence, gp_registrations, apc_spells, conditions,
+frailty_assessments and the outcome's table) through DuckDB SQL; returns an ``EvaluationResult``.
+Person-level rows never leave this module except as aggregates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats as scipy_stats
+
+from caremodels.errors import CaremodelsError
+from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.targets import EvaluationTarget
+from caremodels.reference import emergency_admission_methods, practices
+from caremodels.warehouse.store import Warehouse
+
+__all__ = [
+    "BALANCE_GOAL",
+    "COVARIATES",
+    "Design",
+    "MatchedCohort",
+    "PersonOutcome",
+    "balance_table",
+    "build_cohort",
+    "match_on_propensity",
+    "matched_controls",
+    "person_outcomes",
+    "weighted_poisson",
+]
+
+FloatArray = NDArray[np.float64]
+BALANCE_GOAL = 0.1
+# Covariates in the propensity score, the balance table and the outcome model, with their labels.
+COVARIATES: dict[str, str] = {
+    "age": "Age (years)",
+    "female": "Female",
+    "deprivation": "Deprivation (IMD 2019 score of the practice)",
+    "prior_emergency_admissions": "Emergency admissions in the year before",
+    "prior_bed_days": "Emergency bed days in the year before",
+    "frailty": "Electronic frailty index",
+    "conditions": "Long-term conditions",
+    "nursing": "Nursing home (not residential)",
+    "index_years": "Years from the start to entering follow-up",
+}
+_EXACT = ("female", "nursing")
+Design = Literal["new_residents", "all_residents"]
+_ENGLAND_MEAN_IMD = 23.0
+
+
+@dataclass(frozen=True)
+class PersonOutcome:
+    """How to count an indicator's events for one person: a table, an event date, a filter and the
+    value each event adds (1 for a count, the length of stay for bed days)."""
+
+    table: str
+    date_expression: str
+    condition: str
+    value_expression: str
+    unit: str
+
+
+def person_outcomes() -> dict[str, PersonOutcome]:
+    emergency = ", ".join(f"'{code}'" for code in sorted(emergency_admission_methods()))
+    elective = "'11', '12', '13'"
+    return {
+        "emergency_admissions": PersonOutcome(
+            "apc_spells", "admission_date", f"admission_method IN ({emergency})", "1", "admissions"
+        ),
+        "emergency_bed_days": PersonOutcome(
+            "apc_spells",
+            "admission_date",
+            f"admission_method IN ({emergency})",
+            "date_diff('day', admission_date, discharge_date)",
+            "bed days",
+        ),
+        "elective_admissions": PersonOutcome(
+            "apc_spells", "admission_date", f"admission_method IN ({elective})", "1", "admissions"
+        ),
+        "ae_attendances": PersonOutcome(
+            "ae_attendances", "CAST(arrival_time AS DATE)", "TRUE", "1", "attendances"
+        ),
+        "ambulance_incidents": PersonOutcome(
+            "ambulance_incidents", "CAST(call_time AS DATE)", "TRUE", "1", "incidents"
+        ),
+    }
+
+
+def _outcome(indicator: str) -> PersonOutcome:
+    outcomes = person_outcomes()
+    if indicator not in outcomes:
+        raise CaremodelsError(
+            f"matched controls cannot count {indicator!r} per person (can: {', '.join(sorted(outcomes))})"
+        )
+    return outcomes[indicator]
+
+
+def build_cohort(
+    warehouse: Warehouse,
+    target: EvaluationTarget,
+    *,
+    indicator: str,
+    end: dt.date | None = None,
+    prior_days: int = 365,
+    design: Design = "new_residents",
+) -> pd.DataFrame:
+    """One row per resident of a target or comparison care home in follow-up: ``treated`` (0/1),
+    care home, ``person_years``, ``outcome`` (events in follow-up) and the covariates."""
+    outcome = _outcome(indicator)
+    connection = warehouse.connection
+    if not connection.execute("SELECT count(*) FROM care_home_residence").fetchone()[0]:  # type: ignore[index]
+        raise CaremodelsError("the warehouse holds no care home residences: matched controls need them")
+    if end is None:
+        last = connection.execute(f"SELECT max({outcome.date_expression}) FROM {outcome.table}").fetchone()[0]  # type: ignore[index]
+        if last is None:
+            raise CaremodelsError(f"the warehouse holds no {outcome.table}")
+        end = _month_end(last)
+    if end <= target.start:
+        raise CaremodelsError(f"follow-up would end before the start {target.start:%Y-%m}")
+    arms = pd.DataFrame(
+        [(code, 1) for code in sorted(target.treated_practices)]
+        + [(code, 0) for code in sorted(target.control_practices)],
+        columns=["practice_code", "treated"],
+    )
+    connection.register("evaluation_arms", arms)
+    try:
+        cohort = _residents(connection, target.start, end, design)
+    finally:
+        connection.unregister("evaluation_arms")
+    if cohort.empty:
+        raise CaremodelsError("no care home residents of the target or comparison practices in follow-up")
+    for column in ("index_date", "stay_end", "date_of_birth", "death"):
+        cohort[column] = pd.to_datetime(cohort[column])
+    cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
+    cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
+    connection.register("evaluation_cohort", cohort[["person_id", "index_date", "followup_end"]])
+    try:
+        events = _person_events(connection, outcome, prior_days, "outcome", "prior_outcome")
+        outcomes = person_outcomes()
+        admissions = _person_events(
+            connection, outcomes["emergency_admissions"], prior_days, "_", "prior_emergency_admissions"
+        )
+        days = _person_events(connection, outcomes["emergency_bed_days"], prior_days, "_", "prior_bed_days")
+        extra = _conditions_and_frailty(connection)
+    finally:
+        connection.unregister("evaluation_cohort")
+    cohort = (
+        cohort.merge(events, on="person_id", how="left")
+        .merge(admissions[["person_id", "prior_emergency_admissions"]], on="person_id", how="left")
+        .merge(days[["person_id", "prior_bed_days"]], on="person_id", how="left")
+        .merge(extra, on="person_id", how="left")
+    )
+    for column in ("outcome", "prior_outcome", "prior_emergency_admissions", "prior_bed_days", "conditions"):
+        cohort[column] = cohort[column].fillna(0).astype(float)
+    cohort["frailty_recorded"] = cohort["frailty"].notna()
+    cohort["frailty"] = cohort["frailty"].astype(float)
+    if cohort["frailty_recorded"].any():
+        cohort["frailty"] = cohort["frailty"].fillna(
+            cohort.loc[cohort["frailty_recorded"], "frailty"].median()
+        )
+    else:
+        cohort["frailty"] = 0.0
+    cohort["person_years"] = ((cohort["followup_end"] - cohort["index_date"]).dt.days + 1) / 365.25
+    cohort["age"] = (cohort["index_date"] - cohort["date_of_birth"]).dt.days / 365.25
+    cohort["female"] = (cohort["sex"] == "2").astype(float)
+    cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
+    imd = {p.practice_code: p.imd2019_score for p in practices()}
+    cohort["deprivation"] = [
+        imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
+    ]
+    start = pd.Timestamp(target.start)
+    cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
+    cohort["treated"] = cohort["treated"].astype(int)
+    return cohort.reset_index(drop=True)
+
+
+def _residents(connection: Any, start: dt.date, end: dt.date, design: Design) -> pd.DataFrame:
+    """One stay per person in a home of either arm, with sex, date of birth and date of death from
+    their registrations. new_residents: the person's first stay in any care home, begun during
+    follow-up. all_residents: the person's first stay overlapping follow-up."""
+    if design == "new_residents":
+        stays = """
+            SELECT * FROM (
+                SELECT r.person_id, r.care_home_id, r.care_home_type, r.practice_code,
+                       r.residence_start AS index_date,
+                       least(coalesce(r.residence_end, CAST($end AS DATE)), CAST($end AS DATE)) AS stay_end
+                FROM care_home_residence r
+                QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY r.residence_start, r.care_home_id) = 1
+            ) s
+            WHERE s.index_date BETWEEN CAST($start AS DATE) AND CAST($end AS DATE)
+        """
+    else:
+        stays = """
+            SELECT * FROM (
+                SELECT r.person_id, r.care_home_id, r.care_home_type, r.practice_code,
+                       greatest(r.residence_start, CAST($start AS DATE)) AS index_date,
+                       least(coalesce(r.residence_end, CAST($end AS DATE)), CAST($end AS DATE)) AS stay_end
+                FROM care_home_residence r
+                WHERE r.residence_start <= CAST($end AS DATE)
+                  AND (r.residence_end IS NULL OR r.residence_end >= CAST($start AS DATE))
+                QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY greatest(r.residence_start,
+                    CAST($start AS DATE)), r.care_home_id) = 1
+            ) s
+        """
+    frame: pd.DataFrame = connection.execute(
+        f"""
+        WITH first_stay AS (
+            SELECT s.*, a.treated FROM ({stays}) s JOIN evaluation_arms a USING (practice_code)
+        ),
+        people AS (
+            SELECT person_id, min(sex) AS sex, min(date_of_birth) AS date_of_birth,
+                   min(CASE WHEN end_reason = 'death' THEN registration_end END) AS death
+            FROM gp_registrations
+            WHERE person_id IN (SELECT person_id FROM first_stay)
+            GROUP BY person_id
+        )
+        SELECT f.*, p.sex, p.date_of_birth, p.death
+        FROM first_stay f JOIN people p USING (person_id)
+        ORDER BY f.person_id
+        """,
+        {"start": start, "end": end},
+    ).df()
+    return frame
+
+
+def _conditions_and_frailty(connection: Any) -> pd.DataFrame:
+    """Long-term conditions recorded by the index date, and the latest frailty index by then."""
+    frame: pd.DataFrame = connection.execute(
+        """
+        WITH recorded AS (
+            SELECT c.person_id, count(DISTINCT d.condition) AS conditions
+            FROM evaluation_cohort c JOIN conditions d
+              ON d.person_id = c.person_id AND d.diagnosis_date <= c.index_date
+            GROUP BY c.person_id
+        ),
+        latest AS (
+            SELECT c.person_id, arg_max(f.efi_score, f.assessment_date) AS frailty
+            FROM evaluation_cohort c JOIN frailty_assessments f
+              ON f.person_id = c.person_id AND f.assessment_date <= c.index_date
+            GROUP BY c.person_id
+        )
+        SELECT c.person_id, r.conditions, l.frailty
+        FROM evaluation_cohort c
+        LEFT JOIN recorded r USING (person_id)
+        LEFT JOIN latest l USING (person_id)
+        """
+    ).df()
+    return frame
+
+
+def _month_end(day: dt.date) -> dt.date:
+    following = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
+
+
+def _person_events(
+    connection: Any, outcome: PersonOutcome, prior_days: int, during: str, prior: str
+) -> pd.DataFrame:
+    frame: pd.DataFrame = connection.execute(
+        f"""
+        SELECT c.person_id,
+               sum(CASE WHEN e.day >= c.index_date AND e.day <= c.followup_end THEN e.value ELSE 0 END)
+                   AS {during},
+               sum(CASE WHEN e.day < c.index_date AND e.day >= c.index_date - INTERVAL {int(prior_days)} DAY
+                        THEN e.value ELSE 0 END) AS {prior}
+        FROM evaluation_cohort c
+        JOIN (SELECT person_id, CAST({outcome.date_expression} AS DATE) AS day,
+                     CAST({outcome.value_expression} AS DOUBLE) AS value
+              FROM {outcome.table} WHERE {outcome.condition}) e USING (person_id)
+        GROUP BY c.person_id
+        """
+    ).df()
+    return frame
+
+
+@dataclass(frozen=True)
+class MatchedCohort:
+    # Weight of each cohort row after matching: 1 for a matched treated person, the sum of 1/k over
+    # the treated people a comparison person was matched to, 0 for everyone unmatched.
+    weights: FloatArray
+    propensity: FloatArray
+    matched_treated: int
+    unmatched_treated: int
+    comparison_used: int
+    caliper: float
+
+
+def _logistic(features: FloatArray, outcome: FloatArray, penalty: float = 1e-3) -> FloatArray:
+    """Ridge-penalised logistic regression by Newton's method; the penalty keeps the fit finite
+    when a covariate separates the groups."""
+    design = np.column_stack([np.ones(len(outcome)), features])
+    coefficients = np.zeros(design.shape[1])
+    ridge = np.full(design.shape[1], penalty * len(outcome))
+    ridge[0] = 0.0
+    for _ in range(100):
+        probability = 1 / (1 + np.exp(-(design @ coefficients)))
+        gradient = design.T @ (outcome - probability) - ridge * coefficients
+        hessian = (design * (probability * (1 - probability))[:, None]).T @ design + np.diag(ridge)
+        step = np.linalg.solve(hessian, gradient)
+        coefficients += step
+        if np.abs(step).max() < 1e-10:
+            break
+    return np.asarray(design @ coefficients)
+
+
+def _standardise(frame: pd.DataFrame, columns: Sequence[str]) -> FloatArray:
+    values = frame[list(columns)].to_numpy(dtype=float)
+    spread = values.std(axis=0)
+    spread[spread == 0] = 1.0
+    return np.asarray((values - values.mean(axis=0)) / spread)
+
+
+def _varying(cohort: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    return [column for column in columns if cohort[column].nunique() > 1]
+
+
+def match_on_propensity(
+    cohort: pd.DataFrame,
+    *,
+    covariates: Sequence[str] = tuple(COVARIATES),
+    neighbours: int = 3,
+    caliper_sd: float = 0.2,
+) -> MatchedCohort:
+    """Nearest-neighbour matching with replacement on the logit propensity score, exactly on sex
+    and care-home type."""
+    if neighbours < 1:
+        raise ValueError("neighbours must be at least 1")
+    used = _varying(cohort, covariates)
+    treated = cohort["treated"].to_numpy() == 1
+    if treated.all() or not treated.any():
+        raise CaremodelsError("matching needs both treated and comparison residents")
+    logit = _logistic(_standardise(cohort, used), treated.astype(float)) if used else np.zeros(len(cohort))
+    caliper = caliper_sd * float(logit.std()) if logit.std() > 0 else math.inf
+    weights = np.zeros(len(cohort))
+    matched = unmatched = 0
+    strata = cohort[list(_EXACT)].astype(str).agg("|".join, axis=1).to_numpy()
+    for stratum in np.unique(strata):
+        in_stratum = strata == stratum
+        controls = np.flatnonzero(in_stratum & ~treated)
+        cases = np.flatnonzero(in_stratum & treated)
+        if len(controls) == 0:
+            unmatched += len(cases)
+            continue
+        order = controls[np.argsort(logit[controls], kind="stable")]
+        sorted_scores = logit[order]
+        for case in cases:
+            chosen = _nearest(sorted_scores, float(logit[case]), neighbours, caliper)
+            if not chosen:
+                unmatched += 1
+                continue
+            matched += 1
+            weights[case] = 1.0
+            weights[order[chosen]] += 1.0 / len(chosen)
+    return MatchedCohort(
+        weights=weights,
+        propensity=1 / (1 + np.exp(-logit)),
+        matched_treated=matched,
+        unmatched_treated=unmatched,
+        comparison_used=int(((weights > 0) & ~treated).sum()),
+        caliper=caliper,
+    )
+
+
+def _nearest(sorted_scores: FloatArray, score: float, count: int, caliper: float) -> list[int]:
+    """Positions of the ``count`` scores nearest ``score`` within ``caliper`` (ties: lower first)."""
+    right = int(np.searchsorted(sorted_scores, score))
+    left = right - 1
+    chosen: list[int] = []
+    while len(chosen) < count:
+        left_distance = score - sorted_scores[left] if left >= 0 else math.inf
+        right_distance = sorted_scores[right] - score if right < len(sorted_scores) else math.inf
+        if min(left_distance, right_distance) > caliper:
+            break
+        if left_distance <= right_distance:
+            chosen.append(left)
+            left -= 1
+        else:
+            chosen.append(right)
+            right += 1
+    return chosen
+
+
+def balance_table(
+    cohort: pd.DataFrame, weights: FloatArray, covariates: Sequence[str] = tuple(COVARIATES)
+) -> list[dict[str, Any]]:
+    """Means and standardised mean differences before and after matching. The SMD's denominator is
+    the pooled standard deviation before matching, so that before and after are on one scale."""
+    treated = cohort["treated"].to_numpy() == 1
+    rows = []
+    for column in covariates:
+        values = cohort[column].to_numpy(dtype=float)
+        spread = math.sqrt((values[treated].var() + values[~treated].var()) / 2)
+        treated_before = float(values[treated].mean())
+        control_before = float(values[~treated].mean())
+        treated_weights, control_weights = weights * treated, weights * ~treated
+        if treated_weights.sum() > 0 and control_weights.sum() > 0:
+            treated_after = float(np.average(values, weights=treated_weights))
+            control_after = float(np.average(values, weights=control_weights))
+        else:
+            treated_after = control_after = math.nan
+        rows.append(
+            {
+                "covariate": column,
+                "label": COVARIATES.get(column, column),
+                "treated_mean_before": treated_before,
+                "comparison_mean_before": control_before,
+                "smd_before": (treated_before - control_before) / spread if spread > 0 else 0.0,
+                "treated_mean_after": treated_after,
+                "comparison_mean_after": control_after,
+                "smd_after": (treated_after - control_after) / spread if spread > 0 else 0.0,
+            }
+        )
+    return rows
+
+
+def weighted_poisson(
+    outcome: FloatArray,
+    design: FloatArray,
+    log_offset: FloatArray,
+    weights: FloatArray,
+    clusters: NDArray[Any] | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Weighted Poisson regression (quasi-likelihood, so non-integer outcomes such as bed days are
+    fine); returns the coefficients and their robust (sandwich) covariance, clustered if given."""
+    coefficients = np.zeros(design.shape[1])
+    positive = outcome[weights > 0]
+    coefficients[0] = math.log(max(positive.sum(), 0.5) / np.exp(log_offset[weights > 0]).sum())
+    for _ in range(100):
+        mean = np.exp(design @ coefficients + log_offset)
+        score = design.T @ (weights * (outcome - mean))
+        information = (design * (weights * mean)[:, None]).T @ design
+        step = np.linalg.solve(information, score)
+        step = step / max(1.0, float(np.abs(step).max()) / 2.0)
+        coefficients = coefficients + step
+        if np.abs(step).max() < 1e-10:
+            break
+    else:
+        raise ArithmeticError("the outcome model did not converge")
+    mean = np.exp(design @ coefficients + log_offset)
+    information = (design * (weights * mean)[:, None]).T @ design
+    contributions = design * (weights * (outcome - mean))[:, None]
+    if clusters is not None:
+        contributions = pd.DataFrame(contributions).groupby(np.asarray(clusters)).sum().to_numpy()
+    groups = len(contributions)
+    bread = np.linalg.inv(information)
+    meat = contributions.T @ contributions
+    # Small-sample correction as in Stata's robust variance: G / (G - 1).
+    covariance = bread @ meat @ bread * (groups / max(groups - 1, 1))
+    return coefficients, covariance
+
+
+def matched_controls(
+    warehouse: Warehouse,
+    target: EvaluationTarget,
+    *,
+    indicator: str,
+    end: dt.date | None = None,
+    neighbours: int = 3,
+    design: Design = "new_residents",
+    confidence: float = 0.95,
+) -> EvaluationResult:
+    """Rate ratio of the indicator's events among the target's care home residents against matched
+    residents of comparison care homes."""
+    cohort = build_cohort(warehouse, target, indicator=indicator, end=end, design=design)
+    treated_count = int(cohort["treated"].sum())
+    if treated_count == 0:
+        raise CaremodelsError(f"no care home residents of {target.area} in follow-up")
+    covariates = list(COVARIATES)
+    if indicator not in ("emergency_admissions", "emergency_bed_days"):
+        covariates.append("prior_outcome")
+    matching = match_on_propensity(cohort, covariates=covariates, neighbours=neighbours)
+    if matching.matched_treated == 0:
+        raise CaremodelsError("no treated resident found a comparison resident within the caliper")
+    balance = balance_table(cohort, matching.weights, covariates)
+    kept = matching.weights > 0
+    frame = cohort[kept]
+    adjust = _varying(frame, covariates)
+    regressors = np.column_stack(
+        [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
+    )
+    coefficients, covariance = weighted_poisson(
+        frame["outcome"].to_numpy(dtype=float),
+        regressors,
+        np.log(frame["person_years"].to_numpy(dtype=float)),
+        matching.weights[kept],
+        clusters=frame["person_id"].to_numpy(),
+    )
+    log_ratio, standard_error = float(coefficients[1]), math.sqrt(float(covariance[1, 1]))
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    ratio = math.exp(log_ratio)
+    treated_rows = frame[frame["treated"] == 1]
+    control_rows = frame[frame["treated"] == 0]
+    control_weights = matching.weights[kept][frame["treated"].to_numpy() == 0]
+    worst_after = max(abs(row["smd_after"]) for row in balance)
+    caveats = [
+        "Matching balances only what is recorded: unrecorded differences between homes or residents "
+        "(for example dementia severity or the home's own practice) can still bias the estimate.",
+        "Residents are followed while they live in the home, from the day they moved in"
+        + (" (new residents only)." if design == "new_residents" else " or from the start if earlier."),
+    ]
+    if worst_after >= BALANCE_GOAL:
+        caveats.append(
+            f"Balance goal missed: the largest standardised mean difference after matching is {worst_after:.2f}."
+        )
+    if matching.unmatched_treated:
+        caveats.append(
+            f"{matching.unmatched_treated} treated residents had no comparison resident within the caliper "
+            "and are left out: the estimate applies to those matched."
+        )
+    return EvaluationResult(
+        method="matched",
+        indicator=indicator,
+        target={
+            **target.describe(),
+            "cohort": "new care home residents" if design == "new_residents" else "care home residents",
+        },
+        periods={
+            "followup": f"{target.start:%Y-%m} to {cohort['followup_end'].max():%Y-%m}",
+            "prior_use": "the 365 days before each resident's index date",
+            "design": design,
+        },
+        estimate=Estimate(
+            rate_ratio=ratio,
+            ci_low=math.exp(log_ratio - z * standard_error),
+            ci_high=math.exp(log_ratio + z * standard_error),
+            percent_change=(ratio - 1) * 100,
+            p_value=float(2 * scipy_stats.norm.sf(abs(log_ratio) / standard_error)),
+        ),
+        diagnostics={
+            "model": "weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
+            "offset, robust variance clustered by person",
+            "treated_residents": treated_count,
+            "comparison_residents": int((cohort["treated"] == 0).sum()),
+            "matched_treated": matching.matched_treated,
+            "unmatched_treated": matching.unmatched_treated,
+            "comparison_used": matching.comparison_used,
+            "neighbours": neighbours,
+            "caliper_logit_sd": 0.2,
+            "balance": balance,
+            "balance_goal": BALANCE_GOAL,
+            "max_abs_smd_before": max(abs(row["smd_before"]) for row in balance),
+            "max_abs_smd_after": worst_after,
+            "treated_rate": _rate(treated_rows["outcome"], treated_rows["person_years"]),
+            "matched_comparison_rate": _rate(
+                control_rows["outcome"] * control_weights, control_rows["person_years"] * control_weights
+            ),
+            "rate_unit": f"{_outcome(indicator).unit} per person-year",
+        },
+        caveats=caveats,
+    )
+
+
+def _rate(events: pd.Series, person_years: pd.Series) -> float:
+    total = float(person_years.sum())
+    return float(events.sum()) / total if total > 0 else math.nan

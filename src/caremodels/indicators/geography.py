@@ -1,0 +1,166 @@
+"""Geographies for indicators: how the practices in a warehouse are grouped into areas at a level.
+
+Levels:
+- ``practice``: each GP practice.
+- ``pcn``: primary care networks or primary care homes, from a user's CSV (``group,practice_code``):
+  PCN membership is not shipped with caremodels (PCNs began in 2019, after the programme, and their
+  membership changes), so it must be supplied.
+- ``ccg``: the practice's clinical commissioning group in the shipped practice list (January 2021).
+- ``site``: the vanguard sites, by the built-in approximate membership or a user's membership CSV
+  (see ``caremodels.reference.site_memberships``); sites with no practices have no rows.
+- ``care_model``: every practice of any site of a vanguard care model type (MCP, PACS, EHCH, UEC, ACC).
+- ``rest_of_england``: for each care model type (the code), every practice in the warehouse outside
+  all sites of that type.
+- ``england``: every practice in the warehouse (code E92000001).
+- ``group``: any grouping of practices a user defines in a CSV (``group,practice_code``).
+
+A practice may belong to several areas of a level (for example two sites). Practices in the warehouse
+that are missing from the shipped practice list have no CCG.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from caremodels.errors import DataError
+from caremodels.reference import VANGUARD_CARE_MODELS, practices, site_memberships, vanguard_sites
+
+__all__ = [
+    "ENGLAND_CODE",
+    "LEVELS",
+    "AreaSet",
+    "Level",
+    "area_set",
+    "level_name",
+    "read_practice_groups",
+]
+
+Level = Literal["practice", "pcn", "ccg", "site", "care_model", "rest_of_england", "england", "group"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+ENGLAND_CODE = "E92000001"
+"""ONS code for England."""
+
+_PRACTICE_CODE = re.compile(r"^[A-Z][0-9]{5}$")
+
+
+@dataclass(frozen=True)
+class AreaSet:
+    """The areas of one level.
+
+    ``kind`` says how to read ``areas``: ``each_practice`` (every practice is its own area;
+    ``areas`` is empty), ``members`` (area code -> the practices in it), or ``all_except``
+    (area code -> the practices left out; every other practice in the warehouse is in).
+    """
+
+    level: Level
+    kind: Literal["each_practice", "members", "all_except"]
+    areas: Mapping[str, frozenset[str]]
+    source: str
+
+    def practices_of(self, code: str, present: frozenset[str]) -> frozenset[str]:
+        """The practices of area ``code`` among those ``present`` in a warehouse."""
+        if self.kind == "each_practice":
+            return frozenset({code}) & present
+        if self.kind == "members":
+            return self.areas[code] & present
+        return present - self.areas[code]
+
+    def codes(self, present: frozenset[str]) -> list[str]:
+        """Area codes with at least one practice among those present."""
+        if self.kind == "each_practice":
+            return sorted(present)
+        return sorted(code for code in self.areas if self.practices_of(code, present))
+
+
+def level_name(text: str) -> Level:
+    """Validate a level name; raises ``ValueError`` naming the choices."""
+    for level in LEVELS:
+        if text == level:
+            return level
+    raise ValueError(f"no level {text!r} (choose from {', '.join(LEVELS)})")
+
+
+def read_practice_groups(path: Path) -> dict[str, frozenset[str]]:
+    """A CSV with columns ``group`` and ``practice_code``, one row per practice in a group."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise DataError(f"cannot open groups file: {error.strerror}", file=path) from error
+    groups: dict[str, set[str]] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"group", "practice_code"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"missing column(s) {', '.join(sorted(missing))}", file=path, row=1)
+        for row_number, row in enumerate(reader, start=2):
+            group = (row["group"] or "").strip()
+            code = (row["practice_code"] or "").strip().upper()
+            if not group:
+                raise DataError("empty group name", file=path, row=row_number, field="group")
+            if not _PRACTICE_CODE.match(code):
+                raise DataError(
+                    "not a GP practice ODS code (a letter and five digits)",
+                    file=path,
+                    row=row_number,
+                    field="practice_code",
+                )
+            groups.setdefault(group, set()).add(code)
+    if not groups:
+        raise DataError("no groups in the file", file=path)
+    return {group: frozenset(codes) for group, codes in groups.items()}
+
+
+def _care_model_practices(site_membership_file: Path | None) -> dict[str, frozenset[str]]:
+    memberships = site_memberships(site_membership_file)
+    by_model: dict[str, set[str]] = {model: set() for model in VANGUARD_CARE_MODELS}
+    for site in vanguard_sites():
+        by_model[site.care_model].update(memberships[site.id].practice_codes)
+    return {model: frozenset(codes) for model, codes in by_model.items()}
+
+
+def area_set(
+    level: Level, *, groups_file: Path | None = None, site_membership_file: Path | None = None
+) -> AreaSet:
+    """The areas of ``level``. ``groups_file`` is required for ``pcn`` and ``group``."""
+    membership_source = "user file" if site_membership_file else "built-in approximation"
+    if level == "practice":
+        return AreaSet(level, "each_practice", {}, "GP practices")
+    if level in ("pcn", "group"):
+        if groups_file is None:
+            what = "primary care network or home" if level == "pcn" else "group"
+            raise DataError(
+                f"level {level} needs a CSV of {what} membership (columns group,practice_code): "
+                "give it with --groups"
+                + (" (PCN membership is not shipped with caremodels)" if level == "pcn" else "")
+            )
+        return AreaSet(level, "members", read_practice_groups(groups_file), f"user file {groups_file.name}")
+    if level == "ccg":
+        by_ccg: dict[str, set[str]] = {}
+        for practice in practices():
+            by_ccg.setdefault(practice.ccg_code, set()).add(practice.practice_code)
+        areas = {ccg: frozenset(codes) for ccg, codes in by_ccg.items()}
+        return AreaSet(level, "members", areas, "shipped practice list (January 2021)")
+    if level == "site":
+        memberships = site_memberships(site_membership_file)
+        areas = {
+            site_id: frozenset(membership.practice_codes)
+            for site_id, membership in memberships.items()
+            if membership.practice_codes
+        }
+        return AreaSet(level, "members", areas, f"vanguard sites ({membership_source})")
+    if level == "care_model":
+        areas = {m: codes for m, codes in _care_model_practices(site_membership_file).items() if codes}
+        return AreaSet(level, "members", areas, f"vanguard care model types ({membership_source})")
+    if level == "rest_of_england":
+        return AreaSet(
+            level,
+            "all_except",
+            _care_model_practices(site_membership_file),
+            f"practices outside the sites of each care model type ({membership_source})",
+        )
+    return AreaSet(level, "all_except", {ENGLAND_CODE: frozenset()}, "every practice in the warehouse")

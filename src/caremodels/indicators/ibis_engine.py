@@ -1,0 +1,580 @@
+"""The indicator engine on Ibis: one set of expressions, run by DuckDB (the embedded default) or by
+Apache Spark (``spark_engine``; local mode on a laptop, a cluster address in production).
+
+How a definition becomes a query:
+
+1. Events: the numerator's table filtered by its conditions (and, if asked, kept only when the same
+   person has a linked event, or only while resident in a care home), placed in a month by a
+   *month index* ``year * 12 + month - 1`` and summed by practice and month.
+2. Denominator by practice and month: the registered population is counted without a join against
+   every month. Each registration counts from the first month whose 15th it covers to the last; it
+   adds +1 in its first month and -1 after its last, and a running sum over the months gives the
+   mid-month list size. For standardised rates the same is done per sex and age band, splitting a
+   registration where the person's age at mid-month crosses a band boundary. Care-home residence
+   is turned into days per month; event denominators are summed like numerators.
+3. Practice-months are mapped to areas (one branch per level) and to periods (a table of months),
+   and summed.
+
+Boundaries: engines read the warehouse only and return raw sums (see ``caremodels.indicators.engines``).
+The warehouse is opened read-only; Spark reads the tables as Parquet (exported from the DuckDB file
+to a temporary folder, or read from a folder or URI of ``<table>.parquet`` files in production).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from caremodels.errors import CaremodelsError
+from caremodels.indicators.codelists import code_list
+from caremodels.indicators.definition import (
+    CareHomeResidentYears,
+    Condition,
+    EventSelection,
+    IndicatorDefinition,
+    Numerator,
+    RegisteredPopulation,
+)
+from caremodels.indicators.engines import AGE_BANDS, COUNT_COLUMNS
+from caremodels.indicators.geography import AreaSet
+from caremodels.indicators.periods import Period, month_start
+from caremodels.indicators.tables import EVENT_TABLES, field_type
+from caremodels.reference import admission_methods
+from caremodels.warehouse.schema import SOURCE_TABLES
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+    from pyspark.sql import SparkSession
+
+    from caremodels.warehouse.store import Warehouse
+
+__all__ = [
+    "DEFAULT_SPARK_CONFIG",
+    "IbisEngine",
+    "duckdb_engine",
+    "duckdb_engine_for",
+    "spark_engine",
+]
+
+DEFAULT_SPARK_CONFIG: dict[str, str] = {
+    # Timestamps without a time zone must read back as written, whatever the machine's zone.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
+_EPOCH = dt.date(1970, 1, 1)
+_OPEN_ENDED_MONTHS = 12 * 1000
+
+
+def _month_index(value: ir.Value) -> ir.IntegerValue:
+    temporal: Any = value
+    return (temporal.year() * 12 + temporal.month() - 1).cast("int64")
+
+
+def _day_number(table: ir.Table, table_name: str, column: str) -> ir.IntegerValue:
+    """Days since 1970-01-01 of a date, or of the date part of a timestamp."""
+    value: Any = table[column]
+    if field_type(table_name, column) == "timestamp":
+        value = value.date()
+    return value.epoch_days().cast("int64")
+
+
+def _field(table: ir.Table, table_name: str, name: str) -> ir.Value:
+    derived = EVENT_TABLES[table_name].derived_field(name)
+    if derived is None:
+        return table[name]
+    start: Any = table[derived.start]
+    end: Any = table[derived.end]
+    if derived.kind == "days_between":
+        return end.epoch_days().cast("int64") - start.epoch_days().cast("int64")
+    return (end.epoch_seconds() - start.epoch_seconds()).cast("float64") / 60.0
+
+
+def _condition(table: ir.Table, table_name: str, condition: Condition) -> ir.BooleanValue:
+    value: Any = _field(table, table_name, condition.field)
+    if condition.in_ is not None:
+        return value.isin(list(condition.in_))
+    if condition.not_in is not None:
+        return value.isnull() | ~value.isin(list(condition.not_in))
+    if condition.admission_method_groups is not None:
+        codes = [
+            code
+            for code, method in admission_methods().items()
+            if method.group in condition.admission_method_groups
+        ]
+        return value.isin(codes)
+    if condition.code_list is not None:
+        codes = code_list(condition.code_list).codes
+        by_length = itertools.groupby(sorted(codes, key=len), key=len)
+        tests = [value.substr(0, length).isin(list(group)) for length, group in by_length]
+        return ibis.or_(*tests)
+    if condition.present is not None:
+        return value.notnull() if condition.present else value.isnull()
+    test = ibis.literal(True)
+    if condition.min is not None:
+        test = test & (value >= condition.min)
+    if condition.max is not None:
+        test = test & (value <= condition.max)
+    return test
+
+
+class IbisEngine:
+    """Counts indicators with Ibis expressions on one backend (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        backend: BaseBackend,
+        table: Callable[[str], ir.Table],
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self._table = table
+        self._tables: dict[str, ir.Table] = {}
+        self._on_close = on_close
+        self._population_cache: dict[tuple[Any, ...], ir.Table] = {}
+        self._months_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+    def table(self, name: str) -> ir.Table:
+        if name not in self._tables:
+            try:
+                self._tables[name] = self._table(name)
+            except Exception as error:
+                raise CaremodelsError(f"the warehouse has no readable table {name!r}: {error}") from error
+        return self._tables[name]
+
+    def execute(self, expression: ir.Table) -> pd.DataFrame:
+        frame: pd.DataFrame = self.backend.execute(expression)
+        return frame
+
+    def close(self) -> None:
+        for cached in self._population_cache.values():
+            release = getattr(cached, "release", None)
+            if release is not None:
+                release()
+        self._population_cache.clear()
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+    def __enter__(self) -> IbisEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- data coverage ---------------------------------------------------------------------------
+
+    def data_months(self, selection: EventSelection) -> tuple[int, int] | None:
+        key = (selection.table, selection.date)
+        if key not in self._months_cache:
+            table = self.table(selection.table)
+            month = _month_index(table[selection.date])
+            row = self.execute(table.aggregate(first=month.min(), last=month.max())).iloc[0]
+            self._months_cache[key] = None if pd.isna(row["first"]) else (int(row["first"]), int(row["last"]))
+        return self._months_cache[key]
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _selected(self, selection: EventSelection) -> ir.Table:
+        table = self.table(selection.table)
+        tests = [_condition(table, selection.table, condition) for condition in selection.where]
+        if tests:
+            table = table.filter(*tests)
+        linked = selection.linked
+        if linked is None:
+            return table
+        other = self.table(linked.table).view()
+        other_tests = [_condition(other, linked.table, condition) for condition in linked.where]
+        if other_tests:
+            other = other.filter(*other_tests)
+        gap = _day_number(other, linked.table, linked.linked_date) - _day_number(
+            table, selection.table, linked.this_date
+        )
+        predicates = [table.person_id == other.person_id, gap >= linked.min_days, gap <= linked.max_days]
+        key = EVENT_TABLES[selection.table].key
+        if linked.table == selection.table and key is not None:
+            predicates.append(table[key] != other[key])
+        return table.semi_join(other, predicates)
+
+    def _event_months(
+        self, selection: EventSelection, first: int, last: int, *, banded: bool, weight: str
+    ) -> ir.Table:
+        """Practice x month (x sex x age band) sums of ``weight`` and counts of events."""
+        table = self._selected(selection)
+        columns: dict[str, Any] = {
+            "practice": table[EVENT_TABLES[selection.table].practice_column],
+            "month": _month_index(table[selection.date]),
+        }
+        if weight == "count":
+            columns["weight"] = ibis.literal(1, type="int64")
+        elif weight == "bed_days":
+            columns["weight"] = _field(table, selection.table, "length_of_stay_days")
+        else:
+            columns["weight"] = table[weight].cast("float64")
+        keys = ["practice", "month"]
+        if banded:
+            age: Any = table.age
+            columns["sex"] = table.sex
+            columns["age_band"] = ibis.least((age / 5).floor().cast("int64"), AGE_BANDS - 1)
+            keys += ["sex", "age_band"]
+        if selection.cohort == "care_home_residents":
+            columns["person_id"] = table.person_id
+            columns["day"] = _day_number(table, selection.table, selection.date)
+        rows = table.select(**columns)
+        if banded:
+            rows = rows.filter(rows.sex.isin(["1", "2"]))
+        if selection.cohort == "care_home_residents":
+            rows = self._while_resident(rows)
+        rows = rows.filter(rows.month.between(first, last))
+        return rows.group_by(keys).aggregate(value=rows.weight.sum(), events=rows.count())
+
+    def _while_resident(self, rows: ir.Table) -> ir.Table:
+        """Events on a day the person was resident in a care home, moved to the home's practice."""
+        residence = self.table("care_home_residence")
+        stays = residence.select(
+            resident=residence.person_id,
+            home_practice=residence.practice_code,
+            stay_start=_day_number(residence, "care_home_residence", "residence_start"),
+            stay_end=residence.residence_end.epoch_days().cast("int64"),
+        )
+        joined = rows.join(
+            stays,
+            [
+                rows.person_id == stays.resident,
+                rows.day >= stays.stay_start,
+                stays.stay_end.isnull() | (rows.day <= stays.stay_end),
+            ],
+        )
+        kept = [column for column in rows.columns if column not in ("practice", "person_id", "day")]
+        return joined.select(practice=joined.home_practice, **{column: joined[column] for column in kept})
+
+    # -- denominators ----------------------------------------------------------------------------
+
+    def _registered_population(
+        self, first: int, last: int, *, banded: bool, min_age: int | None, max_age: int | None
+    ) -> ir.Table:
+        """Mid-month list sizes by practice and month (and sex and age band when ``banded``)."""
+        cache_key = ("registered", first, last, banded, min_age, max_age)
+        if cache_key in self._population_cache:
+            return self._population_cache[cache_key]
+        registrations = self.table("gp_registrations")
+        start: Any = registrations.registration_start
+        end: Any = registrations.registration_end
+        birth: Any = registrations.date_of_birth
+        # A registration counts in a month when it covers the 15th of that month.
+        counted_from = _month_index(start) + ibis.ifelse(start.day() > 15, 1, 0)
+        counted_to = ibis.ifelse(end.isnull(), last, _month_index(end) - ibis.ifelse(end.day() < 15, 1, 0))
+        # Age at mid-month m is floor((m - born) / 12): the birthday counts once its 15th has passed.
+        born = _month_index(birth) + ibis.ifelse(birth.day() > 15, 1, 0)
+        spans = registrations.select(
+            practice=registrations.practice_code,
+            sex=registrations.sex,
+            born=born,
+            low=ibis.greatest(counted_from, first),
+            high=ibis.least(counted_to, last),
+        )
+        if min_age is not None:
+            spans = spans.mutate(low=ibis.greatest(spans.low, spans.born + 12 * min_age))
+        if max_age is not None:
+            spans = spans.mutate(high=ibis.least(spans.high, spans.born + 12 * max_age + 11))
+        keys = ["practice"]
+        if banded:
+            bands = ibis.memtable(
+                pd.DataFrame(
+                    {
+                        "age_band": range(AGE_BANDS),
+                        "band_low": [60 * band for band in range(AGE_BANDS)],
+                        "band_high": [
+                            60 * band + 59 if band < AGE_BANDS - 1 else _OPEN_ENDED_MONTHS
+                            for band in range(AGE_BANDS)
+                        ],
+                    }
+                ).astype("int64")
+            )
+            spans = spans.filter(spans.sex.isin(["1", "2"]))
+            spans = spans.join(
+                bands,
+                [spans.born + bands.band_low <= spans.high, spans.born + bands.band_high >= spans.low],
+            )
+            spans = spans.select(
+                "practice",
+                "sex",
+                "age_band",
+                low=ibis.greatest(spans.low, spans.born + spans.band_low),
+                high=ibis.least(spans.high, spans.born + spans.band_high),
+            )
+            keys = ["practice", "sex", "age_band"]
+        spans = spans.filter(spans.low <= spans.high)
+        joins = spans.select(*keys, month=spans.low, change=ibis.literal(1, type="int64"))
+        leaves = spans.filter(spans.high < last).select(
+            *keys, month=spans.high + 1, change=ibis.literal(-1, type="int64")
+        )
+        changes = joins.union(leaves)
+        changes = changes.group_by([*keys, "month"]).aggregate(change=changes.change.sum())
+        months = ibis.memtable(pd.DataFrame({"month": range(first, last + 1)}).astype("int64"))
+        grid = changes.select(*keys).distinct().cross_join(months)
+        joined = grid.left_join(changes, [grid[key] == changes[key] for key in [*keys, "month"]])
+        filled = joined.select(
+            *[joined[key] for key in keys],
+            month=joined.month,
+            change=ibis.coalesce(joined.change, 0),
+        )
+        running = filled.mutate(
+            denominator=filled.change.sum().over(ibis.cumulative_window(group_by=keys, order_by="month"))
+        )
+        population = running.filter(running.denominator > 0).select(*keys, "month", "denominator")
+        cached = population.cache()
+        self._population_cache[cache_key] = cached
+        return cached
+
+    def _resident_days(self, first: int, last: int) -> ir.Table:
+        """Days of care-home residence by the home's practice and month."""
+        residence = self.table("care_home_residence")
+        last_day = (month_start(last + 1) - _EPOCH).days - 1
+        months = ibis.memtable(
+            pd.DataFrame(
+                {
+                    "month": range(first, last + 1),
+                    "month_first_day": [(month_start(m) - _EPOCH).days for m in range(first, last + 1)],
+                    "month_last_day": [
+                        (month_start(m + 1) - _EPOCH).days - 1 for m in range(first, last + 1)
+                    ],
+                }
+            ).astype("int64")
+        )
+        stays = residence.select(
+            practice=residence.practice_code,
+            stay_start=_day_number(residence, "care_home_residence", "residence_start"),
+            stay_end=ibis.coalesce(residence.residence_end.epoch_days().cast("int64"), last_day),
+        )
+        joined = stays.join(
+            months, [stays.stay_start <= months.month_last_day, stays.stay_end >= months.month_first_day]
+        )
+        days = (
+            ibis.least(joined.stay_end, joined.month_last_day)
+            - ibis.greatest(joined.stay_start, joined.month_first_day)
+            + 1
+        )
+        rows = joined.select("practice", "month", days=days)
+        return rows.group_by(["practice", "month"]).aggregate(denominator=rows.days.sum())
+
+    def _denominator_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
+        denominator = definition.denominator
+        banded = definition.standardisation == "esp2013"
+        if isinstance(denominator, RegisteredPopulation):
+            return self._registered_population(
+                first, last, banded=banded, min_age=denominator.min_age, max_age=denominator.max_age
+            )
+        if isinstance(denominator, CareHomeResidentYears):
+            return self._resident_days(first, last)
+        events = self._event_months(denominator, first, last, banded=banded, weight="count")
+        return events.select(
+            *[c for c in events.columns if c not in ("value", "events")], denominator="events"
+        )
+
+    # -- putting it together ---------------------------------------------------------------------
+
+    def practice_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
+        """Numerator, denominator and events by practice and month (and band if standardised)."""
+        banded = definition.standardisation == "esp2013"
+        numerator = self._event_months(
+            definition.numerator, first, last, banded=banded, weight=_weight(definition.numerator)
+        )
+        denominator = self._denominator_months(definition, first, last)
+        keys = ["practice", "month", *(["sex", "age_band"] if banded else [])]
+        joined = numerator.outer_join(denominator, [numerator[key] == denominator[key] for key in keys])
+        return joined.select(
+            **{key: ibis.coalesce(joined[key], joined[f"{key}_right"]) for key in keys},
+            numerator=ibis.coalesce(joined.value, 0),
+            denominator=ibis.coalesce(joined.denominator, 0),
+            events=ibis.coalesce(joined.events, 0),
+        )
+
+    def counts(
+        self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
+    ) -> pd.DataFrame:
+        banded = definition.standardisation == "esp2013"
+        band_keys = ["sex", "age_band"] if banded else []
+        if not periods or not area_sets:
+            return pd.DataFrame(columns=COUNT_COLUMNS + band_keys)
+        first = min(period.first_month for period in periods)
+        last = max(period.last_month for period in periods)
+        practice_months = self.practice_months(definition, first, last)
+        # With several levels each branch reads the practice-months: compute them once.
+        with _cached_if(practice_months, len(area_sets) > 1) as shared:
+            mapped = ibis.union(*[_areas(shared, area_set) for area_set in area_sets], distinct=False)
+            period_map = ibis.memtable(
+                pd.DataFrame(
+                    [
+                        (period.kind, month, period.first_month, period.last_month)
+                        for period in periods
+                        for month in range(period.first_month, period.last_month + 1)
+                    ],
+                    columns=["period", "period_month", "first_month", "last_month"],
+                ).astype({"period_month": "int64", "first_month": "int64", "last_month": "int64"})
+            )
+            placed = mapped.join(period_map, mapped.month == period_map.period_month)
+            keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
+            summed = placed.group_by(keys).aggregate(
+                numerator=placed.numerator.sum(),
+                denominator=placed.denominator.sum(),
+                events=placed.events.sum(),
+            )
+            frame = self.execute(summed)
+        return frame[COUNT_COLUMNS + band_keys]
+
+
+def _weight(numerator: Numerator) -> str:
+    if numerator.measure == "sum" and numerator.sum_of is not None:
+        return numerator.sum_of
+    return numerator.measure
+
+
+@contextlib.contextmanager
+def _cached_if(table: ir.Table, cache: bool) -> Iterator[ir.Table]:
+    """``table`` itself, or cached for the duration of the block when ``cache`` is true."""
+    if not cache:
+        yield table
+        return
+    cached = table.cache()
+    try:
+        yield cached
+    finally:
+        cached.release()
+
+
+def _areas(practice_months: ir.Table, area_set: AreaSet) -> ir.Table:
+    """Practice-month rows labelled with the level and area code(s) of their practice."""
+    level = ibis.literal(area_set.level)
+    values = ["month", "numerator", "denominator", "events"] + [
+        column for column in ("sex", "age_band") if column in practice_months.columns
+    ]
+    if area_set.kind == "each_practice":
+        return practice_months.select(*values, level=level, code=practice_months.practice)
+    if area_set.kind == "all_except":
+        branches = []
+        for code, left_out in sorted(area_set.areas.items()):
+            kept = practice_months
+            if left_out:
+                kept = kept.filter(~kept.practice.isin(sorted(left_out)))
+            branches.append(kept.select(*values, level=level, code=ibis.literal(code)))
+        return ibis.union(*branches, distinct=False)
+    membership = ibis.memtable(
+        pd.DataFrame(
+            [
+                (code, practice)
+                for code, members in sorted(area_set.areas.items())
+                for practice in sorted(members)
+            ],
+            columns=["code", "member"],
+        )
+    )
+    joined = practice_months.join(membership, practice_months.practice == membership.member)
+    return joined.select(*values, level=level, code=joined.code)
+
+
+def duckdb_engine(warehouse_path: Path) -> IbisEngine:
+    """The default engine: DuckDB on the warehouse file, opened read-only."""
+    path = Path(warehouse_path)
+    if not path.is_file():
+        raise CaremodelsError(f"no warehouse at {path} (load one with: caremodels ingest)")
+    try:
+        connection = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        raise CaremodelsError(f"cannot open warehouse {path}: {error}") from error
+    backend = ibis.duckdb.from_connection(connection)
+    return IbisEngine("duckdb", backend, backend.table, on_close=connection.close)
+
+
+def duckdb_engine_for(warehouse: Warehouse) -> IbisEngine:
+    """A DuckDB engine on an open ``Warehouse`` (its connection stays open when the engine closes)."""
+    backend = ibis.duckdb.from_connection(warehouse.connection)
+    return IbisEngine("duckdb", backend, backend.table)
+
+
+def _parquet_tables(warehouse: Path | str) -> tuple[Callable[[str], str], Callable[[], None]]:
+    """Where Spark reads each table, and how to clean up: a DuckDB file is exported to Parquet in a
+    temporary folder; a folder (or URI) is read as ``<folder>/<table>.parquet``."""
+    text = str(warehouse)
+    if "://" in text or Path(text).is_dir():
+        root = text.rstrip("/")
+
+        def located(name: str) -> str:
+            single = Path(f"{root}/{name}.parquet")
+            if "://" in root or single.exists() or not Path(f"{root}/{name}").is_dir():
+                return f"{root}/{name}.parquet"
+            return f"{root}/{name}"
+
+        return located, lambda: None
+    path = Path(text)
+    if not path.is_file():
+        raise CaremodelsError(f"no warehouse at {path} (a DuckDB file, or a folder of <table>.parquet)")
+    folder = Path(tempfile.mkdtemp(prefix="caremodels-spark-"))
+    try:
+        with duckdb.connect(str(path), read_only=True) as connection:
+            present = {
+                row[0]
+                for row in connection.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            }
+            for name in SOURCE_TABLES:
+                if name in present:
+                    target = str(folder / f"{name}.parquet").replace("'", "''")
+                    connection.execute(f"COPY (SELECT * FROM {name}) TO '{target}' (FORMAT parquet)")
+    except duckdb.Error as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise CaremodelsError(f"cannot export warehouse {path} for Spark: {error}") from error
+    return (lambda name: str(folder / f"{name}.parquet")), (lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+_spark_engines = itertools.count(1)
+
+
+def spark_engine(
+    warehouse: Path | str,
+    *,
+    master: str | None = None,
+    session: SparkSession | None = None,
+    config: dict[str, str] | None = None,
+) -> IbisEngine:
+    """The Spark engine. ``warehouse`` is a DuckDB warehouse file (exported to Parquet for Spark; for
+    a laptop) or a folder or URI holding ``<table>.parquet`` (for a cluster, which must be able to
+    read it). ``master`` is the Spark master (``local[*]`` by default, or e.g. ``spark://host:7077``);
+    pass ``session`` to reuse a running SparkSession (it is then left running on close)."""
+    from pyspark.sql import SparkSession
+
+    located, clean_up = _parquet_tables(warehouse)
+    owns_session = session is None
+    if session is None:
+        builder: Any = SparkSession.builder.appName("caremodels").master(master or "local[*]")
+        for key, value in {**DEFAULT_SPARK_CONFIG, **(config or {})}.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+    else:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+    active: SparkSession = session
+    backend = ibis.pyspark.connect(active)
+    prefix = f"caremodels_{next(_spark_engines)}_"
+
+    def table(name: str) -> ir.Table:
+        parquet: ir.Table = backend.read_parquet(located(name), table_name=prefix + name)
+        return parquet
+
+    def close() -> None:
+        clean_up()
+        if owns_session:
+            active.stop()
+
+    return IbisEngine("spark", backend, table, on_close=close)

@@ -1,0 +1,306 @@
+"""Read a source file (CSV or Parquet) into the staging database, applying a column mapping.
+
+The result is a view ``staged``: the source row number in ``_row`` and one column per canonical
+column, either text (trimmed, empty as NULL, recoded, dates reformatted to ISO) or, for Parquet
+columns that already have the canonical type, typed. Lines that cannot be read at all (more or
+fewer fields than the header, bytes that are not valid in the file's encoding, bad quoting) become
+problems here, with their line numbers; everything else is left to ``caremodels.ingest.validate``.
+
+Row numbers: in a CSV file the header is row 1 and the first record row 2 (records, so a quoted
+field spanning two lines counts once); in a Parquet file the first row is row 1.
+
+Boundaries: reading happens in the in-memory staging database only; nothing here writes to disk.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from caremodels.errors import DataError
+from caremodels.ingest.mapping import ColumnSource, TableMapping
+from caremodels.ingest.validate import REPLACEMENT_CHARACTER, native_type, quote, text_expression
+from caremodels.warehouse.schema import Column, TableSpec
+
+__all__ = ["StagedSource", "detect_encoding", "stage_file"]
+
+_PYTHON_CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}
+_REJECT_REASONS = {
+    "MISSING COLUMNS": "more or fewer fields than the header (truncated or malformed)",
+    "TOO MANY COLUMNS": "more or fewer fields than the header (truncated or malformed)",
+    "INVALID ENCODING": "not valid {encoding} text (is the file in another encoding? set encoding in a column-mapping file)",
+    "INVALID UNICODE": "not valid {encoding} text (is the file in another encoding? set encoding in a column-mapping file)",
+    "UNQUOTED VALUE": "badly quoted value",
+    "LINE SIZE OVER MAXIMUM": "line too long",
+}
+
+
+@dataclass
+class StagedSource:
+    """A file staged as view ``view`` in the staging database."""
+
+    view: str
+    rows_read: int
+    typed_columns: dict[str, bool]
+    expected_formats: dict[str, str]
+    # Problems found while reading: row_number, field, reason.
+    read_problems: pd.DataFrame
+    # Canonical column name -> how the quarantine names it when the source calls it something else.
+    field_labels: dict[str, str] = field(default_factory=dict)
+    source_format: str = ""
+
+
+def detect_encoding(path: Path, declared: str | None) -> str:
+    """The encoding of a CSV file: as declared in the mapping, else from its byte order mark.
+
+    A file with NUL bytes and no byte order mark is UTF-16 (or not text) and cannot be read safely
+    without knowing which, so it is refused with one clear line.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if head.startswith(codecs.BOM_UTF16_BE):
+        raise DataError("the file is UTF-16 big-endian: save it as UTF-8 (or UTF-16 little-endian)", file=path)
+    if head.startswith(codecs.BOM_UTF16_LE):
+        if declared not in (None, "utf-16"):
+            raise DataError(f"the file is UTF-16 (it has a byte order mark), not {declared}", file=path)
+        return "utf-16"
+    if declared is not None:
+        if declared == "utf-16":
+            raise DataError("UTF-16 files need a byte order mark; save the file as UTF-8", file=path)
+        return declared
+    if b"\x00" in head:
+        raise DataError(
+            "the file has NUL bytes: it looks like UTF-16 without a byte order mark, or not a text file;"
+            " save it as UTF-8",
+            file=path,
+        )
+    return "utf-8"
+
+
+def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    decoder = codecs.getincrementaldecoder(_PYTHON_CODECS[encoding])(errors="replace")
+    first_line = decoder.decode(head, final=len(head) < 1 << 20).split("\n", 1)[0]
+    if REPLACEMENT_CHARACTER in first_line:
+        raise DataError(f"the header line is not valid {encoding} text", file=path, row=1)
+    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter), None)
+    if not header:
+        raise DataError("the file is empty (no header line)", file=path)
+    names = [name.strip() for name in header]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"the header repeats column(s) {', '.join(duplicates)}", file=path, row=1)
+    return names
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_expression(
+    column: Column,
+    origin: ColumnSource | None,
+    available: dict[str, str],
+    source_types: dict[str, str],
+    mapping: TableMapping,
+) -> tuple[str, bool]:
+    """(SQL for the staged column, whether it is already typed)."""
+    if origin is not None and origin.value is not None:
+        raw = _literal(origin.value)
+        source_type = "VARCHAR"
+    else:
+        names = origin.source_columns if origin is not None else (column.name,)
+        parts = [quote(available[name]) for name in names]
+        raw = parts[0] if len(parts) == 1 else "concat_ws(' ', " + ", ".join(parts) + ")"
+        source_type = source_types[names[0]] if len(names) == 1 else "VARCHAR"
+    converts = origin is not None and (origin.values or origin.date_formats)
+    native = None if converts or mapping.missing_values else native_type(column, source_type)
+    if native is not None:
+        return f"CAST({raw} AS {native})", True
+    text = text_expression(raw, column)
+    if mapping.missing_values:
+        text = f"CASE WHEN {text} IN ({', '.join(_literal(v) for v in mapping.missing_values)}) THEN NULL ELSE {text} END"
+    if origin is not None and origin.values:
+        cases = " ".join(f"WHEN {_literal(old)} THEN {_literal(new)}" for old, new in origin.values.items())
+        text = f"CASE {text} {cases} ELSE {text} END"
+    if origin is not None and origin.date_formats:
+        iso = "%Y-%m-%d" if column.type == "date" else "%Y-%m-%d %H:%M:%S"
+        parsed = [f"strftime(try_strptime({text}, {_literal(fmt)}), '{iso}')" for fmt in origin.date_formats]
+        text = f"coalesce({', '.join(parsed)}, {text})"
+    return text, False
+
+
+def _expected_format(origin: ColumnSource) -> str:
+    readable = (
+        fmt.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "HH").replace("%M", "MM")
+        for fmt in origin.date_formats
+    )
+    return "a date in the format " + " or ".join(readable)
+
+
+def _select_list(
+    path: Path,
+    spec: TableSpec,
+    mapping: TableMapping,
+    available: dict[str, str],
+    source_types: dict[str, str],
+) -> tuple[list[str], dict[str, bool], dict[str, str], dict[str, str]]:
+    origins = mapping.column_sources()
+    missing_sources = [
+        (name, source)
+        for name, origin in origins.items()
+        for source in origin.source_columns
+        if source not in available
+    ]
+    if missing_sources:
+        name, source = missing_sources[0]
+        raise DataError(f"the mapped source column {source!r} is not in the file", file=path, field=name)
+    missing = [
+        column.name
+        for column in spec.columns
+        if not column.nullable and column.name not in origins and column.name not in available
+    ]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)} for table {spec.name} (map them in a column-mapping file)",
+            file=path,
+            field=missing[0],
+        )
+    selects: list[str] = []
+    typed: dict[str, bool] = {}
+    expected: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for column in spec.columns:
+        origin = origins.get(column.name)
+        if origin is None and column.name not in available:
+            selects.append(f"CAST(NULL AS VARCHAR) AS {quote(column.name)}")
+            continue
+        expression, is_typed = _column_expression(column, origin, available, source_types, mapping)
+        selects.append(f"{expression} AS {quote(column.name)}")
+        typed[column.name] = is_typed
+        if origin is not None and origin.date_formats:
+            expected[column.name] = _expected_format(origin)
+        if origin is not None and origin.source_columns and origin.source_columns != (column.name,):
+            labels[column.name] = f"{column.name} ({'+'.join(origin.source_columns)})"
+    return selects, typed, expected, labels
+
+
+def _stage_csv(
+    connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping
+) -> StagedSource:
+    encoding = detect_encoding(path, mapping.encoding)
+    header = _read_header(path, encoding, mapping.delimiter)
+    positional = {name: f"c{index}" for index, name in enumerate(header)}
+    columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in positional.values()) + "}"
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TABLE raw_rows AS SELECT * FROM read_csv(
+            {_literal(str(path))}, columns = {columns}, header = false, skip = 1, auto_detect = false,
+            delim = {_literal(mapping.delimiter)}, quote = '"', escape = '"', encoding = '{encoding}',
+            store_rejects = true, rejects_table = 'raw_rejects', rejects_scan = 'raw_reject_scans',
+            null_padding = false, strict_mode = true
+        )
+        """
+    )
+    rejects = connection.execute(
+        """
+        SELECT line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type
+        FROM raw_rejects GROUP BY line ORDER BY line
+        """
+    ).fetchall()
+    names_by_position = {position: name for name, position in positional.items()}
+    problems = pd.DataFrame(
+        {
+            "row_number": [int(line) for line, _, _ in rejects],
+            "field": [
+                names_by_position.get(str(column), "") if kind in ("INVALID ENCODING", "INVALID UNICODE") else ""
+                for _, column, kind in rejects
+            ],
+            "reason": [
+                _REJECT_REASONS.get(str(kind), f"unreadable line ({str(kind).lower()})").format(
+                    encoding=encoding.upper().replace("LATIN-1", "Latin-1")
+                )
+                for _, _, kind in rejects
+            ],
+        }
+    )
+    good_rows = int(connection.execute("SELECT count(*) FROM raw_rows").fetchone()[0])  # type: ignore[index]
+    selects, typed, expected, labels = _select_list(
+        path, spec, mapping, positional, dict.fromkeys(header, "VARCHAR")
+    )
+    if rejects:
+        # Good record g (1-based, in file order) sits at row g + 1 + (rejected rows before it); with
+        # rejected rows r_1 < r_2 < ..., r_j is before g exactly when r_j - j <= g.
+        connection.execute(
+            """
+            CREATE OR REPLACE TABLE raw_reject_shifts AS
+            SELECT shifted, max(rank) AS rejected_before FROM (
+                SELECT line - row_number() OVER (ORDER BY line) AS shifted, row_number() OVER (ORDER BY line) AS rank
+                FROM (SELECT DISTINCT line FROM raw_rejects)
+            ) GROUP BY shifted
+            """
+        )
+        source = (
+            "(SELECT r.*, r.rowid + 2 + coalesce(s.rejected_before, 0) AS _source_row FROM raw_rows r "
+            "ASOF LEFT JOIN raw_reject_shifts s ON r.rowid + 1 >= s.shifted)"
+        )
+    else:
+        source = "(SELECT *, rowid + 2 AS _source_row FROM raw_rows)"
+    connection.execute(f"CREATE OR REPLACE VIEW staged AS SELECT _source_row AS _row, {', '.join(selects)} FROM {source}")
+    return StagedSource(
+        view="staged",
+        rows_read=good_rows + len(rejects),
+        typed_columns=typed,
+        expected_formats=expected,
+        read_problems=problems,
+        field_labels=labels,
+        source_format="csv",
+    )
+
+
+def _stage_parquet(
+    connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping
+) -> StagedSource:
+    source = f"read_parquet({_literal(str(path))}, file_row_number = true)"
+    try:
+        rows = int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(path))})").fetchone()[0])  # type: ignore[index]
+        described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except duckdb.Error as error:
+        raise DataError(
+            f"cannot read Parquet (truncated or not Parquet: {type(error).__name__})", file=path
+        ) from error
+    source_types = {str(name): str(kind) for name, kind, *_ in described if name != "file_row_number"}
+    available = {name: name for name in source_types}
+    selects, typed, expected, labels = _select_list(path, spec, mapping, available, source_types)
+    connection.execute(
+        f"CREATE OR REPLACE VIEW staged AS SELECT file_row_number + 1 AS _row, {', '.join(selects)} FROM {source}"
+    )
+    return StagedSource(
+        view="staged",
+        rows_read=rows,
+        typed_columns=typed,
+        expected_formats=expected,
+        read_problems=pd.DataFrame({"row_number": pd.Series(dtype="int64"), "field": [], "reason": []}),
+        field_labels=labels,
+        source_format="parquet",
+    )
+
+
+def stage_file(
+    connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping | None = None
+) -> StagedSource:
+    """Stage a .csv or .parquet file as view ``staged`` for ``check_staged``."""
+    mapping = mapping or TableMapping()
+    suffixes = "".join(path.suffixes[-1:]).lower()
+    if suffixes == ".parquet":
+        return _stage_parquet(connection, path, spec, mapping)
+    if suffixes in (".csv", ".txt"):
+        return _stage_csv(connection, path, spec, mapping)
+    raise DataError("unsupported file type (use .parquet or .csv)", file=path)
