@@ -1,29 +1,385 @@
-"""Printable evaluation reports per site (HTML, NHS.UK styles inlined by the browser's print)."""
+"""Printable evaluation reports per site: one self-contained HTML file (no scripts, no network) with
+the site's own before-and-after figure beside each controlled estimate, the methods in plain
+English, their diagnostics (pre-trends, fit, balance) and charts drawn as inline SVG.
+
+Boundaries: opens the warehouse read-only, runs the evaluation methods (``caremodels.evaluation``)
+and renders ``dashboard/templates/report.html``. A method that cannot run on the data (too few
+comparison areas, no care home residents) is reported as not computed, with the reason; the rest of
+the report is still written.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 
 from caremodels import __version__
-from caremodels.analysis import compare_with_rest, indicator_counts
-from caremodels.reference import find_site
+from caremodels.dashboard.charts import Series, line_chart
+from caremodels.errors import CaremodelsError
+from caremodels.evaluation import (
+    EvaluationResult,
+    before_after_versus_matched,
+    difference_in_differences,
+    growth_against_rest,
+    indicator_counts,
+    monthly_rates,
+    synthetic_control,
+)
+from caremodels.evaluation.claims import BeforeAfterVersusMatched
+from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.indicators import find_indicator
+from caremodels.reference import VanguardSite, find_site
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["write_site_report"]
+__all__ = ["IndicatorSection", "MethodRow", "interval_chart", "site_report_html", "write_site_report"]
+
+_TEXT, _GRID, _BLUE, _RED = "#212b32", "#d8dde0", "#005eb8", "#d5281b"
+
+PLAIN_ENGLISH = {
+    "before_after": (
+        "The site's own figure: its rate in a later year against an earlier year. Nothing is compared "
+        "with it, so it credits the care model with everything else that changed: national trends, "
+        "a return to normal after an unusual year, changes in who lives there."
+    ),
+    "baseline": (
+        "Programme monitoring, as NHS England did it: how fast the site's rate grew from the baseline "
+        "year, against how fast it grew in the practices of the rest of England (those in no site of "
+        "the same type). It removes national trends but not differences between the areas, and its "
+        "interval counts only chance in the four yearly totals."
+    ),
+    "did": (
+        "Difference in differences: every practice is compared with itself before the start and "
+        "with every comparison practice month by month, in one count model. The estimate is how much "
+        "the site's practices changed beyond what the comparison practices changed. It relies on the "
+        "site following the comparison trend had nothing happened; the event-study chart checks that "
+        "for the years before the start. The interval comes from repeating the analysis with each "
+        "comparison area as a pretend site (placebos), so it reflects how much areas really vary."
+    ),
+    "synthetic": (
+        "Synthetic control: a weighted mix of comparison areas is chosen to move like the site before "
+        "the start; after the start, that mix shows what would have happened to the site. The fit "
+        "before the start (RMSPE: the typical gap between the site and its mix) says how far to trust "
+        "it; each comparison area is also treated as a pretend site to show how big gaps get by chance."
+    ),
+    "matched": (
+        "Matched controls, as the Improvement Analytics Unit evaluated care-home vanguards: people "
+        "who moved into the site's care homes are compared with similar people who moved into homes "
+        "elsewhere at the same time, matched on age, sex, deprivation, hospital use in the year "
+        "before, frailty, long-term conditions and the type of home (residential or nursing). The "
+        "balance table shows how similar the two groups are (standardised differences below 0.1 are "
+        "the goal). The estimate is the ratio of their admission rates over the same months."
+    ),
+}
+METHOD_NAMES = {
+    "before_after": "Site's own before-and-after",
+    "baseline": "Against the rest of England (programme monitoring)",
+    "did": "Difference in differences",
+    "synthetic": "Synthetic control",
+    "matched": "Matched controls (care home residents)",
+}
 
 
-def write_site_report(warehouse_path: Path, site_name: str, out_file: Path) -> None:
+@dataclass
+class MethodRow:
+    """One controlled estimate beside the site's own uncontrolled figure for the same periods."""
+
+    method: str
+    name: str
+    result: EvaluationResult | None
+    own_figure: str
+    own_periods: str
+    error: str | None = None
+
+    @property
+    def estimate_text(self) -> str:
+        return _percent_with_interval(self.result) if self.result else "not computed"
+
+
+@dataclass
+class IndicatorSection:
+    indicator: str
+    title: str
+    unit: str
+    rows: list[MethodRow] = field(default_factory=list)
+    charts: dict[str, str] = field(default_factory=dict)
+    balance: list[dict[str, Any]] = field(default_factory=list)
+    claim: BeforeAfterVersusMatched | None = None
+
+
+def _percent_with_interval(result: EvaluationResult) -> str:
+    estimate = result.estimate
+    text = f"{estimate.percent_change:+.1f}%"
+    if math.isfinite(estimate.ci_low) and math.isfinite(estimate.ci_high):
+        text += f" (95% CI {(estimate.ci_low - 1) * 100:+.1f}% to {(estimate.ci_high - 1) * 100:+.1f}%)"
+    return text
+
+
+def _rate_change(
+    counts: pd.DataFrame, practices: set[str], before: tuple[dt.date, dt.date], after: tuple[dt.date, dt.date]
+) -> float:
+    months = pd.to_datetime(counts["month"]).dt.date
+    mine = counts[counts["practice_code"].isin(practices)]
+    mine_months = months[mine.index]
+
+    def rate(first: dt.date, last: dt.date) -> float:
+        rows = mine[(mine_months >= first) & (mine_months <= last)]
+        return float(rows["numerator"].sum()) / float(rows["denominator"].sum())
+
+    return (rate(*after) / rate(*before) - 1) * 100
+
+
+def _parse_period(text: str) -> tuple[dt.date, dt.date]:
+    first, _, last = text.partition(" to ")
+    start = dt.date.fromisoformat(first + "-01")
+    end_month = dt.date.fromisoformat(last + "-01")
+    following = dt.date(end_month.year + end_month.month // 12, end_month.month % 12 + 1, 1)
+    return start, following - dt.timedelta(days=1)
+
+
+def interval_chart(
+    rows: Sequence[tuple[str, float, float, float]],
+    *,
+    title: str,
+    description: str,
+    x_label: str = "Rate ratio (log scale); 1 means no change",
+    chart_id: str = "intervals",
+    width: int = 720,
+) -> str:
+    """Rate ratios with 95% intervals, one row each, on a log scale with a line at 1 (no change)."""
+    finite = [row for row in rows if math.isfinite(row[1])]
+    if not finite:
+        return f"<p>{escape(title)}: no estimates.</p>"
+    values = [
+        value
+        for _, ratio, low, high in finite
+        for value in (ratio, low, high)
+        if math.isfinite(value) and value > 0
+    ]
+    low_end = math.log(min([*values, 0.9]) * 0.95)
+    high_end = math.log(max([*values, 1.1]) * 1.05)
+    label_width, row_height, top = 260, 30, 12
+    height = top + row_height * len(rows) + 50
+    plot = width - label_width - 20
+
+    def x(value: float) -> float:
+        return label_width + (math.log(value) - low_end) / (high_end - low_end) * plot
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="report-chart">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
+    ]
+    axis = top + row_height * len(rows)
+    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0):
+        if low_end <= math.log(tick) <= high_end:
+            colour, thickness = (_TEXT, 2) if tick == 1.0 else (_GRID, 1)
+            parts.append(
+                f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{axis}" '
+                f'stroke="{colour}" stroke-width="{thickness}"/>'
+                f'<text x="{x(tick):.1f}" y="{axis + 16}" text-anchor="middle" font-size="12" fill="{_TEXT}">'
+                f"{tick:g}</text>"
+            )
+    for index, (label, ratio, low, high) in enumerate(rows):
+        y = top + index * row_height + row_height / 2
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="13" fill="{_TEXT}">'
+            f"{escape(label)}</text>"
+        )
+        if not math.isfinite(ratio):
+            continue
+        if math.isfinite(low) and math.isfinite(high):
+            parts.append(
+                f'<line x1="{x(max(low, math.exp(low_end))):.1f}" x2="{x(min(high, math.exp(high_end))):.1f}" '
+                f'y1="{y:.1f}" y2="{y:.1f}" stroke="{_BLUE}" stroke-width="2"/>'
+            )
+        parts.append(f'<circle cx="{x(ratio):.1f}" cy="{y:.1f}" r="5" fill="{_BLUE}"/>')
+    parts.append(
+        f'<text x="{label_width + plot / 2:.1f}" y="{axis + 36}" text-anchor="middle" font-size="12" '
+        f'fill="{_TEXT}">{escape(x_label)}</text></svg>'
+    )
+    return "".join(parts)
+
+
+def _run(action: Any) -> tuple[EvaluationResult | None, str | None]:
+    try:
+        return action(), None
+    except (CaremodelsError, ValueError, ArithmeticError) as error:
+        return None, str(error)
+
+
+def _indicator_section(
+    warehouse: Warehouse, site: VanguardSite, indicator: str, counts: pd.DataFrame, target: EvaluationTarget
+) -> IndicatorSection:
+    definition = find_indicator(indicator)
+    section = IndicatorSection(indicator=indicator, title=definition.title, unit=definition.unit)
+    treated = target.treated_practices
+
+    def baseline() -> EvaluationResult:
+        return growth_against_rest(
+            counts,
+            treated,
+            indicator=indicator,
+            area=target.area,
+            rest_practices=target.control_practices,
+            care_model=target.care_model,
+            multiplier=definition.multiplier,
+        ).result
+
+    result, error = _run(baseline)
+    own, own_periods = "", ""
+    if result is not None:
+        own = f"{result.diagnostics['growth'] * 100:+.1f}%"
+        own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
+    section.rows.append(MethodRow("baseline", METHOD_NAMES["baseline"], result, own, own_periods, error))
+
+    for method, function in (("did", difference_in_differences), ("synthetic", synthetic_control)):
+        result, error = _run(lambda function=function: function(counts, target, indicator=indicator))
+        own = own_periods = ""
+        if result is not None:
+            before, after = _parse_period(result.periods["before"]), _parse_period(result.periods["after"])
+            own = f"{_rate_change(counts, treated, before, after):+.1f}%"
+            own_periods = f"{result.periods['before']} against {result.periods['after']}"
+        section.rows.append(MethodRow(method, METHOD_NAMES[method], result, own, own_periods, error))
+
+    if site.care_model == "EHCH":
+        claim, error = None, None
+        try:
+            claim = before_after_versus_matched(warehouse, site.id, indicator=indicator)
+        except (CaremodelsError, ValueError, ArithmeticError) as failure:
+            error = str(failure)
+        section.claim = claim
+        own = own_periods = ""
+        if claim is not None:
+            own = f"{claim.before_after.result.estimate.percent_change:+.1f}%"
+            own_periods = f"{claim.before_after.baseline.financial_year} to {claim.before_after.comparison.financial_year}"
+            section.balance = claim.matched.diagnostics["balance"]
+        section.rows.append(
+            MethodRow(
+                "matched", METHOD_NAMES["matched"], claim.matched if claim else None, own, own_periods, error
+            )
+        )
+    section.charts = _charts(section, counts, target, definition.multiplier)
+    return section
+
+
+def _charts(
+    section: IndicatorSection, counts: pd.DataFrame, target: EvaluationTarget, multiplier: int
+) -> dict[str, str]:
+    charts: dict[str, str] = {}
+    slug = section.indicator
+    rates = monthly_rates(
+        counts,
+        {target.area: target.treated_practices, "Comparison practices": target.control_practices},
+        multiplier,
+    )
+    series = [
+        Series(
+            str(name), [(month, float(rate)) for month, rate in zip(rows["month"], rows["rate"], strict=True)]
+        )
+        for name, rows in rates.groupby("area", sort=False)
+    ]
+    charts["monthly"] = line_chart(
+        series,
+        title=f"{section.title}: {target.area} and comparison practices, by month",
+        description=f"Monthly rate {section.unit} for the site's practices and the comparison practices.",
+        y_label=section.unit,
+        chart_id=f"{slug}-monthly",
+    )
+    controlled = [row for row in section.rows if row.result is not None]
+    if controlled:
+        charts["estimates"] = interval_chart(
+            [
+                (
+                    row.name,
+                    row.result.estimate.rate_ratio,
+                    row.result.estimate.ci_low,
+                    row.result.estimate.ci_high,
+                )
+                for row in controlled
+                if row.result
+            ],
+            title=f"{section.title}: estimates by method",
+            description="Rate ratio and 95% confidence interval from each method; 1 means no change.",
+            chart_id=f"{slug}-estimates",
+        )
+    for row in controlled:
+        if row.method == "did" and row.result is not None:
+            study = row.result.diagnostics["event_study"]
+            charts["event_study"] = interval_chart(
+                [
+                    (
+                        f"Year {item['event_year']:+d}" + (" (reference)" if item["reference"] else ""),
+                        item["rate_ratio"],
+                        item["ci_low"],
+                        item["ci_high"],
+                    )
+                    for item in study
+                ],
+                title=f"{section.title}: event study",
+                description="Rate ratio of the site's practices against the comparison practices in each "
+                "year relative to the start (year -1 is the reference). Years before the start should be "
+                "near 1.",
+                chart_id=f"{slug}-event",
+            )
+        if row.method == "synthetic" and row.result is not None:
+            points = row.result.diagnostics["series"]
+            charts["synthetic"] = line_chart(
+                [
+                    Series(
+                        target.area,
+                        [(dt.date.fromisoformat(p["quarter_start"]), p["observed_rate"]) for p in points],
+                    ),
+                    Series(
+                        "Synthetic control",
+                        [(dt.date.fromisoformat(p["quarter_start"]), p["synthetic_rate"]) for p in points],
+                    ),
+                ],
+                title=f"{section.title}: {target.area} and its synthetic control, by quarter",
+                description="Quarterly rate of the site and of the weighted mix of comparison areas that "
+                "tracked it before the start.",
+                y_label=section.unit,
+                chart_id=f"{slug}-synthetic",
+            )
+    return charts
+
+
+def site_report_html(warehouse: Warehouse, site_name: str, indicators: Sequence[str] | None = None) -> str:
+    """The report for one site as an HTML string."""
     site = find_site(site_name)
-    with Warehouse(warehouse_path, read_only=True) as warehouse:
-        counts = indicator_counts(warehouse, "emergency_admissions")
-    comparison = compare_with_rest(counts, indicator_id="emergency_admissions", site=site.id)
+    sections = []
+    for indicator in indicators or ["emergency_admissions"]:
+        counts = indicator_counts(warehouse, indicator)
+        target = resolve_target(set(counts["practice_code"]), site=site.id)
+        sections.append(_indicator_section(warehouse, site, indicator, counts, target))
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
-    html = environment.get_template("report.html").render(
-        site=site, comparison=comparison, version=__version__
+    return environment.get_template("report.html").render(
+        site=site,
+        start=target.start,
+        sections=sections,
+        plain_english=PLAIN_ENGLISH,
+        method_names=METHOD_NAMES,
+        version=__version__,
+        generated=dt.date.today().isoformat(),
     )
+
+
+def write_site_report(
+    warehouse_path: Path, site_name: str, out_file: Path, *, indicators: Sequence[str] | None = None
+) -> Path:
+    """Write the site's report to ``out_file`` and return its path."""
+    with Warehouse(warehouse_path, read_only=True) as warehouse:
+        html = site_report_html(warehouse, site_name, indicators)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
+    return out_file

@@ -2,9 +2,11 @@
 written straight into a warehouse, for testing matched controls without the full generator.
 
 Treated residents live in homes aligned with practices of Connecting Care Wakefield; comparison
-residents in homes aligned with practices outside every EHCH site. Treated residents are frailer,
-older and more often in nursing homes, and those traits raise admissions, so an unmatched comparison
-overstates their admissions; the planted rate ratio applies to their admissions after the start.
+residents in homes aligned with practices in no vanguard site. Treated residents are frailer, older
+and more often in nursing homes, and those traits raise admissions, so an unmatched comparison
+overstates their admissions. The planted rate ratio applies to treated residents' admissions while
+resident from ``effect_start``; optionally the treated homes also have a transient high year
+(``transient_excess`` in 2015/16) that no care model caused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from caremodels.warehouse import Warehouse
 from caremodels.warehouse.schema import warehouse_columns
 
 START = dt.date(2015, 4, 1)
-END = dt.date(2017, 3, 31)
+END = dt.date(2018, 3, 31)
+FIRST_MOVE_IN = dt.date(2012, 10, 1)
+TRANSIENT_YEAR = (dt.date(2015, 4, 1), dt.date(2016, 3, 31))
 TREATED_SITE = "connecting-care-wakefield"
 
 
@@ -38,8 +42,10 @@ def simulate_care_homes(
     rng: np.random.Generator,
     *,
     rate_ratio: float,
-    treated_people: int = 400,
-    comparison_people: int = 1600,
+    effect_start: dt.date = START,
+    transient_excess: float = 0.0,
+    treated_people: int = 600,
+    comparison_people: int = 2400,
 ) -> None:
     treated_codes, control_codes = practices_for_simulation()
     count = treated_people + comparison_people
@@ -55,12 +61,9 @@ def simulate_care_homes(
         * np.exp(0.03 * (age - 85) + 2.0 * (frailty - 0.33) + 0.08 * conditions + 0.3 * nursing)
         * rng.gamma(2.0, 0.5, size=count)
     )
-    # Half were resident before the start; the rest move in during follow-up.
-    move_in = np.where(
-        rng.random(count) < 0.5,
-        np.datetime64(START) - rng.integers(30, 900, size=count).astype("timedelta64[D]"),
-        np.datetime64(START) + rng.integers(0, 600, size=count).astype("timedelta64[D]"),
-    )
+    # Moves into a home spread evenly from October 2012 to two months before the end of the data.
+    span = (END - FIRST_MOVE_IN).days - 60
+    move_in = np.datetime64(FIRST_MOVE_IN) + rng.integers(0, span, size=count).astype("timedelta64[D]")
     stay_days = rng.exponential(700, size=count).astype(int) + 1
     leave = move_in + stay_days.astype("timedelta64[D]")
     died = rng.random(count) < 0.7
@@ -102,18 +105,31 @@ def simulate_care_homes(
     )
     spells = []
     day = np.timedelta64(1, "D")
+    effect_from = np.datetime64(effect_start)
+    transient_first, transient_last = (np.datetime64(value) for value in TRANSIENT_YEAR)
     for index in range(count):
         first = move_in[index] - 400 * day
         last = min(leave[index], end_of_data)
         days = int((last - first) / day)
         if days <= 0:
             continue
-        # Admissions as a Poisson process; the effect applies while resident after the start.
-        expected_before = person_rate[index] * days / 365.25
-        moments = first + (rng.random(rng.poisson(expected_before)) * days).astype(int) * day
-        effective = (moments >= np.datetime64(START)) & (moments >= move_in[index])
+        # Admissions as a Poisson process; the effect thins them while resident after effect_start,
+        # and in the transient year treated residents have extra ones.
+        moments = (
+            first + (rng.random(rng.poisson(person_rate[index] * days / 365.25)) * days).astype(int) * day
+        )
+        resident = moments >= move_in[index]
+        effective = resident & (moments >= effect_from)
         keep = ~effective | ~treated[index] | (rng.random(len(moments)) < rate_ratio)
-        for moment in moments[keep]:
+        moments = moments[keep]
+        if treated[index] and transient_excess > 0:
+            low = max(move_in[index], transient_first)
+            high = min(last, transient_last)
+            window = int((high - low) / day) + 1
+            if window > 0:
+                extra = rng.poisson(person_rate[index] * transient_excess * window / 365.25)
+                moments = np.concatenate([moments, low + (rng.random(extra) * window).astype(int) * day])
+        for moment in moments:
             spells.append((person_id[index], practice[index], moment, rng.integers(0, 12)))
     apc = pd.DataFrame(spells, columns=["person_id", "gp_practice_code", "admission_date", "stay"])
     apc["spell_id"] = [f"S{index:07d}" for index in range(len(apc))]

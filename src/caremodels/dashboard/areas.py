@@ -6,9 +6,9 @@ January 2021 CCG), or every practice in the warehouse. A period is a month, a fi
 a financial year; only periods whose every month is in the data are reported, so that a part-year
 never passes for a whole one.
 
-Boundaries: this module only sums practice-month counts (numerator, registered population) and
-adds crude rates with PHE intervals from ``caremodels.stats``. It never reads the warehouse and
-never publishes: disclosure control is applied by the caller, after rates are computed from true
+Boundaries: this module only sums practice-month sums (numerator, denominator, events) and turns
+them into values with ``caremodels.dashboard.measures``. It never reads the warehouse and never
+publishes: disclosure control is applied by the caller, after values are computed from true
 counts.
 """
 
@@ -22,9 +22,9 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from caremodels.dashboard.measures import MeasureRule
 from caremodels.periods import financial_year, financial_year_label
 from caremodels.reference import SiteMembership, care_model_types, practices, vanguard_sites
-from caremodels.stats import crude_rate_ci_arrays
 
 __all__ = [
     "GEOGRAPHY_NAMES",
@@ -34,7 +34,7 @@ __all__ = [
     "Geography",
     "PeriodKind",
     "period_table",
-    "rates_by_area",
+    "values_by_area",
 ]
 
 Geography = Literal["all", "care_model", "site", "ccg", "practice"]
@@ -128,6 +128,9 @@ class AreaIndex:
         """Codes of the areas of ``geography`` with at least one practice in the warehouse."""
         return sorted(set(self.membership[geography]["code"]), key=lambda code: self.name(geography, code))
 
+    def codes_set(self, geography: Geography) -> set[str]:
+        return set(self.membership[geography]["code"])
+
     def name(self, geography: Geography, code: str) -> str:
         return self.names[geography].get(code, code)
 
@@ -136,19 +139,19 @@ class AreaIndex:
         return set(frame.loc[frame["code"] == code, "practice_code"])
 
 
-def rates_by_area(
+def values_by_area(
     counts: pd.DataFrame,
     index: AreaIndex,
     geography: Geography,
     period: PeriodKind,
-    *,
-    multiplier: float,
+    rule: MeasureRule,
 ) -> pd.DataFrame:
-    """Annual rates per ``multiplier`` registered patients for each area and complete period.
+    """An indicator's value for each area of ``geography`` and each complete period.
 
-    Columns: code, name, period, period_start, period_end, numerator, person_years,
-    registered_population (mean of the monthly list sizes), rate, ci_low, ci_high. A month's
-    registered population counts as a twelfth of a person-year.
+    Columns: code, name, period, period_start, period_end, months, numerator, events,
+    denominator (the summed denominator), exposure (person-years, resident-years or events),
+    published_denominator (mean list size, mean residents or events), value, ci_low, ci_high;
+    values follow ``rule`` (see ``caremodels.dashboard.measures``).
     """
     if geography not in get_args(Geography):
         raise ValueError(f"unknown geography {geography!r}")
@@ -156,15 +159,21 @@ def rates_by_area(
     joined = counts.merge(periods, on="month").merge(index.membership[geography], on="practice_code")
     grouped = (
         joined.groupby(["code", "period", "period_start", "period_end"], as_index=False)
-        .agg(numerator=("numerator", "sum"), denominator=("denominator", "sum"), months=("month", "nunique"))
+        .agg(
+            numerator=("numerator", "sum"),
+            events=("events", "sum"),
+            denominator=("denominator", "sum"),
+            months=("month", "nunique"),
+        )
         .sort_values(["period_start", "code"], kind="stable")
         .reset_index(drop=True)
     )
     grouped = grouped[grouped["denominator"] > 0].reset_index(drop=True)
-    person_years = grouped["denominator"].to_numpy(dtype=np.float64) / 12
-    interval = crude_rate_ci_arrays(
-        grouped["numerator"].to_numpy(dtype=np.float64), person_years, multiplier=multiplier
-    )
+    numerator = grouped["numerator"].to_numpy(dtype=np.float64)
+    denominator = grouped["denominator"].to_numpy(dtype=np.float64)
+    # A period counts all its months even if an area has no rows in some (e.g. no residents).
+    months = grouped["period"].map(lambda label: MONTHS_IN_PERIOD[period]).to_numpy(dtype=np.float64)
+    value, low, high = rule.values(numerator, denominator)
     names = index.names[geography]
     return pd.DataFrame(
         {
@@ -173,11 +182,14 @@ def rates_by_area(
             "period": grouped["period"],
             "period_start": grouped["period_start"],
             "period_end": grouped["period_end"],
-            "numerator": grouped["numerator"].astype("int64"),
-            "person_years": person_years,
-            "registered_population": grouped["denominator"] / grouped["months"],
-            "rate": interval.value,
-            "ci_low": interval.lower,
-            "ci_high": interval.upper,
+            "months": months,
+            "numerator": numerator,
+            "events": grouped["events"].to_numpy(dtype=np.float64),
+            "denominator": denominator,
+            "exposure": rule.exposure(denominator),
+            "published_denominator": rule.published_denominator(denominator, months),
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
         }
     )

@@ -1,13 +1,13 @@
 """Every figure the dashboard shows, as the response models of its JSON API.
 
-``DashboardFigures`` is built once from a ``WarehouseSnapshot``. Programme and site figures are
-computed when it is built (so the first visitor does not wait); explorer aggregations are computed
-on first use and kept. Pages and API endpoints call the same methods, so a page never shows a
-number the API does not give.
+``DashboardFigures`` is built once from a ``WarehouseSnapshot``. Programme, site, care-home and
+data-quality figures are computed when it is built (so no visitor waits for them); explorer
+aggregations are computed on first use and kept. Pages and API endpoints call the same methods, so
+a page never shows a number the API does not give.
 
 Disclosure control happens here, once, on the way out: counts pass through
-``caremodels.indicators.disclosure.round_count``; a rate resting on a suppressed count is withheld.
-Growth comparisons and evaluations whose annual counts include a suppressed one are not published.
+``caremodels.indicators.disclosure.round_count``; a value resting on a suppressed count is withheld.
+Growth comparisons whose annual counts include a suppressed one are not published.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from caremodels.dashboard.areas import (
     AreaIndex,
     Geography,
     PeriodKind,
-    rates_by_area,
+    values_by_area,
 )
+from caremodels.dashboard.evaluations import controlled_methods, run_controlled
+from caremodels.dashboard.measures import MeasureRule
 from caremodels.dashboard.reported import ReportedResult, reported_results, reported_results_source
 from caremodels.dashboard.schemas import (
     AgeSexBand,
@@ -47,6 +49,7 @@ from caremodels.dashboard.schemas import (
     ExplorerResponse,
     FunnelLimitsOut,
     FundingConditionRow,
+    GroupValues,
     GrowthOut,
     IndicatorSummary,
     MonthlyPoint,
@@ -57,13 +60,13 @@ from caremodels.dashboard.schemas import (
     PracticeRankingResponse,
     QuarantineCount,
     ReportedVsMeasured,
-    ResidentRate,
     SeriesPoint,
     SeriesResponse,
     SiteIndicatorResponse,
     SiteIndicatorSummary,
     SiteOut,
     SiteResponse,
+    SkippedEvaluation,
     SpcPointOut,
     SpcSummary,
     TableCount,
@@ -75,23 +78,23 @@ from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.spc import ShortSeriesWarning, SpcResult, spc
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.indicators.disclosure import round_count
-from caremodels.periods import financial_year, financial_year_label
+from caremodels.periods import financial_year_label
 from caremodels.programme import coverage, site_summaries
 from caremodels.reference import (
     VANGUARD_CARE_MODELS,
     care_model_types,
     ehch_framework,
     practices,
-    programme_constants,
     site_memberships,
     vanguard_sites,
 )
-from caremodels.stats import crude_rate_ci_arrays, funnel_limits_rate, proportion
+from caremodels.stats import funnel_limits_proportion, funnel_limits_rate
 
-__all__ = ["HEADLINE_INDICATOR", "DashboardFigures", "NotFound"]
+__all__ = ["CARE_HOME_GROUPS", "HEADLINE_INDICATOR", "DashboardFigures", "NotFound", "disclosed"]
 
 HEADLINE_INDICATOR = "emergency_admissions"
 REST_OF_ENGLAND = "Rest of England"
+CARE_HOME_GROUPS = ("EHCH sites", REST_OF_ENGLAND)
 _T = TypeVar("_T")
 FunnelBand = Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"]
 
@@ -100,9 +103,9 @@ class NotFound(CaremodelsError):
     """A site, indicator or period the dashboard does not know (HTTP 404)."""
 
 
-def disclosed(count: float | int | None) -> int | None:
+def disclosed(count: float | None) -> int | None:
     """A count as published (None when suppressed)."""
-    if count is None or (isinstance(count, float) and not math.isfinite(count)):
+    if count is None or not math.isfinite(count):
         return None
     return round_count(round(count))
 
@@ -128,7 +131,11 @@ def _clean(value: Any) -> Any:
 
 
 def _improvement(definition: IndicatorDefinition) -> Literal["increase", "decrease", "neither"]:
-    return {"lower": "decrease", "higher": "increase"}.get(definition.direction_of_improvement, "neither")  # type: ignore[return-value]
+    if definition.direction_of_improvement == "lower":
+        return "decrease"
+    if definition.direction_of_improvement == "higher":
+        return "increase"
+    return "neither"
 
 
 class DashboardFigures:
@@ -142,12 +149,18 @@ class DashboardFigures:
         self.summaries = {summary.id: summary for summary in site_summaries()}
         self.present = set(snapshot.present_practices)
         self.areas = AreaIndex.build(self.present, self.memberships)
+        self.rules = {definition.id: MeasureRule.of(definition) for definition in catalogue()}
         self.site_practices = {
             site_id: set(membership.practice_codes) & self.present
             for site_id, membership in self.memberships.items()
         }
         self.type_practices = {
-            model: {code for site in vanguard_sites() if site.care_model == model for code in self.memberships[site.id].practice_codes}
+            model: {
+                code
+                for site in vanguard_sites()
+                if site.care_model == model
+                for code in self.memberships[site.id].practice_codes
+            }
             for model in VANGUARD_CARE_MODELS
         }
         self.sites_of_practice: dict[str, list[str]] = {}
@@ -155,6 +168,7 @@ class DashboardFigures:
             for code in self.memberships[site.id].practice_codes:
                 self.sites_of_practice.setdefault(code, []).append(site.short_name)
         self.deciles = _deprivation_deciles()
+        self.methods = controlled_methods()
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         # Computed now so that no visitor waits for them.
@@ -175,22 +189,25 @@ class DashboardFigures:
             return cast(_T, self._memo[key])
 
     def indicator_summary(self, definition: IndicatorDefinition) -> IndicatorSummary:
+        rule = self.rules[definition.id]
         return IndicatorSummary(
             id=definition.id,
             title=definition.title,
             description=definition.description,
+            topic=getattr(definition, "topic", None),
+            statistic=rule.statistic,
             unit=definition.unit,
+            value_label=rule.value_label,
+            denominator_label=rule.denominator_label,
             multiplier=definition.multiplier,
             direction_of_improvement=definition.direction_of_improvement,
+            standardised=rule.standardised,
             available=definition.id in self.snapshot.indicators,
             reason_unavailable=self.snapshot.unavailable.get(definition.id),
         )
 
     def indicators(self) -> list[IndicatorSummary]:
         return [self.indicator_summary(definition) for definition in catalogue()]
-
-    def available_indicators(self) -> list[IndicatorDefinition]:
-        return [item.definition for item in self.snapshot.indicators.values()]
 
     def _definition(self, indicator_id: str, *, require_data: bool = True) -> IndicatorDefinition:
         for definition in catalogue():
@@ -202,6 +219,9 @@ class DashboardFigures:
                     )
                 return definition
         raise NotFound(f"no indicator {indicator_id!r}")
+
+    def _counts(self, indicator_id: str) -> pd.DataFrame:
+        return self.snapshot.indicators[indicator_id].counts
 
     def site_out(self, site_id: str) -> SiteOut:
         site = self.sites.get(site_id)
@@ -229,35 +249,40 @@ class DashboardFigures:
 
     def _growth(
         self,
-        counts: pd.DataFrame,
+        definition: IndicatorDefinition,
         area_practices: Collection[str],
         rest_practices: Collection[str],
         *,
-        indicator: IndicatorDefinition,
         area: str,
         care_model: str | None,
         baseline_year: int | None = None,
         comparison_year: int | None = None,
-        multiplier: float | None = None,
     ) -> tuple[GrowthOut | None, str | None]:
         """A published growth comparison, or None and the reason it is not published."""
+        rule = self.rules[definition.id]
+        if not rule.growth_comparable:
+            return None, "growth against the rest of England is given for rates of events over time"
+        counts = rule.growth_counts(self._counts(definition.id))
         if not set(area_practices) & set(counts["practice_code"]):
             return None, f"no practices of {area} have data for this indicator"
         try:
             comparison = growth_against_rest(
                 counts,
                 area_practices,
-                indicator=indicator.id,
+                indicator=definition.id,
                 area=area,
                 rest_practices=rest_practices,
                 baseline_year=baseline_year,
                 comparison_year=comparison_year,
                 care_model=care_model,
-                multiplier=multiplier or indicator.multiplier,
+                multiplier=definition.multiplier,
             )
         except (ValueError, ZeroDivisionError) as error:
             return None, str(error)
         return _growth_out(comparison)
+
+    def _rest_of(self, care_model: str) -> set[str]:
+        return self.present - self.type_practices[care_model]
 
     # -- programme overview ---------------------------------------------------------------------
 
@@ -288,18 +313,13 @@ class DashboardFigures:
         comparisons: list[GrowthOut] = []
         by_indicator: list[GrowthOut] = []
         for item in self.snapshot.indicators.values():
+            if getattr(item.definition.numerator, "cohort", "all_patients") != "all_patients":
+                continue  # residents' indicators are on the care homes page
             for code in VANGUARD_CARE_MODELS:
                 area = self.type_practices[code] & self.present
                 if not area:
                     continue
-                growth, _ = self._growth(
-                    item.counts,
-                    area,
-                    self.present - self.type_practices[code],
-                    indicator=item.definition,
-                    area=code,
-                    care_model=code,
-                )
+                growth, _ = self._growth(item.definition, area, self._rest_of(code), area=code, care_model=code)
                 if growth is None:
                     continue
                 by_indicator.append(growth)
@@ -334,8 +354,7 @@ class DashboardFigures:
         return {str(code): int(people) for code, people in frame.groupby("practice_code")["people"].sum().items()}
 
     def _monthly_by_type(self) -> list[AreaSeries]:
-        item = self.snapshot.indicators.get(HEADLINE_INDICATOR)
-        if item is None:
+        if HEADLINE_INDICATOR not in self.snapshot.indicators:
             return []
         groups: dict[str, set[str]] = {}
         for code in VANGUARD_CARE_MODELS:
@@ -344,24 +363,25 @@ class DashboardFigures:
                 groups[f"{self.types[code].name} ({code})"] = practices_of_type
         if groups:
             groups[f"{REST_OF_ENGLAND} (outside every vanguard)"] = self.present - set().union(*groups.values())
+        rule = self.rules[HEADLINE_INDICATOR]
+        counts = self._counts(HEADLINE_INDICATOR)
         return [
-            AreaSeries(code=name, name=name, points=self._monthly_points(item.counts, practices_of_group, item.definition))
-            for name, practices_of_group in groups.items()
-            if practices_of_group
-        ]
-
-    def _monthly_points(
-        self, counts: pd.DataFrame, group: Collection[str], definition: IndicatorDefinition
-    ) -> list[SeriesPoint]:
-        return [
-            SeriesPoint(
-                period=point.month.isoformat()[:7],
-                period_start=point.month,
-                rate=point.rate,
-                ci_low=point.ci_low,
-                ci_high=point.ci_high,
+            AreaSeries(
+                code=name,
+                name=name,
+                points=[
+                    SeriesPoint(
+                        period=point.month.isoformat()[:7],
+                        period_start=point.month,
+                        value=point.value,
+                        ci_low=point.ci_low,
+                        ci_high=point.ci_high,
+                    )
+                    for point in _monthly(counts, members, rule)
+                ],
             )
-            for point in _monthly(counts, group, definition.multiplier)
+            for name, members in groups.items()
+            if members
         ]
 
     # -- site pages -----------------------------------------------------------------------------
@@ -375,43 +395,60 @@ class DashboardFigures:
         site = self.sites[site_id]
         practices_of_site = self.site_practices[site_id]
         summaries = []
-        evaluations = []
+        evaluations: list[EvaluationOut] = []
         for definition in catalogue():
-            item = self.snapshot.indicators.get(definition.id)
-            if item is None:
+            if definition.id not in self.snapshot.indicators:
                 summaries.append(
                     SiteIndicatorSummary(
                         indicator=self.indicator_summary(definition),
                         latest_period=None,
-                        latest_rate=None,
+                        latest_value=None,
                         spc=None,
                         growth=None,
                         reason=self.snapshot.unavailable.get(definition.id),
                     )
                 )
                 continue
-            detail = self.site_indicator(site_id, definition.id) if practices_of_site else None
-            latest = next((point for point in reversed(detail.monthly) if point.rate is not None), None) if detail else None
-            growth = detail.growth if detail else None
-            if growth is not None:
-                evaluations.append(growth.result)
+            if not practices_of_site:
+                summaries.append(
+                    SiteIndicatorSummary(
+                        indicator=self.indicator_summary(definition),
+                        latest_period=None,
+                        latest_value=None,
+                        spc=None,
+                        growth=None,
+                        reason=f"no practices of {site.short_name} are in this warehouse",
+                    )
+                )
+                continue
+            detail = self.site_indicator(site_id, definition.id)
+            latest = next((point for point in reversed(detail.monthly) if point.value is not None), None)
+            if detail.growth is not None:
+                evaluations.append(detail.growth.result)
             summaries.append(
                 SiteIndicatorSummary(
-                    indicator=self.indicator_summary(definition),
+                    indicator=detail.indicator,
                     latest_period=latest.month.isoformat()[:7] if latest else None,
-                    latest_rate=latest.rate if latest else None,
-                    spc=detail.spc if detail else None,
-                    growth=growth,
-                    reason=None
-                    if detail and growth
-                    else (detail.growth_reason if detail else f"no practices of {site.short_name} are in this warehouse"),
+                    latest_value=latest.value if latest else None,
+                    spc=detail.spc,
+                    growth=detail.growth,
+                    reason=None if detail.growth else detail.growth_reason,
                 )
             )
+        skipped: list[SkippedEvaluation] = []
+        if practices_of_site and self.methods:
+            inputs = {
+                item.definition.id: (item.definition, item.counts) for item in self.snapshot.indicators.values()
+            }
+            results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
+            evaluations += [evaluation_out(result) for result in results]
+            skipped = [SkippedEvaluation(method=m, indicator=i, reason=r) for m, i, r in not_run]
         return SiteResponse(
             site=self.site_out(site_id),
             population=self.population(site_id) if practices_of_site else None,
             indicators=summaries,
             evaluations=evaluations,
+            evaluations_not_run=skipped,
             reported=[self._reported(result) for result in reported_results() if result.site == site_id],
         )
 
@@ -463,23 +500,19 @@ class DashboardFigures:
         )
 
     def site_indicator(self, site_id: str, indicator_id: str) -> SiteIndicatorResponse:
-        return self._cached(("site_indicator", site_id, indicator_id), lambda: self._site_indicator(site_id, indicator_id))
+        return self._cached(
+            ("site_indicator", site_id, indicator_id), lambda: self._site_indicator(site_id, indicator_id)
+        )
 
     def _site_indicator(self, site_id: str, indicator_id: str) -> SiteIndicatorResponse:
         site = self.site_out(site_id)
         definition = self._definition(indicator_id)
-        counts = self.snapshot.indicators[indicator_id].counts
         group = self.site_practices[site_id]
-        monthly = _monthly(counts, group, definition.multiplier)
+        monthly = _monthly(self._counts(indicator_id), group, self.rules[indicator_id])
         spc_summary, spc_points, spc_reason = _spc_of(monthly, definition)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
-            counts,
-            group,
-            self.present - self.type_practices[care_model],
-            indicator=definition,
-            area=site.short_name,
-            care_model=care_model,
+            definition, group, self._rest_of(care_model), area=site.short_name, care_model=care_model
         )
         return SiteIndicatorResponse(
             site=site,
@@ -493,108 +526,133 @@ class DashboardFigures:
         )
 
     def _reported(self, result: ReportedResult) -> ReportedVsMeasured:
-        base = {
+        base: dict[str, Any] = {
             "site_id": result.site,
             "measure": result.measure,
             "cohort": result.reported_cohort,
             "reported": result.reported,
-            "reported_change": result.reported_change,
+            "reported_value": result.reported_value,
+            "kind": result.kind,
             "reported_period": result.reported_period,
             "source": reported_results_source(),
             "indicator": result.indicator,
             "measured_periods": {
                 "baseline": financial_year_label(result.baseline_year),
                 "comparison": financial_year_label(result.comparison_year),
-            },
+            }
+            if result.kind == "change"
+            else {"year": financial_year_label(result.comparison_year)},
         }
-        group = self.site_practices[result.site]
-        if result.kind == "advice_and_guidance":
-            return self._reported_advice(result, base, group)
-        if result.indicator is None:
-            return _not_measurable(base, result, "no indicator is named for this result")
         try:
             definition = self._definition(result.indicator, require_data=False)
         except NotFound:
-            return _not_measurable(base, result, f"the indicator catalogue has no {result.indicator} yet")
-        if result.cohort == "care_home_residents":
-            counts = self._resident_counts(definition.id)
-            if counts is None:
-                reason = self.snapshot.care_homes.reason or self.snapshot.care_homes.unavailable.get(
-                    definition.id, "not computed for care home residents"
-                )
-                return _not_measurable(base, result, f"{definition.title} among care home residents: {reason}")
-        else:
-            item = self.snapshot.indicators.get(definition.id)
-            if item is None:
-                return _not_measurable(
-                    base, result, f"{definition.title}: {self.snapshot.unavailable.get(definition.id, 'no data')}"
-                )
-            counts = item.counts
-        care_model = self.sites[result.site].care_model
+            return _not_measurable(base, result, f"the indicator catalogue has no {result.indicator}")
+        if definition.id not in self.snapshot.indicators:
+            reason = self.snapshot.unavailable.get(definition.id, "no data")
+            return _not_measurable(base, result, f"{definition.title}: {reason}")
+        group = self.site_practices[result.site]
+        if not group:
+            return _not_measurable(base, result, "no practices of the site are in this warehouse")
+        if result.kind == "share":
+            return self._reported_share(result, base, definition, group)
+        site = self.sites[result.site]
         growth, reason = self._growth(
-            counts,
+            definition,
             group,
-            self.present - self.type_practices[care_model],
-            indicator=definition,
-            area=self.sites[result.site].short_name,
-            care_model=care_model,
+            self._rest_of(site.care_model),
+            area=site.short_name,
+            care_model=site.care_model,
             baseline_year=result.baseline_year,
             comparison_year=result.comparison_year,
         )
         if growth is None:
-            return _not_measurable(base, result, f"{definition.title}: {reason}")
+            return self._reported_without_interval(result, base, definition, group, reason)
         low, high = _ratio_interval(growth.baseline, growth.comparison)
         return ReportedVsMeasured(
             **base,
-            measured_change=growth.growth,
+            measured_value=growth.growth,
             measured_ci_low=low,
             measured_ci_high=high,
-            rest_change=growth.rest_growth,
-            method=f"{definition.title}, {'care home residents' if result.cohort == 'care_home_residents' else 'whole registered list'}: "
-            "change in the annual rate between the two years (95% CI), rest of England beside it",
+            rest_value=growth.rest_growth,
+            method=f"{definition.title} ({self.rules[definition.id].value_label}): change in the annual value "
+            "between the two years, with its 95% interval; the rest of England beside it",
             note=result.note,
             status="measured",
         )
 
-    def _reported_advice(self, result: ReportedResult, base: dict[str, Any], group: set[str]) -> ReportedVsMeasured:
-        advice = self.snapshot.advice
-        rows = advice[(advice["practice_code"].isin(group)) & (advice["financial_year"] == result.comparison_year)]
-        requests, referred = int(rows["requests"].sum()), int(rows["referred"].sum())
-        if requests == 0:
-            return _not_measurable(
-                base, result, "no advice and guidance requests from the site's practices are loaded for that year"
-            )
-        if disclosed(referred) is None or disclosed(requests - referred) is None:
-            return _not_measurable(base, result, "too few requests to publish")
-        share = proportion(referred, requests)
+    def _year_values(self, definition: IndicatorDefinition, members: Collection[str]) -> dict[str, AreaRate]:
+        """A group's values by financial year, published."""
+        rows = values_by_area(
+            self._counts(definition.id),
+            _single_group(members),
+            "all",
+            "financial_year",
+            self.rules[definition.id],
+        )
+        return {str(row.period): _area_rate("group", row, None) for row in rows.itertuples(index=False)}
+
+    def _reported_without_interval(
+        self,
+        result: ReportedResult,
+        base: dict[str, Any],
+        definition: IndicatorDefinition,
+        group: set[str],
+        reason: str | None,
+    ) -> ReportedVsMeasured:
+        """A change in a value that is not a rate of events (bed days): no interval."""
+        if self.rules[definition.id].growth_comparable:
+            return _not_measurable(base, result, f"{definition.title}: {reason}")
+        site = self.sites[result.site]
+        years = self._year_values(definition, group)
+        rest = self._year_values(definition, self._rest_of(site.care_model))
+        first, last = financial_year_label(result.baseline_year), financial_year_label(result.comparison_year)
+        change = _change(years.get(first), years.get(last))
+        if change is None:
+            return _not_measurable(base, result, f"{definition.title} has no publishable value in {first} or {last}")
         return ReportedVsMeasured(
-            **{**base, "measured_periods": {"year": financial_year_label(result.comparison_year)}},
-            measured_change=share.value - 1 if share.value is not None else None,
-            measured_ci_low=share.lower - 1 if share.lower is not None else None,
-            measured_ci_high=share.upper - 1 if share.upper is not None else None,
-            method="share of advice and guidance requests that ended in a referral, minus one (Wilson 95% CI)",
+            **base,
+            measured_value=change,
+            rest_value=_change(rest.get(first), rest.get(last)),
+            method=f"{definition.title} ({self.rules[definition.id].value_label}): change in the annual value "
+            "between the two years (no interval: not a count of events)",
+            note=result.note,
+            status="measured",
+        )
+
+    def _reported_share(
+        self, result: ReportedResult, base: dict[str, Any], definition: IndicatorDefinition, group: set[str]
+    ) -> ReportedVsMeasured:
+        label = financial_year_label(result.comparison_year)
+        value = self._year_values(definition, group).get(label)
+        if value is None or value.value is None:
+            return _not_measurable(base, result, f"{definition.title} has no publishable value in {label}")
+        scale = float(definition.multiplier)
+        rest = self._year_values(definition, self._rest_of(self.sites[result.site].care_model)).get(label)
+        return ReportedVsMeasured(
+            **base,
+            measured_value=value.value / scale,
+            measured_ci_low=value.ci_low / scale if value.ci_low is not None else None,
+            measured_ci_high=value.ci_high / scale if value.ci_high is not None else None,
+            rest_value=rest.value / scale if rest is not None and rest.value is not None else None,
+            method=f"{definition.title} in {label}, Wilson 95% interval; the rest of England beside it",
             note=result.note,
             status="measured",
         )
 
     # -- indicator explorer ---------------------------------------------------------------------
 
-    def _rates(self, indicator_id: str, geography: Geography, period_kind: PeriodKind) -> pd.DataFrame:
-        definition = self._definition(indicator_id)
+    def _values(self, indicator_id: str, geography: Geography, period_kind: PeriodKind) -> pd.DataFrame:
+        self._definition(indicator_id)
         return self._cached(
-            ("rates", indicator_id, geography, period_kind),
-            lambda: rates_by_area(
-                self.snapshot.indicators[indicator_id].counts,
-                self.areas,
-                geography,
-                period_kind,
-                multiplier=definition.multiplier,
+            ("values", indicator_id, geography, period_kind),
+            lambda: values_by_area(
+                self._counts(indicator_id), self.areas, geography, period_kind, self.rules[indicator_id]
             ),
         )
 
     def periods(self, indicator_id: str, period_kind: PeriodKind) -> list[str]:
-        rates = self._rates(indicator_id, "all", period_kind)
-        return list(dict.fromkeys(rates["period"]))
+        values = self._values(indicator_id, "all", period_kind)
+        return list(dict.fromkeys(values["period"]))
 
     def explore(
         self, indicator_id: str, geography: Geography, period_kind: PeriodKind, period: str | None
@@ -608,26 +666,22 @@ class DashboardFigures:
         self, indicator_id: str, geography: Geography, period_kind: PeriodKind, period: str | None
     ) -> ExplorerResponse:
         definition = self._definition(indicator_id)
+        rule = self.rules[indicator_id]
         periods = self.periods(indicator_id, period_kind)
         if period is None:
             period = periods[-1] if periods else None
         elif period not in periods:
             raise NotFound(f"{indicator_id} has no complete {period_kind.replace('_', ' ')} {period!r}")
-        rates = self._rates(indicator_id, geography, period_kind)
-        rows = rates[rates["period"] == period]
-        overall = self._rates(indicator_id, "all", period_kind)
+        values = self._values(indicator_id, geography, period_kind)
+        rows = values[values["period"] == period]
+        overall = self._values(indicator_id, "all", period_kind)
         overall = overall[overall["period"] == period]
         funnel: FunnelLimitsOut | None = None
         bands: list[FunnelBand | None] = [None] * len(rows)
-        if geography != "all" and len(overall) and float(overall["rate"].iloc[0]) > 0 and len(rows):
-            target = float(overall["rate"].iloc[0])
-            person_years = rows["person_years"].to_numpy(dtype=np.float64)
-            bands = _funnel_bands(rows["rate"].to_numpy(dtype=np.float64), person_years, target, definition.multiplier)
-            funnel = _funnel_curves(person_years, MONTHS_IN_PERIOD[period_kind] / 12, target, definition.multiplier)
-        areas = [
-            _area_rate(geography, row, band)
-            for row, band in zip(rows.itertuples(index=False), bands, strict=True)
-        ]
+        target = float(overall["value"].iloc[0]) if len(overall) else math.nan
+        if geography != "all" and rule.funnel and len(rows) and math.isfinite(target) and target > 0:
+            bands, funnel = _funnel(rows, target, rule, MONTHS_IN_PERIOD[period_kind])
+        areas = [_area_rate(geography, row, band) for row, band in zip(rows.itertuples(index=False), bands, strict=True)]
         return ExplorerResponse(
             indicator=self.indicator_summary(definition),
             geography=geography,
@@ -642,31 +696,27 @@ class DashboardFigures:
         self, indicator_id: str, geography: Geography, period_kind: PeriodKind, codes: Iterable[str]
     ) -> SeriesResponse:
         definition = self._definition(indicator_id)
-        rates = self._rates(indicator_id, geography, period_kind)
+        values = self._values(indicator_id, geography, period_kind)
         wanted = list(dict.fromkeys(codes))
-        unknown = [code for code in wanted if code not in self.areas.names[geography]]
+        unknown = [code for code in wanted if code not in self.areas.codes_set(geography)]
         if unknown:
             raise NotFound(f"no {GEOGRAPHY_NAMES[geography].lower()} {unknown[0]!r} in this warehouse")
         series = []
         for code in wanted:
-            rows = rates[rates["code"] == code]
-            series.append(
-                AreaSeries(
-                    code=code,
-                    name=self.areas.name(geography, code),
-                    points=[
-                        SeriesPoint(
-                            period=row.period,
-                            period_start=row.period_start,
-                            rate=area.rate,
-                            ci_low=area.ci_low,
-                            ci_high=area.ci_high,
-                        )
-                        for row in rows.itertuples(index=False)
-                        for area in [_area_rate(geography, row, None)]
-                    ],
+            rows = values[values["code"] == code]
+            points = []
+            for row in rows.itertuples(index=False):
+                area = _area_rate(geography, row, None)
+                points.append(
+                    SeriesPoint(
+                        period=area.period,
+                        period_start=area.period_start,
+                        value=area.value,
+                        ci_low=area.ci_low,
+                        ci_high=area.ci_high,
+                    )
                 )
-            )
+            series.append(AreaSeries(code=code, name=self.areas.name(geography, code), points=points))
         return SeriesResponse(
             indicator=self.indicator_summary(definition), geography=geography, period_kind=period_kind, series=series
         )
@@ -676,8 +726,8 @@ class DashboardFigures:
 
     def _practice_ranking(self, indicator_id: str, period: str | None) -> PracticeRankingResponse:
         explored = self.explore(indicator_id, "practice", "financial_year", period)
-        published = [area for area in explored.areas if not area.suppressed and area.rate is not None]
-        published.sort(key=lambda area: (area.rate, area.code))
+        published = [area for area in explored.areas if area.value is not None]
+        published.sort(key=lambda area: (area.value, area.code))
         total = len(published)
         ranked = [
             PracticeRank(
@@ -685,11 +735,11 @@ class DashboardFigures:
                 decile=(rank - 1) * 10 // total + 1,
                 practice_code=area.code,
                 sites=self.sites_of_practice.get(area.code, []),
-                rate=cast(float, area.rate),
-                ci_low=cast(float, area.ci_low),
-                ci_high=cast(float, area.ci_high),
+                value=cast(float, area.value),
+                ci_low=area.ci_low,
+                ci_high=area.ci_high,
                 numerator=area.numerator,
-                registered_population=area.registered_population,
+                denominator=area.denominator,
             )
             for rank, area in enumerate(published, start=1)
         ]
@@ -701,21 +751,28 @@ class DashboardFigures:
         )
 
     def practice_month(self, indicator_id: str, practice: str | None) -> list[PracticeMonthRow]:
-        definition = self._definition(indicator_id)
-        counts = self.snapshot.indicators[indicator_id].counts
+        self._definition(indicator_id)
+        rule = self.rules[indicator_id]
+        counts = self._counts(indicator_id)
         if practice is not None:
             counts = counts[counts["practice_code"] == practice]
+        numerator = counts["numerator"].to_numpy(dtype=np.float64)
+        denominator = counts["denominator"].to_numpy(dtype=np.float64)
+        value, _, _ = rule.values(numerator, denominator)
+        published = rule.published_denominator(denominator, np.ones(len(counts)))
         rows = []
-        for row in counts.itertuples(index=False):
-            numerator, denominator = disclosed(row.numerator), disclosed(row.denominator)
-            suppressed = numerator is None or denominator is None
+        for index, row in enumerate(counts.itertuples(index=False)):
+            published_events = disclosed(float(row.events))
+            published_denominator = disclosed(float(published[index]))
+            suppressed = published_events is None or published_denominator is None
             rows.append(
                 PracticeMonthRow(
                     practice_code=str(row.practice_code),
                     month=row.month,
-                    numerator=numerator,
-                    denominator=denominator,
-                    rate=None if suppressed else float(row.numerator) / float(row.denominator) * definition.multiplier,
+                    numerator=None if suppressed else disclosed(float(row.numerator)),
+                    events=published_events,
+                    denominator=published_denominator,
+                    value=None if suppressed else _finite(value[index]),
                     suppressed=suppressed,
                 )
             )
@@ -726,43 +783,38 @@ class DashboardFigures:
     def care_homes(self) -> CareHomesResponse:
         return self._care_homes
 
-    def _resident_counts(self, indicator_id: str) -> pd.DataFrame | None:
-        """Practice-month events among residents with residents as the denominator, or None."""
-        homes = self.snapshot.care_homes
-        if not homes.available or indicator_id not in homes.events:
-            return None
-        residents = homes.residents.rename(columns={"residents": "denominator"})
-        merged = residents.merge(homes.events[indicator_id], on=["practice_code", "month"], how="left")
-        merged["numerator"] = merged["numerator"].fillna(0).astype("int64")
-        return merged[["practice_code", "month", "numerator", "denominator"]]
+    def _care_home_indicators(self) -> list[IndicatorDefinition]:
+        return [
+            definition
+            for definition in catalogue()
+            if getattr(definition.numerator, "cohort", "all_patients") == "care_home_residents"
+            or self.rules[definition.id].denominator_kind == "care_home_resident_years"
+        ]
 
     def _build_care_homes(self) -> CareHomesResponse:
-        homes = self.snapshot.care_homes
         ehch_sites = [self.site_out(site.id) for site in vanguard_sites() if site.care_model == "EHCH"]
-        rates: list[ResidentRate] = []
-        growth: list[GrowthOut] = []
-        summaries = []
         ehch = self.type_practices["EHCH"] & self.present
-        groups = {"Enhanced health in care homes sites": ehch, REST_OF_ENGLAND: self.present - self.type_practices["EHCH"]}
+        groups: dict[str, set[str]] = {CARE_HOME_GROUPS[0]: ehch, CARE_HOME_GROUPS[1]: self._rest_of("EHCH")}
         for site in ehch_sites:
             if self.site_practices[site.id]:
                 groups[site.short_name] = self.site_practices[site.id]
-        for definition in self.available_indicators():
-            counts = self._resident_counts(definition.id)
-            if counts is None:
+        values: list[GroupValues] = []
+        growth: list[GrowthOut] = []
+        definitions = self._care_home_indicators()
+        for definition in definitions:
+            if definition.id not in self.snapshot.indicators:
                 continue
-            summaries.append(self.indicator_summary(definition))
-            for name, group in groups.items():
-                rates += _resident_rates(counts, group, name, definition.id)
+            for name, members in groups.items():
+                if not members:
+                    continue
+                years = [
+                    value.model_copy(update={"code": name, "name": name})
+                    for value in self._year_values(definition, members).values()
+                ]
+                values.append(GroupValues(indicator=definition.id, group=name, years=years))
             if ehch:
                 published, _ = self._growth(
-                    counts,
-                    ehch,
-                    groups[REST_OF_ENGLAND],
-                    indicator=definition,
-                    area="EHCH care home residents",
-                    care_model="EHCH",
-                    multiplier=1000,
+                    definition, ehch, groups[REST_OF_ENGLAND], area="EHCH sites", care_model="EHCH"
                 )
                 if published is not None:
                     growth.append(published)
@@ -772,10 +824,8 @@ class DashboardFigures:
                 for element in ehch_framework()
             ],
             sites=ehch_sites,
-            residents_available=homes.available,
-            reason=homes.reason,
-            indicators=summaries,
-            rates=rates,
+            indicators=[self.indicator_summary(definition) for definition in definitions],
+            values=values,
             growth=growth,
         )
 
@@ -789,8 +839,8 @@ class DashboardFigures:
         detail = self.snapshot.quarantine_detail
         return DataQualityResponse(
             warehouse=self.snapshot.path.name,
-            people=disclosed(status["people"]),
-            tables=[TableCount(table=table, rows=disclosed(rows) if rows else 0) for table, rows in status["tables"].items()],
+            people=_disclosed_or_zero(status["people"]),
+            tables=[TableCount(table=table, rows=_disclosed_or_zero(rows)) for table, rows in status["tables"].items()],
             batches=[
                 BatchOut(
                     batch_id=str(batch["batch_id"]),
@@ -824,6 +874,16 @@ class DashboardFigures:
 # -- module helpers ------------------------------------------------------------------------------
 
 
+def _single_group(members: Collection[str]) -> AreaIndex:
+    """An area index whose one area ("all") is ``members``."""
+    frame = pd.DataFrame([("all", code) for code in sorted(members)], columns=["code", "practice_code"])
+    empty = pd.DataFrame(columns=["code", "practice_code"])
+    return AreaIndex(
+        membership={"all": frame, "care_model": empty, "site": empty, "ccg": empty, "practice": empty},
+        names={"all": {"all": "group"}, "care_model": {}, "site": {}, "ccg": {}, "practice": {}},
+    )
+
+
 def _disclosed_or_zero(count: Any) -> int | None:
     return 0 if not count else disclosed(int(count))
 
@@ -845,30 +905,34 @@ def _deprivation_deciles() -> dict[str, int]:
     return deciles
 
 
-def _monthly(counts: pd.DataFrame, group: Collection[str], multiplier: float) -> list[MonthlyPoint]:
+def _monthly(counts: pd.DataFrame, group: Collection[str], rule: MeasureRule) -> list[MonthlyPoint]:
     rows = (
         counts[counts["practice_code"].isin(set(group))]
-        .groupby("month", as_index=False)[["numerator", "denominator"]]
+        .groupby("month", as_index=False)[["numerator", "denominator", "events"]]
         .sum()
         .sort_values("month")
     )
     rows = rows[rows["denominator"] > 0]
     if rows.empty:
         return []
-    person_years = rows["denominator"].to_numpy(dtype=np.float64) / 12
-    interval = crude_rate_ci_arrays(rows["numerator"].to_numpy(dtype=np.float64), person_years, multiplier=multiplier)
+    numerator = rows["numerator"].to_numpy(dtype=np.float64)
+    denominator = rows["denominator"].to_numpy(dtype=np.float64)
+    # A month's list size is a twelfth of a person-year each, so these are annual rates.
+    value, low, high = rule.values(numerator, denominator)
+    published_denominator = rule.published_denominator(denominator, np.ones(len(rows)))
     points = []
     for index, row in enumerate(rows.itertuples(index=False)):
-        numerator, population = disclosed(int(row.numerator)), disclosed(int(row.denominator))
-        suppressed = numerator is None or population is None
+        events, population = disclosed(float(row.events)), disclosed(float(published_denominator[index]))
+        suppressed = events is None or population is None
         points.append(
             MonthlyPoint(
                 month=row.month,
-                numerator=numerator,
-                registered_population=population,
-                rate=None if suppressed else _finite(interval.value[index]),
-                ci_low=None if suppressed else _finite(interval.lower[index]),
-                ci_high=None if suppressed else _finite(interval.upper[index]),
+                numerator=None if suppressed else disclosed(float(row.numerator)),
+                events=events,
+                denominator=population,
+                value=None if suppressed else _finite(value[index]),
+                ci_low=None if suppressed else _finite(low[index]),
+                ci_high=None if suppressed else _finite(high[index]),
                 suppressed=suppressed,
             )
         )
@@ -878,17 +942,17 @@ def _monthly(counts: pd.DataFrame, group: Collection[str], multiplier: float) ->
 def _spc_of(
     monthly: list[MonthlyPoint], definition: IndicatorDefinition
 ) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
-    """Making Data Count XmR chart of the monthly rates. The limits use every month (from true
-    counts); a month whose count is suppressed keeps its place but its value and signal are
-    withheld from what is published."""
-    published = [point for point in monthly if point.rate is not None]
+    """Making Data Count XmR chart of the published monthly values; months whose counts are
+    suppressed are left out (and said to be)."""
+    published = [point for point in monthly if point.value is not None]
     if len(published) < 2 or len(published) < len(monthly) / 2:
         return None, [], "too few months with publishable counts for an SPC chart"
-    frame = pd.DataFrame({"month": [point.month for point in published], "rate": [point.rate for point in published]})
+    frame = pd.DataFrame({"month": [point.month for point in published], "value": [point.value for point in published]})
     with warnings.catch_warnings():
         # Short series come back with a caveat, which the page shows.
         warnings.simplefilter("ignore", ShortSeriesWarning)
-        result: SpcResult = spc(frame, value="rate", date="month", improvement=_improvement(definition))[0]
+        result: SpcResult = spc(frame, value="value", date="month", improvement=_improvement(definition))[0]
+    left_out = len(monthly) - len(published)
     summary = SpcSummary(
         variation_icon=result.variation_icon,
         assurance_icon=result.assurance_icon,
@@ -897,7 +961,7 @@ def _spc_of(
         lower_limit=result.lower_limit,
         n_points=result.n_points,
         caveats=list(result.caveats)
-        + ([f"{len(monthly) - len(published)} month(s) with suppressed counts are left out."] if len(published) < len(monthly) else []),
+        + ([f"{left_out} month(s) with suppressed counts are left out."] if left_out else []),
     )
     points = [
         SpcPointOut(
@@ -922,7 +986,7 @@ def _growth_out(comparison: GrowthComparison) -> tuple[GrowthOut | None, str | N
         return None, "an annual count is too small to publish"
     numbers = (comparison.growth, comparison.rest_growth, comparison.difference_percentage_points)
     if not all(math.isfinite(number) for number in numbers):
-        return None, "a baseline rate is zero, so growth is undefined"
+        return None, "a baseline value is zero, so growth is undefined"
     return (
         GrowthOut(
             indicator=comparison.indicator,
@@ -944,8 +1008,8 @@ def evaluation_out(result: EvaluationResult) -> EvaluationOut:
     return EvaluationOut(
         method=result.method,
         indicator=result.indicator,
-        target=dict(result.target),
-        periods=dict(result.periods),
+        target={str(key): str(value) for key, value in result.target.items()},
+        periods={str(key): str(value) for key, value in result.periods.items()},
         estimate={key: _finite(value) for key, value in result.estimate.model_dump().items()},
         diagnostics=_clean(result.diagnostics),
         caveats=list(result.caveats),
@@ -974,10 +1038,16 @@ def _ratio_interval(baseline: AreaYearOut, comparison: AreaYearOut) -> tuple[flo
     return ratio * math.exp(-spread) - 1, ratio * math.exp(spread) - 1
 
 
+def _change(first: AreaRate | None, last: AreaRate | None) -> float | None:
+    if first is None or last is None or not first.value or last.value is None:
+        return None
+    return last.value / first.value - 1
+
+
 def _not_measurable(base: dict[str, Any], result: ReportedResult, reason: str) -> ReportedVsMeasured:
     return ReportedVsMeasured(
         **base,
-        measured_change=None,
+        measured_value=None,
         method="not measured",
         note=f"{result.note} Not measurable in this warehouse: {reason}.",
         status="not_measurable",
@@ -985,8 +1055,8 @@ def _not_measurable(base: dict[str, Any], result: ReportedResult, reason: str) -
 
 
 def _area_rate(geography: str, row: Any, band: FunnelBand | None) -> AreaRate:
-    numerator, population = disclosed(int(row.numerator)), disclosed(float(row.registered_population))
-    suppressed = numerator is None or population is None
+    events, denominator = disclosed(float(row.events)), disclosed(float(row.published_denominator))
+    suppressed = events is None or denominator is None
     return AreaRate(
         geography=geography,
         code=str(row.code),
@@ -994,9 +1064,10 @@ def _area_rate(geography: str, row: Any, band: FunnelBand | None) -> AreaRate:
         period=str(row.period),
         period_start=row.period_start,
         period_end=row.period_end,
-        numerator=numerator,
-        registered_population=population,
-        rate=None if suppressed else _finite(row.rate),
+        numerator=None if suppressed else disclosed(float(row.numerator)),
+        events=events,
+        denominator=denominator,
+        value=None if suppressed else _finite(row.value),
         ci_low=None if suppressed else _finite(row.ci_low),
         ci_high=None if suppressed else _finite(row.ci_high),
         suppressed=suppressed,
@@ -1004,78 +1075,51 @@ def _area_rate(geography: str, row: Any, band: FunnelBand | None) -> AreaRate:
     )
 
 
-def _funnel_bands(
-    rates: np.ndarray, person_years: np.ndarray, target: float, multiplier: float
-) -> list[FunnelBand | None]:
-    narrow = funnel_limits_rate(person_years, target, multiplier=multiplier, confidence=0.95)
-    wide = funnel_limits_rate(person_years, target, multiplier=multiplier, confidence=0.998)
+def _funnel(
+    rows: pd.DataFrame, target: float, rule: MeasureRule, months: int
+) -> tuple[list[FunnelBand | None], FunnelLimitsOut]:
+    """Each area's position against 95% and 99.8% limits around ``target``, and the limit curves
+    on a grid of published denominators (mean list size, mean residents or events)."""
+    exposure = rows["exposure"].to_numpy(dtype=np.float64)
+    published = rows["published_denominator"].to_numpy(dtype=np.float64)
+    # exposure per unit of published denominator: months / 12 person-years per mean patient.
+    scale = months / 12 if rule.per_year else 1.0
+    low, high = max(float(published.min()) * 0.8, 1.0), max(float(published.max()) * 1.1, 2.0)
+    grid = np.geomspace(low, high, 40)
+
+    def limits(denominators: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+        if rule.funnel == "proportion":
+            found = funnel_limits_proportion(
+                denominators, target / rule.multiplier, confidence=confidence, multiplier=rule.multiplier
+            )
+        else:
+            found = funnel_limits_rate(denominators, target, multiplier=rule.multiplier, confidence=confidence)
+        return found.lower, found.upper
+
+    valid = exposure > 0
+    narrow = limits(np.where(valid, exposure, 1.0), 0.95)
+    wide = limits(np.where(valid, exposure, 1.0), 0.998)
     bands: list[FunnelBand | None] = []
-    for rate, low95, high95, low998, high998 in zip(rates, narrow.lower, narrow.upper, wide.lower, wide.upper, strict=True):
-        if not math.isfinite(rate):
+    for index, value in enumerate(rows["value"].to_numpy(dtype=np.float64)):
+        if not valid[index] or not math.isfinite(value):
             bands.append(None)
-        elif rate > high998:
+        elif value > wide[1][index]:
             bands.append("above_99_8")
-        elif rate > high95:
+        elif value > narrow[1][index]:
             bands.append("above_95")
-        elif rate < low998:
+        elif value < wide[0][index]:
             bands.append("below_99_8")
-        elif rate < low95:
+        elif value < narrow[0][index]:
             bands.append("below_95")
         else:
             bands.append("within")
-    return bands
-
-
-def _funnel_curves(
-    person_years: np.ndarray, years_per_period: float, target: float, multiplier: float, points: int = 40
-) -> FunnelLimitsOut:
-    """Limits on a grid of registered populations; a population of n over a period of
-    ``years_per_period`` years is n x years_per_period person-years."""
-    low, high = float(person_years.min()), float(person_years.max())
-    grid = np.geomspace(max(low * 0.8, 0.5), max(high * 1.1, low * 0.8 + 1.0), points)
-    narrow = funnel_limits_rate(grid, target, multiplier=multiplier, confidence=0.95)
-    wide = funnel_limits_rate(grid, target, multiplier=multiplier, confidence=0.998)
-    return FunnelLimitsOut(
-        target_rate=target,
-        registered_population=[float(value / years_per_period) for value in grid],
-        lower_95=[float(value) for value in narrow.lower],
-        upper_95=[float(value) for value in narrow.upper],
-        lower_99_8=[float(value) for value in wide.lower],
-        upper_99_8=[float(value) for value in wide.upper],
+    curve_narrow = limits(grid * scale, 0.95)
+    curve_wide = limits(grid * scale, 0.998)
+    return bands, FunnelLimitsOut(
+        target=target,
+        denominator=[float(value) for value in grid],
+        lower_95=[float(value) for value in curve_narrow[0]],
+        upper_95=[float(value) for value in curve_narrow[1]],
+        lower_99_8=[float(value) for value in curve_wide[0]],
+        upper_99_8=[float(value) for value in curve_wide[1]],
     )
-
-
-def _resident_rates(counts: pd.DataFrame, group: Collection[str], name: str, indicator_id: str) -> list[ResidentRate]:
-    rows = counts[counts["practice_code"].isin(set(group))].copy()
-    if rows.empty:
-        return []
-    rows["financial_year"] = rows["month"].map(financial_year)
-    yearly = rows.groupby("financial_year").agg(
-        numerator=("numerator", "sum"), denominator=("denominator", "sum"), months=("month", "nunique")
-    )
-    yearly = yearly[(yearly["months"] == 12) & (yearly["denominator"] > 0)]
-    if yearly.empty:
-        return []
-    person_years = yearly["denominator"].to_numpy(dtype=np.float64) / 12
-    interval = crude_rate_ci_arrays(yearly["numerator"].to_numpy(dtype=np.float64), person_years, multiplier=1000)
-    out = []
-    for index, (year, row) in enumerate(yearly.iterrows()):
-        events, residents = disclosed(int(row["numerator"])), disclosed(float(row["denominator"]) / 12)
-        suppressed = events is None or residents is None
-        out.append(
-            ResidentRate(
-                group=name,
-                indicator=indicator_id,
-                financial_year=financial_year_label(int(cast(int, year))),
-                residents=residents,
-                events=events,
-                rate=None if suppressed else _finite(interval.value[index]),
-                ci_low=None if suppressed else _finite(interval.lower[index]),
-                ci_high=None if suppressed else _finite(interval.upper[index]),
-            )
-        )
-    return out
-
-
-def baseline_year_label() -> str:
-    return financial_year_label(programme_constants().baseline_financial_year)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -38,7 +38,7 @@ Render = Callable[..., HTMLResponse]
 
 def _series_chart(series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str) -> str:
     return line_chart(
-        [Series(line.name, [(point.period_start, point.rate) for point in line.points]) for line in series],
+        [Series(line.name, [(point.period_start, point.value) for point in line.points]) for line in series],
         title=title,
         description=description,
         y_label=y_label,
@@ -98,7 +98,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         growth_matrix = {(growth.area, growth.indicator): growth for growth in data.growth_by_indicator}
         titles = {item.id: item.title for item in data.indicators}
         monthly_periods = sorted({point.period for line in data.monthly for point in line.points})
-        monthly_lookup = {line.name: {point.period: point.rate for point in line.points} for line in data.monthly}
+        monthly_lookup = {line.name: {point.period: point.value for point in line.points} for line in data.monthly}
         return render(
             "overview.html",
             request,
@@ -168,9 +168,9 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
                 for point in data.spc_points
             ],
             title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
-            description="Making Data Count XmR chart of the monthly rate, annualised, with its mean and process "
+            description="Making Data Count XmR chart of the monthly value with its mean and process "
             "limits; special causes are marked. The same figures are in the table below.",
-            y_label="per 1,000 a year",
+            y_label=data.indicator.value_label,
             chart_id="spc-chart",
         )
         return render("site_indicator.html", request, page="sites", data=data, chart=chart)
@@ -206,23 +206,22 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         data = figures.care_homes()
         charts = []
         for indicator in data.indicators:
-            groups: dict[str, list[tuple[Any, float | None]]] = {}
-            for rate in data.rates:
-                if rate.indicator == indicator.id:
-                    start_year = int(rate.financial_year[:4])
-                    groups.setdefault(rate.group, []).append((start_year, rate.rate))
+            if not indicator.available:
+                continue
             series = [
-                Series(name, [(dt.date(year, 4, 1), value) for year, value in points]) for name, points in groups.items()
+                Series(group.group, [(year.period_start, year.value) for year in group.years])
+                for group in data.values
+                if group.indicator == indicator.id
             ]
             charts.append(
                 (
                     indicator,
                     line_chart(
                         series,
-                        title=f"{indicator.title}: care home residents, per 1,000 resident-years",
-                        description="Annual rate among care home residents for EHCH sites, each EHCH site with "
+                        title=f"{indicator.title}, by financial year",
+                        description="Annual value among care home residents for EHCH sites, each EHCH site with "
                         "practices in the warehouse, and the rest of England. The same figures are in the table.",
-                        y_label="per 1,000 resident-years",
+                        y_label=indicator.value_label,
                         chart_id=f"residents-{indicator.id}",
                     ),
                 )
@@ -233,7 +232,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
     def data_quality(request: Request) -> HTMLResponse:
         data = figures.data_quality()
         chart = bar_chart(
-            [Bar(row.reason[:24], row.rows or 0) for row in data.quarantine_by_reason],
+            [Bar(row.reason[:22], row.rows or 0) for row in data.quarantine_by_reason],
             title="Quarantined rows by reason",
             description="Rows that failed validation and were quarantined, by reason; counts are rounded to "
             "the nearest 5 and counts from 1 to 7 are drawn as zero. The same figures are in the table.",
@@ -255,39 +254,43 @@ def _explorer_page(
     page: int,
 ) -> HTMLResponse:
     indicator = data.indicator
-    published = [area for area in data.areas if area.rate is not None]
+    geography = cast(Geography, data.geography)
+    period_kind = cast(PeriodKind, data.period_kind)
+    published = [area for area in data.areas if area.value is not None]
     funnel = ""
     if data.funnel is not None and published:
         funnel = funnel_chart(
             [
-                FunnelPoint(f"{area.name}: {area.rate:,.1f}", (area.registered_population or 0), area.rate or 0.0, area.code == highlight)
+                FunnelPoint(
+                    f"{area.name}: {area.value:,.1f}", float(area.denominator or 0), area.value or 0.0, area.code == highlight
+                )
                 for area in published
             ],
             {
-                "registered_population": data.funnel.registered_population,
+                "denominator": data.funnel.denominator,
                 "lower_95": data.funnel.lower_95,
                 "upper_95": data.funnel.upper_95,
                 "lower_99_8": data.funnel.lower_99_8,
                 "upper_99_8": data.funnel.upper_99_8,
             },
-            target=data.funnel.target_rate,
-            title=f"{indicator.title}, {data.period}: funnel plot of {GEOGRAPHY_NAMES[data.geography].lower()}s",  # type: ignore[index]
-            description="Each area's rate against its registered population, with the overall rate and "
-            "95% and 99.8% control limits. Areas outside the limits differ from the overall rate by more than "
+            target=data.funnel.target,
+            title=f"{indicator.title}, {data.period}: funnel plot of {GEOGRAPHY_NAMES[geography].lower()} areas",
+            description="Each area's value against its denominator, with the overall value and "
+            "95% and 99.8% control limits. Areas outside the limits differ from the overall value by more than "
             "chance would explain. The same figures are in the table below.",
-            x_label="Registered population (mean list size in the period)",
-            y_label="per 1,000 a year",
+            x_label=indicator.denominator_label,
+            y_label=indicator.value_label,
             chart_id="funnel-chart",
         )
     site_codes = figures.areas.codes("site")
     chosen = [code for code in compare if code in site_codes] or site_codes[:3]
-    comparison = figures.series(indicator.id, "site", data.period_kind, chosen) if chosen else None  # type: ignore[arg-type]
+    comparison = figures.series(indicator.id, "site", period_kind, chosen) if chosen else None
     compare_chart = (
         _series_chart(
             comparison.series,
-            title=f"{indicator.title}: chosen sites by {PERIOD_NAMES[data.period_kind].lower()}",  # type: ignore[index]
-            description="The rate of each chosen site over time. The same figures are in the table below.",
-            y_label="per 1,000 a year",
+            title=f"{indicator.title}: chosen sites by {PERIOD_NAMES[period_kind].lower()}",
+            description="The value of each chosen site over time. The same figures are in the table below.",
+            y_label=indicator.value_label,
             chart_id="compare-chart",
         )
         if comparison
@@ -296,9 +299,9 @@ def _explorer_page(
     ranking = figures.practice_ranking(indicator.id, data.period) if data.period_kind == "financial_year" else None
     ranked_page = ranking.ranked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if ranking else []
     query = {"geography": data.geography, "period_kind": data.period_kind, "period": data.period or ""}
-    areas_page = data.areas if data.geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    areas_page = data.areas if geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     total_for_pages = len(ranking.ranked) if ranking else 0
-    if data.geography == "practice":
+    if geography == "practice":
         total_for_pages = max(total_for_pages, len(data.areas))
     return render(
         "explorer.html",

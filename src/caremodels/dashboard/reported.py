@@ -24,12 +24,11 @@ class ReportedResult(BaseModel):
     site: str
     measure: str
     reported: str
-    reported_change: float = Field(gt=-1, lt=5)
+    reported_value: float = Field(gt=-1, lt=5)
     reported_period: str
     reported_cohort: str
-    kind: Literal["change", "advice_and_guidance"]
-    indicator: str | None
-    cohort: Literal["registered_population", "care_home_residents"]
+    kind: Literal["change", "share"]
+    indicator: str
     baseline_year: int = Field(ge=2010, le=2030)
     comparison_year: int = Field(ge=2010, le=2030)
     note: str

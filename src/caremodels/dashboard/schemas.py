@@ -31,6 +31,7 @@ __all__ = [
     "ExplorerResponse",
     "FunnelLimitsOut",
     "FundingConditionRow",
+    "GroupValues",
     "GrowthOut",
     "HealthResponse",
     "IndicatorSummary",
@@ -42,7 +43,7 @@ __all__ = [
     "PracticeRankingResponse",
     "QuarantineCount",
     "ReportedVsMeasured",
-    "ResidentRate",
+    "SkippedEvaluation",
     "SeriesResponse",
     "SiteIndicatorResponse",
     "SiteIndicatorSummary",
@@ -68,9 +69,14 @@ class IndicatorSummary(_Out):
     id: str
     title: str
     description: str
+    topic: str | None
+    statistic: str = Field(description="rate or proportion.")
     unit: str
+    value_label: str = Field(description="The unit of the values the dashboard gives (annual rates over person-time).")
+    denominator_label: str
     multiplier: int
     direction_of_improvement: str
+    standardised: bool = Field(description="Directly standardised in the catalogue; the dashboard shows it crude.")
     available: bool
     reason_unavailable: str | None = Field(
         default=None, description="Why the indicator cannot be computed from this warehouse."
@@ -147,7 +153,7 @@ class FundingConditionRow(_Out):
 class SeriesPoint(_Out):
     period: str
     period_start: dt.date
-    rate: float | None
+    value: float | None
     ci_low: float | None
     ci_high: float | None
 
@@ -223,10 +229,16 @@ class SpcSummary(_Out):
 class SiteIndicatorSummary(_Out):
     indicator: IndicatorSummary
     latest_period: str | None
-    latest_rate: float | None
+    latest_value: float | None
     spc: SpcSummary | None
     growth: GrowthOut | None
     reason: str | None = Field(default=None, description="Why a figure is missing.")
+
+
+class SkippedEvaluation(_Out):
+    method: str
+    indicator: str
+    reason: str
 
 
 class ReportedVsMeasured(_Out):
@@ -234,15 +246,16 @@ class ReportedVsMeasured(_Out):
     measure: str
     cohort: str
     reported: str = Field(description="The site's own figure, as published.")
-    reported_change: float | None = Field(description="Reported relative change (-0.19 = 19% fewer).")
+    reported_value: float = Field(description="Reported relative change (-0.19 = 19% fewer) or share (0.66).")
+    kind: Literal["change", "share"]
     reported_period: str
     source: str
     indicator: str | None
     measured_periods: dict[str, str]
-    measured_change: float | None
+    measured_value: float | None
     measured_ci_low: float | None = None
     measured_ci_high: float | None = None
-    rest_change: float | None = None
+    rest_value: float | None = None
     method: str
     note: str
     status: Literal["measured", "not_measurable"]
@@ -253,14 +266,16 @@ class SiteResponse(_Out):
     population: PopulationProfile | None
     indicators: list[SiteIndicatorSummary]
     evaluations: list[EvaluationOut]
+    evaluations_not_run: list[SkippedEvaluation]
     reported: list[ReportedVsMeasured]
 
 
 class MonthlyPoint(_Out):
     month: dt.date
-    numerator: int | None
-    registered_population: int | None
-    rate: float | None
+    numerator: int | None = Field(description="Events, bed days or the summed field (disclosure-controlled).")
+    events: int | None
+    denominator: int | None = Field(description="Mean list size, mean residents or denominator events.")
+    value: float | None
     ci_low: float | None
     ci_high: float | None
     suppressed: bool
@@ -295,23 +310,24 @@ class AreaRate(_Out):
     period: str
     period_start: dt.date
     period_end: dt.date
-    numerator: int | None
-    registered_population: int | None
-    rate: float | None
+    numerator: int | None = Field(description="Events, bed days or the summed field (disclosure-controlled).")
+    events: int | None
+    denominator: int | None = Field(description="Mean list size, mean residents or denominator events.")
+    value: float | None
     ci_low: float | None
     ci_high: float | None
     suppressed: bool
     funnel: Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"] | None = Field(
-        default=None, description="Position against the funnel limits around the overall rate."
+        default=None, description="Position against the funnel limits around the overall value."
     )
 
 
 class FunnelLimitsOut(_Out):
-    """Control limits around the overall rate at a grid of registered populations (the mean list
-    size over the period, the funnel plot's horizontal axis)."""
+    """Control limits around the overall value at a grid of denominators (mean list size, mean
+    residents or denominator events over the period: the funnel plot's horizontal axis)."""
 
-    target_rate: float
-    registered_population: list[float]
+    target: float
+    denominator: list[float]
     lower_95: list[float]
     upper_95: list[float]
     lower_99_8: list[float]
@@ -337,14 +353,14 @@ class SeriesResponse(_Out):
 
 class PracticeRank(_Out):
     rank: int
-    decile: int = Field(ge=1, le=10, description="1 = the tenth of practices with the lowest rate.")
+    decile: int = Field(ge=1, le=10, description="1 = the tenth of practices with the lowest values.")
     practice_code: str
     sites: list[str]
-    rate: float
-    ci_low: float
-    ci_high: float
+    value: float
+    ci_low: float | None
+    ci_high: float | None
     numerator: int | None
-    registered_population: int | None
+    denominator: int | None
 
 
 class PracticeRankingResponse(_Out):
@@ -358,8 +374,9 @@ class PracticeMonthRow(_Out):
     practice_code: str
     month: dt.date
     numerator: int | None
-    denominator: int | None
-    rate: float | None
+    events: int | None
+    denominator: int | None = Field(description="The engine's monthly denominator (disclosure-controlled).")
+    value: float | None
     suppressed: bool
 
 
@@ -369,24 +386,17 @@ class EhchElementOut(_Out):
     sub_elements: list[str]
 
 
-class ResidentRate(_Out):
-    group: str
+class GroupValues(_Out):
     indicator: str
-    financial_year: str
-    residents: int | None = Field(description="Mean number of residents (disclosure-controlled).")
-    events: int | None
-    rate: float | None = Field(description="Events per 1,000 resident-years.")
-    ci_low: float | None
-    ci_high: float | None
+    group: str
+    years: list[AreaRate] = Field(description="Values by financial year.")
 
 
 class CareHomesResponse(_Out):
     framework: list[EhchElementOut]
     sites: list[SiteOut]
-    residents_available: bool
-    reason: str | None
-    indicators: list[IndicatorSummary]
-    rates: list[ResidentRate]
+    indicators: list[IndicatorSummary] = Field(description="Indicators of care home residents in the catalogue.")
+    values: list[GroupValues] = Field(description="Residents' values for EHCH sites, each EHCH site and the rest.")
     growth: list[GrowthOut]
 
 

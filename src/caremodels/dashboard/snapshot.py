@@ -3,14 +3,14 @@
 The warehouse is opened read-only, read, and closed again: the running app holds no connection, so
 requests never wait on DuckDB and another process may open the file. What is read:
 
-* practice-month counts of every indicator in the catalogue that the warehouse can feed (through
-  ``caremodels.indicators.practice_month_counts``); the others are listed with the reason;
+* practice-month sums (numerator, denominator, events) of every indicator in the catalogue that the
+  warehouse can feed, through the indicator engine (``caremodels.indicators``); the others are
+  listed with the reason. Standardised indicators are read without their age-sex bands (the
+  dashboard shows them crude);
 * the registered population by practice, sex and five-year age band on one profile date;
-* counts among care home residents (``caremodels.dashboard.care_homes``), when residences are loaded;
-* advice and guidance outcomes by practice and financial year, when requests are loaded;
 * the warehouse status (tables, batches, quarantine) and quarantined rows by table, field and reason.
 
-Nothing here is published as is: the figures modules apply disclosure control.
+Nothing here is published as is: ``caremodels.dashboard.figures`` applies disclosure control.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,8 @@ import duckdb
 import pandas as pd
 
 from caremodels import __version__
-from caremodels.dashboard.care_homes import CareHomeCounts, read_care_home_counts
 from caremodels.errors import CaremodelsError
-from caremodels.indicators import IndicatorDefinition, catalogue, practice_month_counts
+from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
@@ -38,13 +39,15 @@ __all__ = ["IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
 _LOG = logging.getLogger(__name__)
 AGE_BAND_WIDTH = 5
 OLDEST_BAND_FROM = 90
+COUNT_COLUMNS = ["practice_code", "month", "numerator", "denominator", "events"]
+PracticeMonths = Callable[[IndicatorDefinition], pd.DataFrame]
 
 
 @dataclass(frozen=True)
 class IndicatorCounts:
     definition: IndicatorDefinition
     counts: pd.DataFrame
-    """Columns practice_code, month (first day), numerator, denominator (true counts)."""
+    """Columns practice_code, month (first day), numerator, denominator, events (true sums)."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,36 @@ class WarehouseSnapshot:
     population: pd.DataFrame
     """Columns practice_code, sex, age_from, people on ``profile_date``."""
     profile_date: dt.date | None
-    care_homes: CareHomeCounts
-    advice: pd.DataFrame
-    """Columns practice_code, financial_year, requests, referred (empty when none are loaded)."""
     present_practices: frozenset[str] = field(default_factory=frozenset)
+
+
+@contextmanager
+def _practice_months(warehouse: Warehouse) -> Iterator[PracticeMonths]:
+    """The engine's practice-month sums for a definition, over the months its events cover.
+
+    One engine serves every definition so that the registered population, the costly part, is
+    computed once and reused.
+    """
+    from caremodels.indicators.ibis_engine import duckdb_engine_for
+    from caremodels.indicators.periods import month_start
+
+    engine = duckdb_engine_for(warehouse)
+
+    def practice_months(definition: IndicatorDefinition) -> pd.DataFrame:
+        months = engine.data_months(definition.numerator)
+        if months is None:
+            return pd.DataFrame(columns=COUNT_COLUMNS)
+        frame = engine.execute(engine.practice_months(definition, *months))
+        # Standardised indicators come by sex and age band: the dashboard shows crude figures.
+        frame = frame.groupby(["practice", "month"], as_index=False)[["numerator", "denominator", "events"]].sum()
+        frame = frame.rename(columns={"practice": "practice_code"})
+        frame["month"] = [month_start(int(index)) for index in frame["month"]]
+        return frame.sort_values(["practice_code", "month"]).reset_index(drop=True)[COUNT_COLUMNS]
+
+    try:
+        yield practice_months
+    finally:
+        engine.close()
 
 
 def _row_count(warehouse: Warehouse, table: str, tables: set[str]) -> int:
@@ -69,31 +98,48 @@ def _row_count(warehouse: Warehouse, table: str, tables: set[str]) -> int:
     return int(warehouse.query(f"SELECT count(*) FROM {table}")[0][0])
 
 
+def _tables_of(definition: IndicatorDefinition) -> set[str]:
+    """The warehouse tables a definition reads."""
+    needed = {definition.numerator.table}
+    denominator: Any = definition.denominator
+    if denominator.kind == "registered_population":
+        needed.add("gp_registrations")
+    elif denominator.kind == "care_home_resident_years":
+        needed.add("care_home_residence")
+    else:
+        needed.add(denominator.table)
+    for selection in (definition.numerator, denominator):
+        if getattr(selection, "cohort", "all_patients") == "care_home_residents":
+            needed.add("care_home_residence")
+        linked = getattr(selection, "linked", None)
+        if linked is not None:
+            needed.add(linked.table)
+    return needed
+
+
 def _indicator_counts(
     warehouse: Warehouse, tables: set[str]
 ) -> tuple[dict[str, IndicatorCounts], dict[str, str]]:
     available: dict[str, IndicatorCounts] = {}
     unavailable: dict[str, str] = {}
-    registrations = _row_count(warehouse, "gp_registrations", tables)
-    for definition in catalogue():
-        table = definition.numerator.table
-        if registrations == 0:
-            unavailable[definition.id] = "no GP registrations are loaded, so there is no denominator"
-            continue
-        if _row_count(warehouse, table, tables) == 0:
-            unavailable[definition.id] = f"no rows are loaded into {table}"
-            continue
-        try:
-            counts = practice_month_counts(warehouse, definition)
-        except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
-            # One indicator the engine cannot compute must not take the whole dashboard down.
-            _LOG.warning("indicator %s not computed: %s", definition.id, error)
-            unavailable[definition.id] = f"the indicator engine could not compute it ({type(error).__name__})"
-            continue
-        if counts.empty:
-            unavailable[definition.id] = "no practice has a registered population in the months with events"
-            continue
-        available[definition.id] = IndicatorCounts(definition, counts)
+    rows = {table: _row_count(warehouse, table, tables) for table in tables}
+    with _practice_months(warehouse) as practice_months:
+        for definition in catalogue():
+            empty = sorted(table for table in _tables_of(definition) if not rows.get(table))
+            if empty:
+                unavailable[definition.id] = f"no rows are loaded into {', '.join(empty)}"
+                continue
+            try:
+                counts = practice_months(definition)
+            except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
+                # One indicator the engine cannot compute must not take the whole dashboard down.
+                _LOG.warning("indicator %s not computed: %s", definition.id, error)
+                unavailable[definition.id] = f"the indicator engine could not compute it ({type(error).__name__})"
+                continue
+            if counts.empty or not (counts["denominator"] > 0).any():
+                unavailable[definition.id] = "no practice-month has both events and a denominator"
+                continue
+            available[definition.id] = IndicatorCounts(definition, counts)
     return available, unavailable
 
 
@@ -140,23 +186,6 @@ def _quarantine_detail(warehouse: Warehouse, tables: set[str]) -> pd.DataFrame:
     ).df()[columns]
 
 
-def _advice(warehouse: Warehouse, tables: set[str]) -> pd.DataFrame:
-    columns = ["practice_code", "financial_year", "requests", "referred"]
-    if _row_count(warehouse, "advice_and_guidance", tables) == 0:
-        return pd.DataFrame(columns=columns)
-    return warehouse.connection.execute(
-        """
-        SELECT gp_practice_code AS practice_code,
-               (year(request_date) - CASE WHEN month(request_date) < 4 THEN 1 ELSE 0 END)::INTEGER
-                   AS financial_year,
-               count(*) AS requests,
-               count(*) FILTER (WHERE outcome = 'referred') AS referred
-        FROM advice_and_guidance
-        GROUP BY ALL ORDER BY ALL
-        """
-    ).df()[columns]
-
-
 def read_snapshot(warehouse_path: Path, *, cache: bool = True) -> WarehouseSnapshot:
     """Read what the dashboard shows; raises ``CaremodelsError`` when the warehouse cannot be read.
 
@@ -185,16 +214,13 @@ def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
             indicators, unavailable = _indicator_counts(warehouse, tables)
             profile_date = _profile_date(warehouse, indicators) if "gp_registrations" in tables else None
             population = _population(warehouse, profile_date)
-            months = sorted({month for item in indicators.values() for month in item.counts["month"]})
-            care_homes = read_care_home_counts(warehouse, tables, list(indicators.values()), months)
-            advice = _advice(warehouse, tables)
             status = warehouse.status()
             quarantine = _quarantine_detail(warehouse, tables)
         except duckdb.Error as error:
             raise CaremodelsError(f"cannot read the warehouse {warehouse_path}: {error}") from error
     present = frozenset(
-        code for item in indicators.values() for code in item.counts["practice_code"].unique()
-    ) | frozenset(population["practice_code"].unique())
+        str(code) for item in indicators.values() for code in item.counts["practice_code"].unique()
+    ) | frozenset(str(code) for code in population["practice_code"].unique())
     return WarehouseSnapshot(
         path=warehouse_path,
         indicators=indicators,
@@ -203,15 +229,13 @@ def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
         quarantine_detail=quarantine,
         population=population,
         profile_date=profile_date,
-        care_homes=care_homes,
-        advice=advice,
         present_practices=present,
     )
 
 
 # -- the snapshot cache ------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def _cache_key(warehouse_path: Path) -> str:
@@ -256,16 +280,6 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
             indicator_id: IndicatorCounts(by_id[indicator_id], _read_frame(folder / f"indicator-{indicator_id}.parquet"))
             for indicator_id in index["indicators"]
         }
-        homes = index["care_homes"]
-        care_homes = CareHomeCounts(
-            residents=_read_frame(folder / "care-home-residents.parquet"),
-            events={
-                indicator_id: _read_frame(folder / f"care-home-{indicator_id}.parquet")
-                for indicator_id in homes["events"]
-            },
-            unavailable=homes["unavailable"],
-            reason=homes["reason"],
-        )
         return WarehouseSnapshot(
             path=warehouse_path,
             indicators=indicators,
@@ -274,8 +288,6 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
             quarantine_detail=_read_frame(folder / "quarantine.parquet"),
             population=_read_frame(folder / "population.parquet"),
             profile_date=dt.date.fromisoformat(index["profile_date"]) if index["profile_date"] else None,
-            care_homes=care_homes,
-            advice=_read_frame(folder / "advice.parquet"),
             present_practices=frozenset(index["present_practices"]),
         )
     except (OSError, ValueError, KeyError) as error:
@@ -299,22 +311,13 @@ def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> None:
         partial.mkdir(parents=True)
         for indicator_id, item in snapshot.indicators.items():
             item.counts.to_parquet(partial / f"indicator-{indicator_id}.parquet", index=False)
-        snapshot.care_homes.residents.to_parquet(partial / "care-home-residents.parquet", index=False)
-        for indicator_id, frame in snapshot.care_homes.events.items():
-            frame.to_parquet(partial / f"care-home-{indicator_id}.parquet", index=False)
         snapshot.quarantine_detail.to_parquet(partial / "quarantine.parquet", index=False)
         snapshot.population.to_parquet(partial / "population.parquet", index=False)
-        snapshot.advice.to_parquet(partial / "advice.parquet", index=False)
         index = {
             "indicators": sorted(snapshot.indicators),
             "unavailable": snapshot.unavailable,
             "status": {key: value for key, value in snapshot.status.items() if key != "warehouse"},
             "profile_date": snapshot.profile_date.isoformat() if snapshot.profile_date else None,
-            "care_homes": {
-                "events": sorted(snapshot.care_homes.events),
-                "unavailable": snapshot.care_homes.unavailable,
-                "reason": snapshot.care_homes.reason,
-            },
             "present_practices": sorted(snapshot.present_practices),
         }
         (partial / "snapshot.json").write_text(json.dumps(index, default=str), encoding="utf-8")

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
-from caremodels.evaluation.inference import CalibratedInterval, placebo_calibrated
+from caremodels.evaluation.inference import MIN_PLACEBOS, CalibratedInterval, placebo_calibrated
 from caremodels.evaluation.panel import CountPanel, PoissonFit, fit_poisson_two_way
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
@@ -188,19 +189,25 @@ def _wald(fit: PoissonFit, indexes: list[int]) -> float:
 def _pre_trend(
     fit: PoissonFit, placebos: list[tuple[str, PoissonFit]], years: list[int], pre_years: list[int]
 ) -> dict[str, Any]:
-    """A joint test that the years before the reference year match it, against the placebos' values."""
+    """A joint test that the years before the reference year match it. The Poisson Wald statistic
+    is divided by the placebos' mean Wald statistic per coefficient (their spread relative to
+    Poisson noise) and referred to an F distribution with as many denominator degrees of freedom as
+    placebos; the rank among the placebos' own Wald statistics is reported beside it."""
     if not pre_years:
         return {"tested": False, "reason": "only one year before the start", "p_value": None}
     indexes = [years.index(year) for year in pre_years]
     own = _wald(fit, indexes)
     placebo_values = [_wald(placebo, indexes) for _, placebo in placebos]
-    if not placebo_values:
-        return {"tested": False, "reason": "no placebo pseudo-sites", "p_value": None}
+    if len(placebo_values) < MIN_PLACEBOS:
+        return {"tested": False, "reason": "too few placebo pseudo-sites", "p_value": None}
+    dispersion = float(np.mean(placebo_values)) / len(indexes)
+    statistic = own / len(indexes) / dispersion
     exceed = sum(1 for value in placebo_values if value >= own)
     return {
         "tested": True,
         "years": pre_years,
         "wald_statistic": own,
-        "p_value": (1 + exceed) / (len(placebo_values) + 1),
-        "reference": "rank among the placebo pseudo-sites' Wald statistics",
+        "f_statistic": statistic,
+        "p_value": float(scipy_stats.f.sf(statistic, len(indexes), len(placebo_values))),
+        "rank_p_value": (1 + exceed) / (len(placebo_values) + 1),
     }

@@ -24,6 +24,7 @@ import datetime as dt
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,8 +85,10 @@ def _quarterly(
         months = months[months <= end]
     offsets = np.array([(m.year - start.year) * 12 + m.month - start.month for m in months])
     frame["quarter"] = np.floor_divide(offsets, 3)
-    month_count = pd.Series(offsets).groupby(np.floor_divide(offsets, 3)).nunique()
-    quarters = sorted(int(q) for q, n in month_count.items() if n == 3)
+    quarter_ids, months_in_quarter = np.unique(np.floor_divide(np.unique(offsets), 3), return_counts=True)
+    quarters = [
+        int(quarter) for quarter, count in zip(quarter_ids, months_in_quarter, strict=True) if count == 3
+    ]
     series = {}
     for name, practices in units.items():
         rows = frame[frame["practice_code"].isin(set(practices))]
@@ -176,13 +179,16 @@ def synthetic_control(
     if fit is None:
         raise ValueError("the target has no events before or after the start, or no registered population")
 
-    placebo_statistics, placebo_rows = [], []
+    placebo_statistics: list[float] = []
+    placebo_rows: list[dict[str, Any]] = []
+    placebo_fits: list[_Fit] = []
     for name in donor_names:
         others = [series[other] for other in donor_names if other != name]
         placebo = _fit_unit(series[name], others, before, multiplier)
         if placebo is None:
             continue
         placebo_statistics.append(math.log(placebo.rate_ratio) / placebo.log_standard_error)
+        placebo_fits.append(placebo)
         placebo_rows.append(
             {
                 "unit": name,
@@ -195,7 +201,7 @@ def synthetic_control(
         math.log(fit.rate_ratio), fit.log_standard_error, placebo_statistics, confidence=confidence
     )
     own_ratio = _rmspe_ratio(fit.pre_rmspe, fit.post_rmspe)
-    placebo_ratios = [_rmspe_ratio(row["pre_rmspe"], row["post_rmspe"]) for row in placebo_rows]
+    placebo_ratios = [_rmspe_ratio(placebo.pre_rmspe, placebo.post_rmspe) for placebo in placebo_fits]
     rank_p = (1 + sum(1 for value in placebo_ratios if value >= own_ratio)) / (len(placebo_ratios) + 1)
     first_month = _quarter_start(target.start, quarters[0])
     last_month = _quarter_start(target.start, quarters[-1] + 1) - dt.timedelta(days=1)
@@ -206,7 +212,7 @@ def synthetic_control(
     ]
     if math.isnan(interval.ci_low):
         caveats.append(f"Only {interval.placebos} placebos: too few for an interval.")
-    placebo_pre = [row["pre_rmspe"] for row in placebo_rows]
+    placebo_pre = [placebo.pre_rmspe for placebo in placebo_fits]
     if placebo_pre and fit.pre_rmspe > float(np.median(placebo_pre)) * 2:
         caveats.append(
             "The fit before the start is poor compared with the placebos': treat the estimate with care."

@@ -71,7 +71,8 @@ def resolve_target(
     if site is not None:
         found = find_site(site)
         sites = [found]
-        model, area = found.care_model, found.short_name
+        model: str = found.care_model
+        area = found.short_name
     else:
         model = str(care_model)
         sites = [candidate for candidate in vanguard_sites() if candidate.care_model == model]

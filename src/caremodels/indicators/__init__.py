@@ -1,11 +1,30 @@
-"""Indicators: a declarative catalogue of definitions and the engine that computes them.
+"""Indicators: a declarative catalogue of definitions and the engines that compute them.
 
-Boundaries: definitions are data (YAML validated into ``IndicatorDefinition``), never SQL; the
-engine reads only the warehouse and returns counts and denominators, to which ``caremodels.stats``
-adds values and intervals.
+Boundaries: definitions are data (YAML validated into ``IndicatorDefinition``), never SQL. An engine
+(DuckDB or Spark through Ibis, or the pandas reference) reads only the warehouse and returns counts
+and denominators by area and period; ``caremodels.stats`` adds values and intervals
+(``indicator_results``), and every export goes through disclosure control (``publish``).
 """
 
+from caremodels.indicators.compute import indicator_results
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator, load_definition
 from caremodels.indicators.engine import practice_month_counts
+from caremodels.indicators.geography import LEVELS, Level
+from caremodels.indicators.output import compute_to_file, open_engine, publish
+from caremodels.indicators.periods import PERIOD_KINDS, PeriodKind
 
-__all__ = ["IndicatorDefinition", "catalogue", "find_indicator", "load_definition", "practice_month_counts"]
+__all__ = [
+    "LEVELS",
+    "PERIOD_KINDS",
+    "IndicatorDefinition",
+    "Level",
+    "PeriodKind",
+    "catalogue",
+    "compute_to_file",
+    "find_indicator",
+    "indicator_results",
+    "load_definition",
+    "open_engine",
+    "practice_month_counts",
+    "publish",
+]

@@ -140,7 +140,8 @@ def indicator_results(
     """True results (``RESULT_COLUMNS``) of one indicator for every area of each level and every
     complete period of each kind, sorted by level, code, period and start."""
     area_sets = [
-        area_set(level, groups_file=groups_file, site_membership_file=site_membership_file) for level in levels
+        area_set(level, groups_file=groups_file, site_membership_file=site_membership_file)
+        for level in levels
     ]
     chosen = requested_periods(engine, definition, periods, first_month=first_month, last_month=last_month)
     counts = engine.counts(definition, area_sets, chosen)

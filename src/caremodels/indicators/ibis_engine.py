@@ -49,7 +49,7 @@ from caremodels.indicators.definition import (
 from caremodels.indicators.engines import AGE_BANDS, COUNT_COLUMNS
 from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.periods import Period, month_start
-from caremodels.indicators.tables import EVENT_TABLES, field_type
+from caremodels.indicators.tables import EVENT_TABLES
 from caremodels.reference import admission_methods
 from caremodels.warehouse.schema import SOURCE_TABLES
 
@@ -84,7 +84,7 @@ def _month_index(value: ir.Value) -> ir.IntegerValue:
 def _day_number(table: ir.Table, table_name: str, column: str) -> ir.IntegerValue:
     """Days since 1970-01-01 of a date, or of the date part of a timestamp."""
     value: Any = table[column]
-    if field_type(table_name, column) == "timestamp":
+    if SOURCE_TABLES[table_name].column(column).type == "timestamp":
         value = value.date()
     return value.epoch_days().cast("int64")
 
@@ -114,8 +114,8 @@ def _condition(table: ir.Table, table_name: str, condition: Condition) -> ir.Boo
         ]
         return value.isin(codes)
     if condition.code_list is not None:
-        codes = code_list(condition.code_list).codes
-        by_length = itertools.groupby(sorted(codes, key=len), key=len)
+        listed = code_list(condition.code_list).codes
+        by_length = itertools.groupby(sorted(listed, key=len), key=len)
         tests = [value.substr(0, length).isin(list(group)) for length, group in by_length]
         return ibis.or_(*tests)
     if condition.present is not None:

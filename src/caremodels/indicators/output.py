@@ -1,8 +1,9 @@
-"""Write an indicator's results to a file, with intervals and disclosure control.
+"""Publish an indicator's results: disclosure control, then a file (CSV, Parquet or JSON).
 
 Columns: indicator_id, level, code, period_start, period_end, numerator, denominator, value,
 ci_low, ci_high, suppressed. Values and intervals come from the true counts; the published counts
-are rounded and small ones suppressed (with value and interval withheld).
+are rounded and small ones suppressed (with value and interval withheld). Every export goes through
+``publish``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
+from caremodels.indicators.compute import indicator_results
 from caremodels.indicators.definition import find_indicator
-from caremodels.indicators.disclosure import apply_disclosure_control
-from caremodels.indicators.engine import practice_month_counts
-from caremodels.stats import crude_rate_ci_arrays
-from caremodels.warehouse.store import Warehouse
+from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control
+from caremodels.indicators.engines import CountingEngine
+from caremodels.indicators.geography import ENGLAND_CODE, level_name
+from caremodels.indicators.periods import period_kind
 
-__all__ = ["OUTPUT_COLUMNS", "compute", "compute_to_file"]
+__all__ = ["OUTPUT_COLUMNS", "OUTPUT_SUFFIXES", "compute_to_file", "open_engine", "publish", "write_results"]
 
 OUTPUT_COLUMNS = [
     "indicator_id",
@@ -34,56 +36,96 @@ OUTPUT_COLUMNS = [
     "ci_high",
     "suppressed",
 ]
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".json")
 
 
-def _month_end(day: dt.date) -> dt.date:
-    following = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
-
-
-def compute(warehouse: Warehouse, indicator_id: str, *, level: str, period: str) -> pd.DataFrame:
-    """True (not yet disclosure-controlled) results of an indicator."""
-    definition = find_indicator(indicator_id)
-    if (level, period) != ("practice", "month"):
-        raise CaremodelsError(f"level {level!r} by {period!r} is not available yet")
-    counts = practice_month_counts(warehouse, definition)
-    interval = crude_rate_ci_arrays(
-        counts["numerator"], counts["denominator"], multiplier=definition.multiplier
-    )
-    return pd.DataFrame(
-        {
-            "indicator_id": definition.id,
-            "level": level,
-            "code": counts["practice_code"],
-            "period_start": counts["month"],
-            "period_end": counts["month"].map(_month_end),
-            "numerator": counts["numerator"],
-            "denominator": counts["denominator"],
-            "value": interval.value,
-            "ci_low": interval.lower,
-            "ci_high": interval.upper,
-        }
-    )
-
-
-def compute_to_file(
-    warehouse_path: Path, indicator_id: str, *, level: str, period: str, out_file: Path
-) -> int:
-    with Warehouse(warehouse_path, read_only=True) as warehouse:
-        results = compute(warehouse, indicator_id, level=level, period=period)
+def publish(results: pd.DataFrame, policy: DisclosurePolicy | None = None) -> pd.DataFrame:
+    """``OUTPUT_COLUMNS`` of true results after disclosure control."""
+    policy = policy or DisclosurePolicy()
+    exempt = (results["level"] == "england") & (results["code"] == ENGLAND_CODE) & policy.exempt_national
     published = apply_disclosure_control(
-        results, ["numerator", "denominator"], withheld_columns=["value", "ci_low", "ci_high"]
-    )[OUTPUT_COLUMNS]
+        results,
+        ["numerator", "denominator"],
+        withheld_columns=["value", "ci_low", "ci_high"],
+        rules=policy.rules,
+        also_suppress_on=["events"],
+        exempt=exempt,
+    )
+    return published[OUTPUT_COLUMNS].reset_index(drop=True)
+
+
+def write_results(published: pd.DataFrame, out_file: Path) -> None:
+    """Write published results by the file's suffix: .csv, .parquet or .json."""
+    if out_file.suffix not in OUTPUT_SUFFIXES:
+        raise CaremodelsError(f"cannot write {out_file.name}: use .csv, .parquet or .json")
+    if list(published.columns) != OUTPUT_COLUMNS:
+        raise CaremodelsError("only published results (see caremodels.indicators.output.publish) are written")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     if out_file.suffix == ".csv":
         published.to_csv(out_file, index=False)
     elif out_file.suffix == ".parquet":
         published.to_parquet(out_file, index=False)
-    elif out_file.suffix == ".json":
+    else:
         published.assign(
             period_start=published["period_start"].map(dt.date.isoformat),
             period_end=published["period_end"].map(dt.date.isoformat),
         ).to_json(out_file, orient="records", indent=1)
-    else:
+
+
+def open_engine(
+    engine: str, warehouse_path: Path | str, *, spark_master: str | None = None
+) -> CountingEngine:
+    """An engine by name: ``duckdb`` (default), ``spark`` or ``reference`` (slow; small data only)."""
+    from caremodels.indicators.ibis_engine import duckdb_engine, spark_engine
+    from caremodels.indicators.reference_engine import ReferenceEngine
+
+    if engine == "duckdb":
+        return duckdb_engine(Path(warehouse_path))
+    if engine == "spark":
+        return spark_engine(warehouse_path, master=spark_master)
+    if engine == "reference":
+        return ReferenceEngine(Path(warehouse_path))
+    raise CaremodelsError(f"no engine {engine!r} (choose duckdb, spark or reference)")
+
+
+def compute_to_file(
+    warehouse_path: Path | str,
+    indicator_id: str,
+    *,
+    level: str,
+    period: str,
+    out_file: Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    groups_file: Path | None = None,
+    site_membership_file: Path | None = None,
+    first_month: dt.date | None = None,
+    last_month: dt.date | None = None,
+    policy: DisclosurePolicy | None = None,
+) -> int:
+    """Compute one indicator at one level and period, publish it and write ``out_file``; returns
+    the number of rows written."""
+    if out_file.suffix not in OUTPUT_SUFFIXES:
         raise CaremodelsError(f"cannot write {out_file.name}: use .csv, .parquet or .json")
+    definition = find_indicator(indicator_id)
+    try:
+        chosen_level, chosen_period = level_name(level), period_kind(period)
+    except ValueError as error:
+        raise CaremodelsError(str(error)) from error
+    counting = open_engine(engine, warehouse_path, spark_master=spark_master)
+    try:
+        results = indicator_results(
+            counting,
+            definition,
+            levels=[chosen_level],
+            periods=[chosen_period],
+            groups_file=groups_file,
+            site_membership_file=site_membership_file,
+            first_month=first_month,
+            last_month=last_month,
+        )
+    finally:
+        counting.close()
+    published = publish(results, policy)
+    write_results(published, out_file)
     return len(published)

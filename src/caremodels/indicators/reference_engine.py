@@ -100,7 +100,9 @@ class ReferenceEngine:
             return value.isna() | ~value.isin(condition.not_in)
         if condition.admission_method_groups is not None:
             groups = condition.admission_method_groups
-            return value.map(lambda code: code in admission_methods() and admission_methods()[code].group in groups)
+            return value.map(
+                lambda code: code in admission_methods() and admission_methods()[code].group in groups
+            )
         if condition.code_list is not None:
             codes = code_list(condition.code_list)
             return value.map(lambda code: isinstance(code, str) and codes.matches(code))
@@ -215,8 +217,11 @@ class ReferenceEngine:
 
     def _resident_days(self, period: Period, data_end: dt.date) -> pd.DataFrame:
         residence = self.table("care_home_residence")
-        start = residence["residence_start"].clip(lower=pd.Timestamp(period.start))
-        end = residence["residence_end"].fillna(pd.Timestamp(data_end)).clip(upper=pd.Timestamp(period.end))
+        period_start, period_end = pd.Timestamp(period.start), pd.Timestamp(period.end)
+        begins = residence["residence_start"]
+        start = begins.where(begins > period_start, period_start)
+        ends = residence["residence_end"].fillna(pd.Timestamp(data_end))
+        end = ends.where(ends < period_end, period_end)
         days = (end - start).dt.days + 1
         stays = pd.DataFrame({"practice": residence["practice_code"], "denominator": days})
         stays = stays[stays["denominator"] > 0]
@@ -234,7 +239,7 @@ class ReferenceEngine:
             return pd.DataFrame(columns=COUNT_COLUMNS + band_keys)
         first = min(period.first_month for period in periods)
         last = max(period.last_month for period in periods)
-        numerator_weight = definition.numerator.measure
+        numerator_weight: str = definition.numerator.measure
         if definition.numerator.measure == "sum" and definition.numerator.sum_of:
             numerator_weight = definition.numerator.sum_of
         events = self._events(definition.numerator, banded=banded, weight=numerator_weight)
@@ -249,15 +254,11 @@ class ReferenceEngine:
             denominator_events = self._events(denominator, banded=banded, weight="count")
         data_end = month_start(last + 1) - dt.timedelta(days=1)
 
-        rows = []
+        rows: list[pd.DataFrame] = []
         for period in periods:
             after_end = pd.Timestamp(period.end + dt.timedelta(days=1))
             in_period = events[(events["when"] >= pd.Timestamp(period.start)) & (events["when"] < after_end)]
-            numerator = (
-                in_period.groupby(keys)["weight"]
-                .agg(numerator="sum", events="count")
-                .reset_index()
-            )
+            numerator = in_period.groupby(keys)["weight"].agg(numerator="sum", events="count").reset_index()
             if isinstance(denominator, RegisteredPopulation):
                 months = [population[m] for m in range(period.first_month, period.last_month + 1)]
                 per_practice = pd.concat(months).groupby(keys)["denominator"].sum().reset_index()
@@ -275,27 +276,28 @@ class ReferenceEngine:
             )
             present = frozenset(practice_table["practice"])
             for area_set in area_sets:
-                for code in area_set.codes(present):
-                    members = area_set.practices_of(code, present)
-                    area = practice_table[practice_table["practice"].isin(members)]
-                    sums = area.groupby(band_keys)[["numerator", "denominator", "events"]].sum() if banded else None
-                    common = {
-                        "level": area_set.level,
-                        "code": code,
-                        "period": period.kind,
-                        "first_month": period.first_month,
-                        "last_month": period.last_month,
-                    }
-                    if sums is None:
-                        rows.append(
-                            {
-                                **common,
-                                "numerator": area["numerator"].sum(),
-                                "denominator": area["denominator"].sum(),
-                                "events": area["events"].sum(),
-                            }
-                        )
-                    else:
-                        for (sex, band), values in sums.iterrows():
-                            rows.append({**common, **values.to_dict(), "sex": sex, "age_band": band})
-        return pd.DataFrame(rows, columns=COUNT_COLUMNS + band_keys)
+                membership = pd.DataFrame(
+                    [
+                        (code, practice)
+                        for code in area_set.codes(present)
+                        for practice in sorted(area_set.practices_of(code, present))
+                    ],
+                    columns=["code", "practice"],
+                )
+                in_areas = membership.merge(practice_table, on="practice")
+                sums = (
+                    in_areas.groupby(["code", *band_keys])[["numerator", "denominator", "events"]]
+                    .sum()
+                    .reset_index()
+                )
+                rows.append(
+                    sums.assign(
+                        level=area_set.level,
+                        period=period.kind,
+                        first_month=period.first_month,
+                        last_month=period.last_month,
+                    )
+                )
+        if not rows:
+            return pd.DataFrame(columns=COUNT_COLUMNS + band_keys)
+        return pd.concat(rows, ignore_index=True)[COUNT_COLUMNS + band_keys]

@@ -130,16 +130,16 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def recorded_result(warehouse: Warehouse, batch_id: str, *, file: str, table: str) -> LoadResult:
+def recorded_result(warehouse: Warehouse, batch_id: str, *, file: str) -> LoadResult:
     """The LoadResult of a batch already in the warehouse (a repeated load changes nothing)."""
-    read, loaded, quarantined, excluded, unmapped, source_format = warehouse.query(
-        "SELECT rows_read, rows_loaded, rows_quarantined, rows_excluded_opt_out, rows_unmapped, source_format "
-        "FROM ingest_batches WHERE batch_id = ?",
+    table, read, loaded, quarantined, excluded, unmapped, source_format = warehouse.query(
+        "SELECT table_name, rows_read, rows_loaded, rows_quarantined, rows_excluded_opt_out, rows_unmapped, "
+        "source_format FROM ingest_batches WHERE batch_id = ?",
         [batch_id],
     )[0]
     return LoadResult(
         file=file,
-        table=table,
+        table=str(table),
         batch_id=batch_id,
         status="unchanged",
         rows_read=int(read),
@@ -338,7 +338,7 @@ def load_file(
     batch_id = f"{spec.name}-{identity[:16]}"
     existing = existing_batches(warehouse, table=spec.name, source=path.name)
     if any(old == batch_id for old, _ in existing):
-        return recorded_result(warehouse, batch_id, file=path.name, table=spec.name)
+        return recorded_result(warehouse, batch_id, file=path.name)
 
     staging = staging_connection()
     try:

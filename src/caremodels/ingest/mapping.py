@@ -32,6 +32,7 @@ _STRPTIME_DIRECTIVE = re.compile(r"%[dmyYHMSbBfzjIpe]")
 # The condition codes allowed in the conditions table, from the canonical schema.
 _CONDITIONS = frozenset(SOURCE_TABLES["conditions"].column("condition").codes)
 _ODS_CODE = re.compile(r"[A-Z0-9]{3,6}")
+_UNION_TAGS = {"str", "ColumnSource"}
 
 
 class ColumnSource(BaseModel):
@@ -202,7 +203,9 @@ def load_mapping(path: Path) -> LoadedMapping:
     try:
         mapping = MappingFile.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise DataError(str(first["msg"]), file=path, field=field or None) from error
+        # A column may be a name or a ColumnSource: the deepest error is the one that explains.
+        first = max(error.errors(), key=lambda item: len(item["loc"]))
+        field = ".".join(str(part) for part in first["loc"] if part not in _UNION_TAGS)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise DataError(message, file=path, field=field or None) from error
     return LoadedMapping(mapping, name=path.name, content_hash=hashlib.sha256(raw).hexdigest())

@@ -133,7 +133,8 @@ def _column_expression(
     if origin is not None and origin.date_formats:
         iso = "%Y-%m-%d" if column.type == "date" else "%Y-%m-%d %H:%M:%S"
         parsed = [f"strftime(try_strptime({text}, {_literal(fmt)}), '{iso}')" for fmt in origin.date_formats]
-        text = f"coalesce({', '.join(parsed)}, {text})"
+        # A value in none of the declared formats must fail validation even if it happens to be ISO.
+        text = f"coalesce({', '.join(parsed)}, '?' || {text})"
     return text, False
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "MeasureRates",
     "RateModel",
     "ae_four_hour_target",
+    "ae_type1_breach",
     "annual_mortality",
     "rate_model",
     "unregistered_share",
@@ -372,13 +373,13 @@ AE_ADMITTED_BY_AGE = {0: 0.12, 15: 0.12, 16: 0.20, 64: 0.20, 65: 0.42, 79: 0.42,
 AE_CARE_HOME_AMBULANCE_ARRIVAL = 0.80
 AE_CARE_HOME_ADMITTED = 0.55
 AE_MINOR_ADMITTED = {"2": 0.03, "3": 0.006, "4": 0.006}
-# What happens to those not admitted (assumption).
+# What happens to those not admitted (assumption). Deaths in A&E are not generated: a death belongs
+# with the registration that it ends, and deaths in hospital are generated as admitted spells.
 AE_OTHER_DISPOSALS = (
     ("discharged", 0.80),
     ("referred", 0.13),
     ("transferred", 0.02),
-    ("left", 0.049),
-    ("died", 0.001),
+    ("left", 0.05),
 )
 # 4-hour performance, all types, England (NHS England A&E Attendances and Emergency Admissions): 95.7% in
 # 2013/14, 93.6% in 2014/15, 91.9% in 2015/16, then the shared A&E file for 2016/17-2018/19 (89.1%,
@@ -565,6 +566,22 @@ def ae_four_hour_target(financial_year: int) -> float:
     return AE_FOUR_HOUR_PERFORMANCE[year]
 
 
+AE_TYPE1_NATIONAL_SHARE = 0.64  # of all attendances (A&E file 2016-19: 63-65%)
+AE_TYPE1_ADMITTED_SHARE = 0.28  # of type 1 attendances (A&E file 2016-19: 27.5-30%)
+
+
+def ae_type1_breach(financial_years: np.ndarray) -> np.ndarray:
+    """Share of type 1 attendances over 4 hours that gives the national all-types performance, given the
+    minor units' small and stable breach rates."""
+    minor_share = 1 - AE_TYPE1_NATIONAL_SHARE - AE_TYPE2_SHARE
+    minor_breach = (1 - AE_TYPE4_SHARE_OF_MINOR) * AE_MINOR_BREACH["3"] + AE_TYPE4_SHARE_OF_MINOR * AE_MINOR_BREACH["4"]
+    years, position = np.unique(financial_years, return_inverse=True)
+    overall = np.array([1 - ae_four_hour_target(int(year)) for year in years])[position]
+    return np.asarray(
+        (overall - AE_TYPE2_SHARE * AE_MINOR_BREACH["2"] - minor_share * minor_breach) / AE_TYPE1_NATIONAL_SHARE
+    )
+
+
 # --- The calibrated model -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RateModel:
@@ -575,13 +592,15 @@ class RateModel:
     hospital_normaliser: np.ndarray  # [age] mean of frailty x condition hospital factor
     death_normaliser: np.ndarray  # [age] mean of sqrt(frailty) x condition death factor
     care_home_entry: np.ndarray  # [age] monthly chance of moving into a care home, for a mean person
-    care_home_prevalence: np.ndarray  # [age]
+    care_home_prevalence: np.ndarray  # [age] chance of living in a care home, for a mean person
+    care_home_point_prevalence: np.ndarray  # [age] share of everyone living in a care home
     resident_frailty_mean: float  # mean frailty of residents (they are chosen by frailty)
     event_curves: dict[str, np.ndarray]  # kind -> [age] events per person-year in 2015/16 (non-residents)
     items_curve: np.ndarray  # [age] prescription items per person-year in 2015/16
     frailty_power_mean: float  # E[frailty ** CONDITION_FRAILTY_POWER]
     sqrt_frailty_mean: float
     other_deficits_mean: np.ndarray  # [age] mean eFI deficits other than conditions, for frailty 1
+    mortality_scale: float  # multiplies ``annual_mortality`` in the community
 
 
 def _frailty_grid(points: int = 400) -> np.ndarray:
@@ -637,9 +656,22 @@ def rate_model() -> RateModel:
         + (1 - CARE_HOME_NURSING_SHARE) * CARE_HOME_DEATH_RATE["residential"]
         + CARE_HOME_LEAVING_RATE
     )
-    # Steady state: entries balance exits, so annual entry hazard = p * exit / (1 - p).
-    annual_entry = prevalence * exit_rate / (1.0 - prevalence)
+    # Steady state by age: entries replace exits and follow the rise of prevalence with age,
+    # dp/da = h (1 - p) - exit p, so the annual entry hazard is h = (exit p + dp/da) / (1 - p).
+    annual_entry = (prevalence * exit_rate + np.gradient(prevalence)) / (1.0 - prevalence)
     monthly_entry = 1.0 - np.exp(-annual_entry / 12.0)
+
+    # Community mortality is scaled so that England's crude death rate is about 9 per 1,000, counting
+    # residents' deaths and the open top age band (ages 90 and over spread as in ``population``).
+    gompertz = annual_mortality(AGES.astype(np.float64))
+    gompertz[90] = float(annual_mortality(90 + stats.expon.ppf((np.arange(200) + 0.5) / 200, scale=3.5)).mean())
+    resident_deaths = (
+        CARE_HOME_NURSING_SHARE * CARE_HOME_DEATH_RATE["nursing"]
+        + (1 - CARE_HOME_NURSING_SHARE) * CARE_HOME_DEATH_RATE["residential"]
+    )
+    mortality_scale = (DEATHS_PER_PERSON_YEAR - float((weights * prevalence).sum()) * resident_deaths) / float(
+        (weights * (1.0 - prevalence) * gompertz).sum()
+    )
 
     event_curves = {}
     deaths_in_hospital = DEATHS_PER_PERSON_YEAR * (
@@ -663,10 +695,12 @@ def rate_model() -> RateModel:
         death_normaliser=np.asarray(death),
         care_home_entry=np.asarray(monthly_entry / entry_normaliser),
         care_home_prevalence=np.asarray(prevalence / entry_normaliser),
+        care_home_point_prevalence=np.asarray(prevalence),
         resident_frailty_mean=resident_frailty,
         event_curves=event_curves,
         items_curve=np.asarray(items_curve),
         frailty_power_mean=power_mean,
         sqrt_frailty_mean=sqrt_mean,
         other_deficits_mean=np.asarray(other_deficits),
+        mortality_scale=mortality_scale,
     )

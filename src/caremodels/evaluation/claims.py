@@ -1,0 +1,302 @@
+"""A site's own before-and-after figure beside a controlled estimate, and why they differ.
+
+Sites reported results such as "emergency admissions of our care home residents -19% against
+2015/16". That is an uncontrolled before-and-after comparison: it credits the care model with
+everything else that changed between the two years, including a return to normal after an unusually
+high baseline year (regression to the mean) and the trend everyone shared. Independent matched
+evaluations sometimes disagreed. ``before_after_versus_matched`` computes both on the same warehouse,
+with the numbers that explain the gap, and words them in plain English.
+
+Boundaries: reads care_home_residence and the outcome's table through DuckDB SQL; returns models
+holding aggregates only (rates per resident-year), never person-level rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from scipy import stats as scipy_stats
+
+from caremodels.errors import CaremodelsError
+from caremodels.evaluation.matched import PersonOutcome, matched_controls, person_outcomes
+from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.periods import financial_year_bounds, financial_year_label
+from caremodels.reference import find_site
+from caremodels.stats import crude_rate
+from caremodels.warehouse.store import Warehouse
+
+__all__ = [
+    "BeforeAfter",
+    "BeforeAfterVersusMatched",
+    "ResidentYear",
+    "before_after_versus_matched",
+    "resident_rates",
+]
+
+
+class ResidentYear(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    financial_year: str
+    events: float
+    resident_years: float
+    rate: float
+    ci_low: float
+    ci_high: float
+
+
+class BeforeAfter(BaseModel):
+    """The site's own figure: its residents' rate in the comparison year against the baseline year."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline: ResidentYear
+    comparison: ResidentYear
+    result: EvaluationResult
+
+
+class BeforeAfterVersusMatched(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    site: str
+    indicator: str
+    before_after: BeforeAfter
+    matched: EvaluationResult
+    # Residents of the comparison homes over the same two years: what happened without the care model.
+    comparison_homes_change_percent: float
+    # How far the baseline year stood above the year before it, in the site's homes and elsewhere.
+    baseline_jump_percent: float | None
+    comparison_homes_baseline_jump_percent: float | None
+    explanation: list[str]
+
+
+def resident_rates(
+    warehouse: Warehouse, practices: set[str], *, indicator: str, years: list[int]
+) -> list[ResidentYear]:
+    """Events per resident-year among residents of homes aligned with ``practices``, counting only
+    events on days the person lived in such a home, for each financial year."""
+    outcome = _person_outcome(indicator)
+    connection = warehouse.connection
+    bounds = pd.DataFrame(
+        [(year, *financial_year_bounds(year)) for year in years], columns=["year", "first_day", "last_day"]
+    )
+    homes = pd.DataFrame({"practice_code": sorted(practices)})
+    connection.register("claim_years", bounds)
+    connection.register("claim_practices", homes)
+    try:
+        frame: pd.DataFrame = connection.execute(
+            f"""
+            WITH stays AS (
+                SELECT person_id, residence_start AS first_day,
+                       coalesce(residence_end, DATE '9999-12-31') AS last_day
+                FROM care_home_residence JOIN claim_practices USING (practice_code)
+            ),
+            exposure AS (
+                SELECT y.year,
+                       sum(greatest(0, date_diff('day', greatest(s.first_day, y.first_day),
+                                                 least(s.last_day, y.last_day)) + 1)) / 365.25 AS resident_years
+                FROM claim_years y JOIN stays s
+                  ON s.first_day <= y.last_day AND s.last_day >= y.first_day
+                GROUP BY y.year
+            ),
+            events AS (
+                SELECT y.year, sum(e.value) AS events
+                FROM (SELECT person_id, CAST({outcome.date_expression} AS DATE) AS day,
+                             CAST({outcome.value_expression} AS DOUBLE) AS value
+                      FROM {outcome.table} WHERE {outcome.condition}) e
+                JOIN stays s ON s.person_id = e.person_id AND e.day BETWEEN s.first_day AND s.last_day
+                JOIN claim_years y ON e.day BETWEEN y.first_day AND y.last_day
+                GROUP BY y.year
+            )
+            SELECT y.year, coalesce(x.resident_years, 0) AS resident_years, coalesce(e.events, 0) AS events
+            FROM claim_years y LEFT JOIN exposure x USING (year) LEFT JOIN events e USING (year)
+            ORDER BY y.year
+            """
+        ).df()
+    finally:
+        connection.unregister("claim_years")
+        connection.unregister("claim_practices")
+    rows = []
+    for year, resident_years, events in frame[["year", "resident_years", "events"]].itertuples(index=False):
+        if resident_years <= 0:
+            raise CaremodelsError(f"no care home residents in {financial_year_label(int(year))}")
+        estimate = crude_rate(float(events), float(resident_years), multiplier=1)
+        rows.append(
+            ResidentYear(
+                financial_year=financial_year_label(int(year)),
+                events=float(events),
+                resident_years=float(resident_years),
+                rate=estimate.value,
+                ci_low=estimate.lower,
+                ci_high=estimate.upper,
+            )
+        )
+    return rows
+
+
+def _person_outcome(indicator: str) -> PersonOutcome:
+    outcomes = person_outcomes()
+    if indicator not in outcomes:
+        raise CaremodelsError(f"cannot count {indicator!r} for care home residents")
+    return outcomes[indicator]
+
+
+def _before_after(
+    target: EvaluationTarget, indicator: str, baseline: ResidentYear, comparison: ResidentYear
+) -> BeforeAfter:
+    ratio = comparison.rate / baseline.rate
+    caveats = [
+        "Uncontrolled before-and-after comparison: everything else that changed between the two years "
+        "is credited to the care model.",
+    ]
+    if min(baseline.events, comparison.events) > 0:
+        standard_error = math.sqrt(1 / baseline.events + 1 / comparison.events)
+        z = float(scipy_stats.norm.ppf(0.975))
+        low, high = ratio * math.exp(-z * standard_error), ratio * math.exp(z * standard_error)
+        p_value: float | None = float(2 * scipy_stats.norm.sf(abs(math.log(ratio)) / standard_error))
+        caveats.append("The Poisson interval reflects chance only, not the comparison's bias.")
+    else:
+        low = high = math.nan
+        p_value = None
+    return BeforeAfter(
+        baseline=baseline,
+        comparison=comparison,
+        result=EvaluationResult(
+            method="before_after",
+            indicator=indicator,
+            target={**target.describe(), "cohort": "care home residents"},
+            periods={"baseline": baseline.financial_year, "comparison": comparison.financial_year},
+            estimate=Estimate(
+                rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
+            ),
+            diagnostics={
+                "baseline_rate": baseline.rate,
+                "comparison_rate": comparison.rate,
+                "rate_unit": "per resident-year",
+            },
+            caveats=caveats,
+        ),
+    )
+
+
+def before_after_versus_matched(
+    warehouse: Warehouse,
+    site: str,
+    *,
+    indicator: str = "emergency_admissions",
+    baseline_year: int = 2015,
+    comparison_year: int = 2016,
+    end: dt.date | None = None,
+    membership_file: Path | None = None,
+) -> BeforeAfterVersusMatched:
+    """The site's own figure (its care home residents' rate in ``comparison_year`` against
+    ``baseline_year``) beside the matched-control estimate for residents who moved in from the start
+    of the comparison year, with the numbers that explain the difference."""
+    if comparison_year <= baseline_year:
+        raise CaremodelsError("the comparison year must come after the baseline year")
+    found = find_site(site)
+    present = {row[0] for row in warehouse.query("SELECT DISTINCT practice_code FROM care_home_residence")}
+    matched_target = resolve_target(
+        present,
+        site=found.id,
+        start=financial_year_bounds(comparison_year)[0],
+        membership_file=membership_file,
+    )
+    years = [baseline_year - 1, baseline_year, comparison_year]
+    try:
+        site_years = resident_rates(
+            warehouse, matched_target.treated_practices, indicator=indicator, years=years
+        )
+        with_prior = True
+    except CaremodelsError:
+        years = years[1:]
+        site_years = resident_rates(
+            warehouse, matched_target.treated_practices, indicator=indicator, years=years
+        )
+        with_prior = False
+    other_years = resident_rates(
+        warehouse, matched_target.control_practices, indicator=indicator, years=years
+    )
+    before_after = _before_after(matched_target, indicator, site_years[-2], site_years[-1])
+    matched = matched_controls(warehouse, matched_target, indicator=indicator, end=end)
+    elsewhere_change = (other_years[-1].rate / other_years[-2].rate - 1) * 100
+    jump = (site_years[1].rate / site_years[0].rate - 1) * 100 if with_prior else None
+    elsewhere_jump = (other_years[1].rate / other_years[0].rate - 1) * 100 if with_prior else None
+    return BeforeAfterVersusMatched(
+        site=found.short_name,
+        indicator=indicator,
+        before_after=before_after,
+        matched=matched,
+        comparison_homes_change_percent=elsewhere_change,
+        baseline_jump_percent=jump,
+        comparison_homes_baseline_jump_percent=elsewhere_jump,
+        explanation=_explain(
+            found.short_name, indicator, before_after, matched, elsewhere_change, jump, elsewhere_jump, years
+        ),
+    )
+
+
+def _explain(
+    site: str,
+    indicator: str,
+    before_after: BeforeAfter,
+    matched: EvaluationResult,
+    elsewhere_change: float,
+    jump: float | None,
+    elsewhere_jump: float | None,
+    years: list[int],
+) -> list[str]:
+    measure = indicator.replace("_", " ")
+    own = before_after.result.estimate
+    baseline, comparison = before_after.baseline, before_after.comparison
+    estimate = matched.estimate
+    lines = [
+        f"{site}'s own figure: {measure} of care home residents changed {own.percent_change:+.0f}% from "
+        f"{baseline.financial_year} to {comparison.financial_year} ({baseline.rate:.2f} to "
+        f"{comparison.rate:.2f} per resident-year). It compares the homes with themselves a year earlier, "
+        "so it credits the care model with everything else that changed.",
+    ]
+    if jump is not None and elsewhere_jump is not None:
+        excess = jump - elsewhere_jump
+        if excess > 5:
+            lines.append(
+                f"The baseline year {baseline.financial_year} was unusually high: the homes' rate rose "
+                f"{jump:+.0f}% on {financial_year_label(years[0])} while comparison homes changed "
+                f"{elsewhere_jump:+.0f}%. Some of the later fall is a return to normal that would have "
+                "happened anyway (regression to the mean)."
+            )
+        else:
+            lines.append(
+                f"The baseline year was not unusual: the homes' rate changed {jump:+.0f}% on "
+                f"{financial_year_label(years[0])}, comparison homes {elsewhere_jump:+.0f}%."
+            )
+    lines.append(
+        f"Over the same two years residents of comparison homes elsewhere changed {elsewhere_change:+.0f}%: "
+        "that is what happened without the care model."
+    )
+    interval = (
+        f"95% confidence interval {(estimate.ci_low - 1) * 100:+.0f}% to {(estimate.ci_high - 1) * 100:+.0f}%"
+        if math.isfinite(estimate.ci_low)
+        else "no interval"
+    )
+    lines.append(
+        f"The matched comparison follows residents who moved into the site's homes from "
+        f"{comparison.financial_year} against similar residents (age, sex, deprivation, prior hospital use, "
+        f"frailty, long-term conditions, home type) of homes elsewhere over the same time, so neither the "
+        f"high baseline nor the shared trend enters it: {estimate.percent_change:+.0f}% ({interval})."
+    )
+    gap = own.percent_change - estimate.percent_change
+    if math.isfinite(estimate.ci_low) and estimate.ci_low <= own.rate_ratio <= estimate.ci_high:
+        lines.append("The two figures agree within the matched estimate's uncertainty.")
+    else:
+        lines.append(
+            f"The before-and-after figure is {abs(gap):.0f} percentage points "
+            f"{'more favourable' if gap < 0 else 'less favourable'} than the matched estimate, and outside "
+            "its interval: the matched estimate is the better guide to what the care model did."
+        )
+    return lines

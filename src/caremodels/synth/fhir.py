@@ -1,0 +1,210 @@
+"""FHIR R4 NDJSON export of a sample of the synthetic patients: Patient, Encounter, Condition and
+Organization resources, with the UK Core identifier systems for NHS numbers and ODS codes.
+
+One resource per line, keys sorted, resource ids derived from the seed and stable keys (UUID 5), so the
+same run always writes the same bytes. Encounters come from hospital spells (inpatient), A&E
+attendances (emergency) and attended outpatient appointments (ambulatory).
+
+Boundaries: reads the practice's tables in memory; writes ``fhir/<Resource>.ndjson`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from caremodels.synth.activity import PracticeOutput
+
+__all__ = ["FhirWriter"]
+
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_PROFILE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-{}"
+_NAMESPACE = uuid.UUID("5b0c7a8e-6f1d-4a55-9d0e-3c9a1f2e7b40")  # caremodels synthetic FHIR ids
+# SNOMED CT concepts for the long-term conditions, in the order of ``rates.CONDITIONS``.
+CONDITION_CONCEPTS = {
+    "hypertension": ("38341003", "Hypertensive disorder, systemic arterial"),
+    "diabetes": ("73211009", "Diabetes mellitus"),
+    "copd": ("13645005", "Chronic obstructive lung disease"),
+    "asthma": ("195967001", "Asthma"),
+    "chd": ("414545008", "Ischemic heart disease"),
+    "heart_failure": ("84114007", "Heart failure"),
+    "atrial_fibrillation": ("49436004", "Atrial fibrillation"),
+    "stroke": ("230690007", "Cerebrovascular accident"),
+    "ckd": ("709044004", "Chronic kidney disease"),
+    "dementia": ("52448006", "Dementia"),
+    "cancer": ("363346000", "Malignant neoplastic disease"),
+    "depression": ("35489007", "Depressive disorder"),
+    "serious_mental_illness": ("69322001", "Psychotic disorder"),
+}
+_RESOURCES = ("Patient", "Encounter", "Condition", "Organization")
+
+
+def _id(seed: int, kind: str, key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{seed}/{kind}/{key}"))
+
+
+def _day(value: dt.date) -> str:
+    return value.isoformat()
+
+
+def _instant(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FhirWriter:
+    """Writes the sampled patients of each practice as they arrive, and the organisations at the end."""
+
+    def __init__(self, folder: Path, seed: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.seed = seed
+        self.paths = {name: folder / f"{name}.ndjson" for name in _RESOURCES}
+        self._handles: dict[str, TextIO] = {
+            name: path.open("w", encoding="utf-8", newline="\n") for name, path in self.paths.items()
+        }
+        self._organizations: dict[str, str] = {}
+        self.counts = dict.fromkeys(_RESOURCES, 0)
+
+    def _write(self, resource: dict[str, Any]) -> None:
+        kind = resource["resourceType"]
+        self._handles[kind].write(json.dumps(resource, sort_keys=True, separators=(",", ":")) + "\n")
+        self.counts[kind] += 1
+
+    def _organization(self, code: str, role: str) -> dict[str, Any]:
+        self._organizations.setdefault(code, role)
+        return {
+            "reference": f"Organization/{_id(self.seed, 'Organization', code)}",
+            "identifier": {"system": ODS_SYSTEM, "value": code},
+        }
+
+    def add(self, output: PracticeOutput) -> None:
+        if len(output.fhir_people) == 0:
+            return
+        people = output.people
+        sampled = np.array(people.nhs_number.take(pa.array(output.fhir_people, type=pa.int64())).to_pylist())
+        patient_ids = {
+            str(number): _id(self.seed, "Patient", f"{output.practice_code}/{index}")
+            for number, index in zip(sampled, output.fhir_people, strict=True)
+        }
+        practice = self._organization(output.practice_code, "GP practice")
+        for index, number in zip(output.fhir_people, sampled, strict=True):
+            patient: dict[str, Any] = {
+                "resourceType": "Patient",
+                "id": patient_ids[str(number)],
+                "meta": {"profile": [_PROFILE.format("Patient")]},
+                "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": str(number)}],
+                "gender": "male" if people.sex[index] == 0 else "female",
+                "birthDate": str(np.datetime64(int(people.birth[index]), "D")),
+                "generalPractitioner": [practice],
+            }
+            if people.died[index]:
+                patient["deceasedDateTime"] = str(np.datetime64(int(people.exit[index]), "D"))
+            self._write(patient)
+        wanted = pa.array(sampled.astype(str))
+        self._encounters(output.tables["apc_spells"], wanted, patient_ids, "apc")
+        self._encounters(output.tables["ae_attendances"], wanted, patient_ids, "ae")
+        self._encounters(output.tables["op_attendances"], wanted, patient_ids, "op")
+        conditions = output.tables["conditions"].filter(pc.is_in(output.tables["conditions"]["nhs_number"], wanted))
+        for row in conditions.to_pylist():
+            code, display = CONDITION_CONCEPTS[row["condition"]]
+            self._write(
+                {
+                    "resourceType": "Condition",
+                    "id": _id(self.seed, "Condition", f"{patient_ids[row['nhs_number']]}/{row['condition']}"),
+                    "meta": {"profile": [_PROFILE.format("Condition")]},
+                    "clinicalStatus": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+                        ]
+                    },
+                    "verificationStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                "code": "confirmed",
+                            }
+                        ]
+                    },
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                    "code": "problem-list-item",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": {"coding": [{"system": SNOMED_SYSTEM, "code": code, "display": display}]},
+                    "subject": {"reference": f"Patient/{patient_ids[row['nhs_number']]}"},
+                    "onsetDateTime": _day(row["diagnosis_date"]),
+                    "recordedDate": _day(row["diagnosis_date"]),
+                }
+            )
+
+    def _encounters(self, table: pa.Table, wanted: pa.Array, patient_ids: dict[str, str], kind: str) -> None:
+        rows = table.filter(pc.is_in(table["nhs_number"], wanted))
+        if kind == "op":
+            rows = rows.filter(pc.is_in(rows["attended"], pa.array(["5", "6"])))
+        for row in rows.to_pylist():
+            provider = self._organization(row["provider_code"], "NHS trust")
+            encounter: dict[str, Any] = {
+                "resourceType": "Encounter",
+                "meta": {"profile": [_PROFILE.format("Encounter")]},
+                "status": "finished",
+                "subject": {"reference": f"Patient/{patient_ids[row['nhs_number']]}"},
+                "serviceProvider": provider,
+            }
+            if kind == "apc":
+                encounter["id"] = _id(self.seed, "Encounter", row["spell_id"])
+                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "IMP", "display": "inpatient encounter"}
+                encounter["period"] = {"start": _day(row["admission_date"]), "end": _day(row["discharge_date"])}
+                encounter["reasonCode"] = [
+                    {"coding": [{"system": ICD10_SYSTEM, "code": _icd10_with_dot(row["primary_diagnosis"])}]}
+                ]
+                if row["discharge_method"] == "4":
+                    encounter["hospitalization"] = {"dischargeDisposition": {"text": "Patient died"}}
+            elif kind == "ae":
+                encounter["id"] = _id(self.seed, "Encounter", row["attendance_id"])
+                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "EMER", "display": "emergency"}
+                encounter["period"] = {"start": _instant(row["arrival_time"]), "end": _instant(row["departure_time"])}
+                encounter["type"] = [{"text": f"A&E department type {row['department_type']}"}]
+            else:
+                encounter["id"] = _id(self.seed, "Encounter", row["appointment_id"])
+                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "AMB", "display": "ambulatory"}
+                encounter["period"] = {"start": _day(row["appointment_date"]), "end": _day(row["appointment_date"])}
+                encounter["type"] = [{"text": f"Outpatient, treatment function {row['treatment_specialty']}"}]
+            self._write(encounter)
+
+    def close(self) -> dict[str, Path]:
+        for code in sorted(self._organizations):
+            self._write(
+                {
+                    "resourceType": "Organization",
+                    "id": _id(self.seed, "Organization", code),
+                    "meta": {"profile": [_PROFILE.format("Organization")]},
+                    "identifier": [{"system": ODS_SYSTEM, "value": code}],
+                    "active": True,
+                    "name": f"{self._organizations[code]} {code}",
+                }
+            )
+        for handle in self._handles.values():
+            handle.close()
+        return dict(self.paths)
+
+
+def _icd10_with_dot(code: str) -> str:
+    """HES writes ICD-10 without the dot (J441, R55X); FHIR uses the WHO form (J44.1, R55)."""
+    stem, rest = code[:3], code[3:].rstrip("X")
+    return f"{stem}.{rest}" if rest else stem
+
