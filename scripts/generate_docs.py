@@ -1,7 +1,7 @@
 """Generate the docs that are derived from code, so that nothing is written twice:
 
 - docs/data-dictionary.md from caremodels.warehouse.schema
-- docs/schemas/*.schema.json from the Pydantic models of effects and indicator definitions
+- docs/schemas/*.schema.json from the Pydantic models of effects, indicator definitions and column mappings
 
 Run: .venv/bin/python scripts/generate_docs.py  (tests/test_docs.py fails when these are stale)
 """
@@ -47,9 +47,11 @@ def data_dictionary() -> str:
 
 def schemas() -> dict[str, str]:
     from caremodels.indicators.definition import IndicatorDefinition
+    from caremodels.ingest.mapping import MappingFile
     from caremodels.synth.config import EffectsFile
 
     return {
+        "column-mapping.schema.json": json.dumps(MappingFile.model_json_schema(), indent=2) + "\n",
         "effects.schema.json": json.dumps(EffectsFile.model_json_schema(), indent=2) + "\n",
         "indicator.schema.json": json.dumps(IndicatorDefinition.model_json_schema(), indent=2) + "\n",
     }

@@ -19,12 +19,13 @@ from caremodels.evaluation.matched import (
     match_on_propensity,
     weighted_poisson,
 )
+from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.warehouse import Warehouse
 
 from .care_home_simulation import TREATED_SITE, simulate_care_homes
 
 
-def _target(warehouse: Warehouse, start: dt.date | None = None):  # type: ignore[no-untyped-def]
+def _target(warehouse: Warehouse, start: dt.date | None = None) -> EvaluationTarget:
     present = {row[0] for row in warehouse.query("SELECT DISTINCT practice_code FROM care_home_residence")}
     return resolve_target(present, site=TREATED_SITE, start=start)
 
@@ -109,39 +110,45 @@ def test_matched_controls_need_care_home_residences(tiny_warehouse: Path) -> Non
 
 def test_unknown_person_level_outcome_is_refused(care_home_warehouse: Path) -> None:
     with Warehouse(care_home_warehouse, read_only=True) as warehouse:
-        with pytest.raises(CaremodelsError, match="cannot count"):
-            matched_controls(warehouse, _target(warehouse), indicator="deaths_in_hospital_share")
+        target = _target(warehouse)
+    with (
+        Warehouse(care_home_warehouse, read_only=True) as warehouse,
+        pytest.raises(CaremodelsError, match="cannot count"),
+    ):
+        matched_controls(warehouse, target, indicator="deaths_in_hospital_share")
 
 
 def test_matched_intervals_cover_over_replicates(tmp_path: Path) -> None:
     # A small, fast version of the coverage study in validation/evaluation_recovery.py.
     rng = np.random.default_rng(13)
     covered = 0
-    replicates = 12
+    replicates = 10
     for index in range(replicates):
         path = tmp_path / f"replicate-{index}.duckdb"
         simulate_care_homes(path, rng, rate_ratio=0.85, treated_people=300, comparison_people=1200)
         with Warehouse(path, read_only=True) as warehouse:
-            estimate = matched_controls(warehouse, _target(warehouse), indicator="emergency_admissions").estimate
+            estimate = matched_controls(
+                warehouse, _target(warehouse), indicator="emergency_admissions"
+            ).estimate
         covered += estimate.ci_low <= 0.85 <= estimate.ci_high
-    assert covered >= 9  # nominal 95%: fewer than 9 of 12 has probability below 0.3%
+    assert covered >= 8  # nominal 95%: fewer than 8 of 10 has probability about 1%
 
 
 def test_before_after_versus_matched_explains_a_transient_high_baseline(tmp_path: Path) -> None:
     path = tmp_path / "wakefield.duckdb"
     simulate_care_homes(
         path,
-        np.random.default_rng(14),
+        np.random.default_rng(15),
         rate_ratio=0.95,
         effect_start=dt.date(2016, 4, 1),
-        transient_excess=0.25,
+        transient_excess=0.35,
     )
     with Warehouse(path, read_only=True) as warehouse:
         comparison = before_after_versus_matched(warehouse, TREATED_SITE)
     own = comparison.before_after.result.estimate
     matched = comparison.matched.estimate
     # The naive figure is far more favourable than the truth; the matched one covers it.
-    assert own.percent_change < -15
+    assert own.percent_change < -20
     assert matched.ci_low <= 0.95 <= matched.ci_high
     assert comparison.baseline_jump_percent is not None and comparison.baseline_jump_percent > 15
     assert comparison.matched.periods["followup"].startswith("2016-04")

@@ -31,7 +31,7 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _ingest(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, list[dict[str, object]], str]:
-    code = main(["ingest", *arguments, "--json"])
+    code = main(["--quiet", "ingest", *arguments, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if captured.out.strip() else [], captured.err
 
@@ -48,7 +48,10 @@ def test_strict_exits_1_with_one_clear_line(tmp_path: Path, capsys: pytest.Captu
     assert code == 1
     assert error.count("\n") == 1 and "Traceback" not in error
     assert error.startswith("caremodels: error: file ")
-    assert "row 3, field nhs_number: invalid NHS number (format or check digit) (1 bad row(s); --strict loads nothing)" in error
+    assert (
+        "row 3, field nhs_number: invalid NHS number (format or check digit) (1 bad row(s); --strict loads nothing)"
+        in error
+    )
     assert "9434765918" not in error
     with Warehouse(tmp_path / "w.duckdb", read_only=True) as store:
         assert store.query("SELECT count(*) FROM ingest_batches")[0][0] == 0
@@ -91,7 +94,11 @@ def test_a_truncated_csv_loads_its_good_rows(tmp_path: Path, capsys: pytest.Capt
     source = tmp_path / "apc_spells.csv"
     source.write_text(text[: len(text) - 30], encoding="utf-8")  # cut inside the last line
     code, [result], _ = _ingest(capsys, str(source), "--warehouse", str(tmp_path / "w.duckdb"))
-    assert code == 0 and (result["rows_read"], result["rows_loaded"], result["rows_quarantined"]) == (50, 49, 1)
+    assert code == 0 and (result["rows_read"], result["rows_loaded"], result["rows_quarantined"]) == (
+        50,
+        49,
+        1,
+    )
     assert _quarantine(tmp_path / "w.duckdb") == [
         (51, "", "more or fewer fields than the header (truncated or malformed)")
     ]
@@ -110,7 +117,10 @@ def test_a_truncated_parquet_file_fails_alone_and_the_other_files_load(
         capsys, str(broken), str(tmp_path / "gp_registrations.csv"), "--warehouse", str(tmp_path / "w.duckdb")
     )
     assert code == 1
-    assert error.count("\n") == 1 and "apc_spells.parquet: cannot read Parquet (truncated or not Parquet" in error
+    assert (
+        error.count("\n") == 1
+        and "apc_spells.parquet: cannot read Parquet (truncated or not Parquet" in error
+    )
     assert [(result["table"], result["rows_loaded"]) for result in results] == [("gp_registrations", 3)]
 
 
@@ -127,12 +137,14 @@ def test_wrong_types_in_parquet_are_quarantined(tmp_path: Path, capsys: pytest.C
     pq.write_table(typed, tmp_path / "typed.parquet")
     warehouse = str(tmp_path / "w.duckdb")
     code, [result], _ = _ingest(capsys, str(tmp_path / "apc_spells.parquet"), "--warehouse", warehouse)
-    assert (result["rows_loaded"], result["rows_quarantined"]) == (2, 2)
+    assert code == 0 and (result["rows_loaded"], result["rows_quarantined"]) == (2, 2)
     assert _quarantine(tmp_path / "w.duckdb") == [
         (2, "age", "not a number (integer)"),
         (3, "admission_date", "not a date (YYYY-MM-DD)"),
     ]
-    code, [result], _ = _ingest(capsys, str(tmp_path / "typed.parquet"), "--warehouse", warehouse, "--table", "apc_spells")
+    _, [result], _ = _ingest(
+        capsys, str(tmp_path / "typed.parquet"), "--warehouse", warehouse, "--table", "apc_spells"
+    )
     assert result["rows_quarantined"] == 2
     with Warehouse(tmp_path / "w.duckdb", read_only=True) as store:
         assert store.query(
@@ -149,12 +161,18 @@ def test_status_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (tmp_path / "apc_spells.csv").read_text() + "broken,line\n", encoding="utf-8"
     )
     code, results, _ = _ingest(capsys, str(tmp_path), "--warehouse", str(warehouse))
-    assert code == 0 and [result["table"] for result in results] == ["gp_registrations", "apc_spells", "prescribing"]
+    assert code == 0 and [result["table"] for result in results] == [
+        "gp_registrations",
+        "apc_spells",
+        "prescribing",
+    ]
     assert main(["warehouse", "status", "--warehouse", str(warehouse), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["tables"]["apc_spells"] == 3 and status["people_by_table"]["apc_spells"] == 3
     assert "prescribing" not in status["people_by_table"] and status["people"] == 3
-    assert status["quarantine_by_reason"] == {"more or fewer fields than the header (truncated or malformed)": 1}
+    assert status["quarantine_by_reason"] == {
+        "more or fewer fields than the header (truncated or malformed)": 1
+    }
     [batch] = [batch for batch in status["batches"] if batch["table_name"] == "apc_spells"]
     assert (batch["rows_read"], batch["rows_loaded"], batch["rows_quarantined"]) == (4, 3, 1)
     assert batch["software_version"] and batch["content_hash"] and batch["source_format"] == "csv"
@@ -165,9 +183,17 @@ def test_status_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["warehouse", "export", "--warehouse", str(warehouse), "--out", str(out), "--json"]) == 0
     exported = json.loads(capsys.readouterr().out)["tables"]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert set(manifest["tables"]) == set(exported) == {*SOURCE_TABLES, "ingest_batches", "quarantine", "ingest_notes"}
+    assert (
+        set(manifest["tables"])
+        == set(exported)
+        == {*SOURCE_TABLES, "ingest_batches", "quarantine", "ingest_notes"}
+    )
     spells = pq.read_table(out / "apc_spells.parquet")
-    assert spells.num_rows == 3 and "person_id" in spells.column_names and "nhs_number" not in spells.column_names
+    assert (
+        spells.num_rows == 3
+        and "person_id" in spells.column_names
+        and "nhs_number" not in spells.column_names
+    )
     assert spells.schema.field("admission_date").type == pa.date32()
     assert pq.read_table(out / "quarantine.parquet").num_rows == 1
     assert not list(out.glob(".export*"))
@@ -181,7 +207,9 @@ def test_an_older_warehouse_gains_the_new_provenance_columns(tmp_path: Path) -> 
         "content_hash VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
         "rows_excluded_opt_out BIGINT, loaded_at TIMESTAMP, software_version VARCHAR)"
     )
-    connection.execute("INSERT INTO ingest_batches VALUES ('b', 'f.csv', 'apc_spells', 'h', 1, 1, 0, 0, now(), '0.1.0')")
+    connection.execute(
+        "INSERT INTO ingest_batches VALUES ('b', 'f.csv', 'apc_spells', 'h', 1, 1, 0, 0, now(), '0.1.0')"
+    )
     connection.close()
     with Warehouse(path) as warehouse:
         [batch] = warehouse.status()["batches"]

@@ -70,7 +70,12 @@ def test_a_hes_style_extract_loads_through_a_mapping(tmp_path: Path, pseudonymis
         )
         quarantine = warehouse.query("SELECT row_number, field, reason FROM quarantine")
         batch = warehouse.query("SELECT table_name, mapping, source_format FROM ingest_batches")[0]
-    assert (result.table, result.rows_read, result.rows_loaded, result.rows_quarantined) == ("apc_spells", 4, 2, 2)
+    assert (result.table, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "apc_spells",
+        4,
+        2,
+        2,
+    )
     assert rows == [
         ("E1", pseudonymiser.pseudonym("9434765919"), "RXL", dt.date(2015, 4, 1), "21", "1"),
         ("E2", pseudonymiser.pseudonym("9000000009"), None, dt.date(2015, 5, 1), "11", "2"),
@@ -88,10 +93,16 @@ def test_a_changed_mapping_replaces_the_batch_and_the_same_one_changes_nothing(
 ) -> None:
     mapping_path, extract = _write(tmp_path)
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
-        first = load_file(warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY)
-        again = load_file(warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY)
+        first = load_file(
+            warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY
+        )
+        again = load_file(
+            warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY
+        )
         # Accept ISO dates too: row 4 now loads.
-        mapping_path.write_text(HES_MAPPING.replace('"%d/%m/%Y"]}', '"%d/%m/%Y", "%Y-%m-%d"]}'), encoding="utf-8")
+        mapping_path.write_text(
+            HES_MAPPING.replace('"%d/%m/%Y"]}', '"%d/%m/%Y", "%Y-%m-%d"]}'), encoding="utf-8"
+        )
         replaced = load_file(
             warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY
         )
@@ -104,7 +115,11 @@ def test_a_changed_mapping_replaces_the_batch_and_the_same_one_changes_nothing(
     ("text", "field", "reason"),
     [
         ("tables:\n  hes: {}\n", "", "unknown table 'hes'"),
-        ("tables:\n  apc_spells:\n    columns:\n      admission: ADMIDATE\n", "", "has no column 'admission'"),
+        (
+            "tables:\n  apc_spells:\n    columns:\n      admission: ADMIDATE\n",
+            "",
+            "has no column 'admission'",
+        ),
         (
             "tables:\n  apc_spells:\n    columns:\n      age: {source: STARTAGE, date_formats: ['%Y']}\n",
             "",
@@ -120,7 +135,9 @@ def test_a_changed_mapping_replaces_the_batch_and_the_same_one_changes_nothing(
         ("tables: [\n", None, "not valid YAML"),
     ],
 )
-def test_mapping_errors_name_the_file_and_the_field(tmp_path: Path, text: str, field: str | None, reason: str) -> None:
+def test_mapping_errors_name_the_file_and_the_field(
+    tmp_path: Path, text: str, field: str | None, reason: str
+) -> None:
     path = tmp_path / "mapping.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DataError) as raised:
@@ -131,11 +148,15 @@ def test_mapping_errors_name_the_file_and_the_field(tmp_path: Path, text: str, f
         assert (raised.value.field or "").startswith(field)
 
 
-def test_a_mapped_column_missing_from_the_file_is_one_clear_error(tmp_path: Path, pseudonymiser: Pseudonymiser) -> None:
+def test_a_mapped_column_missing_from_the_file_is_one_clear_error(
+    tmp_path: Path, pseudonymiser: Pseudonymiser
+) -> None:
     mapping_path, extract = _write(tmp_path)
     extract.write_bytes(HES_EXTRACT.replace("ADMIDATE", "ADMDATE").encode("latin-1"))
     with Warehouse(tmp_path / "w.duckdb") as warehouse, pytest.raises(DataError) as raised:
-        load_file(warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY)
+        load_file(
+            warehouse, extract, pseudonymiser=pseudonymiser, mapping=load_mapping(mapping_path), today=TODAY
+        )
     assert raised.value.field == "admission_date" and "'ADMIDATE' is not in the file" in raised.value.reason
 
 
@@ -145,7 +166,9 @@ def test_the_cli_loads_with_a_mapping_and_reports_in_json(
     monkeypatch.setenv(KEY_ENVIRONMENT_VARIABLE, TEST_KEY.decode())
     mapping_path, extract = _write(tmp_path)
     warehouse = tmp_path / "w.duckdb"
-    code = main(["ingest", str(extract), "--warehouse", str(warehouse), "--mapping", str(mapping_path), "--json"])
+    code = main(
+        ["ingest", str(extract), "--warehouse", str(warehouse), "--mapping", str(mapping_path), "--json"]
+    )
     assert code == 0
     [result] = json.loads(capsys.readouterr().out)
     assert (result["table"], result["rows_loaded"], result["rows_quarantined"]) == ("apc_spells", 2, 2)

@@ -32,14 +32,23 @@ def test_each_table_loads_once_and_a_corrected_file_replaces_its_batch(
     spec = SOURCE_TABLES[table]
     rows = valid_rows(spec, 4)
     # The last row misses a required value.
-    required = next(column.name for column in spec.columns if not column.nullable and column.name != "nhs_number")
+    required = next(
+        column.name for column in spec.columns if not column.nullable and column.name != "nhs_number"
+    )
     rows[-1][required] = ""
     source = tmp_path / f"{table}.csv"
     source.write_text(csv_text(spec, rows), encoding="utf-8")
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
         first = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
-        assert (first.status, first.rows_read, first.rows_loaded, first.rows_quarantined) == ("loaded", 4, 3, 1)
-        assert warehouse.query("SELECT row_number, field, reason FROM quarantine") == [(5, required, "missing value")]
+        assert (first.status, first.rows_read, first.rows_loaded, first.rows_quarantined) == (
+            "loaded",
+            4,
+            3,
+            1,
+        )
+        assert warehouse.query("SELECT row_number, field, reason FROM quarantine") == [
+            (5, required, "missing value")
+        ]
         again = load_file(warehouse, source, pseudonymiser=pseudonymiser, today=TODAY)
         assert again.status == "unchanged"
         assert warehouse.query(f"SELECT count(*) FROM {table}")[0][0] == 3

@@ -133,7 +133,12 @@ def _expected_date(text: str) -> str | None:
 
 DATES = st.one_of(
     st.dates(dt.date(1000, 1, 1), dt.date(2999, 12, 31)).map(dt.date.isoformat),
-    st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)),
+    st.builds(
+        lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}",
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+    ),
     st.dates().map(lambda d: d.strftime("%d/%m/%Y")),
     st.dates().map(lambda d: f" {d.isoformat()} "),
     TEXT,
@@ -161,9 +166,14 @@ def _expected_timestamp(text: str) -> str | None:
 
 TIMESTAMPS = st.one_of(
     st.datetimes(dt.datetime(1000, 1, 1), dt.datetime(2999, 12, 31)).map(lambda t: t.isoformat(sep=" ")),
-    st.datetimes(dt.datetime(1000, 1, 1), dt.datetime(2999, 12, 31)).map(lambda t: t.isoformat(timespec="minutes")),
+    st.datetimes(dt.datetime(1000, 1, 1), dt.datetime(2999, 12, 31)).map(
+        lambda t: t.isoformat(timespec="minutes")
+    ),
     st.builds(
-        lambda h, m, s: f"2016-01-01 {h:02d}:{m:02d}:{s:02d}", st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)
+        lambda h, m, s: f"2016-01-01 {h:02d}:{m:02d}:{s:02d}",
+        st.integers(0, 25),
+        st.integers(0, 61),
+        st.integers(0, 61),
     ),
     DATES,
 )
@@ -220,8 +230,14 @@ def test_number_validator_checks_type_wholeness_and_range(values: list[str]) -> 
     assert _first_problems("apc_spells", "age", values) == expected
 
 
-PRACTICE_CODES = st.one_of(st.from_regex(r"[A-Z][0-9]{5}", fullmatch=True), st.from_regex(r"[A-Za-z0-9]{4,7}", fullmatch=True), TEXT)
-PROVIDER_CODES = st.one_of(st.from_regex(r"[A-Z0-9]{3}([A-Z0-9]{2})?", fullmatch=True), st.from_regex(r"[A-Za-z0-9]{2,6}", fullmatch=True), TEXT)
+PRACTICE_CODES = st.one_of(
+    st.from_regex(r"[A-Z][0-9]{5}", fullmatch=True), st.from_regex(r"[A-Za-z0-9]{4,7}", fullmatch=True), TEXT
+)
+PROVIDER_CODES = st.one_of(
+    st.from_regex(r"[A-Z0-9]{3}([A-Z0-9]{2})?", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9]{2,6}", fullmatch=True),
+    TEXT,
+)
 
 
 @settings(max_examples=25, deadline=None)
@@ -229,7 +245,11 @@ PROVIDER_CODES = st.one_of(st.from_regex(r"[A-Z0-9]{3}([A-Z0-9]{2})?", fullmatch
 def test_ods_code_validators(practices: list[str], providers: list[str]) -> None:
     expected_practices = [
         _shared(value)
-        or (None if re.fullmatch(r"[A-Z][0-9]{5}", value.strip(" ")) else "not a GP practice ODS code (a letter and five digits)")
+        or (
+            None
+            if re.fullmatch(r"[A-Z][0-9]{5}", value.strip(" "))
+            else "not a GP practice ODS code (a letter and five digits)"
+        )
         for value in practices
     ]
     assert _first_problems("apc_spells", "gp_practice_code", practices) == expected_practices
@@ -249,7 +269,10 @@ CODES = st.one_of(st.sampled_from([*admission_methods(), "2E", "99", "21 ", "2a"
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(CODES, min_size=1, max_size=40), st.lists(st.one_of(st.sampled_from(["1", "2", "9", "0", "M"]), TEXT), min_size=1, max_size=40))
+@given(
+    st.lists(CODES, min_size=1, max_size=40),
+    st.lists(st.one_of(st.sampled_from(["1", "2", "9", "0", "M"]), TEXT), min_size=1, max_size=40),
+)
 def test_code_validators(methods: list[str], sexes: list[str]) -> None:
     assert _first_problems("apc_spells", "admission_method", methods) == [
         _shared(value) or (None if value.strip(" ") in admission_methods() else "unknown admission method")

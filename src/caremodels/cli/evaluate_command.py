@@ -85,6 +85,12 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
     show_default=True,
     help="matched: residents who moved in during follow-up, or everyone resident during it.",
 )
+@click.option(
+    "--exclude-site",
+    "exclude_sites",
+    multiple=True,
+    help="A site whose practices must not serve as comparisons (it runs something else); repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def evaluate(
@@ -100,6 +106,7 @@ def evaluate(
     start: str | None,
     end: str | None,
     design: str,
+    exclude_sites: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Evaluate a site or care model type on an indicator with one method."""
@@ -143,6 +150,7 @@ def evaluate(
                     start=_month(start),
                     end=_month_end(last_month) if last_month else None,
                     design=design,  # type: ignore[arg-type]
+                    exclude_sites=exclude_sites,
                 )
             ]
     if as_json:

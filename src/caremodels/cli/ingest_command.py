@@ -119,7 +119,12 @@ def ingest(
         if fhir:
             try:
                 results += load_fhir(
-                    warehouse, fhir, pseudonymiser=pseudonymiser, opt_outs=opt_outs, strict=strict, mapping=mapping
+                    warehouse,
+                    fhir,
+                    pseudonymiser=pseudonymiser,
+                    opt_outs=opt_outs,
+                    strict=strict,
+                    mapping=mapping,
                 )
             except DataError as error:
                 if strict:
@@ -133,7 +138,9 @@ def ingest(
     if failures:
         for failure in failures[1:]:
             reporter.err.print(f"caremodels: error: {failure}")
-        raise CaremodelsError(failures[0] + (f" (and {len(failures) - 1} more file(s))" if len(failures) > 1 else ""))
+        raise CaremodelsError(
+            failures[0] + (f" (and {len(failures) - 1} more file(s))" if len(failures) > 1 else "")
+        )
 
 
 def _print_results(out: Console, loads: list[LoadResult]) -> None:

@@ -52,7 +52,9 @@ def api_router(figures: DashboardFigures) -> APIRouter:
     def health() -> HealthResponse:
         return HealthResponse(status="ok", version=__version__)
 
-    @router.get("/overview", summary="Programme overview: care models, coverage, growth against the rest of England")
+    @router.get(
+        "/overview", summary="Programme overview: care models, coverage, growth against the rest of England"
+    )
     def overview() -> OverviewResponse:
         return figures.overview()
 
@@ -64,11 +66,17 @@ def api_router(figures: DashboardFigures) -> APIRouter:
     def sites() -> list[SiteOut]:
         return figures.sites_out()
 
-    @router.get("/sites/{site_id}", summary="A site: population, indicators, evaluations, reported results", responses=NOT_FOUND)
+    @router.get(
+        "/sites/{site_id}",
+        summary="A site: population, indicators, evaluations, reported results",
+        responses=NOT_FOUND,
+    )
     def site(site_id: str) -> SiteResponse:
         return figures.site(site_id)
 
-    @router.get("/sites/{site_id}/population", summary="A site's age-sex profile and deprivation", responses=NOT_FOUND)
+    @router.get(
+        "/sites/{site_id}/population", summary="A site's age-sex profile and deprivation", responses=NOT_FOUND
+    )
     def population(site_id: str) -> PopulationProfile:
         profile = figures.population(site_id)
         if profile is None:

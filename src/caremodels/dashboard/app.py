@@ -22,7 +22,12 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 from caremodels import __version__
 from caremodels.dashboard.api import api_router
 from caremodels.dashboard.assets import frontend_dist
-from caremodels.dashboard.charts import assurance_description, assurance_icon, variation_description, variation_icon
+from caremodels.dashboard.charts import (
+    assurance_description,
+    assurance_icon,
+    variation_description,
+    variation_icon,
+)
 from caremodels.dashboard.downloads import download_router
 from caremodels.dashboard.figures import DashboardFigures, NotFound
 from caremodels.dashboard.pages import not_found_page, page_router
@@ -105,9 +110,7 @@ def create_app(warehouse_path: Path, *, cache: bool = True) -> FastAPI:
 
     def render(template: str, request: Request, **context: Any) -> HTMLResponse:
         page = context.get("page", "")
-        navigation = [
-            {"href": href, "text": text, "current": key == page} for key, href, text in NAVIGATION
-        ]
+        navigation = [{"href": href, "text": text, "current": key == page} for key, href, text in NAVIGATION]
         html = environment.get_template(template).render(
             request=request,
             version=__version__,

@@ -377,9 +377,7 @@ def bar_chart(
     row, top, label_width = 28, 12, 170
     legend_rows = (1 if reference_label else 0) + (1 if goal is not None else 0)
     height = top + row * len(bars) + 62 + 22 * legend_rows
-    largest = max(
-        [bar.value for bar in bars] + [bar.reference or 0 for bar in bars] + [goal or 0] + [1e-9]
-    )
+    largest = max([bar.value for bar in bars] + [bar.reference or 0 for bar in bars] + [goal or 0] + [1e-9])
     scale = ticks(0.0, largest, 4)
     plot_width = width - label_width - 30
 

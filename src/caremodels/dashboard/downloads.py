@@ -79,7 +79,9 @@ def download_router(figures: DashboardFigures) -> APIRouter:
             {"site_id": site_id, "profile_date": profile.profile_date.isoformat(), **band.model_dump()}
             for band in profile.age_sex
         ]
-        return csv_response(rows, ["site_id", "profile_date", "age_band", "male", "female"], f"{site_id}-population.csv")
+        return csv_response(
+            rows, ["site_id", "profile_date", "age_band", "male", "female"], f"{site_id}-population.csv"
+        )
 
     @router.get(
         "/indicators/{indicator_id}.csv",
@@ -124,7 +126,12 @@ def download_router(figures: DashboardFigures) -> APIRouter:
     def practices_csv(indicator_id: str, period: PeriodQuery = None) -> Response:
         ranking = figures.practice_ranking(indicator_id, period)
         rows = [
-            {"indicator_id": indicator_id, "period": ranking.period, **rank.model_dump(), "sites": "; ".join(rank.sites)}
+            {
+                "indicator_id": indicator_id,
+                "period": ranking.period,
+                **rank.model_dump(),
+                "sites": "; ".join(rank.sites),
+            }
             for rank in ranking.ranked
         ]
         columns = [

@@ -60,7 +60,9 @@ def controlled_methods() -> list[ControlledMethod]:
     else:
 
         def synthetic(counts: pd.DataFrame, target: Any, definition: IndicatorDefinition) -> EvaluationResult:
-            return synthetic_control(counts, target, indicator=definition.id, multiplier=definition.multiplier)
+            return synthetic_control(
+                counts, target, indicator=definition.id, multiplier=definition.multiplier
+            )
 
         methods.append(ControlledMethod("synthetic control", synthetic))
     return methods

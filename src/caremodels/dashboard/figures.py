@@ -319,7 +319,9 @@ class DashboardFigures:
                 area = self.type_practices[code] & self.present
                 if not area:
                     continue
-                growth, _ = self._growth(item.definition, area, self._rest_of(code), area=code, care_model=code)
+                growth, _ = self._growth(
+                    item.definition, area, self._rest_of(code), area=code, care_model=code
+                )
                 if growth is None:
                     continue
                 by_indicator.append(growth)
@@ -351,7 +353,9 @@ class DashboardFigures:
 
     def _registered_by_practice(self) -> dict[str, int]:
         frame = self.snapshot.population
-        return {str(code): int(people) for code, people in frame.groupby("practice_code")["people"].sum().items()}
+        return {
+            str(code): int(people) for code, people in frame.groupby("practice_code")["people"].sum().items()
+        }
 
     def _monthly_by_type(self) -> list[AreaSeries]:
         if HEADLINE_INDICATOR not in self.snapshot.indicators:
@@ -362,7 +366,9 @@ class DashboardFigures:
             if practices_of_type:
                 groups[f"{self.types[code].name} ({code})"] = practices_of_type
         if groups:
-            groups[f"{REST_OF_ENGLAND} (outside every vanguard)"] = self.present - set().union(*groups.values())
+            groups[f"{REST_OF_ENGLAND} (outside every vanguard)"] = self.present - set().union(
+                *groups.values()
+            )
         rule = self.rules[HEADLINE_INDICATOR]
         counts = self._counts(HEADLINE_INDICATOR)
         return [
@@ -438,7 +444,8 @@ class DashboardFigures:
         skipped: list[SkippedEvaluation] = []
         if practices_of_site and self.methods:
             inputs = {
-                item.definition.id: (item.definition, item.counts) for item in self.snapshot.indicators.values()
+                item.definition.id: (item.definition, item.counts)
+                for item in self.snapshot.indicators.values()
             }
             results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
             evaluations += [evaluation_out(result) for result in results]
@@ -608,7 +615,9 @@ class DashboardFigures:
         first, last = financial_year_label(result.baseline_year), financial_year_label(result.comparison_year)
         change = _change(years.get(first), years.get(last))
         if change is None:
-            return _not_measurable(base, result, f"{definition.title} has no publishable value in {first} or {last}")
+            return _not_measurable(
+                base, result, f"{definition.title} has no publishable value in {first} or {last}"
+            )
         return ReportedVsMeasured(
             **base,
             measured_value=change,
@@ -681,7 +690,10 @@ class DashboardFigures:
         target = float(overall["value"].iloc[0]) if len(overall) else math.nan
         if geography != "all" and rule.funnel and len(rows) and math.isfinite(target) and target > 0:
             bands, funnel = _funnel(rows, target, rule, MONTHS_IN_PERIOD[period_kind])
-        areas = [_area_rate(geography, row, band) for row, band in zip(rows.itertuples(index=False), bands, strict=True)]
+        areas = [
+            _area_rate(geography, row, band)
+            for row, band in zip(rows.itertuples(index=False), bands, strict=True)
+        ]
         return ExplorerResponse(
             indicator=self.indicator_summary(definition),
             geography=geography,
@@ -718,11 +730,16 @@ class DashboardFigures:
                 )
             series.append(AreaSeries(code=code, name=self.areas.name(geography, code), points=points))
         return SeriesResponse(
-            indicator=self.indicator_summary(definition), geography=geography, period_kind=period_kind, series=series
+            indicator=self.indicator_summary(definition),
+            geography=geography,
+            period_kind=period_kind,
+            series=series,
         )
 
     def practice_ranking(self, indicator_id: str, period: str | None) -> PracticeRankingResponse:
-        return self._cached(("ranking", indicator_id, period), lambda: self._practice_ranking(indicator_id, period))
+        return self._cached(
+            ("ranking", indicator_id, period), lambda: self._practice_ranking(indicator_id, period)
+        )
 
     def _practice_ranking(self, indicator_id: str, period: str | None) -> PracticeRankingResponse:
         explored = self.explore(indicator_id, "practice", "financial_year", period)
@@ -820,7 +837,9 @@ class DashboardFigures:
                     growth.append(published)
         return CareHomesResponse(
             framework=[
-                EhchElementOut(number=element.number, name=element.name, sub_elements=list(element.sub_elements))
+                EhchElementOut(
+                    number=element.number, name=element.name, sub_elements=list(element.sub_elements)
+                )
                 for element in ehch_framework()
             ],
             sites=ehch_sites,
@@ -840,7 +859,10 @@ class DashboardFigures:
         return DataQualityResponse(
             warehouse=self.snapshot.path.name,
             people=_disclosed_or_zero(status["people"]),
-            tables=[TableCount(table=table, rows=_disclosed_or_zero(rows)) for table, rows in status["tables"].items()],
+            tables=[
+                TableCount(table=table, rows=_disclosed_or_zero(rows))
+                for table, rows in status["tables"].items()
+            ],
             batches=[
                 BatchOut(
                     batch_id=str(batch["batch_id"]),
@@ -892,7 +914,11 @@ def _deprivation_deciles() -> dict[str, int]:
     """Population-weighted IMD 2019 deciles of England's practices: decile 1 holds the most deprived
     tenth of the registered population (by the practice's score), decile 10 the least deprived."""
     scored = sorted(
-        (practice for practice in practices() if practice.imd2019_score is not None and practice.list_size_2021 > 0),
+        (
+            practice
+            for practice in practices()
+            if practice.imd2019_score is not None and practice.list_size_2021 > 0
+        ),
         key=lambda practice: (-cast(float, practice.imd2019_score), practice.practice_code),
     )
     total = sum(practice.list_size_2021 for practice in scored)
@@ -947,7 +973,9 @@ def _spc_of(
     published = [point for point in monthly if point.value is not None]
     if len(published) < 2 or len(published) < len(monthly) / 2:
         return None, [], "too few months with publishable counts for an SPC chart"
-    frame = pd.DataFrame({"month": [point.month for point in published], "value": [point.value for point in published]})
+    frame = pd.DataFrame(
+        {"month": [point.month for point in published], "value": [point.value for point in published]}
+    )
     with warnings.catch_warnings():
         # Short series come back with a caveat, which the page shows.
         warnings.simplefilter("ignore", ShortSeriesWarning)
@@ -1093,7 +1121,9 @@ def _funnel(
                 denominators, target / rule.multiplier, confidence=confidence, multiplier=rule.multiplier
             )
         else:
-            found = funnel_limits_rate(denominators, target, multiplier=rule.multiplier, confidence=confidence)
+            found = funnel_limits_rate(
+                denominators, target, multiplier=rule.multiplier, confidence=confidence
+            )
         return found.lower, found.upper
 
     valid = exposure > 0

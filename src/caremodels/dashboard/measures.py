@@ -102,7 +102,9 @@ class MeasureRule:
             return self.exposure(denominator) / (months / 12)
         return denominator
 
-    def values(self, numerator: FloatArray, denominator: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def values(
+        self, numerator: FloatArray, denominator: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Value and 95% interval for each row (NaN where there is none)."""
         exposure = self.exposure(denominator)
         valid = exposure > 0

@@ -36,7 +36,9 @@ PAGE_SIZE = 50
 Render = Callable[..., HTMLResponse]
 
 
-def _series_chart(series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str) -> str:
+def _series_chart(
+    series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str
+) -> str:
     return line_chart(
         [Series(line.name, [(point.period_start, point.value) for point in line.points]) for line in series],
         title=title,
@@ -98,7 +100,9 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         growth_matrix = {(growth.area, growth.indicator): growth for growth in data.growth_by_indicator}
         titles = {item.id: item.title for item in data.indicators}
         monthly_periods = sorted({point.period for line in data.monthly for point in line.points})
-        monthly_lookup = {line.name: {point.period: point.value for point in line.points} for line in data.monthly}
+        monthly_lookup = {
+            line.name: {point.period: point.value for point in line.points} for line in data.monthly
+        }
         return render(
             "overview.html",
             request,
@@ -112,13 +116,18 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
             titles=titles,
             monthly_periods=monthly_periods,
             monthly_lookup=monthly_lookup,
-            sites_by_type={code: [site for site in figures.sites_out() if site.care_model == code] for code in VANGUARD_CARE_MODELS},
+            sites_by_type={
+                code: [site for site in figures.sites_out() if site.care_model == code]
+                for code in VANGUARD_CARE_MODELS
+            },
         )
 
     @router.get("/sites", response_class=HTMLResponse)
     def sites(request: Request) -> HTMLResponse:
         everything = figures.sites_out()
-        by_type = {code: [site for site in everything if site.care_model == code] for code in VANGUARD_CARE_MODELS}
+        by_type = {
+            code: [site for site in everything if site.care_model == code] for code in VANGUARD_CARE_MODELS
+        }
         names = {row.code: row.name for row in figures.overview().care_models}
         return render("sites.html", request, page="sites", by_type=by_type, type_names=names)
 
@@ -128,7 +137,10 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         pyramid = deprivation = ""
         if data.population is not None:
             pyramid = pyramid_chart(
-                [PyramidBand(band.age_band, band.male or 0, band.female or 0) for band in data.population.age_sex],
+                [
+                    PyramidBand(band.age_band, band.male or 0, band.female or 0)
+                    for band in data.population.age_sex
+                ],
                 title=f"Registered population of {data.site.short_name} by age and sex",
                 description="Males on the left, females on the right, five-year age bands from 0-4 at the bottom "
                 "to 90 and over at the top. Suppressed counts are drawn as zero. The same figures are in the table.",
@@ -164,7 +176,14 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         data = figures.site_indicator(site_id, indicator_id)
         chart = spc_chart(
             [
-                SpcPlotPoint(point.date, point.value, point.mean, point.upper_limit, point.lower_limit, point.special_cause_type)
+                SpcPlotPoint(
+                    point.date,
+                    point.value,
+                    point.mean,
+                    point.upper_limit,
+                    point.lower_limit,
+                    point.special_cause_type,
+                )
                 for point in data.spc_points
             ],
             title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
@@ -262,7 +281,10 @@ def _explorer_page(
         funnel = funnel_chart(
             [
                 FunnelPoint(
-                    f"{area.name}: {area.value:,.1f}", float(area.denominator or 0), area.value or 0.0, area.code == highlight
+                    f"{area.name}: {area.value:,.1f}",
+                    float(area.denominator or 0),
+                    area.value or 0.0,
+                    area.code == highlight,
                 )
                 for area in published
             ],
@@ -296,10 +318,14 @@ def _explorer_page(
         if comparison
         else ""
     )
-    ranking = figures.practice_ranking(indicator.id, data.period) if data.period_kind == "financial_year" else None
+    ranking = (
+        figures.practice_ranking(indicator.id, data.period) if data.period_kind == "financial_year" else None
+    )
     ranked_page = ranking.ranked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if ranking else []
     query = {"geography": data.geography, "period_kind": data.period_kind, "period": data.period or ""}
-    areas_page = data.areas if geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    areas_page = (
+        data.areas if geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    )
     total_for_pages = len(ranking.ranked) if ranking else 0
     if geography == "practice":
         total_for_pages = max(total_for_pages, len(data.areas))

@@ -67,7 +67,9 @@ def reported_results() -> tuple[ReportedResult, ...]:
             raise ReferenceDataError(f"result {number}: {error.reason}", file=_PATH, field="site") from error
         if result.comparison_year < result.baseline_year:
             raise ReferenceDataError(
-                f"result {number}: comparison year is before the baseline year", file=_PATH, field="comparison_year"
+                f"result {number}: comparison year is before the baseline year",
+                file=_PATH,
+                field="comparison_year",
             )
         results.append(result.model_copy(update={"site": site.id}))
     return tuple(results)

@@ -72,11 +72,15 @@ class IndicatorSummary(_Out):
     topic: str | None
     statistic: str = Field(description="rate or proportion.")
     unit: str
-    value_label: str = Field(description="The unit of the values the dashboard gives (annual rates over person-time).")
+    value_label: str = Field(
+        description="The unit of the values the dashboard gives (annual rates over person-time)."
+    )
     denominator_label: str
     multiplier: int
     direction_of_improvement: str
-    standardised: bool = Field(description="Directly standardised in the catalogue; the dashboard shows it crude.")
+    standardised: bool = Field(
+        description="Directly standardised in the catalogue; the dashboard shows it crude."
+    )
     available: bool
     reason_unavailable: str | None = Field(
         default=None, description="Why the indicator cannot be computed from this warehouse."
@@ -201,7 +205,9 @@ class AgeSexBand(_Out):
 
 
 class DeprivationDecile(_Out):
-    decile: int = Field(ge=1, le=10, description="1 = most deprived tenth of England's registered population.")
+    decile: int = Field(
+        ge=1, le=10, description="1 = most deprived tenth of England's registered population."
+    )
     people: int | None
     share: float | None
     england_share: float
@@ -395,8 +401,12 @@ class GroupValues(_Out):
 class CareHomesResponse(_Out):
     framework: list[EhchElementOut]
     sites: list[SiteOut]
-    indicators: list[IndicatorSummary] = Field(description="Indicators of care home residents in the catalogue.")
-    values: list[GroupValues] = Field(description="Residents' values for EHCH sites, each EHCH site and the rest.")
+    indicators: list[IndicatorSummary] = Field(
+        description="Indicators of care home residents in the catalogue."
+    )
+    values: list[GroupValues] = Field(
+        description="Residents' values for EHCH sites, each EHCH site and the rest."
+    )
     growth: list[GrowthOut]
 
 

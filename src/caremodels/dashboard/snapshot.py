@@ -81,7 +81,9 @@ def _practice_months(warehouse: Warehouse) -> Iterator[PracticeMonths]:
             return pd.DataFrame(columns=COUNT_COLUMNS)
         frame = engine.execute(engine.practice_months(definition, *months))
         # Standardised indicators come by sex and age band: the dashboard shows crude figures.
-        frame = frame.groupby(["practice", "month"], as_index=False)[["numerator", "denominator", "events"]].sum()
+        frame = frame.groupby(["practice", "month"], as_index=False)[
+            ["numerator", "denominator", "events"]
+        ].sum()
         frame = frame.rename(columns={"practice": "practice_code"})
         frame["month"] = [month_start(int(index)) for index in frame["month"]]
         return frame.sort_values(["practice_code", "month"]).reset_index(drop=True)[COUNT_COLUMNS]
@@ -134,7 +136,9 @@ def _indicator_counts(
             except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
                 # One indicator the engine cannot compute must not take the whole dashboard down.
                 _LOG.warning("indicator %s not computed: %s", definition.id, error)
-                unavailable[definition.id] = f"the indicator engine could not compute it ({type(error).__name__})"
+                unavailable[definition.id] = (
+                    f"the indicator engine could not compute it ({type(error).__name__})"
+                )
                 continue
             if counts.empty or not (counts["denominator"] > 0).any():
                 unavailable[definition.id] = "no practice-month has both events and a denominator"
@@ -277,7 +281,9 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
         index = json.loads(index_file.read_text(encoding="utf-8"))
         by_id = {definition.id: definition for definition in catalogue()}
         indicators = {
-            indicator_id: IndicatorCounts(by_id[indicator_id], _read_frame(folder / f"indicator-{indicator_id}.parquet"))
+            indicator_id: IndicatorCounts(
+                by_id[indicator_id], _read_frame(folder / f"indicator-{indicator_id}.parquet")
+            )
             for indicator_id in index["indicators"]
         }
         return WarehouseSnapshot(

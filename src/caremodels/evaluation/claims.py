@@ -256,7 +256,7 @@ def _explain(
     baseline, comparison = before_after.baseline, before_after.comparison
     estimate = matched.estimate
     lines = [
-        f"{site}'s own figure: {measure} of care home residents changed {own.percent_change:+.0f}% from "
+        f"The site's own figure ({site}): {measure} of care home residents changed {own.percent_change:+.0f}% from "
         f"{baseline.financial_year} to {comparison.financial_year} ({baseline.rate:.2f} to "
         f"{comparison.rate:.2f} per resident-year). It compares the homes with themselves a year earlier, "
         "so it credits the care model with everything else that changed.",
@@ -292,7 +292,10 @@ def _explain(
     )
     gap = own.percent_change - estimate.percent_change
     if math.isfinite(estimate.ci_low) and estimate.ci_low <= own.rate_ratio <= estimate.ci_high:
-        lines.append("The two figures agree within the matched estimate's uncertainty.")
+        lines.append(
+            "The before-and-after figure lies inside the matched estimate's interval, so these data cannot "
+            "tell the two apart; only the matched estimate is protected against the biases above."
+        )
     else:
         lines.append(
             f"The before-and-after figure is {abs(gap):.0f} percentage points "

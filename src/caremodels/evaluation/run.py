@@ -9,6 +9,7 @@ requests (unknown method, a site without practices, too little data) raise ``Car
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -41,6 +42,7 @@ def target_for(
     site: str | None = None,
     care_model: str | None = None,
     start: dt.date | None = None,
+    exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
 ) -> EvaluationTarget:
     return resolve_target(
@@ -48,6 +50,7 @@ def target_for(
         site=site,
         care_model=care_model,
         start=start,
+        exclude_sites=exclude_sites,
         membership_file=membership_file,
     )
 
@@ -65,6 +68,7 @@ def evaluate(
     start: dt.date | None = None,
     end: dt.date | None = None,
     design: Design = "new_residents",
+    exclude_sites: Sequence[str] = (),
     counts: pd.DataFrame | None = None,
     membership_file: Path | None = None,
 ) -> EvaluationResult:

@@ -61,9 +61,12 @@ def resolve_target(
     site: str | None = None,
     care_model: str | None = None,
     start: dt.date | None = None,
+    exclude_sites: Collection[str] = (),
     membership_file: Path | None = None,
 ) -> EvaluationTarget:
-    """The treated and comparison practices of a site or care model type among ``present_practices``."""
+    """The treated and comparison practices of a site or care model type among ``present_practices``.
+    Practices of ``exclude_sites`` (sites running something else that would move the comparison)
+    are never comparisons."""
     if (site is None) == (care_model is None):
         raise CaremodelsError("give exactly one of a site or a care model type")
     present = set(present_practices)
@@ -90,9 +93,10 @@ def resolve_target(
     treated = {site_id: codes for site_id, codes in treated.items() if codes}
     if not treated:
         raise CaremodelsError(f"no practices of {area} are in this data")
+    excluded = {code for name in exclude_sites for code in memberships[find_site(name).id].practice_codes}
     ccg_of = {practice.practice_code: practice.ccg_code for practice in practices()}
     controls: dict[str, list[str]] = {}
-    for code in sorted(present - same_model):
+    for code in sorted(present - same_model - excluded):
         controls.setdefault(ccg_of.get(code, code), []).append(code)
     selected = max(candidate.selected for candidate in sites if candidate.id in treated)
     return EvaluationTarget(

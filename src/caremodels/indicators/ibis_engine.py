@@ -138,10 +138,12 @@ class IbisEngine:
         table: Callable[[str], ir.Table],
         *,
         on_close: Callable[[], None] | None = None,
+        constant: Callable[[pd.DataFrame], ir.Table] | None = None,
     ) -> None:
         self.name = name
         self.backend = backend
         self._table = table
+        self._constant = constant or ibis.memtable
         self._tables: dict[str, ir.Table] = {}
         self._on_close = on_close
         self._population_cache: dict[tuple[Any, ...], ir.Table] = {}
@@ -292,7 +294,7 @@ class IbisEngine:
             spans = spans.mutate(high=ibis.least(spans.high, spans.born + 12 * max_age + 11))
         keys = ["practice"]
         if banded:
-            bands = ibis.memtable(
+            bands = self._constant(
                 pd.DataFrame(
                     {
                         "age_band": range(AGE_BANDS),
@@ -324,7 +326,7 @@ class IbisEngine:
         )
         changes = joins.union(leaves)
         changes = changes.group_by([*keys, "month"]).aggregate(change=changes.change.sum())
-        months = ibis.memtable(pd.DataFrame({"month": range(first, last + 1)}).astype("int64"))
+        months = self._constant(pd.DataFrame({"month": range(first, last + 1)}).astype("int64"))
         grid = changes.select(*keys).distinct().cross_join(months)
         joined = grid.left_join(changes, [grid[key] == changes[key] for key in [*keys, "month"]])
         filled = joined.select(
@@ -344,7 +346,7 @@ class IbisEngine:
         """Days of care-home residence by the home's practice and month."""
         residence = self.table("care_home_residence")
         last_day = (month_start(last + 1) - _EPOCH).days - 1
-        months = ibis.memtable(
+        months = self._constant(
             pd.DataFrame(
                 {
                     "month": range(first, last + 1),
@@ -415,8 +417,8 @@ class IbisEngine:
         practice_months = self.practice_months(definition, first, last)
         # With several levels each branch reads the practice-months: compute them once.
         with _cached_if(practice_months, len(area_sets) > 1) as shared:
-            mapped = ibis.union(*[_areas(shared, area_set) for area_set in area_sets], distinct=False)
-            period_map = ibis.memtable(
+            mapped = ibis.union(*[self._areas(shared, area_set) for area_set in area_sets], distinct=False)
+            period_map = self._constant(
                 pd.DataFrame(
                     [
                         (period.kind, month, period.first_month, period.last_month)
@@ -436,6 +438,47 @@ class IbisEngine:
             frame = self.execute(summed)
         return frame[COUNT_COLUMNS + band_keys]
 
+    def _areas(self, practice_months: ir.Table, area_set: AreaSet) -> ir.Table:
+        """Practice-month rows labelled with the level and area code(s) of their practice."""
+        level = ibis.literal(area_set.level)
+        values = ["month", "numerator", "denominator", "events"] + [
+            column for column in ("sex", "age_band") if column in practice_months.columns
+        ]
+        if area_set.kind == "each_practice":
+            return practice_months.select(*values, level=level, code=practice_months.practice)
+        if area_set.kind == "all_except":
+            codes = self._constant(pd.DataFrame({"code": sorted(area_set.areas)}))
+            labelled = practice_months.cross_join(codes)
+            left_out = [
+                (code, practice)
+                for code, members in sorted(area_set.areas.items())
+                for practice in sorted(members)
+            ]
+            if left_out:
+                excluded = self._constant(
+                    pd.DataFrame(left_out, columns=["left_out_code", "left_out_practice"])
+                )
+                labelled = labelled.anti_join(
+                    excluded,
+                    [
+                        labelled.code == excluded.left_out_code,
+                        labelled.practice == excluded.left_out_practice,
+                    ],
+                )
+            return labelled.select(*values, level=level, code=labelled.code)
+        membership = self._constant(
+            pd.DataFrame(
+                [
+                    (code, practice)
+                    for code, members in sorted(area_set.areas.items())
+                    for practice in sorted(members)
+                ],
+                columns=["member_code", "member"],
+            )
+        )
+        joined = practice_months.join(membership, practice_months.practice == membership.member)
+        return joined.select(*values, level=level, code=joined.member_code)
+
 
 def _weight(numerator: Numerator) -> str:
     if numerator.measure == "sum" and numerator.sum_of is not None:
@@ -454,36 +497,6 @@ def _cached_if(table: ir.Table, cache: bool) -> Iterator[ir.Table]:
         yield cached
     finally:
         cached.release()
-
-
-def _areas(practice_months: ir.Table, area_set: AreaSet) -> ir.Table:
-    """Practice-month rows labelled with the level and area code(s) of their practice."""
-    level = ibis.literal(area_set.level)
-    values = ["month", "numerator", "denominator", "events"] + [
-        column for column in ("sex", "age_band") if column in practice_months.columns
-    ]
-    if area_set.kind == "each_practice":
-        return practice_months.select(*values, level=level, code=practice_months.practice)
-    if area_set.kind == "all_except":
-        branches = []
-        for code, left_out in sorted(area_set.areas.items()):
-            kept = practice_months
-            if left_out:
-                kept = kept.filter(~kept.practice.isin(sorted(left_out)))
-            branches.append(kept.select(*values, level=level, code=ibis.literal(code)))
-        return ibis.union(*branches, distinct=False)
-    membership = ibis.memtable(
-        pd.DataFrame(
-            [
-                (code, practice)
-                for code, members in sorted(area_set.areas.items())
-                for practice in sorted(members)
-            ],
-            columns=["code", "member"],
-        )
-    )
-    joined = practice_months.join(membership, practice_months.practice == membership.member)
-    return joined.select(*values, level=level, code=joined.code)
 
 
 def duckdb_engine(warehouse_path: Path) -> IbisEngine:
@@ -568,13 +581,27 @@ def spark_engine(
     backend = ibis.pyspark.connect(active)
     prefix = f"caremodels_{next(_spark_engines)}_"
 
+    views: list[str] = []
+
     def table(name: str) -> ir.Table:
         parquet: ir.Table = backend.read_parquet(located(name), table_name=prefix + name)
+        views.append(prefix + name)
         return parquet
 
+    def constant(frame: pd.DataFrame) -> ir.Table:
+        # Registered here rather than as Ibis memtables, which the PySpark backend does not register
+        # for expressions it caches.
+        name = f"{prefix}constant_{len(views)}"
+        active.createDataFrame(frame).createOrReplaceTempView(name)
+        views.append(name)
+        registered: ir.Table = backend.table(name)
+        return registered
+
     def close() -> None:
+        for view in views:
+            active.catalog.dropTempView(view)
         clean_up()
         if owns_session:
             active.stop()
 
-    return IbisEngine("spark", backend, table, on_close=close)
+    return IbisEngine("spark", backend, table, on_close=close, constant=constant)

@@ -254,7 +254,7 @@ class ReferenceEngine:
             denominator_events = self._events(denominator, banded=banded, weight="count")
         data_end = month_start(last + 1) - dt.timedelta(days=1)
 
-        rows: list[pd.DataFrame] = []
+        by_period: list[pd.DataFrame] = []
         for period in periods:
             after_end = pd.Timestamp(period.end + dt.timedelta(days=1))
             in_period = events[(events["when"] >= pd.Timestamp(period.start)) & (events["when"] < after_end)]
@@ -274,30 +274,27 @@ class ReferenceEngine:
             practice_table = numerator.merge(per_practice, on=keys, how="outer").fillna(
                 {"numerator": 0, "events": 0, "denominator": 0}
             )
-            present = frozenset(practice_table["practice"])
-            for area_set in area_sets:
-                membership = pd.DataFrame(
-                    [
-                        (code, practice)
-                        for code in area_set.codes(present)
-                        for practice in sorted(area_set.practices_of(code, present))
-                    ],
-                    columns=["code", "practice"],
+            by_period.append(
+                practice_table.assign(
+                    period=period.kind, first_month=period.first_month, last_month=period.last_month
                 )
-                in_areas = membership.merge(practice_table, on="practice")
-                sums = (
-                    in_areas.groupby(["code", *band_keys])[["numerator", "denominator", "events"]]
-                    .sum()
-                    .reset_index()
-                )
-                rows.append(
-                    sums.assign(
-                        level=area_set.level,
-                        period=period.kind,
-                        first_month=period.first_month,
-                        last_month=period.last_month,
-                    )
-                )
-        if not rows:
-            return pd.DataFrame(columns=COUNT_COLUMNS + band_keys)
+            )
+        practice_periods = pd.concat(by_period, ignore_index=True)
+        present = frozenset(practice_periods["practice"])
+        period_keys = ["period", "first_month", "last_month"]
+        rows = []
+        for area_set in area_sets:
+            membership = pd.DataFrame(
+                [
+                    (code, practice)
+                    for code in area_set.codes(present)
+                    for practice in sorted(area_set.practices_of(code, present))
+                ],
+                columns=["code", "practice"],
+            )
+            in_areas = membership.merge(practice_periods, on="practice")
+            sums = in_areas.groupby(["code", *period_keys, *band_keys])[
+                ["numerator", "denominator", "events"]
+            ].sum()
+            rows.append(sums.reset_index().assign(level=area_set.level))
         return pd.concat(rows, ignore_index=True)[COUNT_COLUMNS + band_keys]

@@ -108,7 +108,23 @@ EMERGENCY_METHOD_BY_ADMIT_SOURCE = {"emd": "21", "gp": "22", "outp": "24", "hosp
 _DIED = {"exp", "20"}
 _LEFT = {"aadvice", "07", "7"}
 _HOME = {"home", "alt-home", "01", "1", "06", "6"}
-_TRANSFERRED = {"other-hcf", "hosp", "long", "psy", "rehab", "snf", "02", "2", "03", "3", "05", "5", "62", "63", "65"}
+_TRANSFERRED = {
+    "other-hcf",
+    "hosp",
+    "long",
+    "psy",
+    "rehab",
+    "snf",
+    "02",
+    "2",
+    "03",
+    "3",
+    "05",
+    "5",
+    "62",
+    "63",
+    "65",
+}
 A_AND_E_TO_ADMISSION = dt.timedelta(hours=24)
 _FHIR_FORMAT = "a FHIR date or dateTime"
 _GENDER = {"male": "1", "female": "2", "other": "9", "unknown": "9"}
@@ -121,7 +137,9 @@ def is_fhir_file(path: Path) -> bool:
 
 @functools.cache
 def _built_in_conditions() -> dict[str, str]:
-    text = (resources.files("caremodels.ingest") / "data" / "snomed_conditions.yaml").read_text(encoding="utf-8")
+    text = (resources.files("caremodels.ingest") / "data" / "snomed_conditions.yaml").read_text(
+        encoding="utf-8"
+    )
     concepts = yaml.safe_load(text)["concepts"]
     return {str(code): str(entry["condition"]) for code, entry in concepts.items()}
 
@@ -209,9 +227,9 @@ def _codes(concept: Any, system: str | None = None, *, prefix: bool = False) -> 
     found = []
     for coding in _codings(concept):
         coding_system = str(coding.get("system") or "")
-        if system is None or coding_system == system or (prefix and coding_system.startswith(system)):
-            if coding.get("code") is not None:
-                found.append(str(coding["code"]))
+        wanted = system is None or coding_system == system or (prefix and coding_system.startswith(system))
+        if wanted and coding.get("code") is not None:
+            found.append(str(coding["code"]))
     return found
 
 
@@ -328,7 +346,9 @@ class _Export:
                     for key in keys:
                         self.patients[key] = (resource, keys[0])
                 elif kind == "Condition":
-                    codes = [_icd10(raw) for raw in _codes(resource.get("code"), ICD10_SYSTEM_PREFIX, prefix=True)]
+                    codes = [
+                        _icd10(raw) for raw in _codes(resource.get("code"), ICD10_SYSTEM_PREFIX, prefix=True)
+                    ]
                     icd10 = next((code for code in codes if code), None)
                     if icd10:
                         for key in _reference_keys("Condition", resource, record.full_url):
@@ -346,7 +366,11 @@ class _Export:
 
     def _ods_code(self, resource: Mapping[str, Any], keys: list[str]) -> str | None:
         for identifier in resource.get("identifier") or []:
-            if isinstance(identifier, dict) and identifier.get("system") in ODS_SYSTEMS and identifier.get("value"):
+            if (
+                isinstance(identifier, dict)
+                and identifier.get("system") in ODS_SYSTEMS
+                and identifier.get("value")
+            ):
                 return str(identifier["value"]).strip().upper()
         for key in keys:
             plain = key.split("identifier=", 1)[-1]
@@ -361,7 +385,11 @@ class _Export:
         if not isinstance(reference_value, dict):
             return None, None
         identifier = reference_value.get("identifier")
-        if isinstance(identifier, dict) and identifier.get("system") in ODS_SYSTEMS and identifier.get("value"):
+        if (
+            isinstance(identifier, dict)
+            and identifier.get("system") in ODS_SYSTEMS
+            and identifier.get("value")
+        ):
             return str(identifier["value"]).strip().upper(), None
         reference = reference_value.get("reference")
         if isinstance(reference, str) and reference in self.options.organisations:
@@ -375,7 +403,10 @@ class _Export:
             return None, None
         if organisation.country.upper() in _UK_COUNTRIES:
             return NON_NHS_UK_PROVIDER, "provider has no ODS code: coded 89999 (non-NHS UK provider)"
-        return NON_UK_PROVIDER, "provider has no ODS code and is outside the UK: coded 89997 (non-UK provider)"
+        return (
+            NON_UK_PROVIDER,
+            "provider has no ODS code and is outside the UK: coded 89997 (non-UK provider)",
+        )
 
 
 def _country(resource: Mapping[str, Any]) -> str | None:
@@ -413,7 +444,9 @@ def _encounter_summary_fields(resource: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": kind, "start": _wall_clock(period.get("start")), "end": _wall_clock(period.get("end"))}
 
 
-def _person(export: _Export, resource: dict[str, Any], pseudonymiser: Pseudonymiser, opt_outs: frozenset[str]) -> _Person:
+def _person(
+    export: _Export, resource: dict[str, Any], pseudonymiser: Pseudonymiser, opt_outs: frozenset[str]
+) -> _Person:
     person = _Person()
     nhs_numbers = [
         str(identifier.get("value") or "").replace(" ", "")
@@ -435,7 +468,9 @@ def _person(export: _Export, resource: dict[str, Any], pseudonymiser: Pseudonymi
             person.problem = ("identifier", "no NHS number and no other identifier")
             return person
         person.person_id = pseudonymiser.identifier_pseudonym(*local)
-        person.defaulted.append("no NHS number: person_id is a keyed pseudonym of a local identifier (system|value)")
+        person.defaulted.append(
+            "no NHS number: person_id is a keyed pseudonym of a local identifier (system|value)"
+        )
     person.sex = _GENDER.get(str(resource.get("gender") or "unknown"), "9")
     birth = resource.get("birthDate")
     if isinstance(birth, str) and len(birth) == 10:
@@ -499,7 +534,11 @@ class _FileOutcome:
 
 class _Mapper:
     def __init__(
-        self, export: _Export, pseudonymiser: Pseudonymiser, opt_outs: frozenset[str], conditions: dict[str, str]
+        self,
+        export: _Export,
+        pseudonymiser: Pseudonymiser,
+        opt_outs: frozenset[str],
+        conditions: dict[str, str],
     ) -> None:
         self.export = export
         self.pseudonymiser = pseudonymiser
@@ -526,7 +565,9 @@ class _Mapper:
             return ("subject", f"the subject Patient was quarantined ({person.problem[1]})")
         return _Subject(found[1], person)
 
-    def map_record(self, record: _Record, outcome: _FileOutcome, pending_conditions: list[dict[str, Any]]) -> None:
+    def map_record(
+        self, record: _Record, outcome: _FileOutcome, pending_conditions: list[dict[str, Any]]
+    ) -> None:
         outcome.rows_read += 1
         if record.resource is None:
             field_name, reason = record.problem or ("", "unreadable")
@@ -548,7 +589,8 @@ class _Mapper:
                 outcome.excluded += 1
             elif kind == "MedicationRequest":
                 outcome.unmapped(
-                    kind, "patient-level request: the prescribing table holds practice-level dispensing (NHSBSA)"
+                    kind,
+                    "patient-level request: the prescribing table holds practice-level dispensing (NHSBSA)",
                 )
             else:
                 outcome.unmapped(kind, "no table for this resource type in the canonical schema")
@@ -580,23 +622,30 @@ class _Mapper:
             return
         status = str(resource.get("status") or "")
         if status != "finished":
-            outcome.unmapped("Encounter", f"not finished (status {status or 'missing'}): not activity to count")
+            outcome.unmapped(
+                "Encounter", f"not finished (status {status or 'missing'}): not activity to count"
+            )
             return
         encounter_class = _encounter_class(resource)
         types = set(_codes(resource.get("type"), SNOMED))
         stay = types & set(NOT_HOSPITAL_STAYS)
         if stay:
             outcome.unmapped(
-                "Encounter", f"admission to a {NOT_HOSPITAL_STAYS[min(stay)]}: not a hospital spell or attendance"
+                "Encounter",
+                f"admission to a {NOT_HOSPITAL_STAYS[min(stay)]}: not a hospital spell or attendance",
             )
         elif encounter_class in INPATIENT_CLASSES:
             self._spell(record, resource, key, person, outcome)
-        elif encounter_class == "EMER" or (encounter_class in AMBULATORY_CLASSES and URGENT_CARE_CLINIC in types):
+        elif encounter_class == "EMER" or (
+            encounter_class in AMBULATORY_CLASSES and URGENT_CARE_CLINIC in types
+        ):
             self._attendance(record, resource, key, person, outcome, urgent_care=encounter_class != "EMER")
         elif encounter_class in AMBULATORY_CLASSES:
             treatment = _codes(resource.get("serviceType"), TREATMENT_FUNCTION_SYSTEM)
             if treatment:
-                self._appointment(record, resource, person, outcome, treatment[0], types, virtual=encounter_class == "VR")
+                self._appointment(
+                    record, resource, person, outcome, treatment[0], types, virtual=encounter_class == "VR"
+                )
             else:
                 outcome.unmapped(
                     "Encounter",
@@ -606,7 +655,9 @@ class _Mapper:
         else:
             outcome.unmapped("Encounter", f"class {encounter_class or 'missing'} has no activity table")
 
-    def _common(self, record: _Record, resource: dict[str, Any], person: _Person, outcome: _FileOutcome) -> dict[str, Any]:
+    def _common(
+        self, record: _Record, resource: dict[str, Any], person: _Person, outcome: _FileOutcome
+    ) -> dict[str, Any]:
         provider, defaulted = self.export.organisation_code(resource.get("serviceProvider"))
         if defaulted:
             outcome.defaulted("Encounter", defaulted)
@@ -627,15 +678,27 @@ class _Mapper:
         for other in self.export.encounters.get(key, []):
             if other.kind != kind:
                 continue
-            if kind == "ae" and start and other.start and other.end:
-                if other.start <= start <= other.end + A_AND_E_TO_ADMISSION:
-                    return True
-            if kind == "apc" and start and end and other.start:
-                if start <= other.start <= end + A_AND_E_TO_ADMISSION:
-                    return True
+            if (
+                kind == "ae"
+                and start
+                and other.start
+                and other.end
+                and other.start <= start <= other.end + A_AND_E_TO_ADMISSION
+            ):
+                return True
+            if (
+                kind == "apc"
+                and start
+                and end
+                and other.start
+                and start <= other.start <= end + A_AND_E_TO_ADMISSION
+            ):
+                return True
         return False
 
-    def _spell(self, record: _Record, resource: dict[str, Any], key: str, person: _Person, outcome: _FileOutcome) -> None:
+    def _spell(
+        self, record: _Record, resource: dict[str, Any], key: str, person: _Person, outcome: _FileOutcome
+    ) -> None:
         period = resource.get("period") or {}
         start = _wall_clock(period.get("start"))
         method, method_note = self._admission_method(resource, key, start)
@@ -653,7 +716,8 @@ class _Mapper:
         if diagnosis is None:
             diagnosis = "R69X"
             outcome.defaulted(
-                "Encounter", "no ICD-10 primary diagnosis: coded R69X (unknown and unspecified causes of morbidity)"
+                "Encounter",
+                "no ICD-10 primary diagnosis: coded R69X (unknown and unspecified causes of morbidity)",
             )
         disposition = set(_codes((resource.get("hospitalization") or {}).get("dischargeDisposition")))
         discharge_method = next(iter(_extension_codes(resource, DISCHARGE_METHOD_EXTENSION)), None)
@@ -671,7 +735,9 @@ class _Mapper:
         )
         outcome.rows["apc_spells"].append(row)
 
-    def _admission_method(self, resource: dict[str, Any], key: str, start: dt.datetime | None) -> tuple[str | None, str | None]:
+    def _admission_method(
+        self, resource: dict[str, Any], key: str, start: dt.datetime | None
+    ) -> tuple[str | None, str | None]:
         uk_core = _extension_codes(resource, ADMISSION_METHOD_EXTENSION)
         if uk_core:
             return uk_core[0], None
@@ -687,7 +753,10 @@ class _Mapper:
         if "emd" in admit_source:
             return "21", None
         if self._paired(key, "ae", start, None):
-            return "21", "admission method inferred from an A&E attendance ending at most 24 hours before: coded 21"
+            return (
+                "21",
+                "admission method inferred from an A&E attendance ending at most 24 hours before: coded 21",
+            )
         return None, None
 
     def _primary_diagnosis(self, resource: dict[str, Any]) -> str | None:
@@ -749,7 +818,9 @@ class _Mapper:
             disposal = "admitted"
         else:
             disposal = "discharged"
-            outcome.defaulted("Encounter", "A&E disposal not recorded and no admission followed: coded discharged")
+            outcome.defaulted(
+                "Encounter", "A&E disposal not recorded and no admission followed: coded discharged"
+            )
         row.update(
             attendance_id=resource.get("id"),
             arrival_time=_time_text(period.get("start")),
@@ -775,7 +846,9 @@ class _Mapper:
         period = resource.get("period") or {}
         follow_up = FOLLOW_UP_ENCOUNTER in types
         if not follow_up:
-            outcome.defaulted("Encounter", "first or follow-up not recorded (no follow-up encounter type): coded first")
+            outcome.defaulted(
+                "Encounter", "first or follow-up not recorded (no follow-up encounter type): coded first"
+            )
         first_attendance = {(False, False): "1", (True, False): "2", (False, True): "3", (True, True): "4"}[
             (follow_up, virtual)
         ]
@@ -847,9 +920,9 @@ def _keep_first_conditions(pending: list[dict[str, Any]], outcome: _FileOutcome)
             earliest[group] = row
         else:
             outcome.unmapped("Condition", "a later record of a condition already recorded for the person")
-    kept = sorted([*earliest.values(), *undated], key=lambda row: int(row["_row"]))
-    if kept:
-        outcome.rows["conditions"].extend(kept)
+    rows = sorted([*earliest.values(), *undated], key=lambda row: int(row["_row"]))
+    if rows:
+        outcome.rows["conditions"].extend(rows)
 
 
 def _group_name(paths: list[Path]) -> str:
@@ -883,7 +956,8 @@ def load_fhir(
         + (mapping.content_hash.encode() if mapping else b"")
     ).hexdigest()
     batch_ids = {
-        path: "fhir-" + hashlib.sha256(f"{group_hash}:{path.name}".encode()).hexdigest()[:16] for path in paths
+        path: "fhir-" + hashlib.sha256(f"{group_hash}:{path.name}".encode()).hexdigest()[:16]
+        for path in paths
     }
     sources = {path: f"{group}/{path.name}" for path in paths}
     previous = {path: existing_batches(warehouse, table=None, source=sources[path]) for path in paths}
@@ -920,7 +994,9 @@ def load_fhir(
                     typed_columns={},
                     today=today,
                     expected_formats={
-                        column.name: _FHIR_FORMAT for column in spec.columns if column.type in ("date", "timestamp")
+                        column.name: _FHIR_FORMAT
+                        for column in spec.columns
+                        if column.type in ("date", "timestamp")
                     },
                     person_column="person_id",
                     result=f"checked_{index}_{table}",
@@ -928,7 +1004,11 @@ def load_fhir(
                 problems.append(problem_frame(staging, checked))
                 rows.append(
                     good_rows_sql(
-                        spec, checked, batch_id=batch_ids[path], pseudonymiser=pseudonymiser, person_column="person_id"
+                        spec,
+                        checked,
+                        batch_id=batch_ids[path],
+                        pseudonymiser=pseudonymiser,
+                        person_column="person_id",
                     )
                 )
             all_problems = pd.concat(problems, ignore_index=True).astype({"row_number": "int64"})
@@ -971,6 +1051,8 @@ def _stage_rows(connection: Any, name: str, table: str, rows: list[dict[str, Any
             for column in spec.columns
             if column.name != "nhs_number"
         ]
-        connection.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT {', '.join(selects)} FROM _fhir_rows")
+        connection.execute(
+            f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT {', '.join(selects)} FROM _fhir_rows"
+        )
     finally:
         connection.unregister("_fhir_rows")

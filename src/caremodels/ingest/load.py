@@ -240,7 +240,12 @@ def write_batches(
     with warehouse.transaction() as connection:
         for batch in batches:
             for old_batch, old_tables in batch.replaces:
-                for name in [*filter(None, old_tables.split(",")), "quarantine", "ingest_notes", "ingest_batches"]:
+                for name in [
+                    *filter(None, old_tables.split(",")),
+                    "quarantine",
+                    "ingest_notes",
+                    "ingest_batches",
+                ]:
                     connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
             count = 0
             for rows in batch.rows:
@@ -332,9 +337,11 @@ def load_file(
         table = mapping.table_for(path.name)
     spec = SOURCE_TABLES[table] if table else detect_table(path)
     content_hash = file_hash(path)
-    identity = content_hash if mapping is None else hashlib.sha256(
-        f"{content_hash}:{mapping.content_hash}".encode()
-    ).hexdigest()
+    identity = (
+        content_hash
+        if mapping is None
+        else hashlib.sha256(f"{content_hash}:{mapping.content_hash}".encode()).hexdigest()
+    )
     batch_id = f"{spec.name}-{identity[:16]}"
     existing = existing_batches(warehouse, table=spec.name, source=path.name)
     if any(old == batch_id for old, _ in existing):

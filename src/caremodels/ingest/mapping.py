@@ -87,7 +87,8 @@ class TableMapping(BaseModel):
         description="Glob patterns of file names that hold this table, e.g. 'hes_apc_*.csv'.",
     )
     encoding: Encoding | None = Field(
-        default=None, description="Text encoding of CSV files (default: UTF-8, or UTF-16 with a byte order mark)."
+        default=None,
+        description="Text encoding of CSV files (default: UTF-8, or UTF-16 with a byte order mark).",
     )
     delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV field separator.")
     missing_values: list[str] = Field(

@@ -65,7 +65,9 @@ def detect_encoding(path: Path, declared: str | None) -> str:
     with path.open("rb") as handle:
         head = handle.read(65536)
     if head.startswith(codecs.BOM_UTF16_BE):
-        raise DataError("the file is UTF-16 big-endian: save it as UTF-8 (or UTF-16 little-endian)", file=path)
+        raise DataError(
+            "the file is UTF-16 big-endian: save it as UTF-8 (or UTF-16 little-endian)", file=path
+        )
     if head.startswith(codecs.BOM_UTF16_LE):
         if declared not in (None, "utf-16"):
             raise DataError(f"the file is UTF-16 (it has a byte order mark), not {declared}", file=path)
@@ -98,6 +100,11 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     if duplicates:
         raise DataError(f"the header repeats column(s) {', '.join(duplicates)}", file=path, row=1)
     return names
+
+
+def _count(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
+    result = connection.execute(sql).fetchone()
+    return int(result[0]) if result else 0
 
 
 def _literal(text: str) -> str:
@@ -140,7 +147,11 @@ def _column_expression(
 
 def _expected_format(origin: ColumnSource) -> str:
     readable = (
-        fmt.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "HH").replace("%M", "MM")
+        fmt.replace("%Y", "YYYY")
+        .replace("%m", "MM")
+        .replace("%d", "DD")
+        .replace("%H", "HH")
+        .replace("%M", "MM")
         for fmt in origin.date_formats
     )
     return "a date in the format " + " or ".join(readable)
@@ -221,7 +232,9 @@ def _stage_csv(
         {
             "row_number": [int(line) for line, _, _ in rejects],
             "field": [
-                names_by_position.get(str(column), "") if kind in ("INVALID ENCODING", "INVALID UNICODE") else ""
+                names_by_position.get(str(column), "")
+                if kind in ("INVALID ENCODING", "INVALID UNICODE")
+                else ""
                 for _, column, kind in rejects
             ],
             "reason": [
@@ -232,7 +245,7 @@ def _stage_csv(
             ],
         }
     )
-    good_rows = int(connection.execute("SELECT count(*) FROM raw_rows").fetchone()[0])  # type: ignore[index]
+    good_rows = _count(connection, "SELECT count(*) FROM raw_rows")
     selects, typed, expected, labels = _select_list(
         path, spec, mapping, positional, dict.fromkeys(header, "VARCHAR")
     )
@@ -254,7 +267,9 @@ def _stage_csv(
         )
     else:
         source = "(SELECT *, rowid + 2 AS _source_row FROM raw_rows)"
-    connection.execute(f"CREATE OR REPLACE VIEW staged AS SELECT _source_row AS _row, {', '.join(selects)} FROM {source}")
+    connection.execute(
+        f"CREATE OR REPLACE VIEW staged AS SELECT _source_row AS _row, {', '.join(selects)} FROM {source}"
+    )
     return StagedSource(
         view="staged",
         rows_read=good_rows + len(rejects),
@@ -271,7 +286,7 @@ def _stage_parquet(
 ) -> StagedSource:
     source = f"read_parquet({_literal(str(path))}, file_row_number = true)"
     try:
-        rows = int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(path))})").fetchone()[0])  # type: ignore[index]
+        rows = _count(connection, f"SELECT count(*) FROM read_parquet({_literal(str(path))})")
         described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as error:
         raise DataError(

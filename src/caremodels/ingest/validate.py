@@ -96,7 +96,9 @@ def nhs_number_sql(text: str, number: str | None = None) -> str:
     leaves 10, which no digit equals, so a remainder of 1 is invalid as the rule requires.
     """
     number = number or f"TRY_CAST({text} AS BIGINT)"
-    weighted = " + ".join(f"{11 - position} * (({number} // {10 ** (10 - position)}) % 10)" for position in range(1, 10))
+    weighted = " + ".join(
+        f"{11 - position} * (({number} // {10 ** (10 - position)}) % 10)" for position in range(1, 10)
+    )
     return f"(regexp_full_match({text}, '[0-9]{{10}}') AND (11 - ({weighted}) % 11) % 11 = {number} % 10)"
 
 
@@ -167,14 +169,29 @@ def _column_checks(
             checks.append((f"({number}) > {column.maximum!r}", f"above the maximum {column.maximum:g}"))
     elif column.name == "nhs_number":
         checks.append(
-            (f"{present} AND NOT {nhs_number_sql(name, _NHS_DIGITS)}", "invalid NHS number (format or check digit)")
+            (
+                f"{present} AND NOT {nhs_number_sql(name, _NHS_DIGITS)}",
+                "invalid NHS number (format or check digit)",
+            )
         )
     elif column.code_list == "admission_methods":
-        checks.append((f"{present} AND {name} NOT IN {_in_list(list(admission_methods()))}", "unknown admission method"))
+        checks.append(
+            (f"{present} AND {name} NOT IN {_in_list(list(admission_methods()))}", "unknown admission method")
+        )
     elif column.codes:
-        checks.append((f"{present} AND {name} NOT IN {_in_list(column.codes)}", f"not one of the codes for {column.name}"))
+        checks.append(
+            (
+                f"{present} AND {name} NOT IN {_in_list(column.codes)}",
+                f"not one of the codes for {column.name}",
+            )
+        )
     elif column.pattern:
-        checks.append((f"{present} AND NOT regexp_full_match({name}, {_literal(column.pattern)})", column.pattern_reason))
+        checks.append(
+            (
+                f"{present} AND NOT regexp_full_match({name}, {_literal(column.pattern)})",
+                column.pattern_reason,
+            )
+        )
     return checks
 
 
@@ -330,7 +347,10 @@ def validate(frame: pd.DataFrame, spec: TableSpec, *, today: dt.date | None = No
 _NATIVE_TYPES = {
     "date": ({"DATE"}, {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}),
     "timestamp": ({"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"}, set()),
-    "integer": ({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}, {"DOUBLE", "FLOAT"}),
+    "integer": (
+        {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"},
+        {"DOUBLE", "FLOAT"},
+    ),
     "float": ({"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"}, set()),
 }
 

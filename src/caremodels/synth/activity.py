@@ -50,7 +50,8 @@ class Streams:
     def __init__(self, seed: int, practice_index: int) -> None:
         children = np.random.SeedSequence([seed, practice_index]).spawn(len(self.NAMES))
         self._generators = {
-            name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(self.NAMES, children, strict=True)
+            name: np.random.Generator(np.random.PCG64(child))
+            for name, child in zip(self.NAMES, children, strict=True)
         }
 
     def __getitem__(self, name: str) -> np.random.Generator:
@@ -86,7 +87,9 @@ def _codes(pairs: tuple[tuple[str, float], ...]) -> tuple[pa.Array, np.ndarray]:
 
 def _choose(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...], size: int) -> np.ndarray:
     _, shares = _codes(pairs)
-    return np.asarray(np.searchsorted(np.cumsum(shares), rng.random(size), side="right").clip(0, len(shares) - 1))
+    return np.asarray(
+        np.searchsorted(np.cumsum(shares), rng.random(size), side="right").clip(0, len(shares) - 1)
+    )
 
 
 def _take(pairs: tuple[tuple[str, float], ...], index: np.ndarray) -> pa.Array:
@@ -103,7 +106,9 @@ def _nhs(people: People, person: np.ndarray) -> pa.Array:
 
 
 def _ids(prefix: str, size: int) -> pa.Array:
-    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(size, dtype=np.int64)), pa.string()), width=8, padding="0")
+    numbers = pc.utf8_lpad(
+        pc.cast(pa.array(np.arange(size, dtype=np.int64)), pa.string()), width=8, padding="0"
+    )
     return pc.binary_join_element_wise(_constant(prefix, size), numbers, "")
 
 
@@ -162,20 +167,22 @@ def _emergency_stays(rng: np.random.Generator, age: np.ndarray, resident: np.nda
 
 
 def _apc(
-    context: PracticeContext, emergency_rng: np.random.Generator, elective_rng: np.random.Generator, tally: PracticeTally
+    context: PracticeContext,
+    emergency_rng: np.random.Generator,
+    elective_rng: np.random.Generator,
+    tally: PracticeTally,
 ) -> pa.Table:
     practice, people, calendar = context.practice, context.people, context.calendar
     rng = emergency_rng
     draws = draw_events(rng, context, "emergency", "emergency_admissions")
     age = people.age_at(draws.day, draws.person)
     stay = _emergency_stays(rng, age, draws.resident)
-    non_causal_admissions = context.event_multiplier(
-        context.non_causal_for("emergency_admissions"), draws.month, draws.resident, draws.extensive
-    )
-    non_causal_bed_days = context.event_multiplier(
+    # Bed-day factors act on the length of stay; admissions factors have already changed the number
+    # of spells, and with it the bed days.
+    non_causal_stay = context.event_multiplier(
         context.non_causal_for("emergency_bed_days"), draws.month, draws.resident, draws.extensive
     )
-    stay = _scale_days(rng, stay, non_causal_bed_days / non_causal_admissions)
+    stay = _scale_days(rng, stay, non_causal_stay)
     diagnosis_general = _choose(rng, rates.EMERGENCY_DIAGNOSES, draws.size)
     diagnosis_home = _choose(rng, rates.CARE_HOME_DIAGNOSES, draws.size)
     emergency_diagnosis = pc.if_else(
@@ -192,7 +199,7 @@ def _apc(
     bed_day_effect = context.event_multiplier(
         context.effects_for("emergency_bed_days"), draws_all.month, draws_all.resident, draws_all.extensive
     )
-    realised_stay = _scale_days(rng, stay, bed_day_effect / draws_all.multiplier)
+    realised_stay = _scale_days(rng, stay, bed_day_effect)
     if is_terminal.any():
         # A death in hospital keeps its date: only the admission moves.
         realised_stay[is_terminal] = np.minimum(realised_stay[is_terminal], stay[is_terminal])
@@ -201,7 +208,9 @@ def _apc(
     discharge = realised_admission + realised_stay
     death = np.where(people.died[draws_all.person], people.exit[draws_all.person], NEVER)
     # A spell that is not the final one ends before the death.
-    discharge = np.where(~is_terminal & (discharge >= death), np.maximum(realised_admission, death - 1), discharge)
+    discharge = np.where(
+        ~is_terminal & (discharge >= death), np.maximum(realised_admission, death - 1), discharge
+    )
 
     fy = _fy(calendar, np.where(is_terminal, admission, draws_all.day))
     weight = np.ones(draws_all.size)
@@ -315,7 +324,9 @@ def _join(first: EventDraw, second: EventDraw) -> EventDraw:
 
 
 def _admission_source(rng: np.random.Generator, resident: np.ndarray) -> pa.Array:
-    home = _take(rates.CARE_HOME_ADMISSION_SOURCES, _choose(rng, rates.CARE_HOME_ADMISSION_SOURCES, len(resident)))
+    home = _take(
+        rates.CARE_HOME_ADMISSION_SOURCES, _choose(rng, rates.CARE_HOME_ADMISSION_SOURCES, len(resident))
+    )
     return pc.if_else(pa.array(resident), home, _constant("19", len(resident)))
 
 
@@ -351,7 +362,12 @@ def _spell_table(
 
 
 def _with_ids(
-    table: pa.Table, id_column: str, practice_code: str, time: np.ndarray, person: np.ndarray, kind: str | np.ndarray
+    table: pa.Table,
+    id_column: str,
+    practice_code: str,
+    time: np.ndarray,
+    person: np.ndarray,
+    kind: str | np.ndarray,
 ) -> pa.Table:
     """Sort rows by time (then person, then kind) and number them per kind: practice code, kind
     letter, an eight-digit sequence. ``time`` and ``person`` are aligned with the table's rows."""
@@ -409,7 +425,9 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
         np.where(
             pick < type1_share + rates.AE_TYPE2_SHARE,
             2,
-            np.where(pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4),
+            np.where(
+                pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4
+            ),
         ),
     )
     ambulance_chance = np.where(
@@ -417,7 +435,9 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
     )
     ambulance_chance = np.where(department == 1, ambulance_chance, 0.01)
     by_ambulance = rng.random(size) < ambulance_chance
-    admit_chance = np.where(draws.resident, rates.AE_CARE_HOME_ADMITTED, _by_age(rates.AE_ADMITTED_BY_AGE, age))
+    admit_chance = np.where(
+        draws.resident, rates.AE_CARE_HOME_ADMITTED, _by_age(rates.AE_ADMITTED_BY_AGE, age)
+    )
     admit_chance = np.select(
         [department == 1, department == 2],
         [admit_chance, rates.AE_MINOR_ADMITTED["2"]],
@@ -425,7 +445,9 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
     )
     admitted = rng.random(size) < admit_chance
     other = _choose(rng, rates.AE_OTHER_DISPOSALS, size)
-    disposal = pc.if_else(pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other))
+    disposal = pc.if_else(
+        pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other)
+    )
 
     hours = _choose(rng, tuple((str(h), w) for h, w in enumerate(rates.AE_ARRIVAL_HOURS)), size)
     arrival = draws.day * _SECONDS_PER_DAY + hours * 3600 + (rng.random(size) * 3600).astype(np.int64)
@@ -433,7 +455,9 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
     within_major = 240 * 60 * rng.beta(2.2, 1.6, size=size)
     within_minor = np.minimum(240 * 60, (15 + rng.gamma(2.0, 25.0, size=size)) * 60)
     within = np.where(department == 1, within_major, within_minor).astype(np.int64)
-    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(np.int64)
+    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(
+        np.int64
+    )
     duration = np.minimum(np.where(breach, beyond, within), 24 * 3600)
     departure = arrival + duration
 
@@ -539,7 +563,9 @@ def _ambulance(context: PracticeContext, rng: np.random.Generator, tally: Practi
     category_codes = np.array([code for code, _ in rates.AMBULANCE_CATEGORIES])[category]
     conveyed_chance = np.array([rates.AMBULANCE_CONVEYED[c] for c, _ in rates.AMBULANCE_CATEGORIES])[category]
     conveyed_chance = np.where(
-        draws.resident, np.minimum(conveyed_chance * rates.AMBULANCE_CARE_HOME_CONVEYED_FACTOR, 0.95), conveyed_chance
+        draws.resident,
+        np.minimum(conveyed_chance * rates.AMBULANCE_CARE_HOME_CONVEYED_FACTOR, 0.95),
+        conveyed_chance,
     )
     conveyed = rng.random(size) < conveyed_chance
     hours = _choose(rng, tuple((str(h), w) for h, w in enumerate(rates.AMBULANCE_CALL_HOURS)), size)
@@ -608,7 +634,9 @@ def _referrals(
     shares = dict(rates.REFERRAL_PRIORITIES)
     urgent_share = shares["two_week_wait"]
     eligible = 1.0 - urgent_share - shares["routine"] * _advice_background_share(needs.day)
-    diverted_chance, referred_after, urgent_kept = _referral_effect_split(needs.multiplier, urgent_share, eligible)
+    diverted_chance, referred_after, urgent_kept = _referral_effect_split(
+        needs.multiplier, urgent_share, eligible
+    )
     effect_draw = rng.random(size)
     diverted = needs.counterfactual & ~background & ~two_week_wait & (effect_draw < diverted_chance)
     diverted_referred = rng.random(size) < referred_after
@@ -622,7 +650,14 @@ def _referrals(
     )
     referred_without = needs.counterfactual & (~background | background_referred)
     fy = _fy(calendar, needs.day)
-    tally.add("referrals", fy, needs.resident, needs.extensive, referred_with.astype(np.float64), referred_without.astype(np.float64))
+    tally.add(
+        "referrals",
+        fy,
+        needs.resident,
+        needs.extensive,
+        referred_with.astype(np.float64),
+        referred_without.astype(np.float64),
+    )
     tally.add_advice(fy[diverted], diverted_referred[diverted])
 
     advised = background | diverted
@@ -685,7 +720,9 @@ def _care_homes(practice: EconomyPractice, people: People) -> pa.Table:
             "care_home_type": pa.array([homes[h][1] for h in people.home[person]], type=pa.string()),
             "practice_code": _constant(practice.practice_code, len(person)),
             "residence_start": _dates(people.residence_start[person]),
-            "residence_end": pa.array(people.residence_end[person].astype("datetime64[D]"), mask=ongoing, type=pa.date32()),
+            "residence_end": pa.array(
+                people.residence_end[person].astype("datetime64[D]"), mask=ongoing, type=pa.date32()
+            ),
         }
     )
 
@@ -702,7 +739,9 @@ def _conditions(people: People, calendar: Calendar) -> pa.Table:
     )
 
 
-def _frailty(people: People, calendar: Calendar, rng: np.random.Generator, model: rates.RateModel) -> pa.Table:
+def _frailty(
+    people: People, calendar: Calendar, rng: np.random.Generator, model: rates.RateModel
+) -> pa.Table:
     """One electronic frailty index per person aged 65 or over in each financial year."""
     rows_person, rows_day, rows_score = [], [], []
     last = people.exit_or_end(calendar)
@@ -711,12 +750,19 @@ def _frailty(people: People, calendar: Calendar, rng: np.random.Generator, model
     weights = rates.EFI_CONDITION_DEFICITS.copy()
     weights[respiratory] = 0.0
     for year in years:
-        first = max(int(np.datetime64(f"{year}-04-01").astype("datetime64[D]").astype(np.int64)), calendar.first_day)
-        final = min(int(np.datetime64(f"{year + 1}-03-31").astype("datetime64[D]").astype(np.int64)), calendar.last_day)
+        first = max(
+            int(np.datetime64(f"{year}-04-01").astype("datetime64[D]").astype(np.int64)), calendar.first_day
+        )
+        final = min(
+            int(np.datetime64(f"{year + 1}-03-31").astype("datetime64[D]").astype(np.int64)),
+            calendar.last_day,
+        )
         low = np.maximum(people.entry, first)
         high = np.minimum(last, final)
         candidate = np.flatnonzero(low <= high)
-        day = low[candidate] + np.floor(rng.random(len(candidate)) * (high - low + 1)[candidate]).astype(np.int64)
+        day = low[candidate] + np.floor(rng.random(len(candidate)) * (high - low + 1)[candidate]).astype(
+            np.int64
+        )
         age = people.age_at(day, candidate)
         old = age >= rates.EFI_MIN_AGE
         candidate, day, age = candidate[old], day[old], age[old]
@@ -746,29 +792,44 @@ def _prescribing(context: PracticeContext, rng: np.random.Generator, tally: Prac
     practice, calendar, model = context.practice, context.calendar, context.model
     weight = np.float32(0.6)
     curve = model.items_curve.astype(np.float32)
-    community = curve[context.age_index] * ((1 - weight) + weight * context.person_factor) * context.community_years
+    community = (
+        curve[context.age_index] * ((1 - weight) + weight * context.person_factor) * context.community_years
+    )
     community *= np.float32(np.exp(rates.ITEMS_DEPRIVATION_SLOPE * (practice.imd - rates.ENGLAND_MEAN_IMD)))
     resident = curve[context.age_index] * rates.ITEMS_CARE_HOME_FACTOR * context.resident_years
     community, resident = context.apply_non_causal("prescribing_cost", community, resident)
-    extensive = context.extensive_mask() if context.effects_for("prescribing_cost") else np.zeros(community.shape, bool)
+    extensive = (
+        context.extensive_mask()
+        if context.effects_for("prescribing_cost")
+        else np.zeros(community.shape, bool)
+    )
     time = (1 + rates.ITEMS_ANNUAL_GROWTH) ** calendar.years_from_reference
     level = context.practice_common * context.practice_measure["prescribing"]
     # Expected items by [group, month]: community, community extensive, resident, resident extensive.
-    groups = np.stack(
-        [
-            np.where(extensive, 0, community).sum(axis=0),
-            np.where(extensive, community, 0).sum(axis=0),
-            np.where(extensive, 0, resident).sum(axis=0),
-            np.where(extensive, resident, 0).sum(axis=0),
-        ]
-    ) * (time * level)[None, :]
+    groups = (
+        np.stack(
+            [
+                np.where(extensive, 0, community).sum(axis=0),
+                np.where(extensive, community, 0).sum(axis=0),
+                np.where(extensive, 0, resident).sum(axis=0),
+                np.where(extensive, resident, 0).sum(axis=0),
+            ]
+        )
+        * (time * level)[None, :]
+    )
     group_resident = np.array([False, False, True, True])
     group_extensive = np.array([False, True, False, True])
     multiplier = np.ones(groups.shape)
     for effect in context.effects_for("prescribing_cost"):
         by_month = np.array([effect.multiplier(m) for m in calendar.months])
         cohort = effect.target.cohort
-        applies = np.ones(4, bool) if cohort == "all" else group_resident if cohort == "care_home_residents" else group_extensive
+        applies = (
+            np.ones(4, bool)
+            if cohort == "all"
+            else group_resident
+            if cohort == "care_home_residents"
+            else group_extensive
+        )
         multiplier = np.where(applies[:, None], multiplier * by_month[None, :], multiplier)
     chapters = rates.BNF_CHAPTERS
     shares = np.array([share for _, share, _ in chapters])
@@ -779,7 +840,11 @@ def _prescribing(context: PracticeContext, rng: np.random.Generator, tally: Prac
     items = rng.poisson(expected)
     kept = rng.binomial(items, np.minimum(multiplier, 1.0)[:, :, None])
     extra = rng.poisson(expected * np.maximum(multiplier - 1.0, 0.0)[:, :, None])
-    scale = (mean_cost[None, None, :] * cost_trend[None, :, None]) / rates.COST_PER_ITEM_SHAPE * rates.ACTUAL_COST_SHARE
+    scale = (
+        (mean_cost[None, None, :] * cost_trend[None, :, None])
+        / rates.COST_PER_ITEM_SHAPE
+        * rates.ACTUAL_COST_SHARE
+    )
 
     def cost(count: np.ndarray) -> np.ndarray:
         return np.where(count > 0, rng.gamma(np.maximum(count, 1) * rates.COST_PER_ITEM_SHAPE) * scale, 0.0)
@@ -835,7 +900,9 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
     people = simulate_people(practice, streams["people"], calendar, job.initial, job.joiners)
     people.nhs_number = pa.array(
         synthetic_nhs_numbers(
-            np.arange(job.first_person, job.first_person + people.count), population=job.population, seed=config.seed
+            np.arange(job.first_person, job.first_person + people.count),
+            population=job.population,
+            seed=config.seed,
         ),
         type=pa.string(),
     )

@@ -92,7 +92,12 @@ class EffectTarget(BaseModel):
 
 
 class Effect(BaseModel):
-    """A planted change: the rate of ``measure`` for ``target`` is multiplied by 1 + relative_change."""
+    """A planted change: the rate of ``measure`` for ``target`` is multiplied by 1 + relative_change.
+
+    ``emergency_bed_days`` multiplies the length of stay of emergency spells, so a site's bed days
+    change by the product of its emergency admissions and bed-day factors (fewer admissions already
+    mean fewer bed days). ``referrals`` falls through advice and guidance (see ``docs``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -72,7 +72,9 @@ def _national_list_2021() -> int:
 
 def list_scale_at(day: dt.date) -> float:
     """Registered population on ``day`` as a multiple of the January 2021 list sizes."""
-    years = (np.datetime64(day, "D") - rates.REGISTERED_POPULATION_DATE).astype(np.int64) / rates.DAYS_PER_YEAR
+    years = (np.datetime64(day, "D") - rates.REGISTERED_POPULATION_DATE).astype(
+        np.int64
+    ) / rates.DAYS_PER_YEAR
     national = rates.REGISTERED_POPULATION_2015 * (1 + rates.ANNUAL_LIST_GROWTH) ** years
     return float(national / _national_list_2021())
 

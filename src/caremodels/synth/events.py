@@ -99,7 +99,9 @@ class PracticeContext:
         self.community_years = (registered - resident) / np.float32(rates.DAYS_PER_YEAR)
         self.resident_years = resident / np.float32(rates.DAYS_PER_YEAR)
         middle = starts + calendar.lengths // 2
-        self.age = np.clip((middle[None, :] - people.birth[:, None]) / rates.DAYS_PER_YEAR, 0, 90).astype(np.float32)
+        self.age = np.clip((middle[None, :] - people.birth[:, None]) / rates.DAYS_PER_YEAR, 0, 90).astype(
+            np.float32
+        )
         self.age_index = self.age.astype(np.int8)
         hospital_log_rr = condition_matrix(people.onset, calendar, rates.CONDITION_HOSPITAL_LOG_RR)
         self.person_factor = (
@@ -196,7 +198,11 @@ class PracticeContext:
         return resident, np.asarray(extensive)
 
     def event_multiplier(
-        self, factors: list[Effect] | list[NonCausalFactor], month: np.ndarray, resident: np.ndarray, extensive: np.ndarray
+        self,
+        factors: list[Effect] | list[NonCausalFactor],
+        month: np.ndarray,
+        resident: np.ndarray,
+        extensive: np.ndarray,
     ) -> np.ndarray:
         """Product of the factors acting on each event (cohort checked on the event's day)."""
         multiplier = np.ones(len(month))
@@ -236,11 +242,14 @@ def poisson_cells(rng: np.random.Generator, expected: np.ndarray) -> tuple[np.nd
     if len(person) == 0:
         return person, np.zeros(0, dtype=np.int64)
     with_events = np.flatnonzero(counts)
-    cumulative = np.cumsum(expected[with_events], axis=1, dtype=np.float64)
+    cumulative = np.cumsum(expected[with_events].ravel(), dtype=np.float64)
+    row_end = cumulative[months - 1 :: months]
+    row_start = np.concatenate(([0.0], row_end[:-1]))
     row = np.repeat(np.arange(len(with_events)), counts[with_events])
-    position = rng.random(len(person)) * cumulative[row, -1]
-    month = (cumulative[row] <= position[:, None]).sum(axis=1)
-    return person, np.minimum(month, months - 1)
+    position = row_start[row] + rng.random(len(person)) * (row_end[row] - row_start[row])
+    flat = np.searchsorted(cumulative, position, side="right")
+    month = np.clip(flat - row * months, 0, months - 1)
+    return person, month
 
 
 def _place_days(
@@ -268,7 +277,9 @@ def _place_days(
             wrong |= ((day + 3) % 7) >= 5  # 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays
         if not wrong.any():
             break
-        day[wrong] = low[wrong] + np.floor(rng.random(int(wrong.sum())) * (high - low + 1)[wrong]).astype(np.int64)
+        day[wrong] = low[wrong] + np.floor(rng.random(int(wrong.sum())) * (high - low + 1)[wrong]).astype(
+            np.int64
+        )
     return day
 
 
@@ -303,7 +314,9 @@ def draw_events(
     extra_resident = resident * np.maximum(resident_effect - 1, 0)
     extra_total = extra_community + extra_resident
     extra_person, extra_month = poisson_cells(rng, extra_total)
-    extra = _events(rng, context, extra_person, extra_month, extra_community, extra_resident, extra_total, weekdays_only)
+    extra = _events(
+        rng, context, extra_person, extra_month, extra_community, extra_resident, extra_total, weekdays_only
+    )
     extra.counterfactual[:] = False
     extra.realised[:] = True
     extra.multiplier = context.event_multiplier(effects, extra.month, extra.resident, extra.extensive)
@@ -321,7 +334,10 @@ def _events(
     weekdays_only: bool,
 ) -> EventDraw:
     in_home_share = np.divide(
-        resident[person, month], total[person, month], out=np.zeros(len(person), dtype=np.float32), where=total[person, month] > 0
+        resident[person, month],
+        total[person, month],
+        out=np.zeros(len(person), dtype=np.float32),
+        where=total[person, month] > 0,
     )
     in_home = rng.random(len(person)) < in_home_share
     day = _place_days(rng, context, person, month, in_home, weekdays_only)
@@ -343,6 +359,15 @@ def _concatenate(first: EventDraw, second: EventDraw) -> EventDraw:
     return EventDraw(
         *(
             np.concatenate((getattr(first, name), getattr(second, name)))
-            for name in ("person", "day", "month", "resident", "extensive", "counterfactual", "realised", "multiplier")
+            for name in (
+                "person",
+                "day",
+                "month",
+                "resident",
+                "extensive",
+                "counterfactual",
+                "realised",
+                "multiplier",
+            )
         )
     )

@@ -114,7 +114,9 @@ class FhirWriter:
         self._encounters(output.tables["apc_spells"], wanted, patient_ids, "apc")
         self._encounters(output.tables["ae_attendances"], wanted, patient_ids, "ae")
         self._encounters(output.tables["op_attendances"], wanted, patient_ids, "op")
-        conditions = output.tables["conditions"].filter(pc.is_in(output.tables["conditions"]["nhs_number"], wanted))
+        conditions = output.tables["conditions"].filter(
+            pc.is_in(output.tables["conditions"]["nhs_number"], wanted)
+        )
         for row in conditions.to_pylist():
             code, display = CONDITION_CONCEPTS[row["condition"]]
             self._write(
@@ -124,7 +126,10 @@ class FhirWriter:
                     "meta": {"profile": [_PROFILE.format("Condition")]},
                     "clinicalStatus": {
                         "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "code": "active",
+                            }
                         ]
                     },
                     "verificationStatus": {
@@ -167,8 +172,15 @@ class FhirWriter:
             }
             if kind == "apc":
                 encounter["id"] = _id(self.seed, "Encounter", row["spell_id"])
-                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "IMP", "display": "inpatient encounter"}
-                encounter["period"] = {"start": _day(row["admission_date"]), "end": _day(row["discharge_date"])}
+                encounter["class"] = {
+                    "system": ACT_CODE_SYSTEM,
+                    "code": "IMP",
+                    "display": "inpatient encounter",
+                }
+                encounter["period"] = {
+                    "start": _day(row["admission_date"]),
+                    "end": _day(row["discharge_date"]),
+                }
                 encounter["reasonCode"] = [
                     {"coding": [{"system": ICD10_SYSTEM, "code": _icd10_with_dot(row["primary_diagnosis"])}]}
                 ]
@@ -177,12 +189,18 @@ class FhirWriter:
             elif kind == "ae":
                 encounter["id"] = _id(self.seed, "Encounter", row["attendance_id"])
                 encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "EMER", "display": "emergency"}
-                encounter["period"] = {"start": _instant(row["arrival_time"]), "end": _instant(row["departure_time"])}
+                encounter["period"] = {
+                    "start": _instant(row["arrival_time"]),
+                    "end": _instant(row["departure_time"]),
+                }
                 encounter["type"] = [{"text": f"A&E department type {row['department_type']}"}]
             else:
                 encounter["id"] = _id(self.seed, "Encounter", row["appointment_id"])
                 encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "AMB", "display": "ambulatory"}
-                encounter["period"] = {"start": _day(row["appointment_date"]), "end": _day(row["appointment_date"])}
+                encounter["period"] = {
+                    "start": _day(row["appointment_date"]),
+                    "end": _day(row["appointment_date"]),
+                }
                 encounter["type"] = [{"text": f"Outpatient, treatment function {row['treatment_specialty']}"}]
             self._write(encounter)
 
@@ -207,4 +225,3 @@ def _icd10_with_dot(code: str) -> str:
     """HES writes ICD-10 without the dot (J441, R55X); FHIR uses the WHO form (J44.1, R55)."""
     stem, rest = code[:3], code[3:].rstrip("X")
     return f"{stem}.{rest}" if rest else stem
-

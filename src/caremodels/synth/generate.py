@@ -69,7 +69,11 @@ class _Writer:
         self._writers: dict[str, Any] = {}
         for table, path in self.paths.items():
             if file_format == "parquet":
-                self._writers[table] = pq.ParquetWriter(path, TABLES[table], compression="zstd")
+                # Identifiers and NHS numbers are unique per row: dictionary encoding only costs time.
+                coded = [n for n in TABLES[table].names if n != "nhs_number" and not n.endswith("_id")]
+                self._writers[table] = pq.ParquetWriter(
+                    path, TABLES[table], compression="zstd", use_dictionary=coded
+                )
             else:
                 self._writers[table] = pacsv.CSVWriter(path, TABLES[table])
 
@@ -94,13 +98,11 @@ class _Writer:
 
 def _list_counts(practice: EconomyPractice, calendar: Calendar) -> tuple[int, int]:
     """People on the list at the start, and joiners over the period: enough to replace leavers and
-    deaths and grow the list by 0.8% a year."""
+    deaths and grow the list by 0.8% a year (``rates.RateModel.joiners_per_person_year``)."""
     initial = round(practice.list_size_at(calendar.months[0]))
     years = calendar.size / 12
-    exits = (rates.REGISTRATION_TURNOVER + rates.DEATHS_PER_PERSON_YEAR) * years
-    exits *= 1 + rates.ANNUAL_LIST_GROWTH * years / 2
-    growth = (1 + rates.ANNUAL_LIST_GROWTH) ** years - 1
-    return initial, round(initial * (exits + growth))
+    person_years = initial * years * (1 + rates.ANNUAL_LIST_GROWTH * years / 2)
+    return initial, round(person_years * rates.rate_model().joiners_per_person_year)
 
 
 def _jobs(
@@ -111,7 +113,9 @@ def _jobs(
     population = int(offsets[-1])
     share = min(1.0, fhir_patients / population) if fhir_patients and population else 0.0
     jobs = [
-        PracticeJob(config, calendar, practice, index, initial, joiners, int(offsets[index]), population, share)
+        PracticeJob(
+            config, calendar, practice, index, initial, joiners, int(offsets[index]), population, share
+        )
         for index, (practice, (initial, joiners)) in enumerate(zip(economy, counts, strict=True))
     ]
     return jobs, population
@@ -169,7 +173,8 @@ def generate(
     tally = SiteTally(int(years[0]), len(years))
     # Registered people on 1 October of each financial year (or the period's middle), by practice.
     census_days = [
-        min(max(day_number(dt.date(int(year), 10, 1)), calendar.first_day), calendar.last_day) for year in years
+        min(max(day_number(dt.date(int(year), 10, 1)), calendar.first_day), calendar.last_day)
+        for year in years
     ]
     registered: list[tuple[EconomyPractice, list[int]]] = []
     writer = _Writer(out_dir, file_format)
@@ -209,7 +214,9 @@ def generate(
         "fhir": {name: path.relative_to(out_dir).as_posix() for name, path in sorted(fhir_files.items())},
         "fhir_resources": dict(sorted(fhir.counts.items())) if fhir is not None else {},
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return SynthResult(
         out_dir=out_dir,
         files=dict(writer.paths),
@@ -237,14 +244,25 @@ def _write_unregistered(
             areas[key] = areas.get(key, np.zeros_like(pair)) + pair
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle, lineterminator="\n")
-        out.writerow(["area_type", "area_code", "financial_year", "registered_population", "unregistered_estimate"])
+        out.writerow(
+            ["area_type", "area_code", "financial_year", "registered_population", "unregistered_estimate"]
+        )
         for (area_type, code), values in sorted(areas.items()):
             for index, year in enumerate(years):
                 out.writerow(
-                    [area_type, code, financial_year_label(year), int(values[0, index]), round(values[1, index])]
+                    [
+                        area_type,
+                        code,
+                        financial_year_label(year),
+                        int(values[0, index]),
+                        round(values[1, index]),
+                    ]
                 )
     whole = areas.get(("england", "economy"), np.zeros((2, len(years))))
     return {
-        financial_year_label(year): {"registered": int(whole[0, i]), "unregistered_estimate": round(whole[1, i])}
+        financial_year_label(year): {
+            "registered": int(whole[0, i]),
+            "unregistered_estimate": round(whole[1, i]),
+        }
         for i, year in enumerate(years)
     }

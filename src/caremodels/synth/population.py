@@ -1,7 +1,7 @@
 """The people of one practice: who they are, their long-term conditions, care-home stays and deaths.
 
 Everyone on the list at the start of the period, and everyone joining during it (newborns and people
-moving in), gets a sex, a date of birth, a frailty (gamma, mean 1), onset dates of long-term
+moving in, at ages that keep the list's age structure steady), gets a sex, a date of birth, a frailty (gamma, mean 1), onset dates of long-term
 conditions (more likely when frail or deprived), and a monthly chance of dying, leaving the list,
 moving into a care home (more likely when old, frail or with dementia) or out of one. Residents live
 in homes attached to their practice, residential or nursing.
@@ -121,7 +121,9 @@ class People:
 
     def resident_on(self, days: np.ndarray, person: np.ndarray) -> np.ndarray:
         return np.asarray(
-            (self.home[person] >= 0) & (self.residence_start[person] <= days) & (days <= self.residence_end[person])
+            (self.home[person] >= 0)
+            & (self.residence_start[person] <= days)
+            & (days <= self.residence_end[person])
         )
 
     def exit_or_end(self, calendar: Calendar) -> np.ndarray:
@@ -147,27 +149,32 @@ def simulate_people(
     imd = practice.imd
     # Deprived practices are younger: tilt the age distribution by deprivation.
     tilt = np.exp(-0.25 * (imd - rates.ENGLAND_MEAN_IMD) / 12 * (ages - 40) / 40)
-    weights = (population * tilt).ravel()
-    weights /= weights.sum()
-    cell = rng.choice(weights.size, size=count, p=weights)
+    cell = np.empty(count, dtype=np.int64)
+    for rows, structure in ((slice(0, initial), population), (slice(initial, count), model.joiner_weights)):
+        weights = (structure * tilt).ravel()
+        weights /= weights.sum()
+        cell[rows] = rng.choice(weights.size, size=len(range(count)[rows]), p=weights)
     sex = (cell // ages.size).astype(np.int8)
     age_at_entry = (cell % ages.size).astype(np.float64) + rng.random(count)
-    # The top age band is open: spread 90+ over 90-99 with fewer at the older end.
+    # The top age band is open: spread 90+ over 90-104 with fewer at the older end.
     top = cell % ages.size == 90
     age_at_entry[top] = 90 + rng.exponential(3.5, size=int(top.sum())).clip(0, 14)
 
     entry = np.full(count, calendar.first_day, dtype=np.int64)
     entry[initial:] = _draw_days(rng, np.full(joiners, calendar.first_day), np.full(joiners, calendar.last_day))
+    # Joiners at age 0 are newborns, registered within a month of birth.
     newborn = np.zeros(count, dtype=bool)
-    newborn[initial:] = rng.random(joiners) < rates.NEWBORN_SHARE_OF_JOINERS
+    newborn[initial:] = cell[initial:] % ages.size == 0
     age_at_entry[newborn] = rng.random(int(newborn.sum())) * 30 / rates.DAYS_PER_YEAR
     birth = entry - np.round(age_at_entry * rates.DAYS_PER_YEAR).astype(np.int64)
     registration_start = entry.copy()
     # People on the list at the start registered some time before it (but not before birth).
     years_before = rng.exponential(8.0, size=initial)
-    registration_start[:initial] = np.maximum(entry[:initial] - (years_before * 365.25).astype(np.int64), birth[:initial])
+    registration_start[:initial] = np.maximum(
+        entry[:initial] - (years_before * 365.25).astype(np.int64), birth[:initial]
+    )
 
-    frailty = rng.gamma(rates.FRAILTY_SHAPE, 1 / rates.FRAILTY_SHAPE, size=count)
+    frailty = model.draw_frailty(rng, np.clip(age_at_entry, 0, 90).astype(np.int64))
     onset = _condition_onsets(rng, model, frailty, birth, imd)
 
     people = People(
@@ -194,16 +201,17 @@ def simulate_people(
 def _condition_onsets(
     rng: np.random.Generator, model: rates.RateModel, frailty: np.ndarray, birth: np.ndarray, imd: float
 ) -> np.ndarray:
-    propensity = frailty**rates.CONDITION_FRAILTY_POWER / model.frailty_power_mean
+    propensity = frailty**rates.CONDITION_FRAILTY_POWER
     propensity = propensity * np.exp(rates.CONDITION_DEPRIVATION_SLOPE * (imd - rates.ENGLAND_MEAN_IMD))
     draws = rng.random((len(frailty), len(rates.CONDITIONS)))
     onset = np.full(draws.shape, NEVER, dtype=np.int64)
-    for index, curve in enumerate(model.condition_curves):
-        # Having the condition by age a has chance curve(a) x propensity, so the onset age is where the
-        # curve reaches draw / propensity (never if it never does).
+    ages = rates.AGES.astype(np.float64)
+    for index, thresholds in enumerate(model.condition_thresholds):
+        # Having the condition by age a has chance curve(a) x propensity / mean propensity at a, so the
+        # onset age is where the thresholds reach draw / propensity (never if they never do).
         threshold = draws[:, index] / propensity
-        reached = threshold < curve[-1]
-        onset_age = np.interp(threshold[reached], curve, rates.AGES.astype(np.float64))
+        reached = threshold < thresholds[-1]
+        onset_age = np.interp(threshold[reached], thresholds, ages)
         onset[reached, index] = birth[reached] + np.round(onset_age * rates.DAYS_PER_YEAR).astype(np.int64)
     return onset
 
@@ -215,7 +223,9 @@ def _dementia_factor(people: People, days: np.ndarray | int) -> np.ndarray:
 
 def _nursing_chance(frailty: np.ndarray, model: rates.RateModel) -> np.ndarray:
     # Frailer residents more often need nursing care.
-    return np.asarray(np.clip(rates.CARE_HOME_NURSING_SHARE * frailty / model.resident_frailty_mean, 0.1, 0.9))
+    return np.asarray(
+        np.clip(rates.CARE_HOME_NURSING_SHARE * frailty / model.resident_frailty_mean, 0.1, 0.9)
+    )
 
 
 def _initial_residents(
@@ -236,7 +246,9 @@ def _initial_residents(
     resident = np.flatnonzero(rng.random(initial) < np.minimum(chance, 0.95))
     years_in_home = rng.exponential(rates.CARE_HOME_PRIOR_STAY_YEARS, size=len(resident))
     adult = people.birth[resident] + 18 * 366
-    people.residence_start[resident] = np.maximum(start - (years_in_home * 365.25).astype(np.int64) - 1, adult)
+    people.residence_start[resident] = np.maximum(
+        start - (years_in_home * 365.25).astype(np.int64) - 1, adult
+    )
     people.residence_start[resident] = np.minimum(people.residence_start[resident], start)
     home_type[resident] = rng.random(len(resident)) < _nursing_chance(people.frailty[resident], model)
 
@@ -249,9 +261,8 @@ def _monthly_histories(
     calendar: Calendar,
 ) -> None:
     """Month by month: deaths, leaving the list, moving into and out of care homes."""
-    death_log_rr = _condition_matrix(people, calendar, rates.CONDITION_DEATH_LOG_RR)
-    sqrt_frailty = np.sqrt(people.frailty) / model.sqrt_frailty_mean
-    leave_monthly = 1 - (1 - rates.REGISTRATION_TURNOVER) ** (1 / 12)
+    frailty_power = people.frailty**rates.MORTALITY_FRAILTY_POWER
+    leave_monthly = 1 - (1 - model.leaving_rate) ** (1 / 12)
     home_leave_monthly = 1 - (1 - rates.CARE_HOME_LEAVING_RATE) ** (1 / 12)
     home_death_monthly = np.array(
         [1 - (1 - rates.CARE_HOME_DEATH_RATE[kind]) ** (1 / 12) for kind in _HOME_TYPES]
@@ -267,8 +278,7 @@ def _monthly_histories(
         community_death = (
             rates.annual_mortality(age)
             * model.mortality_scale
-            * sqrt_frailty[who]
-            * np.exp(death_log_rr[who, month])
+            * frailty_power[who]
             / model.death_normaliser[age_index]
         )
         p_death = np.where(
@@ -276,12 +286,14 @@ def _monthly_histories(
             home_death_monthly[np.maximum(home_type[who], 0)],
             1 - (1 - np.minimum(community_death, 0.95)) ** (1 / 12),
         )
-        p_leave = np.where(resident, 0.0, leave_monthly)
+        p_leave = np.where(resident, 0.0, leave_monthly[age_index])
         draw = rng.random(len(who))
         dies = draw < p_death
         leaves = ~dies & (draw < p_death + p_leave)
         # The day of the event: on or after joining (and after moving in, for residents).
-        low = np.maximum(np.maximum(people.entry[who], first), np.where(resident, people.residence_start[who], first))
+        low = np.maximum(
+            np.maximum(people.entry[who], first), np.where(resident, people.residence_start[who], first)
+        )
         day = _draw_days(rng, np.minimum(low, last), np.full(len(who), last))
         ended = dies | leaves
         people.exit[who[ended]] = day[ended]
@@ -299,13 +311,17 @@ def _monthly_histories(
         moves_in = ~ended & never_resident & (move < entry_chance)
         moves_out = resident & ~ended & (move < home_leave_monthly)
         people.residence_start[who[moves_in]] = day[moves_in]
-        home_type[who[moves_in]] = rng.random(int(moves_in.sum())) < _nursing_chance(people.frailty[who[moves_in]], model)
+        home_type[who[moves_in]] = rng.random(int(moves_in.sum())) < _nursing_chance(
+            people.frailty[who[moves_in]], model
+        )
         people.residence_end[who[moves_out]] = day[moves_out]
 
     dead = np.flatnonzero(people.died)
     resident_at_death = people.residence_end[dead] == people.exit[dead]
     share = np.where(
-        resident_at_death, rates.DEATH_IN_HOSPITAL_SHARE["care_home"], rates.DEATH_IN_HOSPITAL_SHARE["community"]
+        resident_at_death,
+        rates.DEATH_IN_HOSPITAL_SHARE["care_home"],
+        rates.DEATH_IN_HOSPITAL_SHARE["community"],
     )
     people.death_in_hospital[dead] = rng.random(len(dead)) < share
 
@@ -337,11 +353,6 @@ def _assign_homes(
     first_home = np.array([offsets[int(k)][0] for k in kinds], dtype=np.int64)
     home_count = np.array([offsets[int(k)][1] for k in kinds], dtype=np.int64)
     people.home[residents] = first_home + np.floor(rng.random(len(residents)) * home_count).astype(np.int64)
-
-
-def _condition_matrix(people: People, calendar: Calendar, weights: np.ndarray) -> np.ndarray:
-    """[person, month] sum of ``weights`` over the conditions diagnosed by the start of each month."""
-    return condition_matrix(people.onset, calendar, weights)
 
 
 def condition_matrix(onset: np.ndarray, calendar: Calendar, weights: np.ndarray) -> np.ndarray:

@@ -49,12 +49,9 @@ def _cosine_season(amplitude: float, peak_month: int = 1) -> tuple[float, ...]:
 # Person frailty: gamma with mean 1. It raises hospital use, mortality, care-home entry and the
 # chance of long-term conditions, so the same few people are heavy users across every table.
 FRAILTY_SHAPE = 1.2
-# People leaving a practice list each year other than by death (moving away). Assumption, in line
-# with NHS Digital registration turnover of about 5-6% a year.
+# People leaving a practice list each year other than by death (moving away), before the age-specific
+# flows below. Assumption, in line with NHS Digital registration turnover of about 5-6% a year.
 REGISTRATION_TURNOVER = 0.05
-# Share of joiners who are newborns (about 0.65 million births a year in England against about 3.5
-# million new registrations a year). Assumption.
-NEWBORN_SHARE_OF_JOINERS = 0.18
 # England's registered population: 57.1 million in mid-2015 (NHS Digital, Numbers of Patients
 # Registered at a GP Practice, via House of Commons Library 2016), growing about 0.8% a year.
 REGISTERED_POPULATION_2015 = 57.1e6
@@ -119,8 +116,12 @@ CONDITION_FRAILTY_POWER = 0.7
 CONDITION_DEPRIVATION_SLOPE = 0.012
 # Log rate ratios of emergency hospital use and of death for each condition (assumptions of the
 # order reported for multimorbidity, e.g. Cassell et al. 2018, Br J Gen Pract).
-CONDITION_HOSPITAL_LOG_RR = np.array([0.10, 0.30, 0.60, 0.20, 0.30, 0.70, 0.30, 0.30, 0.30, 0.50, 0.50, 0.20, 0.40])
-CONDITION_DEATH_LOG_RR = np.array([0.05, 0.30, 0.50, 0.05, 0.30, 0.70, 0.30, 0.30, 0.30, 0.90, 0.80, 0.10, 0.50])
+CONDITION_HOSPITAL_LOG_RR = np.array(
+    [0.10, 0.30, 0.60, 0.20, 0.30, 0.70, 0.30, 0.30, 0.30, 0.50, 0.50, 0.20, 0.40]
+)
+CONDITION_DEATH_LOG_RR = np.array(
+    [0.05, 0.30, 0.50, 0.05, 0.30, 0.70, 0.30, 0.30, 0.30, 0.90, 0.80, 0.10, 0.50]
+)
 # Conditions counted as electronic frailty index deficits (Clegg et al. 2016, Age and Ageing): asthma
 # and COPD are one deficit (respiratory disease); cancer, depression and SMI are not deficits.
 EFI_CONDITION_DEFICITS = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], dtype=np.float64)
@@ -574,38 +575,60 @@ def ae_type1_breach(financial_years: np.ndarray) -> np.ndarray:
     """Share of type 1 attendances over 4 hours that gives the national all-types performance, given the
     minor units' small and stable breach rates."""
     minor_share = 1 - AE_TYPE1_NATIONAL_SHARE - AE_TYPE2_SHARE
-    minor_breach = (1 - AE_TYPE4_SHARE_OF_MINOR) * AE_MINOR_BREACH["3"] + AE_TYPE4_SHARE_OF_MINOR * AE_MINOR_BREACH["4"]
+    minor_breach = (1 - AE_TYPE4_SHARE_OF_MINOR) * AE_MINOR_BREACH[
+        "3"
+    ] + AE_TYPE4_SHARE_OF_MINOR * AE_MINOR_BREACH["4"]
     years, position = np.unique(financial_years, return_inverse=True)
     overall = np.array([1 - ae_four_hour_target(int(year)) for year in years])[position]
     return np.asarray(
-        (overall - AE_TYPE2_SHARE * AE_MINOR_BREACH["2"] - minor_share * minor_breach) / AE_TYPE1_NATIONAL_SHARE
+        (overall - AE_TYPE2_SHARE * AE_MINOR_BREACH["2"] - minor_share * minor_breach)
+        / AE_TYPE1_NATIONAL_SHARE
     )
 
 
 # --- The calibrated model -------------------------------------------------------------------------------
+# Mortality rises with the square root of frailty. Frail people die sooner, so the survivors at each
+# age are less frail than at birth: the model follows that selection age by age, and draws the people on
+# the list at the start (and those moving in) from it, so that rates do not drift as the frail die.
+MORTALITY_FRAILTY_POWER = 0.5
+_FRAILTY_POINTS = 400
+
+
 @dataclass(frozen=True)
 class RateModel:
-    """Curves by single year of age (0..90), rescaled to the national targets, and the normalisers
-    that keep person-level factors at mean 1 within each age."""
+    """Curves by single year of age (0..90), rescaled to the national targets, the frailty of the
+    survivors at each age, and the normalisers that keep person-level factors at mean 1 within each age."""
 
-    condition_curves: np.ndarray  # [condition, age] chance of having it by that age
+    frailty_grid: np.ndarray  # [point] frailty values (quantiles of the gamma at birth)
+    frailty_weights: np.ndarray  # [age, point] distribution of frailty among survivors
+    condition_thresholds: np.ndarray  # [condition, age] having it by age a iff draw / propensity < this
+    condition_propensity_mean: np.ndarray  # [age] mean of frailty ** CONDITION_FRAILTY_POWER
     hospital_normaliser: np.ndarray  # [age] mean of frailty x condition hospital factor
-    death_normaliser: np.ndarray  # [age] mean of sqrt(frailty) x condition death factor
+    death_normaliser: np.ndarray  # [age] mean of frailty ** MORTALITY_FRAILTY_POWER
+    mortality_scale: float  # multiplies ``annual_mortality`` in the community
     care_home_entry: np.ndarray  # [age] monthly chance of moving into a care home, for a mean person
     care_home_prevalence: np.ndarray  # [age] chance of living in a care home, for a mean person
     care_home_point_prevalence: np.ndarray  # [age] share of everyone living in a care home
     resident_frailty_mean: float  # mean frailty of residents (they are chosen by frailty)
     event_curves: dict[str, np.ndarray]  # kind -> [age] events per person-year in 2015/16 (non-residents)
     items_curve: np.ndarray  # [age] prescription items per person-year in 2015/16
-    frailty_power_mean: float  # E[frailty ** CONDITION_FRAILTY_POWER]
-    sqrt_frailty_mean: float
     other_deficits_mean: np.ndarray  # [age] mean eFI deficits other than conditions, for frailty 1
-    mortality_scale: float  # multiplies ``annual_mortality`` in the community
+    joiner_weights: np.ndarray  # [sex, age] who joins a list (age 0: newborns)
+    joiners_per_person_year: float
+    leaving_rate: np.ndarray  # [age] annual chance of leaving the list other than by death
 
-
-def _frailty_grid(points: int = 400) -> np.ndarray:
-    quantiles = (np.arange(points) + 0.5) / points
-    return np.asarray(stats.gamma.ppf(quantiles, FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE))
+    def draw_frailty(self, rng: np.random.Generator, age_index: np.ndarray) -> np.ndarray:
+        """Frailty of people of the given ages, from the survivors' distribution at each age."""
+        cumulative = np.cumsum(self.frailty_weights, axis=1)
+        cumulative /= cumulative[:, -1:]
+        draw = rng.random(len(age_index))
+        point = (cumulative[age_index] < draw[:, None]).sum(axis=1)
+        point = np.minimum(point, len(self.frailty_grid) - 1)
+        # Spread each person evenly within their grid point's share of the gamma distribution.
+        quantile = (point + rng.random(len(age_index))) / len(self.frailty_grid)
+        fine = (np.arange(4 * len(self.frailty_grid) + 1)) / (4 * len(self.frailty_grid))
+        values = stats.gamma.ppf(np.clip(fine, 1e-6, 1 - 1e-6), FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE)
+        return np.asarray(np.interp(quantile, fine, values))
 
 
 def _condition_curves(weights: np.ndarray) -> np.ndarray:
@@ -613,16 +636,41 @@ def _condition_curves(weights: np.ndarray) -> np.ndarray:
     for name in CONDITIONS:
         shape = _interpolate(_CONDITION_SHAPES[name])
         scale = CONDITION_PREVALENCE[name] / float(shape @ weights)
-        # Strictly increasing so that an onset age can be read back from a chance.
-        curves.append(np.minimum(shape * scale, 0.95) + AGES * 1e-9)
+        curves.append(np.minimum(shape * scale, 0.95))
     return np.array(curves)
 
 
-def _condition_factor(curves: np.ndarray, propensity: np.ndarray, log_rr: np.ndarray) -> np.ndarray:
-    """E[exp(sum of log_rr over conditions held)] by [frailty point, age], conditions independent given
-    frailty."""
-    chance = np.minimum(1.0, curves[None, :, :] * propensity[:, None, None])  # [z, condition, age]
-    return np.asarray(np.prod(1.0 + chance * (np.exp(log_rr)[None, :, None] - 1.0), axis=1))
+def _population_flows(
+    population: np.ndarray, deaths: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Joiners and leavers by age that keep the list's age structure steady while it grows 0.8% a year.
+
+    Every age has the base turnover both ways; on top, people join at ages where the survivors of the
+    age below are fewer than the structure needs (births at age 0, young adults), and leave where they
+    are more. Without this, a list given England's 2023 structure would age far faster than England did.
+    """
+    growth = ANNUAL_LIST_GROWTH
+    total = population.sum()
+    joiners = np.zeros_like(population)
+    leaving = np.zeros(population.shape)
+    for sex in range(population.shape[0]):
+        counts = population[sex]
+        survivors = np.zeros_like(counts)
+        survivors[1:] = counts[:-1] * (1 - deaths[:-1])
+        survivors[-1] += counts[-1] * (1 - deaths[-1])  # the open top band keeps its own survivors
+        net = counts * (1 + growth) - survivors
+        joiners[sex] = REGISTRATION_TURNOVER * counts + np.maximum(net, 0)
+        leaving[sex] = REGISTRATION_TURNOVER + np.maximum(-net, 0) / counts
+    by_age_leaving = (leaving * population).sum(axis=0) / population.sum(axis=0)
+    return joiners / joiners.sum(), float(joiners.sum() / total), np.asarray(np.minimum(by_age_leaving, 0.5))
+
+
+def _gompertz_by_age() -> np.ndarray:
+    gompertz = annual_mortality(AGES.astype(np.float64))
+    # The open top band (90 and over) is spread as in ``population``: 90 plus an exponential of mean 3.5.
+    spread = 90 + stats.expon.ppf((np.arange(200) + 0.5) / 200, scale=3.5)
+    gompertz[90] = float(annual_mortality(spread).mean())
+    return np.asarray(gompertz)
 
 
 @functools.cache
@@ -633,74 +681,92 @@ def rate_model() -> RateModel:
     _, population = age_sex_distribution()
     by_age = population.sum(axis=0)
     weights = by_age / by_age.sum()
-    z = _frailty_grid()
-    power_mean = float(np.mean(z**CONDITION_FRAILTY_POWER))
-    sqrt_mean = float(np.mean(np.sqrt(z)))
-    propensity = z**CONDITION_FRAILTY_POWER / power_mean
-    curves = _condition_curves(weights)
-
-    hospital = (z[:, None] * _condition_factor(curves, propensity, CONDITION_HOSPITAL_LOG_RR)).mean(axis=0)
-    death = ((np.sqrt(z) / sqrt_mean)[:, None] * _condition_factor(curves, propensity, CONDITION_DEATH_LOG_RR)).mean(
-        axis=0
+    z = np.asarray(
+        stats.gamma.ppf((np.arange(_FRAILTY_POINTS) + 0.5) / _FRAILTY_POINTS, FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE)
     )
-    dementia = curves[CONDITIONS.index("dementia")]
-    dementia_chance = np.minimum(1.0, dementia[None, :] * propensity[:, None])
-    entry_weight = z[:, None] * (1.0 + dementia_chance * (CARE_HOME_DEMENTIA_RR - 1.0))
-    entry_normaliser = entry_weight.mean(axis=0)
-    # Residents are chosen in proportion to entry_weight, so their mean frailty at 85 is:
-    resident_frailty = float((z * entry_weight[:, 85]).mean() / entry_weight[:, 85].mean())
-
     prevalence = _interpolate(_CARE_HOME_PREVALENCE)
-    exit_rate = (
+    resident_deaths = (
         CARE_HOME_NURSING_SHARE * CARE_HOME_DEATH_RATE["nursing"]
         + (1 - CARE_HOME_NURSING_SHARE) * CARE_HOME_DEATH_RATE["residential"]
-        + CARE_HOME_LEAVING_RATE
     )
+    gompertz = _gompertz_by_age()
+    # Community mortality is scaled so that England's crude death rate is about 9 per 1,000,
+    # counting residents' deaths.
+    mortality_scale = (DEATHS_PER_PERSON_YEAR - float((weights * prevalence).sum()) * resident_deaths) / float(
+        (weights * (1.0 - prevalence) * gompertz).sum()
+    )
+    # Survivors' frailty, age by age.
+    survivors = np.zeros((len(AGES), len(z)))
+    survivors[0] = 1.0 / len(z)
+    death_power = z**MORTALITY_FRAILTY_POWER
+    for age in AGES[:-1]:
+        relative = death_power / float(survivors[age] @ death_power)
+        hazard = -np.log(1.0 - np.minimum(gompertz[age] * mortality_scale * relative, 0.999))
+        survivors[age + 1] = survivors[age] * np.exp(-hazard)
+        survivors[age + 1] /= survivors[age + 1].sum()
+
+    def mean_by_age(values: np.ndarray) -> np.ndarray:
+        """[age] mean over survivors of values [point, age] (or [point])."""
+        if values.ndim == 1:
+            return np.asarray(survivors @ values)
+        return np.asarray(np.einsum("ap,pa->a", survivors, values))
+
+    propensity_mean = mean_by_age(z**CONDITION_FRAILTY_POWER)
+    curves = _condition_curves(weights)
+    # Chance of having condition c by age a, for frailty z: min(1, curve(a) z^k / E[z^k | a]).
+    chance = np.minimum(
+        1.0, curves[None, :, :] * (z**CONDITION_FRAILTY_POWER)[:, None, None] / propensity_mean[None, None, :]
+    )
+    hospital_factor = np.prod(1.0 + chance * (np.exp(CONDITION_HOSPITAL_LOG_RR)[None, :, None] - 1.0), axis=1)
+    hospital = mean_by_age(z[:, None] * hospital_factor)
+    # Thresholds rise strictly with age so that an onset age can be read back from a draw.
+    thresholds = curves / propensity_mean[None, :]
+    thresholds = np.maximum.accumulate(thresholds, axis=1) + AGES[None, :] * 1e-9
+
+    dementia_chance = chance[:, CONDITIONS.index("dementia"), :]
+    entry_weight = z[:, None] * (1.0 + dementia_chance * (CARE_HOME_DEMENTIA_RR - 1.0))
+    entry_normaliser = mean_by_age(entry_weight)
+    resident_frailty = float((survivors[85] @ (z * entry_weight[:, 85])) / (survivors[85] @ entry_weight[:, 85]))
+    exit_rate = resident_deaths + CARE_HOME_LEAVING_RATE
     # Steady state by age: entries replace exits and follow the rise of prevalence with age,
     # dp/da = h (1 - p) - exit p, so the annual entry hazard is h = (exit p + dp/da) / (1 - p).
     annual_entry = (prevalence * exit_rate + np.gradient(prevalence)) / (1.0 - prevalence)
     monthly_entry = 1.0 - np.exp(-annual_entry / 12.0)
 
-    # Community mortality is scaled so that England's crude death rate is about 9 per 1,000, counting
-    # residents' deaths and the open top age band (ages 90 and over spread as in ``population``).
-    gompertz = annual_mortality(AGES.astype(np.float64))
-    gompertz[90] = float(annual_mortality(90 + stats.expon.ppf((np.arange(200) + 0.5) / 200, scale=3.5)).mean())
-    resident_deaths = (
-        CARE_HOME_NURSING_SHARE * CARE_HOME_DEATH_RATE["nursing"]
-        + (1 - CARE_HOME_NURSING_SHARE) * CARE_HOME_DEATH_RATE["residential"]
-    )
-    mortality_scale = (DEATHS_PER_PERSON_YEAR - float((weights * prevalence).sum()) * resident_deaths) / float(
-        (weights * (1.0 - prevalence) * gompertz).sum()
-    )
-
     event_curves = {}
     deaths_in_hospital = DEATHS_PER_PERSON_YEAR * (
         DEATH_IN_HOSPITAL_SHARE["community"] * 0.75 + DEATH_IN_HOSPITAL_SHARE["care_home"] * 0.25
     )
-    for kind, rates in MEASURE_RATES.items():
-        shape = _interpolate(rates.age_shape)
-        target = rates.per_person_year
+    for kind, measure in MEASURE_RATES.items():
+        shape = _interpolate(measure.age_shape)
+        target = measure.per_person_year
         if kind == "emergency":
             # Deaths in hospital are emergency admissions too; they are generated apart.
             target -= deaths_in_hospital
-        from_residents = float((weights * prevalence).sum()) * rates.care_home_per_resident_year
+        from_residents = float((weights * prevalence).sum()) * measure.care_home_per_resident_year
         scale = (target - from_residents) / float((weights * (1.0 - prevalence) * shape).sum())
         event_curves[kind] = shape * scale
     items_shape = _interpolate({k: float(v) for k, v in ITEMS_AGE_SHAPE.items()})
     items_curve = items_shape * ITEMS_PER_PERSON_YEAR / float(items_shape @ weights)
     other_deficits = EFI_OTHER_DEFICITS_AT_65 * np.exp(EFI_OTHER_DEFICITS_GROWTH * (AGES - EFI_MIN_AGE))
+    deaths = (1.0 - prevalence) * gompertz * mortality_scale + prevalence * resident_deaths
+    joiner_weights, joiner_rate, leaving_rate = _population_flows(population, deaths)
     return RateModel(
-        condition_curves=curves,
-        hospital_normaliser=np.asarray(hospital),
-        death_normaliser=np.asarray(death),
+        frailty_grid=z,
+        frailty_weights=survivors,
+        condition_thresholds=np.asarray(thresholds),
+        condition_propensity_mean=propensity_mean,
+        hospital_normaliser=hospital,
+        death_normaliser=mean_by_age(death_power),
+        mortality_scale=mortality_scale,
         care_home_entry=np.asarray(monthly_entry / entry_normaliser),
         care_home_prevalence=np.asarray(prevalence / entry_normaliser),
         care_home_point_prevalence=np.asarray(prevalence),
         resident_frailty_mean=resident_frailty,
         event_curves=event_curves,
         items_curve=np.asarray(items_curve),
-        frailty_power_mean=power_mean,
-        sqrt_frailty_mean=sqrt_mean,
         other_deficits_mean=np.asarray(other_deficits),
-        mortality_scale=mortality_scale,
+        joiner_weights=joiner_weights,
+        joiners_per_person_year=joiner_rate,
+        leaving_rate=leaving_rate,
     )

@@ -1,0 +1,283 @@
+"""Do the evaluation methods recover planted effects, with honest 95% intervals?
+
+Each replicate is a small synthetic health economy (``caremodels.synth.generate``, tiny scale, its
+own seed, so its own practices and people) with effects planted from the start of April 2015:
+
+- Fylde Coast: emergency admissions of everyone registered multiplied by 1 + e, e drawn uniformly
+  from -0.15 to -0.05;
+- care home residents of every enhanced health in care homes (EHCH) site: emergency admissions
+  multiplied by 1 + c, c = 0 in odd replicates (no effect) and drawn from -0.25 to -0.10 in even ones;
+- nothing for Morecambe Bay and Sunderland: places with no effect.
+
+The economy is loaded through the ingest boundary into a warehouse, the indicator engine counts
+emergency admissions by practice and month, and every method runs: programme monitoring
+(``baseline``: 2019/20 against 2014/15), difference in differences (``did``) and synthetic control
+(``synthetic``) for Fylde Coast, Morecambe Bay and Sunderland; matched controls (``matched``) for
+the care home residents of Connecting Care Wakefield. Comparisons never include practices of a site
+that has a planted effect of its own (``--exclude-site``), so that the truth is known exactly: the
+rate ratio is 1 + e (or 1 + c, or 1).
+
+A row per replicate, place and method goes to a CSV (resumable: replicates already there are
+skipped); the summary gives, per method, the share of 95% intervals covering the truth (target
+93-97%) and the share of no-effect places flagged (interval excluding 1; target at most 7%), with
+Wilson 95% intervals for both.
+
+    nice -n 19 .venv/bin/python validation/evaluation_recovery.py --replicates 200
+    .venv/bin/python validation/evaluation_recovery.py --summary-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import math
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caremodels.errors import CaremodelsError
+from caremodels.evaluation import evaluate, indicator_counts
+from caremodels.ingest import Pseudonymiser, load_file
+from caremodels.synth import Effect, EffectsFile, EffectTarget, SynthConfig, generate
+from caremodels.warehouse import Warehouse
+
+PROJECT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = PROJECT / "validation" / "results" / "evaluation_recovery.csv"
+START = dt.date(2015, 4, 1)
+INDICATOR = "emergency_admissions"
+TABLES = ("gp_registrations", "apc_spells", "care_home_residence", "conditions", "frailty_assessments")
+# A fixed key: replicates are synthetic, and pseudonyms only need to be consistent within one.
+KEY = b"caremodels-validation-key-not-secret-0123"
+EFFECT_SITE = "Fylde Coast"
+NULL_SITES = ("Morecambe Bay", "Sunderland")
+CARE_HOME_SITE = "Connecting Care Wakefield (care homes)"
+FIELDS = [
+    "seed",
+    "place",
+    "method",
+    "truth",
+    "rate_ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "covered",
+    "flagged",
+    "treated",
+    "seconds",
+    "error",
+]
+
+
+def planted_effects(seed: int) -> tuple[float, float]:
+    """(Fylde Coast relative change, care home relative change) for a replicate."""
+    rng = np.random.default_rng([seed, 20150401])
+    practice_effect = float(rng.uniform(-0.15, -0.05))
+    care_home_effect = 0.0 if seed % 2 else float(rng.uniform(-0.25, -0.10))
+    return practice_effect, care_home_effect
+
+
+def replicate_config(seed: int, scale: str = "tiny", fraction: float = 1.0) -> SynthConfig:
+    practice_effect, care_home_effect = planted_effects(seed)
+    effects = [
+        Effect(
+            target=EffectTarget(site=EFFECT_SITE),
+            measure=INDICATOR,
+            relative_change=practice_effect,
+            start=START,
+            note="validation: practice-level effect",
+        )
+    ]
+    if care_home_effect:
+        effects.append(
+            Effect(
+                target=EffectTarget(care_model="EHCH", cohort="care_home_residents"),
+                measure=INDICATOR,
+                relative_change=care_home_effect,
+                start=START,
+                note="validation: care home effect",
+            )
+        )
+    return SynthConfig.model_validate(
+        {"scale": scale, "fraction": fraction, "seed": seed, "effects": EffectsFile(effects=tuple(effects))}
+    )
+
+
+def _row(seed: int, place: str, method: str, truth: float, started: float, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {field: "" for field in FIELDS}
+    row.update(
+        seed=seed, place=place, method=method, truth=truth, seconds=round(time.perf_counter() - started, 3)
+    )
+    row.update(values)
+    return row
+
+
+def run_replicate(
+    seed: int, work_dir: Path, *, scale: str = "tiny", fraction: float = 1.0
+) -> list[dict[str, Any]]:
+    """Generate, load and evaluate one replicate; one row per place and method."""
+    practice_effect, care_home_effect = planted_effects(seed)
+    synthetic = generate(replicate_config(seed, scale, fraction), work_dir / "synthetic")
+    warehouse_path = work_dir / "warehouse.duckdb"
+    pseudonymiser = Pseudonymiser(KEY)
+    with Warehouse(warehouse_path) as warehouse:
+        for table in TABLES:
+            if table in synthetic.files:
+                load_file(
+                    warehouse, synthetic.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
+                )
+    plan: list[tuple[str, str, float, tuple[str, ...]]] = []
+    for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
+        excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
+        for method in ("baseline", "did", "synthetic"):
+            plan.append((place, method, truth, excluded))
+    plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
+    rows = []
+    with Warehouse(warehouse_path, read_only=True) as warehouse:
+        counts = indicator_counts(warehouse, INDICATOR)
+        for place, method, truth, excluded in plan:
+            started = time.perf_counter()
+            try:
+                result = evaluate(
+                    warehouse,
+                    indicator=INDICATOR,
+                    method=method,  # type: ignore[arg-type]
+                    site=place,
+                    start=START,
+                    exclude_sites=excluded,
+                    counts=counts,
+                )
+            except CaremodelsError as error:
+                rows.append(_row(seed, place, method, truth, started, error=str(error)))
+                continue
+            estimate = result.estimate
+            finite = math.isfinite(estimate.ci_low) and math.isfinite(estimate.ci_high)
+            treated = result.diagnostics.get(
+                "matched_treated", result.diagnostics.get("treated_practices", "")
+            )
+            rows.append(
+                _row(
+                    seed,
+                    place,
+                    method,
+                    truth,
+                    started,
+                    rate_ratio=estimate.rate_ratio,
+                    ci_low=estimate.ci_low,
+                    ci_high=estimate.ci_high,
+                    p_value="" if estimate.p_value is None else estimate.p_value,
+                    covered=int(finite and estimate.ci_low <= truth <= estimate.ci_high),
+                    flagged=int(finite and not estimate.ci_low <= 1 <= estimate.ci_high),
+                    treated=treated,
+                )
+            )
+    return rows
+
+
+def wilson(successes: int, trials: int) -> tuple[float, float]:
+    if trials == 0:
+        return math.nan, math.nan
+    z = 1.959964
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return centre - half, centre + half
+
+
+def summarise(rows: Iterable[dict[str, str]]) -> list[dict[str, Any]]:
+    by_method: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+    summary = []
+    for method in ("baseline", "did", "synthetic", "matched"):
+        records = by_method.get(method, [])
+        done = [row for row in records if not row["error"] and row["covered"] != ""]
+        nulls = [row for row in done if float(row["truth"]) == 1.0]
+        covered = sum(int(row["covered"]) for row in done)
+        flagged = sum(int(row["flagged"]) for row in nulls)
+        bias = [math.log(float(row["rate_ratio"]) / float(row["truth"])) for row in done]
+        widths = [
+            math.log(float(row["ci_high"]) / float(row["ci_low"]))
+            for row in done
+            if row["ci_low"] not in ("", "nan") and float(row["ci_low"]) > 0
+        ]
+        summary.append(
+            {
+                "method": method,
+                "intervals": len(done),
+                "errors": len(records) - len(done),
+                "coverage": covered / len(done) if done else math.nan,
+                "coverage_ci": wilson(covered, len(done)),
+                "null_places": len(nulls),
+                "flagged": flagged / len(nulls) if nulls else math.nan,
+                "flagged_ci": wilson(flagged, len(nulls)),
+                "mean_log_bias": float(np.mean(bias)) if bias else math.nan,
+                "median_log_width": float(np.median(widths)) if widths else math.nan,
+            }
+        )
+    return summary
+
+
+def print_summary(summary: list[dict[str, Any]], replicates: int) -> None:
+    print(f"replicates: {replicates}")
+    print(
+        "| method | intervals | coverage of the truth (95% CI) | no-effect places flagged (95% CI) | mean bias of log RR | median CI width (log) | failures |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in summary:
+        low, high = row["coverage_ci"]
+        flow, fhigh = row["flagged_ci"]
+        print(
+            f"| {row['method']} | {row['intervals']} | {row['coverage']:.1%} ({low:.1%} to {high:.1%}) | "
+            f"{row['flagged']:.1%} of {row['null_places']} ({flow:.1%} to {fhigh:.1%}) | "
+            f"{row['mean_log_bias']:+.3f} | {row['median_log_width']:.3f} | {row['errors']} |"
+        )
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--scale", default="tiny", choices=["tiny", "region"])
+    parser.add_argument("--fraction", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--summary-only", action="store_true")
+    arguments = parser.parse_args(argv)
+    seeds = range(arguments.first_seed, arguments.first_seed + arguments.replicates)
+    if not arguments.summary_only:
+        done = {int(row["seed"]) for row in read_rows(arguments.out)}
+        arguments.out.parent.mkdir(parents=True, exist_ok=True)
+        new_file = not arguments.out.exists()
+        with arguments.out.open("a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=FIELDS)
+            if new_file:
+                writer.writeheader()
+            for seed in seeds:
+                if seed in done:
+                    continue
+                started = time.perf_counter()
+                with tempfile.TemporaryDirectory(prefix="caremodels-recovery-") as folder:
+                    rows = run_replicate(
+                        seed, Path(folder), scale=arguments.scale, fraction=arguments.fraction
+                    )
+                writer.writerows(rows)
+                handle.flush()
+                print(f"replicate {seed}: {time.perf_counter() - started:.1f} s", flush=True)
+    rows = [row for row in read_rows(arguments.out) if int(row["seed"]) in set(seeds)]
+    print_summary(summarise(rows), len({row["seed"] for row in rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
