@@ -61,6 +61,8 @@ def _csv_copies(parquet_dir: Path, csv_dir: Path) -> None:
     connection = duckdb.connect()
     for path in sorted(parquet_dir.glob("*.parquet")):
         target = csv_dir / f"{path.stem}.csv"
+        if target.exists() and target.stat().st_mtime > path.stat().st_mtime:
+            continue  # kept from an earlier run with --out
         connection.execute(
             f"COPY (SELECT * FROM read_parquet('{path}')) TO '{target}' (HEADER, DELIMITER ',', "
             "TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"

@@ -29,12 +29,15 @@ TREATED_SITE = "connecting-care-wakefield"
 
 
 def practices_for_simulation() -> tuple[list[str], list[str]]:
-    """Four Wakefield practices, and twelve practices in no vanguard site."""
+    """Four Wakefield practices, and twelve practices in no vanguard site, each in a different CCG."""
     memberships = site_memberships()
     in_any_site = {code for membership in memberships.values() for code in membership.practice_codes}
     treated = sorted(memberships[TREATED_SITE].practice_codes)[:4]
-    controls = sorted(p.practice_code for p in practices() if p.practice_code not in in_any_site)
-    return treated, controls[:12]
+    by_ccg: dict[str, str] = {}
+    for practice in sorted(practices(), key=lambda p: p.practice_code):
+        if practice.practice_code not in in_any_site:
+            by_ccg.setdefault(practice.ccg_code, practice.practice_code)
+    return treated, sorted(by_ccg.values())[:12]
 
 
 def simulate_care_homes(
@@ -44,6 +47,7 @@ def simulate_care_homes(
     rate_ratio: float,
     effect_start: dt.date = START,
     transient_excess: float = 0.0,
+    practice_spread: float = 0.0,
     treated_people: int = 600,
     comparison_people: int = 2400,
 ) -> None:
@@ -72,6 +76,10 @@ def simulate_care_homes(
         np.array(treated_codes)[rng.integers(0, len(treated_codes), size=count)],
         np.array(control_codes)[rng.integers(0, len(control_codes), size=count)],
     )
+    # What a practice's residents share (its homes, its way of working): a log-normal level each.
+    if practice_spread > 0:
+        level = {code: float(np.exp(rng.normal(0, practice_spread))) for code in treated_codes + control_codes}
+        person_rate = person_rate * np.array([level[code] for code in practice])
     # Ten treated homes and forty comparison homes (CQC location identifiers).
     home_number = np.where(
         treated, 1_000_000 + rng.integers(0, 10, size=count), 2_000_000 + rng.integers(0, 40, size=count)

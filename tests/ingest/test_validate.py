@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from caremodels.ingest import nhs_number_valid, validate
+from caremodels.ingest.validate import is_nhs_number
 from caremodels.reference import admission_methods
 from caremodels.synth.nhs_number import is_valid_nhs_number
 from caremodels.warehouse.schema import SOURCE_TABLES
@@ -84,6 +85,7 @@ def test_nhs_number_validator_agrees_with_the_reference_rule(first_nine: str) ->
     candidates = [first_nine + str(digit) for digit in range(10)]
     vectorised = nhs_number_valid(pd.Series(candidates)).tolist()
     assert vectorised == [is_valid_nhs_number(number) for number in candidates]
+    assert vectorised == [is_nhs_number(number) for number in candidates]
     # At most one check digit is right; none when the remainder would be 10.
     assert sum(vectorised) <= 1
 

@@ -20,9 +20,14 @@ Balance is the standardised mean difference (SMD) of every covariate before and 
 goal is below 0.1.
 
 Outcome: a weighted Poisson regression of each person's events on treatment and the same covariates,
-with log person-time as offset (doubly robust); its treatment coefficient is the rate ratio and its
-interval comes from the robust (sandwich, HC3) variance, which allows for
-over-dispersion and for comparison residents used more than once.
+with log person-time as offset (doubly robust); its treatment coefficient is the rate ratio. Its
+robust (sandwich, HC3) standard error allows for over-dispersion and for comparison residents used
+more than once, but not for what a home's or practice's residents share (a good or bad home, a
+practice's way of referring), which with few treated homes is most of the uncertainty. So the
+interval is calibrated as for difference in differences (``caremodels.evaluation.inference``): the
+analysis is repeated with each comparison CCG's residents as if they were the target, and the spread
+of those placebo estimates, relative to their robust standard errors, widens (or narrows) the
+target's. With fewer than three usable placebos the robust interval is given, with a caveat.
 
 Boundaries: reads the warehouse (care_home_residence, gp_registrations, apc_spells, conditions,
 frailty_assessments and the outcome's table) through DuckDB SQL; returns an ``EvaluationResult``.
@@ -43,6 +48,7 @@ from numpy.typing import NDArray
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
+from caremodels.evaluation.inference import placebo_calibrated
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.reference import emergency_admission_methods, practices
@@ -77,6 +83,8 @@ COVARIATES: dict[str, str] = {
     "index_years": "Years from the start to entering follow-up",
 }
 _EXACT = ("female", "nursing")
+# A comparison area needs this many residents to serve as a placebo.
+MIN_PLACEBO_RESIDENTS = 20
 Design = Literal["new_residents", "all_residents"]
 _ENGLAND_MEAN_IMD = 23.0
 
@@ -488,6 +496,57 @@ def weighted_poisson(
     return coefficients, bread @ meat @ bread * correction
 
 
+@dataclass(frozen=True)
+class _MatchedFit:
+    log_ratio: float
+    standard_error: float
+    matching: MatchedCohort
+    kept: NDArray[np.bool_]
+
+
+def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: int) -> _MatchedFit:
+    """Match, then the weighted Poisson outcome model on the matched residents."""
+    matching = match_on_propensity(cohort, covariates=covariates, neighbours=neighbours)
+    if matching.matched_treated == 0:
+        raise CaremodelsError("no treated resident found a comparison resident within the caliper")
+    kept = matching.weights > 0
+    frame = cohort[kept]
+    adjust = _varying(frame, covariates)
+    regressors = np.column_stack(
+        [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
+    )
+    coefficients, covariance = weighted_poisson(
+        frame["outcome"].to_numpy(dtype=float),
+        regressors,
+        np.log(frame["person_years"].to_numpy(dtype=float)),
+        matching.weights[kept],
+    )
+    return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept)
+
+
+def _placebo_statistics(
+    cohort: pd.DataFrame, target: EvaluationTarget, covariates: Sequence[str], neighbours: int
+) -> list[float]:
+    """The matched analysis repeated with each comparison CCG's residents as if they were the target,
+    against the other comparison residents: each estimate over its own robust standard error."""
+    comparison = cohort[cohort["treated"] == 0].reset_index(drop=True)
+    group_of = {code: group for group, codes in target.controls.items() for code in codes}
+    groups = comparison["practice_code"].map(group_of)
+    statistics = []
+    for group in sorted(groups.dropna().unique()):
+        members = (groups == group).to_numpy()
+        if members.sum() < MIN_PLACEBO_RESIDENTS or (~members).sum() < MIN_PLACEBO_RESIDENTS:
+            continue
+        pseudo = comparison.assign(treated=members.astype(int))
+        try:
+            fit = _fit_matched(pseudo, covariates, neighbours)
+        except (CaremodelsError, ArithmeticError, np.linalg.LinAlgError):
+            continue
+        if fit.standard_error > 0 and math.isfinite(fit.log_ratio):
+            statistics.append(fit.log_ratio / fit.standard_error)
+    return statistics
+
+
 def matched_controls(
     warehouse: Warehouse,
     target: EvaluationTarget,
@@ -507,24 +566,20 @@ def matched_controls(
     covariates = list(COVARIATES)
     if indicator not in ("emergency_admissions", "emergency_bed_days"):
         covariates.append("prior_outcome")
-    matching = match_on_propensity(cohort, covariates=covariates, neighbours=neighbours)
-    if matching.matched_treated == 0:
-        raise CaremodelsError("no treated resident found a comparison resident within the caliper")
+    fit = _fit_matched(cohort, covariates, neighbours)
+    matching, kept = fit.matching, fit.kept
     balance = balance_table(cohort, matching.weights, covariates)
-    kept = matching.weights > 0
     frame = cohort[kept]
-    adjust = _varying(frame, covariates)
-    regressors = np.column_stack(
-        [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
-    )
-    coefficients, covariance = weighted_poisson(
-        frame["outcome"].to_numpy(dtype=float),
-        regressors,
-        np.log(frame["person_years"].to_numpy(dtype=float)),
-        matching.weights[kept],
-    )
-    log_ratio, standard_error = float(coefficients[1]), math.sqrt(float(covariance[1, 1]))
-    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    log_ratio, standard_error = fit.log_ratio, fit.standard_error
+    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
+    interval = placebo_calibrated(log_ratio, standard_error, placebos, confidence=confidence)
+    calibrated = math.isfinite(interval.ci_low)
+    if calibrated:
+        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
+    else:
+        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+        low, high = math.exp(log_ratio - z * standard_error), math.exp(log_ratio + z * standard_error)
+        p_value = float(2 * scipy_stats.norm.sf(abs(log_ratio) / standard_error))
     ratio = math.exp(log_ratio)
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]
@@ -539,6 +594,12 @@ def matched_controls(
     if worst_after >= BALANCE_GOAL:
         caveats.append(
             f"Balance goal missed: the largest standardised mean difference after matching is {worst_after:.2f}."
+        )
+    if not calibrated:
+        caveats.append(
+            f"Only {interval.placebos} comparison areas had enough residents to act as placebos: the interval "
+            "is the robust one, which ignores differences shared by a home's or practice's residents and is "
+            "too narrow when few homes are compared."
         )
     if matching.unmatched_treated:
         caveats.append(
@@ -558,11 +619,7 @@ def matched_controls(
             "design": design,
         },
         estimate=Estimate(
-            rate_ratio=ratio,
-            ci_low=math.exp(log_ratio - z * standard_error),
-            ci_high=math.exp(log_ratio + z * standard_error),
-            percent_change=(ratio - 1) * 100,
-            p_value=float(2 * scipy_stats.norm.sf(abs(log_ratio) / standard_error)),
+            rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
         ),
         diagnostics={
             "model": "weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
@@ -583,6 +640,15 @@ def matched_controls(
                 control_rows["outcome"] * control_weights, control_rows["person_years"] * control_weights
             ),
             "rate_unit": f"{_outcome(indicator).unit} per person-year",
+            "inference": {
+                "method": "placebo pseudo-sites (comparison CCGs' residents), studentised, Student t"
+                if calibrated
+                else "robust (HC3) standard error, normal",
+                "placebos": interval.placebos,
+                "dispersion_over_robust": interval.dispersion,
+                "robust_standard_error": standard_error,
+                "rank_p_value": interval.rank_p_value,
+            },
         },
         caveats=caveats,
     )

@@ -71,6 +71,7 @@ DEFAULT_SPARK_CONFIG: dict[str, str] = {
     # Timestamps without a time zone must read back as written, whatever the machine's zone.
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _EPOCH = dt.date(1970, 1, 1)
 _OPEN_ENDED_MONTHS = 12 * 1000
@@ -564,11 +565,15 @@ def spark_engine(
 ) -> IbisEngine:
     """The Spark engine. ``warehouse`` is a DuckDB warehouse file (exported to Parquet for Spark; for
     a laptop) or a folder or URI holding ``<table>.parquet`` (for a cluster, which must be able to
-    read it). ``master`` is the Spark master (``local[*]`` by default, or e.g. ``spark://host:7077``);
-    pass ``session`` to reuse a running SparkSession (it is then left running on close)."""
+    read it). ``master`` is the Spark master (``local[*]`` by default, or e.g. ``spark://host:7077``).
+    A given ``session``, or one already active in the process, is used and left running on close;
+    otherwise one is started with ``DEFAULT_SPARK_CONFIG`` and ``config`` and stopped on close."""
     from pyspark.sql import SparkSession
 
     located, clean_up = _parquet_tables(warehouse)
+    # A session already running in this process (a notebook's, or a test run's) is used and left
+    # running; builder.getOrCreate() would silently return it and ignore ``master`` anyway.
+    session = session or SparkSession.getActiveSession()
     owns_session = session is None
     if session is None:
         builder: Any = SparkSession.builder.appName("caremodels").master(master or "local[*]")
@@ -576,7 +581,8 @@ def spark_engine(
             builder = builder.config(key, value)
         session = builder.getOrCreate()
     else:
-        session.conf.set("spark.sql.session.timeZone", "UTC")
+        for key in ("spark.sql.session.timeZone", "spark.sql.execution.arrow.pyspark.enabled"):
+            session.conf.set(key, DEFAULT_SPARK_CONFIG[key])
     active: SparkSession = session
     backend = ibis.pyspark.connect(active)
     prefix = f"caremodels_{next(_spark_engines)}_"

@@ -67,7 +67,7 @@ from caremodels.ingest.mapping import FhirOptions, LoadedMapping
 from caremodels.ingest.pseudonymise import Pseudonymiser
 from caremodels.ingest.validate import (
     check_staged,
-    nhs_number_valid,
+    is_nhs_number,
     problem_frame,
     quote,
     staging_connection,
@@ -455,7 +455,7 @@ def _person(
     ]
     if nhs_numbers:
         number = nhs_numbers[0]
-        if not bool(nhs_number_valid(pd.Series([number], dtype="string")).iloc[0]):
+        if not is_nhs_number(number):
             person.problem = ("identifier", "invalid NHS number (format or check digit)")
             return person
         if number in opt_outs:

@@ -201,7 +201,8 @@ def good_rows_sql(
         parameters = dict(pseudonymiser.sql_parameters())
     return TableRows(
         table=spec.name,
-        sql=f"SELECT {', '.join(selects)} FROM {quote(checked.name)} WHERE {where} ORDER BY _row",
+        # The checked table keeps the file's order, so the warehouse gets the rows in file order.
+        sql=f"SELECT {', '.join(selects)} FROM {quote(checked.name)} WHERE {where}",
         parameters=parameters,
     )
 
@@ -359,6 +360,11 @@ def load_file(
                 today=today,
                 expected_formats=staged.expected_formats,
             )
+        except duckdb.OutOfMemoryException as error:
+            # Identifiable rows are never spilled to disk, so a file must fit in memory to be checked.
+            raise DataError(
+                "not enough memory to check this file in memory: split it into smaller files", file=path
+            ) from error
         except duckdb.Error as error:
             # The engine's message may quote a value from the file, so only its kind is shown.
             raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error

@@ -317,6 +317,6 @@ def stage_file(
     suffixes = "".join(path.suffixes[-1:]).lower()
     if suffixes == ".parquet":
         return _stage_parquet(connection, path, spec, mapping)
-    if suffixes in (".csv", ".txt"):
+    if suffixes == ".csv":
         return _stage_csv(connection, path, spec, mapping)
     raise DataError("unsupported file type (use .parquet or .csv)", file=path)

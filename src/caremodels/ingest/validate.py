@@ -25,13 +25,18 @@ from caremodels.reference import admission_methods
 from caremodels.warehouse.schema import Column, TableSpec
 
 __all__ = [
+    "REPLACEMENT_CHARACTER",
     "CheckedTable",
     "ValidationOutcome",
     "check_staged",
+    "is_nhs_number",
+    "native_type",
     "nhs_number_sql",
     "nhs_number_valid",
+    "problem_frame",
     "quote",
     "staging_connection",
+    "text_expression",
     "validate",
 ]
 
@@ -88,6 +93,16 @@ def nhs_number_valid(values: pd.Series) -> pd.Series:
     return pd.Series(result, index=values.index)
 
 
+def is_nhs_number(text: str) -> bool:
+    """The same rule as ``nhs_number_valid`` for one value."""
+    if len(text) != 10 or not text.isascii() or not text.isdigit():
+        return False
+    check = (
+        11 - sum(int(digit) * weight for digit, weight in zip(text[:9], range(10, 1, -1), strict=True)) % 11
+    ) % 11
+    return check == int(text[9])
+
+
 def nhs_number_sql(text: str, number: str | None = None) -> str:
     """SQL true where ``text`` is a valid NHS number; ``number`` is the same value as BIGINT if the
     query already has it (computing it once is faster on large files).
@@ -113,24 +128,40 @@ def _in_list(values: tuple[str, ...] | list[str]) -> str:
 _DUCKDB_TYPES = {"date": "DATE", "timestamp": "TIMESTAMP", "integer": "BIGINT", "float": "DOUBLE"}
 
 
-def _typed_value(column: Column, typed: bool) -> str:
-    """SQL for the canonical value of a staged column (NULL where it cannot be converted)."""
+def _converted(column: Column) -> str:
+    """Name of the helper column holding a column's value converted once (a date, a time, a number)."""
+    return quote(f"_converted_{column.name}")
+
+
+def _conversion(column: Column, typed: bool) -> str | None:
+    """SQL converting a staged column to its canonical type (NULL where it cannot be), or None for
+    text columns. Computed once per row and used by the checks and the output alike."""
     name = quote(column.name)
     if column.type == "string":
-        return name
+        return None
+    if column.type in ("integer", "float"):
+        # Numbers are kept as DOUBLE here so that 2.5 in an integer column is seen, not rounded.
+        if typed:
+            return f"TRY_CAST({name} AS DOUBLE)"
+        return f"CASE WHEN regexp_full_match({name}, '{NUMBER_PATTERN}') THEN TRY_CAST({name} AS DOUBLE) END"
     if typed:
         return f"TRY_CAST({name} AS {_DUCKDB_TYPES[column.type]})"
     if column.type == "date":
         return f"CASE WHEN regexp_full_match({name}, '{DATE_PATTERN}') THEN TRY_CAST({name} AS DATE) END"
-    if column.type == "timestamp":
-        return (
-            f"CASE WHEN regexp_full_match({name}, '{TIMESTAMP_PATTERN}') "
-            f"THEN date_trunc('second', TRY_CAST({name} AS TIMESTAMP)) END"
-        )
-    number = f"CASE WHEN regexp_full_match({name}, '{NUMBER_PATTERN}') THEN TRY_CAST({name} AS DOUBLE) END"
+    return (
+        f"CASE WHEN regexp_full_match({name}, '{TIMESTAMP_PATTERN}') "
+        f"THEN date_trunc('second', TRY_CAST({name} AS TIMESTAMP)) END"
+    )
+
+
+def _output(column: Column) -> str:
+    """SQL for the canonical value of a column, from its conversion."""
+    if column.type == "string":
+        return quote(column.name)
+    converted = _converted(column)
     if column.type == "integer":
-        return f"CASE WHEN abs({number}) < {_LARGEST_WHOLE} THEN CAST({number} AS BIGINT) END"
-    return number
+        return f"CASE WHEN abs({converted}) < {_LARGEST_WHOLE} THEN CAST({converted} AS BIGINT) END"
+    return converted
 
 
 def _column_checks(
@@ -138,7 +169,7 @@ def _column_checks(
 ) -> list[tuple[str, str]]:
     """(SQL condition true when the row fails, reason) for one column, in the order they apply."""
     name = quote(column.name)
-    value = _typed_value(column, typed)
+    value = _converted(column)
     today_sql = f"DATE '{today.isoformat()}'"
     checks: list[tuple[str, str]] = []
     if not typed:
@@ -149,24 +180,19 @@ def _column_checks(
     if column.type in ("date", "timestamp"):
         if not typed:
             default = "a date and time (ISO 8601)" if column.type == "timestamp" else "a date (YYYY-MM-DD)"
-            checks.append((f"{present} AND ({value}) IS NULL", f"not {expected or default}"))
-        checks.append((f"CAST(({value}) AS DATE) > {today_sql}", "date in the future"))
+            checks.append((f"{present} AND {value} IS NULL", f"not {expected or default}"))
+        checks.append((f"CAST({value} AS DATE) > {today_sql}", "date in the future"))
     elif column.type in ("integer", "float"):
-        number = (
-            f"TRY_CAST({name} AS DOUBLE)"
-            if typed
-            else f"CASE WHEN regexp_full_match({name}, '{NUMBER_PATTERN}') THEN TRY_CAST({name} AS DOUBLE) END"
-        )
         checks.append(
-            (f"{present} AND (({number}) IS NULL OR NOT isfinite({number}))", f"not a number ({column.type})")
+            (f"{present} AND ({value} IS NULL OR NOT isfinite({value}))", f"not a number ({column.type})")
         )
         if column.type == "integer":
-            checks.append((f"{present} AND ({number}) != trunc({number})", "not a whole number"))
-            checks.append((f"{present} AND abs({number}) >= {_LARGEST_WHOLE}", "not a number (integer)"))
+            checks.append((f"{present} AND {value} != trunc({value})", "not a whole number"))
+            checks.append((f"{present} AND abs({value}) >= {_LARGEST_WHOLE}", "not a number (integer)"))
         if column.minimum is not None:
-            checks.append((f"({number}) < {column.minimum!r}", f"below the minimum {column.minimum:g}"))
+            checks.append((f"{value} < {column.minimum!r}", f"below the minimum {column.minimum:g}"))
         if column.maximum is not None:
-            checks.append((f"({number}) > {column.maximum!r}", f"above the maximum {column.maximum:g}"))
+            checks.append((f"{value} > {column.maximum!r}", f"above the maximum {column.maximum:g}"))
     elif column.name == "nhs_number":
         checks.append(
             (
@@ -207,62 +233,69 @@ def check_staged(
     result: str = "checked",
 ) -> CheckedTable:
     """Check the rows of table ``staged`` (``_row`` plus one column per canonical column, text or
-    already typed as ``typed_columns`` says) and create table ``result`` with each row's first problem.
+    already typed as ``typed_columns`` says) and create table ``result``: ``_row``, ``_problem`` (the
+    index of the row's first problem in ``CheckedTable.problems``, or NULL) and the canonical columns,
+    typed, in the staged rows' order.
 
     ``person_column`` is ``nhs_number`` for source files, or ``person_id`` for rows whose people were
     already pseudonymised (FHIR): then the NHS number checks do not apply.
     """
     expected_formats = expected_formats or {}
+    own_people = person_column == "nhs_number"
     problems: list[tuple[str, str]] = []
     branches: list[str] = []
+    conversions = (
+        [f"TRY_CAST(nhs_number AS BIGINT) AS {_NHS_DIGITS}"] if spec.has_person and own_people else []
+    )
     for column in spec.columns:
-        if column.name == "nhs_number" and person_column != "nhs_number":
+        typed = typed_columns.get(column.name, False)
+        conversion = _conversion(column, typed)
+        if conversion is not None:
+            conversions.append(f"{conversion} AS {_converted(column)}")
+        if column.name == "nhs_number" and not own_people:
             checks = [(f"{quote(person_column)} IS NULL", "missing value")]
             field = person_column
         else:
-            checks = _column_checks(
-                column, typed_columns.get(column.name, False), today, expected_formats.get(column.name)
-            )
+            checks = _column_checks(column, typed, today, expected_formats.get(column.name))
             field = column.name
         for condition, reason in checks:
             branches.append(f"WHEN {condition} THEN {len(problems)}")
             problems.append((field, reason))
-    values = {
-        column.name: _typed_value(column, typed_columns.get(column.name, False)) for column in spec.columns
-    }
+    columns = {column.name: column for column in spec.columns}
     for earlier, later in spec.ordered_dates:
-        branches.append(f"WHEN ({values[later]}) < ({values[earlier]}) THEN {len(problems)}")
+        branches.append(
+            f"WHEN {_converted(columns[later])} < {_converted(columns[earlier])} THEN {len(problems)}"
+        )
         problems.append((later, f"{later} before {earlier}"))
     duplicate = len(problems)
     problems.append((",".join(spec.key), "duplicate of an earlier row"))
 
     outputs = [
-        f"{values[column.name]} AS {quote(column.name)}"
+        f"{_output(column)} AS {quote(column.name)}"
         for column in spec.columns
-        if not (column.name == "nhs_number" and person_column != "nhs_number")
+        if own_people or column.name != "nhs_number"
     ]
-    if person_column != "nhs_number":
+    if not own_people:
         outputs.append(quote(person_column))
     first_problem = "CASE " + " ".join(branches) + " END" if branches else "NULL"
-    source = quote(staged)
-    if spec.has_person and person_column == "nhs_number":
-        source = f"(SELECT *, TRY_CAST(nhs_number AS BIGINT) AS {_NHS_DIGITS} FROM {source})"
-    key = ", ".join(
-        quote(person_column) if name == "nhs_number" and person_column != "nhs_number" else quote(name)
-        for name in spec.key
+    source = f"(SELECT *{', ' if conversions else ''}{', '.join(conversions)} FROM {quote(staged)})"
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {quote(result)} AS "
+        f"SELECT _row, {first_problem} AS _problem, {', '.join(outputs)} FROM {source}"
     )
+    # Later rows repeating the key of an earlier good row. Grouping finds them without sorting the
+    # whole file; there are usually none, and then nothing is updated.
+    key_names = [person_column if name == "nhs_number" and not own_people else name for name in spec.key]
+    key = ", ".join(quote(name) for name in key_names)
+    matches = " AND ".join(f"c.{quote(name)} IS NOT DISTINCT FROM d.{quote(name)}" for name in key_names)
     connection.execute(
         f"""
-        CREATE OR REPLACE TABLE {quote(result)} AS
-        WITH first_problem AS (
-            SELECT _row, {first_problem} AS _problem, {", ".join(outputs)} FROM {source}
-        )
-        SELECT * REPLACE (
-            CASE WHEN _problem IS NULL AND row_number() OVER (
-                PARTITION BY _problem IS NULL, {key} ORDER BY _row
-            ) > 1 THEN {duplicate} ELSE _problem END AS _problem
-        )
-        FROM first_problem
+        UPDATE {quote(result)} AS c SET _problem = {duplicate}
+        FROM (
+            SELECT {key}, min(_row) AS first_row FROM {quote(result)}
+            WHERE _problem IS NULL GROUP BY ALL HAVING count(*) > 1
+        ) AS d
+        WHERE c._problem IS NULL AND {matches} AND c._row <> d.first_row
         """
     )
     return CheckedTable(name=result, problems=tuple(problems))

@@ -160,10 +160,19 @@ def _registrations(practice: EconomyPractice, people: People, calendar: Calendar
 
 
 def _emergency_stays(rng: np.random.Generator, age: np.ndarray, resident: np.ndarray) -> np.ndarray:
-    mean_stay = 2.0 + 8.0 * np.clip((age - 40) / 50, 0, 1)
+    mean_stay = rates.EMERGENCY_STAY_YOUNG_DAYS + rates.EMERGENCY_STAY_RISE_DAYS * np.clip((age - 30) / 60, 0, 1)
     mean_stay = np.where(resident, mean_stay * rates.CARE_HOME_STAY_FACTOR, mean_stay)
     stay = rng.geometric(1 / mean_stay)
     return np.asarray(np.where(rng.random(len(age)) < rates.EMERGENCY_SAME_DAY_SHARE, 0, stay))
+
+
+@dataclass
+class _ViaAe:
+    """Emergency spells admitted through A&E (method 21): each has an A&E attendance that day. The
+    attendance happens in both worlds; when an effect removes the admission it ends in discharge."""
+
+    draws: EventDraw  # realised: the spell happens with the effects
+    day: np.ndarray  # admission day
 
 
 def _apc(
@@ -171,7 +180,7 @@ def _apc(
     emergency_rng: np.random.Generator,
     elective_rng: np.random.Generator,
     tally: PracticeTally,
-) -> pa.Table:
+) -> tuple[pa.Table, _ViaAe]:
     practice, people, calendar = context.practice, context.people, context.calendar
     rng = emergency_rng
     draws = draw_events(rng, context, "emergency", "emergency_admissions")
@@ -273,6 +282,11 @@ def _apc(
     )
     realised, planned_realised = np.flatnonzero(draws_all.realised), np.flatnonzero(planned.realised)
     spells = pa.concat_tables([emergency, elective])
+    via_ae = np.flatnonzero(np.where(is_terminal, 0, method) == 0)
+    linked = _ViaAe(
+        draws_all.subset(via_ae),
+        np.where(draws_all.realised, realised_admission, admission)[via_ae],
+    )
     return _with_ids(
         spells,
         "spell_id",
@@ -280,7 +294,7 @@ def _apc(
         np.concatenate((realised_admission[realised], planned.day[planned_realised])),
         np.concatenate((draws_all.person[realised], planned.person[planned_realised])),
         np.concatenate((np.full(len(realised), "N"), np.full(len(planned_realised), "L"))),
-    )
+    ), linked
 
 
 @dataclass
@@ -403,20 +417,56 @@ def _ae_breach_chance(
     return np.asarray(np.where(department == 1, np.clip(base, 0, 0.95), minor))
 
 
-def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally) -> pa.Table:
+def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally, linked: _ViaAe) -> pa.Table:
+    """A&E attendances: those ending in an emergency admission (one per spell admitted through A&E)
+    and the others, drawn at the A&E rate less the admissions through A&E."""
     practice, people, calendar = context.practice, context.people, context.calendar
-    draws = draw_events(rng, context, "ae", "ae_attendances")
+    via_ae_share = dict(rates.EMERGENCY_METHODS)["21"]
+    total_community, total_resident = context.expected("ae", "ae_attendances")
+    admitted_community, admitted_resident = context.expected("emergency", "emergency_admissions")
+    other_community = np.maximum(total_community - via_ae_share * admitted_community, 0)
+    other_resident = np.maximum(total_resident - via_ae_share * admitted_resident, 0)
+    total = total_community + total_resident
+    linked_share = np.divide(
+        via_ae_share * (admitted_community + admitted_resident), total, out=np.zeros_like(total), where=total > 0
+    )
+
+    def thinning(draws: EventDraw) -> np.ndarray:
+        # Attendances ending in admission stay (an avoided admission is still an attendance), so the
+        # others carry the planted change for all: m_other = (m - s) / (1 - s).
+        share = np.minimum(linked_share[draws.person, draws.month], 0.95)
+        return np.asarray(np.clip((draws.multiplier - share) / (1 - share), 0.0, 1.0))
+
+    others = draw_events(
+        rng,
+        context,
+        "ae",
+        "ae_attendances",
+        expected=(other_community, other_resident),
+        thinning=thinning,
+        extra_base=(total_community, total_resident),
+    )
+    spells = linked.draws
+    person = np.concatenate((spells.person, others.person))
+    day = np.concatenate((linked.day, others.day))
+    resident = np.concatenate((spells.resident, others.resident))
+    extensive = np.concatenate((spells.extensive, others.extensive))
+    counterfactual = np.concatenate((spells.counterfactual, others.counterfactual))
+    realised = np.concatenate((np.ones(spells.size, dtype=bool), others.realised))
+    admitted = np.concatenate((spells.realised, np.zeros(others.size, dtype=bool)))
     tally.add(
         "ae_attendances",
-        _fy(calendar, draws.day),
-        draws.resident,
-        draws.extensive,
-        draws.realised.astype(np.float64),
-        draws.counterfactual.astype(np.float64),
+        _fy(calendar, day),
+        resident,
+        extensive,
+        realised.astype(np.float64),
+        counterfactual.astype(np.float64),
     )
-    size = draws.size
-    age = people.age_at(draws.day, draws.person)
-    type1_share = np.where(draws.resident, 0.95, _by_age(rates.AE_TYPE1_SHARE_BY_AGE, age))
+    size = len(person)
+    age = people.age_at(day, person)
+    # Everyone admitted came through a major (type 1) department; the others split by age.
+    type1_share = np.where(resident, 0.9, _by_age(rates.AE_TYPE1_SHARE_BY_AGE, age))
+    type1_share[: spells.size] = 1.0
     pick = rng.random(size)
     minor = 1 - type1_share - rates.AE_TYPE2_SHARE
     department = np.where(
@@ -425,44 +475,30 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
         np.where(
             pick < type1_share + rates.AE_TYPE2_SHARE,
             2,
-            np.where(
-                pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4
-            ),
+            np.where(pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4),
         ),
     )
+    ambulance_chance = np.where(resident, rates.AE_CARE_HOME_AMBULANCE_ARRIVAL, _by_age(rates.AE_AMBULANCE_ARRIVAL_BY_AGE, age))
     ambulance_chance = np.where(
-        draws.resident, rates.AE_CARE_HOME_AMBULANCE_ARRIVAL, _by_age(rates.AE_AMBULANCE_ARRIVAL_BY_AGE, age)
+        np.arange(size) < spells.size, np.minimum(ambulance_chance * rates.AE_ADMITTED_AMBULANCE_FACTOR, 0.9), ambulance_chance
     )
     ambulance_chance = np.where(department == 1, ambulance_chance, 0.01)
     by_ambulance = rng.random(size) < ambulance_chance
-    admit_chance = np.where(
-        draws.resident, rates.AE_CARE_HOME_ADMITTED, _by_age(rates.AE_ADMITTED_BY_AGE, age)
-    )
-    admit_chance = np.select(
-        [department == 1, department == 2],
-        [admit_chance, rates.AE_MINOR_ADMITTED["2"]],
-        rates.AE_MINOR_ADMITTED["3"],
-    )
-    admitted = rng.random(size) < admit_chance
     other = _choose(rng, rates.AE_OTHER_DISPOSALS, size)
-    disposal = pc.if_else(
-        pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other)
-    )
+    disposal = pc.if_else(pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other))
 
     hours = _choose(rng, tuple((str(h), w) for h, w in enumerate(rates.AE_ARRIVAL_HOURS)), size)
-    arrival = draws.day * _SECONDS_PER_DAY + hours * 3600 + (rng.random(size) * 3600).astype(np.int64)
-    breach = rng.random(size) < _ae_breach_chance(calendar, draws.day, department, admitted)
+    arrival = day * _SECONDS_PER_DAY + hours * 3600 + (rng.random(size) * 3600).astype(np.int64)
+    breach = rng.random(size) < _ae_breach_chance(calendar, day, department, admitted)
     within_major = 240 * 60 * rng.beta(2.2, 1.6, size=size)
     within_minor = np.minimum(240 * 60, (15 + rng.gamma(2.0, 25.0, size=size)) * 60)
     within = np.where(department == 1, within_major, within_minor).astype(np.int64)
-    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(
-        np.int64
-    )
+    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(np.int64)
     duration = np.minimum(np.where(breach, beyond, within), 24 * 3600)
     departure = arrival + duration
 
-    keep = np.flatnonzero(draws.realised)
-    person = draws.person[keep]
+    keep = np.flatnonzero(realised)
+    person = person[keep]
     take = pa.array(keep)
     table = pa.table(
         {
@@ -474,7 +510,7 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
             "department_type": pa.array(department[keep].astype(str)),
             "arrival_mode": pa.array(np.where(by_ambulance[keep], "1", "2")),
             "disposal": disposal.take(take),
-            "age": _age(people, person, draws.day[keep]),
+            "age": _age(people, person, day[keep]),
             "sex": _sex(people, person),
         }
     )
@@ -768,7 +804,7 @@ def _frailty(
         candidate, day, age = candidate[old], day[old], age[old]
         held = people.conditions_at(day, candidate)
         deficits = held @ weights + held[:, respiratory].any(axis=1)
-        other = model.other_deficits_mean[np.clip(age, 0, 90).astype(np.int64)] * people.frailty[candidate]
+        other = model.other_deficits_mean[np.clip(age, 0, 90).astype(np.int64)] * np.sqrt(people.frailty[candidate])
         deficits = deficits + rng.poisson(other)
         deficits = deficits + people.resident_on(day, candidate) * rates.EFI_CARE_HOME_DEFICITS
         rows_person.append(candidate)
@@ -910,10 +946,11 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
     years = np.unique(calendar.financial_years)
     tally = PracticeTally(int(years[0]), len(years))
     referrals, advice = _referrals(context, streams["referrals"], tally)
+    spells, via_ae = _apc(context, streams["emergency"], streams["elective"], tally)
     tables = {
         "gp_registrations": _registrations(practice, people, calendar),
-        "apc_spells": _apc(context, streams["emergency"], streams["elective"], tally),
-        "ae_attendances": _ae(context, streams["ae"], tally),
+        "apc_spells": spells,
+        "ae_attendances": _ae(context, streams["ae"], tally, via_ae),
         "op_attendances": _outpatients(context, streams["outpatients"], tally),
         "ambulance_incidents": _ambulance(context, streams["ambulance"], tally),
         "care_home_residence": _care_homes(practice, people),

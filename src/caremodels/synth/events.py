@@ -16,6 +16,7 @@ Boundaries: one practice at a time; randomness only through the ``Generator`` pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,13 +292,19 @@ def draw_events(
     *,
     weekdays_only: bool = False,
     thin: bool = True,
+    expected: tuple[np.ndarray, np.ndarray] | None = None,
+    thinning: Callable[[EventDraw], np.ndarray] | None = None,
+    extra_base: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> EventDraw:
     """Events of one kind for the practice, with both worlds (see the module docstring).
 
-    ``thin=False`` leaves reductions to the caller (referrals act through advice and guidance), but
-    still records each event's multiplier.
+    ``expected`` replaces the kind's expected counts (community, care home). ``thin=False`` leaves
+    reductions to the caller (referrals act through advice and guidance) but still records each
+    event's multiplier; ``thinning`` turns the multipliers into the chance each event survives (by
+    default their product, capped at 1). Increases add events at ``(multiplier - 1) x extra_base``
+    (by default the expected counts).
     """
-    community, resident = context.expected(kind, measure)
+    community, resident = expected if expected is not None else context.expected(kind, measure)
     total = community + resident
     person, month = poisson_cells(rng, total)
     effects = context.effects_for(measure) if measure is not None else []
@@ -306,12 +313,14 @@ def draw_events(
         effects, counterfactual.month, counterfactual.resident, counterfactual.extensive
     )
     if thin:
-        counterfactual.realised = rng.random(counterfactual.size) < np.minimum(counterfactual.multiplier, 1.0)
+        survival = np.minimum(counterfactual.multiplier, 1.0) if thinning is None else thinning(counterfactual)
+        counterfactual.realised = rng.random(counterfactual.size) < survival
     if not effects or all(e.relative_change <= 0 for e in effects):
         return counterfactual
+    base_community, base_resident = extra_base if extra_base is not None else (community, resident)
     community_effect, resident_effect = context.cohort_multipliers(effects)
-    extra_community = community * np.maximum(community_effect - 1, 0)
-    extra_resident = resident * np.maximum(resident_effect - 1, 0)
+    extra_community = base_community * np.maximum(community_effect - 1, 0)
+    extra_resident = base_resident * np.maximum(resident_effect - 1, 0)
     extra_total = extra_community + extra_resident
     extra_person, extra_month = poisson_cells(rng, extra_total)
     extra = _events(

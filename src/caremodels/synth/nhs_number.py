@@ -47,15 +47,6 @@ def is_valid_nhs_number(value: str) -> bool:
     return check_digit(value[:9]) == int(value[9])
 
 
-def _check_digits(stems: np.ndarray) -> np.ndarray:
-    """Check digits (10 meaning invalid) of nine-digit stems, vectorised."""
-    total = np.zeros(len(stems), dtype=np.int64)
-    for position, weight in enumerate(_WEIGHTS):
-        total += ((stems // 10 ** (8 - position)) % 10) * weight
-    digit = 11 - total % 11
-    return np.where(digit == 11, 0, digit)
-
-
 def synthetic_nhs_numbers(indices: np.ndarray, *, population: int, seed: int) -> np.ndarray:
     """Valid synthetic NHS numbers for person indices ``0 <= index < population``, as strings.
 
@@ -78,13 +69,17 @@ def synthetic_nhs_numbers(indices: np.ndarray, *, population: int, seed: int) ->
     block = (indices // _PER_BLOCK * multiplier + offset) % blocks
     position = indices % _PER_BLOCK
     first_stem = base + block * 10
-    candidates = first_stem[:, None] + np.arange(10)[None, :]
-    checks = _check_digits(candidates.ravel()).reshape(candidates.shape)
+    # The first eight digits are shared by the block's ten stems; only the ninth (weight 2) varies.
+    prefix_total = np.zeros(len(indices), dtype=np.int64)
+    for place, weight in enumerate(_WEIGHTS[:8]):
+        prefix_total += ((first_stem // 10 ** (8 - place)) % 10) * weight
+    checks = 11 - (prefix_total[:, None] + 2 * np.arange(10)[None, :]) % 11
+    checks = np.where(checks == 11, 0, checks)
     valid = checks != 10
     # The position-th valid stem in each block.
     rank = np.cumsum(valid, axis=1) - 1
     column = np.argmax((rank == position[:, None]) & valid, axis=1)
     rows = np.arange(len(indices))
-    stems = candidates[rows, column]
+    stems = first_stem + column
     digits = checks[rows, column]
     return np.char.add(stems.astype(str), digits.astype(str))

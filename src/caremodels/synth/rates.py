@@ -126,11 +126,11 @@ CONDITION_DEATH_LOG_RR = np.array(
 # and COPD are one deficit (respiratory disease); cancer, depression and SMI are not deficits.
 EFI_CONDITION_DEFICITS = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], dtype=np.float64)
 EFI_DEFICITS = 36
-# Other deficits (falls, mobility, polypharmacy, ...): Poisson with mean rising with age, times
-# frailty. Set so that among people 65 and over about half are fit, a third mildly frail, an eighth
-# moderately and a few per cent severely frail (Clegg et al. 2016).
-EFI_OTHER_DEFICITS_AT_65 = 1.6
-EFI_OTHER_DEFICITS_GROWTH = 0.05
+# Other deficits (falls, mobility, polypharmacy, ...): Poisson with mean rising with age, times the
+# square root of frailty. Set so that among people 65 and over about half are fit, a third mildly
+# frail, an eighth moderately and a few per cent severely frail (Clegg et al. 2016).
+EFI_OTHER_DEFICITS_AT_65 = 3.1
+EFI_OTHER_DEFICITS_GROWTH = 0.035
 EFI_CARE_HOME_DEFICITS = 3.0  # requirement for care, housebound, mobility problems
 EFI_MIN_AGE = 65
 
@@ -203,13 +203,14 @@ _PLANNED_SEASON = (1.027, 1.027, 1.027, 1.027, 1.027, 1.027, 1.027, 0.88, 1.027,
 
 MEASURE_RATES: dict[str, MeasureRates] = {
     # HES Admitted Patient Care 2015-16: about 5.8 million emergency admissions (about 100 per 1,000),
-    # rising steeply after 65, growing 2-3% a year in number (about 1.7% a head plus list growth).
+    # rising steeply after 65, growing 2-3% a year in number. The trend per head is set above the
+    # 1.7% wanted because frail people leaving (by death or to care homes) pulls the rate back.
     # Winter peak about 7% above the mean in January. Care-home residents: 0.70 a year (IAU 2019).
     "emergency": MeasureRates(
         "emergency",
         0.100,
         {0: 3.0, 1: 1.2, 5: 0.5, 15: 0.7, 25: 0.7, 45: 0.8, 55: 1.0, 65: 1.6, 75: 3.0, 85: 5.5, 90: 7.0},
-        0.017,
+        0.022,
         _cosine_season(0.07),
         0.011,
         1.0,
@@ -352,10 +353,12 @@ ELECTIVE_DIAGNOSES = (
     ("K409", 0.12),
     ("M161", 0.11),
 )
-# Emergency length of stay: a third leave the same day; otherwise geometric with a mean rising from 2
-# days at 40 to 10 at 90 (HES APC 2015-16: mean emergency stay about 6 days). Care-home residents stay
-# longer. Electives: three quarters are day cases.
+# Emergency length of stay: a third leave the same day; otherwise geometric with a mean rising from 3
+# days at 30 to 15 at 90 (HES APC 2015-16: mean emergency stay about 6 days; approximate). Care-home
+# residents stay longer. Electives: three quarters are day cases.
 EMERGENCY_SAME_DAY_SHARE = 0.33
+EMERGENCY_STAY_YOUNG_DAYS = 3.0
+EMERGENCY_STAY_RISE_DAYS = 12.0
 CARE_HOME_STAY_FACTOR = 1.3
 ELECTIVE_DAY_CASE_SHARE = 0.75
 ELECTIVE_STAY_MEAN_DAYS = 3.0
@@ -364,16 +367,15 @@ ELECTIVE_STAY_MEAN_DAYS = 3.0
 # Department types: about 64% of attendances at type 1, 2.5% type 2, a third at types 3 and 4 (NHS
 # England A&E file, 2016-19: 65%, 2.5%, 32-35%). Type 1 share rises with age. Types 3 and 4 are split
 # 4:1 (assumption: the file groups them).
-AE_TYPE1_SHARE_BY_AGE = {0: 0.55, 15: 0.55, 16: 0.60, 64: 0.60, 65: 0.80, 79: 0.80, 80: 0.88, 90: 0.88}
+# Shares of type 1 among attendances not ending in admission (all those admitted came through type 1).
+AE_TYPE1_SHARE_BY_AGE = {0: 0.50, 15: 0.50, 16: 0.54, 64: 0.54, 65: 0.66, 79: 0.66, 80: 0.72, 90: 0.72}
 AE_TYPE2_SHARE = 0.025
 AE_TYPE4_SHARE_OF_MINOR = 0.2
 # Arrivals by ambulance at type 1 (assumption, about 30% overall), and admission from type 1 (NHS England
 # A&E file 2016-19: 27.5-30%; rising with age).
-AE_AMBULANCE_ARRIVAL_BY_AGE = {0: 0.08, 15: 0.08, 16: 0.22, 64: 0.22, 65: 0.45, 79: 0.45, 80: 0.62, 90: 0.62}
-AE_ADMITTED_BY_AGE = {0: 0.12, 15: 0.12, 16: 0.20, 64: 0.20, 65: 0.42, 79: 0.42, 80: 0.55, 90: 0.55}
-AE_CARE_HOME_AMBULANCE_ARRIVAL = 0.80
-AE_CARE_HOME_ADMITTED = 0.55
-AE_MINOR_ADMITTED = {"2": 0.03, "3": 0.006, "4": 0.006}
+AE_AMBULANCE_ARRIVAL_BY_AGE = {0: 0.06, 15: 0.06, 16: 0.16, 64: 0.16, 65: 0.33, 79: 0.33, 80: 0.48, 90: 0.48}
+AE_ADMITTED_AMBULANCE_FACTOR = 1.6  # people who are then admitted come by ambulance more often
+AE_CARE_HOME_AMBULANCE_ARRIVAL = 0.75
 # What happens to those not admitted (assumption). Deaths in A&E are not generated: a death belongs
 # with the registration that it ends, and deaths in hospital are generated as admitted spells.
 AE_OTHER_DISPOSALS = (
@@ -619,16 +621,40 @@ class RateModel:
 
     def draw_frailty(self, rng: np.random.Generator, age_index: np.ndarray) -> np.ndarray:
         """Frailty of people of the given ages, from the survivors' distribution at each age."""
-        cumulative = np.cumsum(self.frailty_weights, axis=1)
-        cumulative /= cumulative[:, -1:]
-        draw = rng.random(len(age_index))
-        point = (cumulative[age_index] < draw[:, None]).sum(axis=1)
-        point = np.minimum(point, len(self.frailty_grid) - 1)
-        # Spread each person evenly within their grid point's share of the gamma distribution.
-        quantile = (point + rng.random(len(age_index))) / len(self.frailty_grid)
-        fine = (np.arange(4 * len(self.frailty_grid) + 1)) / (4 * len(self.frailty_grid))
-        values = stats.gamma.ppf(np.clip(fine, 1e-6, 1 - 1e-6), FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE)
-        return np.asarray(np.interp(quantile, fine, values))
+        quantiles = _frailty_quantiles(self.frailty_weights)
+        position = rng.random(len(age_index)) * (quantiles.shape[1] - 1)
+        lower = position.astype(np.int64)
+        upper = np.minimum(lower + 1, quantiles.shape[1] - 1)
+        share = position - lower
+        return np.asarray(quantiles[age_index, lower] * (1 - share) + quantiles[age_index, upper] * share)
+
+
+_QUANTILE_POINTS = 2049
+
+
+def _frailty_quantiles(weights: np.ndarray) -> np.ndarray:
+    """[age, point] frailty at evenly spaced quantiles of the survivors' distribution (cached)."""
+    key = weights.tobytes()
+    cached = _QUANTILE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    points = len(weights[0])
+    fine = np.linspace(0, 1, 16 * points + 1)
+    values = stats.gamma.ppf(np.clip(fine, 1e-7, 1 - 1e-7), FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE)
+    # Each grid point holds 1/points of the gamma at birth; survivors reweight the points, so the
+    # survivors' quantile u falls in the point where their cumulative weight reaches u.
+    cumulative = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
+    birth_quantile = np.concatenate(([0.0], (np.arange(1, points + 1)) / points))
+    targets = np.linspace(0, 1, _QUANTILE_POINTS)
+    table = np.empty((weights.shape[0], _QUANTILE_POINTS))
+    for age in range(weights.shape[0]):
+        edges = np.concatenate(([0.0], cumulative[age]))
+        table[age] = np.interp(np.interp(targets, edges, birth_quantile), fine, values)
+    _QUANTILE_CACHE[key] = table
+    return table
+
+
+_QUANTILE_CACHE: dict[bytes, np.ndarray] = {}
 
 
 def _condition_curves(weights: np.ndarray) -> np.ndarray:
