@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+_PEOPLE = """
+import json, sys
+import numpy as np
+from caremodels.synth import SynthConfig
+from caremodels.synth.economy import select_practices
+from caremodels.synth.generate import _list_counts
+from caremodels.synth.population import Calendar
+config = SynthConfig.model_validate(json.loads(sys.argv[1]))
+calendar = Calendar.of(config)
+economy = select_practices(config, np.random.default_rng(config.seed))
+print(sum(sum(_list_counts(practice, calendar)) for practice in economy))
+"""
 _RUN = """
 import json, resource, sys, time
 from pathlib import Path
@@ -57,7 +68,17 @@ def _rewrite_seconds(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def _run(name: str, config: dict[str, object], workers: int, scale_up: float) -> dict[str, object]:
+def _people(config: dict[str, object]) -> int:
+    """People a configuration would generate (list sizes only, nothing generated)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _PEOPLE, json.dumps(config)], capture_output=True, text=True, check=True
+    )
+    return int(completed.stdout.strip())
+
+
+def _run(
+    name: str, config: dict[str, object], workers: int, whole: dict[str, object] | None
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         completed = subprocess.run(
             [sys.executable, "-c", _RUN, json.dumps(config), folder, str(workers)],
@@ -67,6 +88,8 @@ def _run(name: str, config: dict[str, object], workers: int, scale_up: float) ->
         )
         figures = json.loads(completed.stdout.strip().splitlines()[-1])
         figures["baseline_rewrite_s"] = _rewrite_seconds(Path(folder))
+    # A fraction is scaled up to the whole scale by people (practices differ in size).
+    scale_up = _people(whole) / figures["people"] if whole is not None else 1.0
     figures |= {"name": name, "config": config, "workers": workers, "scale_up": scale_up}
     return figures
 
@@ -82,27 +105,20 @@ def main() -> int:
     runs = []
     for scale in arguments.scales:
         if scale == "tiny":
-            runs.append(_run("tiny (2013/14-2019/20)", {"scale": "tiny"}, 1, 1.0))
+            runs.append(_run("tiny (2013/14-2019/20)", {"scale": "tiny"}, 1, None))
         elif scale == "region":
             fraction = arguments.region_fraction
+            config: dict[str, object] = {"scale": "region", "fraction": fraction}
+            whole = {"scale": "region"} if fraction < 1 else None
             runs.append(
-                _run(
-                    f"region (2013/14-2019/20, fraction {fraction:g})",
-                    {"scale": "region", "fraction": fraction},
-                    arguments.workers,
-                    1 / fraction,
-                )
+                _run(f"region (2013/14-2019/20, fraction {fraction:g})", config, arguments.workers, whole)
             )
         elif scale == "england":
             fraction = arguments.england_fraction
-            runs.append(
-                _run(
-                    f"england 2019/20 (fraction {fraction:g})",
-                    {"scale": "england", "fraction": fraction, "start": "2019-04-01", "end": "2020-03-01"},
-                    arguments.workers,
-                    1 / fraction,
-                )
-            )
+            year = {"start": "2019-04-01", "end": "2020-03-01"}
+            config = {"scale": "england", "fraction": fraction} | year
+            whole = {"scale": "england"} | year if fraction < 1 else None
+            runs.append(_run(f"england 2019/20 (fraction {fraction:g})", config, arguments.workers, whole))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     header = f"{'run':44} {'people':>11} {'rows':>12} {'wall s':>8} {'cpu s':>8} {'rows/s':>9} {'peak GB':>8} {'baseline s':>10}"
     print(header)
@@ -118,10 +134,11 @@ def main() -> int:
                 f"{run['rows'] * factor:>12,.0f} {run['wall_s'] * factor:>8.0f} {run['cpu_s'] * factor:>8.0f}"
                 f"{'':>10} {'(memory does not scale: one practice at a time)':>8}"
             )
-    print("baseline: seconds to read the run's Parquet files and write them again (encoding and writing alone)")
+    print(
+        "baseline: seconds to read the run's Parquet files and write them again (encoding and writing alone)"
+    )
     if arguments.json:
         arguments.json.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
-    del resource
     return 0
 
 

@@ -1,7 +1,7 @@
 """Do the evaluation methods recover planted effects, with honest 95% intervals?
 
-Each replicate is a small synthetic health economy (``caremodels.synth.generate``, tiny scale, its
-own seed, so its own practices and people) with effects planted from the start of April 2015:
+Each replicate is a synthetic health economy (``caremodels.synth.generate`` with its own seed, so its
+own practices and people) with effects planted from the start of April 2015:
 
 - Fylde Coast: emergency admissions of everyone registered multiplied by 1 + e, e drawn uniformly
   from -0.15 to -0.05;
@@ -10,20 +10,27 @@ own seed, so its own practices and people) with effects planted from the start o
 - nothing for Morecambe Bay and Sunderland: places with no effect.
 
 The economy is loaded through the ingest boundary into a warehouse, the indicator engine counts
-emergency admissions by practice and month, and every method runs: programme monitoring
-(``baseline``: 2019/20 against 2014/15), difference in differences (``did``) and synthetic control
-(``synthetic``) for Fylde Coast, Morecambe Bay and Sunderland; matched controls (``matched``) for
-the care home residents of Connecting Care Wakefield. Comparisons never include practices of a site
-that has a planted effect of its own (``--exclude-site``), so that the truth is known exactly: the
-rate ratio is 1 + e (or 1 + c, or 1).
+emergency admissions by practice and month, and the methods run: programme monitoring (``baseline``:
+2019/20 against 2014/15), difference in differences (``did``) and synthetic control (``synthetic``)
+for Fylde Coast, Morecambe Bay and Sunderland; matched controls (``matched``) for the care home
+residents of Connecting Care Wakefield. Two studies:
+
+- ``practice`` (default): tiny economies (22 practices at a tenth of their size, about 7 seconds
+  each), the practice-level methods only (a tiny economy has too few care home residents);
+- ``care_homes``: region-scale economies sampled to 5% of their practices (practices at full size,
+  about 60,000 people and 25 seconds each), matched controls and the practice-level methods.
+
+Comparisons never include practices of a site that has a planted effect of its own
+(``--exclude-site``), so that the truth is known exactly: the rate ratio is 1 + e (or 1 + c, or 1).
 
 A row per replicate, place and method goes to a CSV (resumable: replicates already there are
 skipped); the summary gives, per method, the share of 95% intervals covering the truth (target
 93-97%) and the share of no-effect places flagged (interval excluding 1; target at most 7%), with
 Wilson 95% intervals for both.
 
-    nice -n 19 .venv/bin/python validation/evaluation_recovery.py --replicates 200
-    .venv/bin/python validation/evaluation_recovery.py --summary-only
+    nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study practice --replicates 200
+    nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study care_homes --replicates 200
+    .venv/bin/python validation/evaluation_recovery.py --study practice --summary-only
 """
 
 from __future__ import annotations
@@ -47,7 +54,12 @@ from caremodels.synth import Effect, EffectsFile, EffectTarget, SynthConfig, gen
 from caremodels.warehouse import Warehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = PROJECT / "validation" / "results" / "evaluation_recovery.csv"
+RESULTS = PROJECT / "validation" / "results"
+STUDIES = {
+    # study: (scale, fraction, methods)
+    "practice": ("tiny", 1.0, ("baseline", "did", "synthetic")),
+    "care_homes": ("region", 0.05, ("baseline", "did", "synthetic", "matched")),
+}
 START = dt.date(2015, 4, 1)
 INDICATOR = "emergency_admissions"
 TABLES = ("gp_registrations", "apc_spells", "care_home_residence", "conditions", "frailty_assessments")
@@ -117,7 +129,12 @@ def _row(seed: int, place: str, method: str, truth: float, started: float, **val
 
 
 def run_replicate(
-    seed: int, work_dir: Path, *, scale: str = "tiny", fraction: float = 1.0
+    seed: int,
+    work_dir: Path,
+    *,
+    scale: str = "tiny",
+    fraction: float = 1.0,
+    methods: tuple[str, ...] = ("baseline", "did", "synthetic"),
 ) -> list[dict[str, Any]]:
     """Generate, load and evaluate one replicate; one row per place and method."""
     practice_effect, care_home_effect = planted_effects(seed)
@@ -134,8 +151,10 @@ def run_replicate(
     for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
         excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
         for method in ("baseline", "did", "synthetic"):
-            plan.append((place, method, truth, excluded))
-    plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
+            if method in methods:
+                plan.append((place, method, truth, excluded))
+    if "matched" in methods:
+        plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
     rows = []
     with Warehouse(warehouse_path, read_only=True) as warehouse:
         counts = indicator_counts(warehouse, INDICATOR)
@@ -249,17 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--scale", default="tiny", choices=["tiny", "region"])
-    parser.add_argument("--fraction", type=float, default=1.0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--study", default="practice", choices=sorted(STUDIES))
+    parser.add_argument(
+        "--out", type=Path, help="CSV of results (default validation/results/recovery_STUDY.csv)"
+    )
     parser.add_argument("--summary-only", action="store_true")
     arguments = parser.parse_args(argv)
     seeds = range(arguments.first_seed, arguments.first_seed + arguments.replicates)
+    scale, fraction, methods = STUDIES[arguments.study]
+    out = arguments.out or RESULTS / f"recovery_{arguments.study}.csv"
     if not arguments.summary_only:
-        done = {int(row["seed"]) for row in read_rows(arguments.out)}
-        arguments.out.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not arguments.out.exists()
-        with arguments.out.open("a", newline="", encoding="utf-8") as handle:
+        done = {int(row["seed"]) for row in read_rows(out)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        new_file = not out.exists()
+        with out.open("a", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=FIELDS)
             if new_file:
                 writer.writeheader()
@@ -268,13 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 started = time.perf_counter()
                 with tempfile.TemporaryDirectory(prefix="caremodels-recovery-") as folder:
-                    rows = run_replicate(
-                        seed, Path(folder), scale=arguments.scale, fraction=arguments.fraction
-                    )
+                    rows = run_replicate(seed, Path(folder), scale=scale, fraction=fraction, methods=methods)
                 writer.writerows(rows)
                 handle.flush()
                 print(f"replicate {seed}: {time.perf_counter() - started:.1f} s", flush=True)
-    rows = [row for row in read_rows(arguments.out) if int(row["seed"]) in set(seeds)]
+    rows = [row for row in read_rows(out) if int(row["seed"]) in set(seeds)]
+    print(f"study {arguments.study}: {scale} scale, fraction {fraction}")
     print_summary(summarise(rows), len({row["seed"] for row in rows}))
     return 0
 

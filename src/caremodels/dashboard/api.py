@@ -50,7 +50,11 @@ def api_router(figures: DashboardFigures) -> APIRouter:
 
     @router.get("/health", summary="Liveness check")
     def health() -> HealthResponse:
-        return HealthResponse(status="ok", version=__version__)
+        return HealthResponse(
+            status="ok",
+            version=__version__,
+            evaluations="ready" if figures.evaluations_ready else "computing",
+        )
 
     @router.get(
         "/overview", summary="Programme overview: care models, coverage, growth against the rest of England"

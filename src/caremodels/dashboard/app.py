@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,26 @@ def _environment() -> Environment:
     return environment
 
 
-def create_app(warehouse_path: Path, *, cache: bool = True) -> FastAPI:
+def create_app(warehouse_path: Path, *, cache: bool = True, background: bool = True) -> FastAPI:
     """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
-    be read or the NHS.UK frontend assets are missing. With ``cache`` (the default) what is read from
-    the warehouse is kept beside it so that a restart on an unchanged warehouse is quick."""
+    be read or the NHS.UK frontend assets are missing.
+
+    With ``cache`` (the default) what is read from the warehouse, and the controlled evaluations
+    once computed, are kept beside it so that a restart on an unchanged warehouse is quick. With
+    ``background`` the controlled evaluations of the sites are computed in a background thread
+    after start-up (the pages say so until they are ready); without, before this returns.
+    """
     dist = frontend_dist()
-    figures = DashboardFigures(read_snapshot(Path(warehouse_path), cache=cache))
+    snapshot = read_snapshot(Path(warehouse_path), cache=cache)
+    evaluations_file = snapshot.cache_folder / "evaluations.json" if snapshot.cache_folder else None
+    figures = DashboardFigures(snapshot, evaluations_file=evaluations_file)
+    if not figures.evaluations_ready:
+        if background:
+            threading.Thread(
+                target=figures.compute_evaluations, name="caremodels-evaluations", daemon=True
+            ).start()
+        else:
+            figures.compute_evaluations()
     environment = _environment()
     frontend_version = _frontend_version(dist)
     app = FastAPI(

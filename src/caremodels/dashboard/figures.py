@@ -13,10 +13,13 @@ Growth comparisons whose annual counts include a suppressed one are not publishe
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import math
 import threading
 import warnings
 from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
@@ -47,8 +50,8 @@ from caremodels.dashboard.schemas import (
     EhchElementOut,
     EvaluationOut,
     ExplorerResponse,
-    FunnelLimitsOut,
     FundingConditionRow,
+    FunnelLimitsOut,
     GroupValues,
     GrowthOut,
     IndicatorSummary,
@@ -95,7 +98,11 @@ __all__ = ["CARE_HOME_GROUPS", "HEADLINE_INDICATOR", "DashboardFigures", "NotFou
 HEADLINE_INDICATOR = "emergency_admissions"
 REST_OF_ENGLAND = "Rest of England"
 CARE_HOME_GROUPS = ("EHCH sites", REST_OF_ENGLAND)
+# Growth is computed on two pseudo-practices holding the monthly sums of the area and of the rest:
+# the same sums as practice by practice, without carrying every practice through.
+_AREA, _REST = "area", "rest"
 _T = TypeVar("_T")
+_LOG = logging.getLogger(__name__)
 FunnelBand = Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"]
 
 
@@ -141,7 +148,7 @@ def _improvement(definition: IndicatorDefinition) -> Literal["increase", "decrea
 class DashboardFigures:
     """The figures of one warehouse snapshot."""
 
-    def __init__(self, snapshot: WarehouseSnapshot) -> None:
+    def __init__(self, snapshot: WarehouseSnapshot, *, evaluations_file: Path | None = None) -> None:
         self.snapshot = snapshot
         self.memberships = site_memberships()
         self.sites = {site.id: site for site in vanguard_sites()}
@@ -171,11 +178,82 @@ class DashboardFigures:
         self.methods = controlled_methods()
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
-        # Computed now so that no visitor waits for them.
+        self._controlled: dict[str, tuple[list[EvaluationOut], list[SkippedEvaluation]]] = {}
+        self._evaluations_file = evaluations_file
+        self._evaluations_done = threading.Event()
+        # Computed now, so that the first visitor does not wait for them.
         self._overview = self._build_overview()
-        self._site_responses = {site_id: self._build_site(site_id) for site_id in self.sites}
         self._care_homes = self._build_care_homes()
         self._data_quality = self._build_data_quality()
+        self._load_evaluations()
+
+    # -- controlled evaluations, computed after start-up -----------------------------------------
+
+    def sites_with_data(self) -> list[str]:
+        return [site_id for site_id in self.sites if self.site_practices[site_id]]
+
+    def _load_evaluations(self) -> None:
+        if not self.methods:
+            self._evaluations_done.set()
+            return
+        if self._evaluations_file is not None and self._evaluations_file.is_file():
+            try:
+                document = json.loads(self._evaluations_file.read_text(encoding="utf-8"))
+                for site_id, entry in document.items():
+                    self._controlled[site_id] = (
+                        [EvaluationOut.model_validate(item) for item in entry["results"]],
+                        [SkippedEvaluation.model_validate(item) for item in entry["skipped"]],
+                    )
+            except (OSError, ValueError, KeyError) as error:
+                _LOG.warning("saved evaluations in %s not used: %s", self._evaluations_file, error)
+                self._controlled.clear()
+        if all(site_id in self._controlled for site_id in self.sites_with_data()):
+            self._evaluations_done.set()
+
+    def compute_evaluations(self) -> None:
+        """Build every site page and run the controlled evaluations of every site with data, then
+        save them beside the snapshot. Meant for a background thread: pages are served meanwhile,
+        and a site page says its controlled evaluations are still being computed."""
+        try:
+            for site_id in self.sites_with_data():
+                self.site(site_id)
+            inputs = {
+                item.definition.id: (item.definition, item.counts)
+                for item in self.snapshot.indicators.values()
+            }
+            for site_id in self.sites_with_data():
+                if site_id in self._controlled:
+                    continue
+                results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
+                self._controlled[site_id] = (
+                    [evaluation_out(result) for result in results],
+                    [SkippedEvaluation(method=m, indicator=i, reason=r) for m, i, r in not_run],
+                )
+            self._save_evaluations()
+        finally:
+            self._evaluations_done.set()
+
+    def _save_evaluations(self) -> None:
+        if self._evaluations_file is None:
+            return
+        document = {
+            site_id: {
+                "results": [item.model_dump(mode="json") for item in results],
+                "skipped": [item.model_dump(mode="json") for item in skipped],
+            }
+            for site_id, (results, skipped) in self._controlled.items()
+        }
+        try:
+            self._evaluations_file.write_text(json.dumps(document), encoding="utf-8")
+        except OSError as error:
+            _LOG.warning("evaluations not saved to %s: %s", self._evaluations_file, error)
+
+    @property
+    def evaluations_ready(self) -> bool:
+        return self._evaluations_done.is_set()
+
+    def wait_for_evaluations(self, timeout: float) -> bool:
+        return self._evaluations_done.wait(timeout)
 
     # -- shared helpers -------------------------------------------------------------------------
 
@@ -262,16 +340,17 @@ class DashboardFigures:
         rule = self.rules[definition.id]
         if not rule.growth_comparable:
             return None, "growth against the rest of England is given for rates of events over time"
-        counts = rule.growth_counts(self._counts(definition.id))
+        counts = self._counts(definition.id)
         if not set(area_practices) & set(counts["practice_code"]):
             return None, f"no practices of {area} have data for this indicator"
+        two_groups = rule.growth_counts(_two_groups(counts, set(area_practices), set(rest_practices)))
         try:
             comparison = growth_against_rest(
-                counts,
-                area_practices,
+                two_groups,
+                {_AREA},
                 indicator=definition.id,
                 area=area,
-                rest_practices=rest_practices,
+                rest_practices={_REST},
                 baseline_year=baseline_year,
                 comparison_year=comparison_year,
                 care_model=care_model,
@@ -371,6 +450,10 @@ class DashboardFigures:
             )
         rule = self.rules[HEADLINE_INDICATOR]
         counts = self._counts(HEADLINE_INDICATOR)
+
+        def monthly(members: set[str]) -> list[MonthlyPoint]:
+            return _monthly_points(values_by_area(counts, _single_group(members), "all", "month", rule))
+
         return [
             AreaSeries(
                 code=name,
@@ -383,7 +466,7 @@ class DashboardFigures:
                         ci_low=point.ci_low,
                         ci_high=point.ci_high,
                     )
-                    for point in _monthly(counts, members, rule)
+                    for point in monthly(members)
                 ],
             )
             for name, members in groups.items()
@@ -393,9 +476,22 @@ class DashboardFigures:
     # -- site pages -----------------------------------------------------------------------------
 
     def site(self, site_id: str) -> SiteResponse:
-        if site_id not in self._site_responses:
+        if site_id not in self.sites:
             raise NotFound(f"no vanguard site {site_id!r}")
-        return self._site_responses[site_id]
+        basics = self._cached(("site", site_id), lambda: self._build_site(site_id))
+        if not self.site_practices[site_id] or not self.methods:
+            return basics
+        controlled = self._controlled.get(site_id)
+        if controlled is None:
+            return basics.model_copy(update={"evaluations_status": "computing"})
+        results, skipped = controlled
+        return basics.model_copy(
+            update={
+                "evaluations": basics.evaluations + results,
+                "evaluations_not_run": skipped,
+                "evaluations_status": "ready",
+            }
+        )
 
     def _build_site(self, site_id: str) -> SiteResponse:
         site = self.sites[site_id]
@@ -441,21 +537,13 @@ class DashboardFigures:
                     reason=None if detail.growth else detail.growth_reason,
                 )
             )
-        skipped: list[SkippedEvaluation] = []
-        if practices_of_site and self.methods:
-            inputs = {
-                item.definition.id: (item.definition, item.counts)
-                for item in self.snapshot.indicators.values()
-            }
-            results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
-            evaluations += [evaluation_out(result) for result in results]
-            skipped = [SkippedEvaluation(method=m, indicator=i, reason=r) for m, i, r in not_run]
         return SiteResponse(
             site=self.site_out(site_id),
             population=self.population(site_id) if practices_of_site else None,
             indicators=summaries,
             evaluations=evaluations,
-            evaluations_not_run=skipped,
+            evaluations_not_run=[],
+            evaluations_status="ready" if practices_of_site and self.methods else "not_available",
             reported=[self._reported(result) for result in reported_results() if result.site == site_id],
         )
 
@@ -515,7 +603,8 @@ class DashboardFigures:
         site = self.site_out(site_id)
         definition = self._definition(indicator_id)
         group = self.site_practices[site_id]
-        monthly = _monthly(self._counts(indicator_id), group, self.rules[indicator_id])
+        site_months = self._values(indicator_id, "site", "month")
+        monthly = _monthly_points(site_months[site_months["code"] == site_id])
         spc_summary, spc_points, spc_reason = _spc_of(monthly, definition)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
@@ -931,38 +1020,35 @@ def _deprivation_deciles() -> dict[str, int]:
     return deciles
 
 
-def _monthly(counts: pd.DataFrame, group: Collection[str], rule: MeasureRule) -> list[MonthlyPoint]:
-    rows = (
-        counts[counts["practice_code"].isin(set(group))]
-        .groupby("month", as_index=False)[["numerator", "denominator", "events"]]
-        .sum()
-        .sort_values("month")
-    )
-    rows = rows[rows["denominator"] > 0]
-    if rows.empty:
-        return []
-    numerator = rows["numerator"].to_numpy(dtype=np.float64)
-    denominator = rows["denominator"].to_numpy(dtype=np.float64)
-    # A month's list size is a twelfth of a person-year each, so these are annual rates.
-    value, low, high = rule.values(numerator, denominator)
-    published_denominator = rule.published_denominator(denominator, np.ones(len(rows)))
+def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
+    """Published monthly points from ``values_by_area`` rows of one area by month."""
     points = []
-    for index, row in enumerate(rows.itertuples(index=False)):
-        events, population = disclosed(float(row.events)), disclosed(float(published_denominator[index]))
-        suppressed = events is None or population is None
+    for row in rows.sort_values("period_start").itertuples(index=False):
+        area = _area_rate("month", row, None)
         points.append(
             MonthlyPoint(
-                month=row.month,
-                numerator=None if suppressed else disclosed(float(row.numerator)),
-                events=events,
-                denominator=population,
-                value=None if suppressed else _finite(value[index]),
-                ci_low=None if suppressed else _finite(low[index]),
-                ci_high=None if suppressed else _finite(high[index]),
-                suppressed=suppressed,
+                month=area.period_start,
+                numerator=area.numerator,
+                events=area.events,
+                denominator=area.denominator,
+                value=area.value,
+                ci_low=area.ci_low,
+                ci_high=area.ci_high,
+                suppressed=area.suppressed,
             )
         )
     return points
+
+
+def _two_groups(counts: pd.DataFrame, area: set[str], rest: set[str]) -> pd.DataFrame:
+    """Monthly sums of the area's practices and of the rest, as two pseudo-practices."""
+    rows = counts[counts["practice_code"].isin(area | rest)]
+    label = np.where(rows["practice_code"].isin(area), _AREA, _REST)
+    return (
+        rows.assign(practice_code=label)
+        .groupby(["practice_code", "month"], as_index=False)[["numerator", "denominator", "events"]]
+        .sum()
+    )
 
 
 def _spc_of(

@@ -3,7 +3,6 @@ as inline SVG (``caremodels.dashboard.charts``) and shows every chart's numbers 
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable
 from typing import Annotated, Any, cast

@@ -29,8 +29,8 @@ __all__ = [
     "EhchElementOut",
     "EvaluationOut",
     "ExplorerResponse",
-    "FunnelLimitsOut",
     "FundingConditionRow",
+    "FunnelLimitsOut",
     "GroupValues",
     "GrowthOut",
     "HealthResponse",
@@ -43,13 +43,13 @@ __all__ = [
     "PracticeRankingResponse",
     "QuarantineCount",
     "ReportedVsMeasured",
-    "SkippedEvaluation",
+    "SeriesPoint",
     "SeriesResponse",
     "SiteIndicatorResponse",
     "SiteIndicatorSummary",
     "SiteOut",
     "SiteResponse",
-    "SeriesPoint",
+    "SkippedEvaluation",
     "SpcPointOut",
     "SpcSummary",
     "TableCount",
@@ -63,6 +63,9 @@ class _Out(BaseModel):
 class HealthResponse(_Out):
     status: Literal["ok"]
     version: str
+    evaluations: Literal["ready", "computing"] = Field(
+        description="Whether the controlled evaluations of every site have been computed."
+    )
 
 
 class IndicatorSummary(_Out):
@@ -273,6 +276,9 @@ class SiteResponse(_Out):
     indicators: list[SiteIndicatorSummary]
     evaluations: list[EvaluationOut]
     evaluations_not_run: list[SkippedEvaluation]
+    evaluations_status: Literal["ready", "computing", "not_available"] = Field(
+        description="Controlled evaluations run after start-up; 'computing' until they are done."
+    )
     reported: list[ReportedVsMeasured]
 
 

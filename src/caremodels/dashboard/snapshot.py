@@ -15,6 +15,7 @@ Nothing here is published as is: ``caremodels.dashboard.figures`` applies disclo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -61,6 +62,8 @@ class WarehouseSnapshot:
     """Columns practice_code, sex, age_from, people on ``profile_date``."""
     profile_date: dt.date | None
     present_practices: frozenset[str] = field(default_factory=frozenset)
+    cache_folder: Path | None = None
+    """Where this snapshot is cached (None when not cached): derived results may be kept there too."""
 
 
 @contextmanager
@@ -202,10 +205,10 @@ def read_snapshot(warehouse_path: Path, *, cache: bool = True) -> WarehouseSnaps
     if folder is not None:
         cached = _load_cached(folder, warehouse_path)
         if cached is not None:
-            return cached
+            return dataclasses.replace(cached, cache_folder=folder)
     snapshot = _read_warehouse(warehouse_path)
-    if folder is not None:
-        _save_cached(snapshot, folder)
+    if folder is not None and _save_cached(snapshot, folder):
+        return dataclasses.replace(snapshot, cache_folder=folder)
     return snapshot
 
 
@@ -305,7 +308,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> None:
+def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> bool:
+    """Write the snapshot to ``folder``; False (and a warning) if it cannot be written."""
     try:
         if folder.parent.exists():
             # Only the current key is worth keeping.
@@ -332,3 +336,5 @@ def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> None:
         partial.rename(folder)
     except OSError as error:
         _LOG.warning("dashboard cache not written to %s: %s", folder, error)
+        return False
+    return True

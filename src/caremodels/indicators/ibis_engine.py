@@ -206,7 +206,7 @@ class IbisEngine:
         gap = _day_number(other, linked.table, linked.linked_date) - _day_number(
             table, selection.table, linked.this_date
         )
-        predicates = [table.person_id == other.person_id, gap >= linked.min_days, gap <= linked.max_days]
+        predicates: list[Any] = [("person_id", "person_id"), gap >= linked.min_days, gap <= linked.max_days]
         key = EVENT_TABLES[selection.table].key
         if linked.table == selection.table and key is not None:
             predicates.append(table[key] != other[key])
@@ -256,7 +256,7 @@ class IbisEngine:
         joined = rows.join(
             stays,
             [
-                rows.person_id == stays.resident,
+                ("person_id", "resident"),
                 rows.day >= stays.stay_start,
                 stays.stay_end.isnull() | (rows.day <= stays.stay_end),
             ],
@@ -329,7 +329,7 @@ class IbisEngine:
         changes = changes.group_by([*keys, "month"]).aggregate(change=changes.change.sum())
         months = self._constant(pd.DataFrame({"month": range(first, last + 1)}).astype("int64"))
         grid = changes.select(*keys).distinct().cross_join(months)
-        joined = grid.left_join(changes, [grid[key] == changes[key] for key in [*keys, "month"]])
+        joined = grid.left_join(changes, [*keys, "month"])
         filled = joined.select(
             *[joined[key] for key in keys],
             month=joined.month,
@@ -398,13 +398,13 @@ class IbisEngine:
         )
         denominator = self._denominator_months(definition, first, last)
         keys = ["practice", "month", *(["sex", "age_band"] if banded else [])]
-        joined = numerator.outer_join(denominator, [numerator[key] == denominator[key] for key in keys])
+        joined = numerator.outer_join(denominator, keys)
         return joined.select(
             **{key: ibis.coalesce(joined[key], joined[f"{key}_right"]) for key in keys},
             numerator=ibis.coalesce(joined.value, 0),
             denominator=ibis.coalesce(joined.denominator, 0),
             events=ibis.coalesce(joined.events, 0),
-        )
+        ).view()  # closes the join chain (see counts)
 
     def counts(
         self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
@@ -419,6 +419,9 @@ class IbisEngine:
         # With several levels each branch reads the practice-months: compute them once.
         with _cached_if(practice_months, len(area_sets) > 1) as shared:
             mapped = ibis.union(*[self._areas(shared, area_set) for area_set in area_sets], distinct=False)
+            # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
+            # mis-resolve its columns; a view closes the chain.
+            mapped = mapped.view()
             period_map = self._constant(
                 pd.DataFrame(
                     [
@@ -429,7 +432,7 @@ class IbisEngine:
                     columns=["period", "period_month", "first_month", "last_month"],
                 ).astype({"period_month": "int64", "first_month": "int64", "last_month": "int64"})
             )
-            placed = mapped.join(period_map, mapped.month == period_map.period_month)
+            placed = mapped.join(period_map, [("month", "period_month")])
             keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
             summed = placed.group_by(keys).aggregate(
                 numerator=placed.numerator.sum(),
@@ -461,10 +464,7 @@ class IbisEngine:
                 )
                 labelled = labelled.anti_join(
                     excluded,
-                    [
-                        labelled.code == excluded.left_out_code,
-                        labelled.practice == excluded.left_out_practice,
-                    ],
+                    [("code", "left_out_code"), ("practice", "left_out_practice")],
                 )
             return labelled.select(*values, level=level, code=labelled.code)
         membership = self._constant(
@@ -477,7 +477,7 @@ class IbisEngine:
                 columns=["member_code", "member"],
             )
         )
-        joined = practice_months.join(membership, practice_months.practice == membership.member)
+        joined = practice_months.join(membership, [("practice", "member")])
         return joined.select(*values, level=level, code=joined.member_code)
 
 

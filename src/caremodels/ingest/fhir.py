@@ -1002,15 +1002,7 @@ def load_fhir(
                     result=f"checked_{index}_{table}",
                 )
                 problems.append(problem_frame(staging, checked))
-                rows.append(
-                    good_rows_sql(
-                        spec,
-                        checked,
-                        batch_id=batch_ids[path],
-                        pseudonymiser=pseudonymiser,
-                        person_column="person_id",
-                    )
-                )
+                rows.append(good_rows_sql(spec, checked, batch_id=batch_ids[path], pseudonyms=None))
             all_problems = pd.concat(problems, ignore_index=True).astype({"row_number": "int64"})
             all_problems = all_problems.sort_values("row_number", kind="stable", ignore_index=True)
             if strict and len(all_problems):

@@ -64,7 +64,6 @@ class TableRows:
 
     table: str
     sql: str
-    parameters: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,37 +173,49 @@ def opt_out_table(connection: duckdb.DuckDBPyConnection, opt_outs: Iterable[str]
 
 
 def good_rows_sql(
-    spec: TableSpec,
-    checked: CheckedTable,
-    *,
-    batch_id: str,
-    pseudonymiser: Pseudonymiser,
-    person_column: str = "nhs_number",
+    spec: TableSpec, checked: CheckedTable, *, batch_id: str, pseudonyms: str | None
 ) -> TableRows:
-    """The query for a checked table's good, not opted-out rows in warehouse column order."""
+    """The query for a checked table's good, not opted-out rows in warehouse column order.
+
+    ``pseudonyms`` names the staging table (value, person_id) of the NHS numbers to load (opted-out
+    people are not in it, so the join leaves them out); None when the rows carry ``person_id``
+    already (FHIR) or the table has no people.
+    """
     selects = []
     for name, _ in warehouse_columns(spec.name):
         if name == "person_id":
-            selects.append(
-                pseudonymiser.sql_expression("nhs_number") + " AS person_id"
-                if person_column == "nhs_number"
-                else "person_id"
-            )
+            selects.append("p.person_id" if pseudonyms else "c.person_id")
         elif name == "batch_id":
             selects.append(f"'{batch_id}' AS batch_id")
         else:
-            selects.append(quote(name))
-    where = "_problem IS NULL"
-    parameters: dict[str, object] = {}
-    if spec.has_person and person_column == "nhs_number":
-        where += " AND nhs_number NOT IN (SELECT nhs_number FROM opt_outs)"
-        parameters = dict(pseudonymiser.sql_parameters())
+            selects.append(f"c.{quote(name)}")
+    join = f" JOIN {quote(pseudonyms)} p ON c.nhs_number = p.value" if pseudonyms else ""
     return TableRows(
         table=spec.name,
-        # The checked table keeps the file's order, so the warehouse gets the rows in file order.
-        sql=f"SELECT {', '.join(selects)} FROM {quote(checked.name)} WHERE {where}",
-        parameters=parameters,
+        sql=f"SELECT {', '.join(selects)} FROM {quote(checked.name)} c{join} WHERE c._problem IS NULL",
     )
+
+
+def pseudonym_table(
+    connection: duckdb.DuckDBPyConnection, checked: CheckedTable, pseudonymiser: Pseudonymiser
+) -> str:
+    """Create table ``pseudonyms``: each distinct NHS number of the good rows that is not opted
+    out, with its pseudonym, computed once per person rather than once per row."""
+    numbers = (
+        connection.execute(
+            f"SELECT DISTINCT nhs_number FROM {quote(checked.name)} WHERE _problem IS NULL "
+            "AND nhs_number NOT IN (SELECT nhs_number FROM opt_outs)"
+        )
+        .arrow()
+        .read_all()
+    )
+    table = pseudonymiser.pseudonym_table(numbers.column(0).to_pylist())
+    connection.register("_pseudonym_rows", table)
+    try:
+        connection.execute("CREATE OR REPLACE TABLE pseudonyms AS SELECT * FROM _pseudonym_rows")
+    finally:
+        connection.unregister("_pseudonym_rows")
+    return "pseudonyms"
 
 
 def count_opted_out(connection: duckdb.DuckDBPyConnection, checked: CheckedTable) -> int:
@@ -250,7 +261,7 @@ def write_batches(
                     connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
             count = 0
             for rows in batch.rows:
-                reader = staging.execute(rows.sql, rows.parameters).to_arrow_reader(1_000_000)
+                reader = staging.execute(rows.sql).to_arrow_reader(1_000_000)
                 connection.register("incoming_rows", reader)
                 try:
                     inserted = connection.execute(
@@ -391,7 +402,14 @@ def load_file(
             rows_read=staged.rows_read,
             problems=problems.sort_values("row_number", kind="stable", ignore_index=True),
             excluded=excluded,
-            rows=[good_rows_sql(spec, checked, batch_id=batch_id, pseudonymiser=pseudonymiser)],
+            rows=[
+                good_rows_sql(
+                    spec,
+                    checked,
+                    batch_id=batch_id,
+                    pseudonyms=pseudonym_table(staging, checked, pseudonymiser) if spec.has_person else None,
+                )
+            ],
             replaces=existing,
         )
         loaded = write_batches(warehouse, staging, [batch])

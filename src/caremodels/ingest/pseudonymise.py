@@ -11,8 +11,9 @@ pseudonym of ``system|value`` of a local identifier instead: the same HMAC under
 input that can never be an NHS number (it contains ``|``), so such pseudonyms never collide with, and
 never link to, NHS-number pseudonyms.
 
-For speed on large files the same HMAC is computed inside DuckDB (``sql_expression``), from the
-key's inner and outer pads passed as query parameters; the key never enters a query's text.
+For speed on large files ``pseudonym_table`` computes the pseudonyms of many distinct values at
+once: the HMAC's keyed inner and outer hash states are prepared once and copied for each value (RFC
+2104), which gives exactly ``hmac.new(key, value, sha256)`` at a fraction of its cost per value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+
+import pyarrow as pa
 
 from caremodels.errors import CaremodelsError
 
@@ -64,34 +67,42 @@ def load_key(key_file: Path | None = None, *, create: bool = False) -> bytes:
 
 
 class Pseudonymiser:
+    """HMAC-SHA256 pseudonyms under one key."""
+
     def __init__(self, key: bytes) -> None:
         if len(key) < _MINIMUM_KEY_BYTES:
             raise ValueError(f"the key must be at least {_MINIMUM_KEY_BYTES} bytes")
-        self._key = key
+        # HMAC(K, m) = H((K' xor opad) || H((K' xor ipad) || m)), K' the key hashed if longer than a
+        # block, then padded with zeros to one block.
+        block_key = key if len(key) <= _HMAC_BLOCK_BYTES else hashlib.sha256(key).digest()
+        block_key = block_key.ljust(_HMAC_BLOCK_BYTES, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block_key))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block_key))
+
+    def _hmac(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def pseudonym(self, nhs_number: str) -> str:
-        return hmac.new(self._key, nhs_number.encode("ascii"), hashlib.sha256).hexdigest()
+        return self._hmac(nhs_number.encode("ascii"))
 
     def pseudonyms(self, nhs_numbers: Iterable[str]) -> dict[str, str]:
         """Pseudonyms of distinct NHS numbers (each computed once)."""
         return {number: self.pseudonym(number) for number in set(nhs_numbers)}
 
+    def pseudonym_table(self, values: Iterable[str]) -> pa.Table:
+        """A table (value, person_id) of the pseudonyms of distinct values, for joining in SQL."""
+        distinct = list(dict.fromkeys(values))
+        return pa.table(
+            {
+                "value": pa.array(distinct, pa.string()),
+                "person_id": pa.array([self._hmac(value.encode()) for value in distinct], pa.string()),
+            }
+        )
+
     def identifier_pseudonym(self, system: str, value: str) -> str:
         """Keyed pseudonym of a local identifier, for people without an NHS number."""
-        return hmac.new(self._key, f"{system}|{value}".encode(), hashlib.sha256).hexdigest()
-
-    def sql_expression(self, value_sql: str) -> str:
-        """DuckDB SQL computing ``pseudonym`` of the text ``value_sql``; run it with ``sql_parameters``.
-
-        HMAC(K, m) = H((K' xor opad) || H((K' xor ipad) || m)), K' the key padded (or first hashed)
-        to the block size.
-        """
-        return f"sha256($outer_pad || unhex(sha256($inner_pad || encode({value_sql}))))"
-
-    def sql_parameters(self) -> dict[str, bytes]:
-        key = self._key if len(self._key) <= _HMAC_BLOCK_BYTES else hashlib.sha256(self._key).digest()
-        key = key.ljust(_HMAC_BLOCK_BYTES, b"\0")
-        return {
-            "inner_pad": bytes(byte ^ 0x36 for byte in key),
-            "outer_pad": bytes(byte ^ 0x5C for byte in key),
-        }
+        return self._hmac(f"{system}|{value}".encode())

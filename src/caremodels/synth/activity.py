@@ -160,7 +160,9 @@ def _registrations(practice: EconomyPractice, people: People, calendar: Calendar
 
 
 def _emergency_stays(rng: np.random.Generator, age: np.ndarray, resident: np.ndarray) -> np.ndarray:
-    mean_stay = rates.EMERGENCY_STAY_YOUNG_DAYS + rates.EMERGENCY_STAY_RISE_DAYS * np.clip((age - 30) / 60, 0, 1)
+    mean_stay = rates.EMERGENCY_STAY_YOUNG_DAYS + rates.EMERGENCY_STAY_RISE_DAYS * np.clip(
+        (age - 30) / 60, 0, 1
+    )
     mean_stay = np.where(resident, mean_stay * rates.CARE_HOME_STAY_FACTOR, mean_stay)
     stay = rng.geometric(1 / mean_stay)
     return np.asarray(np.where(rng.random(len(age)) < rates.EMERGENCY_SAME_DAY_SHARE, 0, stay))
@@ -216,29 +218,29 @@ def _apc(
     realised_admission = np.where(is_terminal, draws_all.day - realised_stay, draws_all.day)
     discharge = realised_admission + realised_stay
     death = np.where(people.died[draws_all.person], people.exit[draws_all.person], NEVER)
-    # A spell that is not the final one ends before the death.
+    # A spell that is not the final one ends before the death (in both worlds).
     discharge = np.where(
         ~is_terminal & (discharge >= death), np.maximum(realised_admission, death - 1), discharge
     )
+    stay = np.where(~is_terminal & (admission + stay >= death), np.maximum(death - 1 - admission, 0), stay)
 
-    fy = _fy(calendar, np.where(is_terminal, admission, draws_all.day))
-    weight = np.ones(draws_all.size)
-    tally.add(
-        "emergency_admissions",
-        fy,
-        draws_all.resident,
-        draws_all.extensive,
-        weight * draws_all.realised,
-        weight * draws_all.counterfactual,
-    )
-    tally.add(
-        "emergency_bed_days",
-        fy,
-        draws_all.resident,
-        draws_all.extensive,
-        (discharge - realised_admission) * draws_all.realised,
-        stay * draws_all.counterfactual,
-    )
+    # Counted by admission date: the world with the effects may admit a dying patient later.
+    fy_with, fy_without = _fy(calendar, realised_admission), _fy(calendar, admission)
+    zero = np.zeros(draws_all.size)
+    for fy, with_effect, without_effect in (
+        (fy_with, draws_all.realised.astype(np.float64), zero),
+        (fy_without, zero, draws_all.counterfactual.astype(np.float64)),
+    ):
+        tally.add(
+            "emergency_admissions", fy, draws_all.resident, draws_all.extensive, with_effect, without_effect
+        )
+    for fy, with_effect, without_effect in (
+        (fy_with, (discharge - realised_admission) * draws_all.realised, zero),
+        (fy_without, zero, stay * draws_all.counterfactual),
+    ):
+        tally.add(
+            "emergency_bed_days", fy, draws_all.resident, draws_all.extensive, with_effect, without_effect
+        )
     method = _choose(rng, rates.EMERGENCY_METHODS, draws_all.size)
     method_codes = _take(rates.EMERGENCY_METHODS, np.where(is_terminal, 0, method))
     source = _admission_source(rng, draws_all.resident)
@@ -428,7 +430,10 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
     other_resident = np.maximum(total_resident - via_ae_share * admitted_resident, 0)
     total = total_community + total_resident
     linked_share = np.divide(
-        via_ae_share * (admitted_community + admitted_resident), total, out=np.zeros_like(total), where=total > 0
+        via_ae_share * (admitted_community + admitted_resident),
+        total,
+        out=np.zeros_like(total),
+        where=total > 0,
     )
 
     def thinning(draws: EventDraw) -> np.ndarray:
@@ -475,17 +480,25 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
         np.where(
             pick < type1_share + rates.AE_TYPE2_SHARE,
             2,
-            np.where(pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4),
+            np.where(
+                pick < type1_share + rates.AE_TYPE2_SHARE + minor * (1 - rates.AE_TYPE4_SHARE_OF_MINOR), 3, 4
+            ),
         ),
     )
-    ambulance_chance = np.where(resident, rates.AE_CARE_HOME_AMBULANCE_ARRIVAL, _by_age(rates.AE_AMBULANCE_ARRIVAL_BY_AGE, age))
     ambulance_chance = np.where(
-        np.arange(size) < spells.size, np.minimum(ambulance_chance * rates.AE_ADMITTED_AMBULANCE_FACTOR, 0.9), ambulance_chance
+        resident, rates.AE_CARE_HOME_AMBULANCE_ARRIVAL, _by_age(rates.AE_AMBULANCE_ARRIVAL_BY_AGE, age)
+    )
+    ambulance_chance = np.where(
+        np.arange(size) < spells.size,
+        np.minimum(ambulance_chance * rates.AE_ADMITTED_AMBULANCE_FACTOR, 0.9),
+        ambulance_chance,
     )
     ambulance_chance = np.where(department == 1, ambulance_chance, 0.01)
     by_ambulance = rng.random(size) < ambulance_chance
     other = _choose(rng, rates.AE_OTHER_DISPOSALS, size)
-    disposal = pc.if_else(pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other))
+    disposal = pc.if_else(
+        pa.array(admitted), _constant("admitted", size), _take(rates.AE_OTHER_DISPOSALS, other)
+    )
 
     hours = _choose(rng, tuple((str(h), w) for h, w in enumerate(rates.AE_ARRIVAL_HOURS)), size)
     arrival = day * _SECONDS_PER_DAY + hours * 3600 + (rng.random(size) * 3600).astype(np.int64)
@@ -493,7 +506,9 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
     within_major = 240 * 60 * rng.beta(2.2, 1.6, size=size)
     within_minor = np.minimum(240 * 60, (15 + rng.gamma(2.0, 25.0, size=size)) * 60)
     within = np.where(department == 1, within_major, within_minor).astype(np.int64)
-    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(np.int64)
+    beyond = (240 * 60 + 60 + rng.exponential(rates.AE_BREACH_EXCESS_MEAN_MINUTES * 60, size=size)).astype(
+        np.int64
+    )
     duration = np.minimum(np.where(breach, beyond, within), 24 * 3600)
     departure = arrival + duration
 
@@ -804,7 +819,9 @@ def _frailty(
         candidate, day, age = candidate[old], day[old], age[old]
         held = people.conditions_at(day, candidate)
         deficits = held @ weights + held[:, respiratory].any(axis=1)
-        other = model.other_deficits_mean[np.clip(age, 0, 90).astype(np.int64)] * np.sqrt(people.frailty[candidate])
+        other = model.other_deficits_mean[np.clip(age, 0, 90).astype(np.int64)] * np.sqrt(
+            people.frailty[candidate]
+        )
         deficits = deficits + rng.poisson(other)
         deficits = deficits + people.resident_on(day, candidate) * rates.EFI_CARE_HOME_DEFICITS
         rows_person.append(candidate)

@@ -38,6 +38,7 @@ SITES_OF_SEED_RESULTS = (
 _TINY_PER_SITE = 3
 _TINY_REST = 10
 _TINY_SIZE_FACTOR = 0.1
+_TINY_MIN_LIST = 3000
 # Rest-of-England comparators in the region, by 2021 list size: with the four sites, about 2 million
 # people in 2013-2020.
 _REGION_REST_BUDGET = 750_000
@@ -96,13 +97,18 @@ def select_practices(config: SynthConfig, rng: np.random.Generator) -> list[Econ
     rest = sorted(p.practice_code for p in all_practices if p.practice_code not in site_ids)
     chosen: dict[str, float] = {}
     if config.scale == "tiny":
+        # Ordinary practices only: a tenth of a list of a few hundred would be almost nobody.
+        sizes = {p.practice_code: p.list_size_2021 for p in all_practices}
         for site_id in SITES_OF_SEED_RESULTS:
             if site_id not in known_sites:
                 continue
-            codes = sorted(memberships[site_id].practice_codes)
+            codes = sorted(
+                c for c in memberships[site_id].practice_codes if sizes.get(c, 0) >= _TINY_MIN_LIST
+            )
             for code in rng.choice(codes, size=min(_TINY_PER_SITE, len(codes)), replace=False):
                 chosen[str(code)] = _TINY_SIZE_FACTOR
-        for code in rng.choice(rest, size=_TINY_REST, replace=False):
+        ordinary = [code for code in rest if sizes[code] >= _TINY_MIN_LIST]
+        for code in rng.choice(ordinary, size=_TINY_REST, replace=False):
             chosen[str(code)] = _TINY_SIZE_FACTOR
     elif config.scale == "region":
         for site_id in SITES_OF_SEED_RESULTS:

@@ -313,7 +313,9 @@ def draw_events(
         effects, counterfactual.month, counterfactual.resident, counterfactual.extensive
     )
     if thin:
-        survival = np.minimum(counterfactual.multiplier, 1.0) if thinning is None else thinning(counterfactual)
+        survival = (
+            np.minimum(counterfactual.multiplier, 1.0) if thinning is None else thinning(counterfactual)
+        )
         counterfactual.realised = rng.random(counterfactual.size) < survival
     if not effects or all(e.relative_change <= 0 for e in effects):
         return counterfactual

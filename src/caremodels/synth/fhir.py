@@ -29,6 +29,16 @@ ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 SNOMED_SYSTEM = "http://snomed.info/sct"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+TREATMENT_FUNCTION_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDataModelAndDictionary-treatment-function"
+DISCHARGE_DISPOSITION_SYSTEM = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
+ADMISSION_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AdmissionMethod"
+DISCHARGE_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-DischargeMethod"
+ADMISSION_METHOD_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdmissionMethodEngland"
+DISCHARGE_METHOD_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-DischargeMethodEngland"
+URGENT_CARE_CLINIC = ("702927004", "Urgent care clinic")  # SNOMED CT: A&E types 3 and 4
+FOLLOW_UP_ENCOUNTER = ("390906007", "Follow-up encounter")  # SNOMED CT
+# A&E disposals as FHIR discharge dispositions (an admission is shown by the spell that follows).
+_AE_DISPOSITIONS = {"discharged": "home", "referred": "home", "transferred": "other-hcf", "left": "aadvice"}
 _PROFILE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-{}"
 _NAMESPACE = uuid.UUID("5b0c7a8e-6f1d-4a55-9d0e-3c9a1f2e7b40")  # caremodels synthetic FHIR ids
 # SNOMED CT concepts for the long-term conditions, in the order of ``rates.CONDITIONS``.
@@ -73,6 +83,7 @@ class FhirWriter:
             name: path.open("w", encoding="utf-8", newline="\n") for name, path in self.paths.items()
         }
         self._organizations: dict[str, str] = {}
+        self._left_ae: dict[tuple[str, dt.date], dt.datetime] = {}
         self.counts = dict.fromkeys(_RESOURCES, 0)
 
     def _write(self, resource: dict[str, Any]) -> None:
@@ -111,6 +122,18 @@ class FhirWriter:
                 patient["deceasedDateTime"] = str(np.datetime64(int(people.exit[index]), "D"))
             self._write(patient)
         wanted = pa.array(sampled.astype(str))
+        # An admission through A&E starts when the patient leaves A&E: give the spell that time, so
+        # that readers can pair the two (the spell file itself holds dates only).
+        attendances = output.tables["ae_attendances"]
+        admitted = attendances.filter(
+            pc.and_(
+                pc.is_in(attendances["nhs_number"], wanted), pc.equal(attendances["disposal"], "admitted")
+            )
+        )
+        self._left_ae = {
+            (row["nhs_number"], row["arrival_time"].date()): row["departure_time"]
+            for row in admitted.select(["nhs_number", "arrival_time", "departure_time"]).to_pylist()
+        }
         self._encounters(output.tables["apc_spells"], wanted, patient_ids, "apc")
         self._encounters(output.tables["ae_attendances"], wanted, patient_ids, "ae")
         self._encounters(output.tables["op_attendances"], wanted, patient_ids, "op")
@@ -177,31 +200,79 @@ class FhirWriter:
                     "code": "IMP",
                     "display": "inpatient encounter",
                 }
-                encounter["period"] = {
-                    "start": _day(row["admission_date"]),
-                    "end": _day(row["discharge_date"]),
-                }
+                left_ae = self._left_ae.get((row["nhs_number"], row["admission_date"]))
+                start = (
+                    _instant(left_ae)
+                    if row["admission_method"] == "21" and left_ae
+                    else _day(row["admission_date"])
+                )
+                end = _day(row["discharge_date"])
+                if left_ae and left_ae.date() > row["discharge_date"]:
+                    end = start
+                encounter["period"] = {"start": start, "end": end}
                 encounter["reasonCode"] = [
                     {"coding": [{"system": ICD10_SYSTEM, "code": _icd10_with_dot(row["primary_diagnosis"])}]}
                 ]
-                if row["discharge_method"] == "4":
-                    encounter["hospitalization"] = {"dischargeDisposition": {"text": "Patient died"}}
+                encounter["extension"] = [
+                    _coded_extension(
+                        ADMISSION_METHOD_EXTENSION, ADMISSION_METHOD_SYSTEM, row["admission_method"]
+                    ),
+                    _coded_extension(
+                        DISCHARGE_METHOD_EXTENSION, DISCHARGE_METHOD_SYSTEM, row["discharge_method"]
+                    ),
+                ]
+                disposition = "exp" if row["discharge_method"] == "4" else "home"
+                encounter["hospitalization"] = {
+                    "dischargeDisposition": {
+                        "coding": [{"system": DISCHARGE_DISPOSITION_SYSTEM, "code": disposition}]
+                    }
+                }
             elif kind == "ae":
                 encounter["id"] = _id(self.seed, "Encounter", row["attendance_id"])
-                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "EMER", "display": "emergency"}
                 encounter["period"] = {
                     "start": _instant(row["arrival_time"]),
                     "end": _instant(row["departure_time"]),
                 }
-                encounter["type"] = [{"text": f"A&E department type {row['department_type']}"}]
+                if row["department_type"] in ("3", "4"):
+                    encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "AMB", "display": "ambulatory"}
+                    code, display = URGENT_CARE_CLINIC
+                    encounter["type"] = [
+                        {"coding": [{"system": SNOMED_SYSTEM, "code": code, "display": display}]}
+                    ]
+                else:
+                    encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "EMER", "display": "emergency"}
+                    encounter["type"] = [{"text": f"A&E department type {row['department_type']}"}]
+                if row["disposal"] in _AE_DISPOSITIONS:
+                    encounter["hospitalization"] = {
+                        "dischargeDisposition": {
+                            "coding": [
+                                {
+                                    "system": DISCHARGE_DISPOSITION_SYSTEM,
+                                    "code": _AE_DISPOSITIONS[row["disposal"]],
+                                }
+                            ]
+                        }
+                    }
             else:
                 encounter["id"] = _id(self.seed, "Encounter", row["appointment_id"])
-                encounter["class"] = {"system": ACT_CODE_SYSTEM, "code": "AMB", "display": "ambulatory"}
+                virtual = row["first_attendance"] in ("3", "4")
+                encounter["class"] = (
+                    {"system": ACT_CODE_SYSTEM, "code": "VR", "display": "virtual"}
+                    if virtual
+                    else {"system": ACT_CODE_SYSTEM, "code": "AMB", "display": "ambulatory"}
+                )
                 encounter["period"] = {
                     "start": _day(row["appointment_date"]),
                     "end": _day(row["appointment_date"]),
                 }
-                encounter["type"] = [{"text": f"Outpatient, treatment function {row['treatment_specialty']}"}]
+                encounter["serviceType"] = {
+                    "coding": [{"system": TREATMENT_FUNCTION_SYSTEM, "code": row["treatment_specialty"]}]
+                }
+                if row["first_attendance"] in ("2", "4"):
+                    code, display = FOLLOW_UP_ENCOUNTER
+                    encounter["type"] = [
+                        {"coding": [{"system": SNOMED_SYSTEM, "code": code, "display": display}]}
+                    ]
             self._write(encounter)
 
     def close(self) -> dict[str, Path]:
@@ -219,6 +290,10 @@ class FhirWriter:
         for handle in self._handles.values():
             handle.close()
         return dict(self.paths)
+
+
+def _coded_extension(url: str, system: str, code: str) -> dict[str, Any]:
+    return {"url": url, "valueCodeableConcept": {"coding": [{"system": system, "code": code}]}}
 
 
 def _icd10_with_dot(code: str) -> str:

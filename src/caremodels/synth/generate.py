@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +59,9 @@ class SynthResult:
 
 
 class _Writer:
-    """Buffers each table's rows and appends them to one file per table, Parquet or CSV."""
+    """Buffers each table's rows and appends them to one file per table, Parquet or CSV. Encoding and
+    writing happen on one background thread (Arrow releases the interpreter lock while it works), in
+    the order the rows arrive, so generation and writing overlap."""
 
     def __init__(self, out_dir: Path, file_format: FileFormat) -> None:
         self.paths = {table: out_dir / f"{table}.{file_format}" for table in TABLES}
@@ -67,6 +69,8 @@ class _Writer:
         self._buffers: dict[str, list[pa.Table]] = {table: [] for table in TABLES}
         self._buffered = dict.fromkeys(TABLES, 0)
         self._writers: dict[str, Any] = {}
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._pending: deque[Future[None]] = deque()
         for table, path in self.paths.items():
             if file_format == "parquet":
                 # Identifiers and NHS numbers are unique per row: dictionary encoding only costs time.
@@ -87,13 +91,23 @@ class _Writer:
 
     def _flush(self, table: str) -> None:
         if self._buffered[table]:
-            self._writers[table].write_table(pa.concat_tables(self._buffers[table]).combine_chunks())
+            batches, writer = self._buffers[table], self._writers[table]
+            self._pending.append(self._thread.submit(lambda: writer.write_table(pa.concat_tables(batches))))
         self._buffers[table], self._buffered[table] = [], 0
+        # Keep memory bounded: at most a few writes waiting.
+        while len(self._pending) > 3:
+            self._pending.popleft().result()
 
     def close(self) -> None:
-        for table, writer in self._writers.items():
-            self._flush(table)
-            writer.close()
+        try:
+            for table in self._writers:
+                self._flush(table)
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._thread.shutdown(wait=True)
+            for writer in self._writers.values():
+                writer.close()
 
 
 def _list_counts(practice: EconomyPractice, calendar: Calendar) -> tuple[int, int]:

@@ -31,7 +31,9 @@ _HOME_TYPES = ("residential", "nursing")
 
 
 def day_number(value: dt.date | np.datetime64) -> int:
-    return int((np.datetime64(value, "D") - _EPOCH).astype(np.int64))
+    """Days since 1970-01-01."""
+    day = value if isinstance(value, np.datetime64) else np.datetime64(value.isoformat(), "D")
+    return int((day.astype("datetime64[D]") - _EPOCH).astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,9 @@ def simulate_people(
     age_at_entry[top] = 90 + rng.exponential(3.5, size=int(top.sum())).clip(0, 14)
 
     entry = np.full(count, calendar.first_day, dtype=np.int64)
-    entry[initial:] = _draw_days(rng, np.full(joiners, calendar.first_day), np.full(joiners, calendar.last_day))
+    entry[initial:] = _draw_days(
+        rng, np.full(joiners, calendar.first_day), np.full(joiners, calendar.last_day)
+    )
     # Joiners at age 0 are newborns, registered within a month of birth.
     newborn = np.zeros(count, dtype=bool)
     newborn[initial:] = cell[initial:] % ages.size == 0

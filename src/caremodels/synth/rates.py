@@ -666,9 +666,7 @@ def _condition_curves(weights: np.ndarray) -> np.ndarray:
     return np.array(curves)
 
 
-def _population_flows(
-    population: np.ndarray, deaths: np.ndarray
-) -> tuple[np.ndarray, float, np.ndarray]:
+def _population_flows(population: np.ndarray, deaths: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Joiners and leavers by age that keep the list's age structure steady while it grows 0.8% a year.
 
     Every age has the base turnover both ways; on top, people join at ages where the survivors of the
@@ -708,7 +706,9 @@ def rate_model() -> RateModel:
     by_age = population.sum(axis=0)
     weights = by_age / by_age.sum()
     z = np.asarray(
-        stats.gamma.ppf((np.arange(_FRAILTY_POINTS) + 0.5) / _FRAILTY_POINTS, FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE)
+        stats.gamma.ppf(
+            (np.arange(_FRAILTY_POINTS) + 0.5) / _FRAILTY_POINTS, FRAILTY_SHAPE, scale=1 / FRAILTY_SHAPE
+        )
     )
     prevalence = _interpolate(_CARE_HOME_PREVALENCE)
     resident_deaths = (
@@ -718,9 +718,9 @@ def rate_model() -> RateModel:
     gompertz = _gompertz_by_age()
     # Community mortality is scaled so that England's crude death rate is about 9 per 1,000,
     # counting residents' deaths.
-    mortality_scale = (DEATHS_PER_PERSON_YEAR - float((weights * prevalence).sum()) * resident_deaths) / float(
-        (weights * (1.0 - prevalence) * gompertz).sum()
-    )
+    mortality_scale = (
+        DEATHS_PER_PERSON_YEAR - float((weights * prevalence).sum()) * resident_deaths
+    ) / float((weights * (1.0 - prevalence) * gompertz).sum())
     # Survivors' frailty, age by age.
     survivors = np.zeros((len(AGES), len(z)))
     survivors[0] = 1.0 / len(z)
@@ -752,7 +752,9 @@ def rate_model() -> RateModel:
     dementia_chance = chance[:, CONDITIONS.index("dementia"), :]
     entry_weight = z[:, None] * (1.0 + dementia_chance * (CARE_HOME_DEMENTIA_RR - 1.0))
     entry_normaliser = mean_by_age(entry_weight)
-    resident_frailty = float((survivors[85] @ (z * entry_weight[:, 85])) / (survivors[85] @ entry_weight[:, 85]))
+    resident_frailty = float(
+        (survivors[85] @ (z * entry_weight[:, 85])) / (survivors[85] @ entry_weight[:, 85])
+    )
     exit_rate = resident_deaths + CARE_HOME_LEAVING_RATE
     # Steady state by age: entries replace exits and follow the rise of prevalence with age,
     # dp/da = h (1 - p) - exit p, so the annual entry hazard is h = (exit p + dp/da) / (1 - p).

@@ -23,7 +23,7 @@ import numpy as np
 from caremodels.reference import practices, site_memberships
 from caremodels.synth import rates
 
-__all__ = ["EconomyFiles", "measure_realism", "seed_results"]
+__all__ = ["EconomyFiles", "emergency_growth", "measure_realism", "seed_results"]
 
 _EMERGENCY = "admission_method IN ('21','22','23','24','25','2A','2B','2C','2D','28')"
 
@@ -93,6 +93,32 @@ def _log_linear_growth(values: list[float]) -> float:
     years = np.arange(len(values))
     slope = np.polyfit(years, np.log(np.asarray(values, dtype=float)), 1)[0]
     return float(np.exp(slope) - 1)
+
+
+def emergency_growth(folder: Path, practice_codes: set[str] | None = None) -> float:
+    """Annual growth in the number of emergency admissions over the period's full financial years
+    (log-linear fit), for some practices (by default all)."""
+    files = EconomyFiles.open(folder)
+    years = [
+        y
+        for y in files.financial_years()
+        if dt.date(y, 4, 1) >= files.start and dt.date(y + 1, 3, 31) <= files.end
+    ]
+    files.connection.execute("CREATE TEMP TABLE chosen (practice_code VARCHAR)")
+    if practice_codes is not None:
+        files.connection.executemany(
+            "INSERT INTO chosen VALUES (?)", [(code,) for code in sorted(practice_codes)]
+        )
+    where = "gp_practice_code IN (SELECT practice_code FROM chosen)" if practice_codes is not None else "TRUE"
+    counts = [
+        files.value(
+            f"SELECT count(*) FROM apc_spells WHERE {_EMERGENCY} AND {where} AND admission_date BETWEEN ? AND ?",
+            dt.date(year, 4, 1),
+            dt.date(year + 1, 3, 31),
+        )
+        for year in years
+    ]
+    return _log_linear_growth(counts)
 
 
 def measure_realism(folder: Path) -> dict[str, Any]:
