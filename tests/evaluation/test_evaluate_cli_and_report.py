@@ -171,7 +171,7 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     path = tmp_path / "wakefield.duckdb"
     simulate_care_homes(
         path,
-        np.random.default_rng(15),
+        np.random.default_rng(16),
         rate_ratio=0.95,
         effect_start=dt.date(2016, 4, 1),
         transient_excess=0.35,

@@ -198,9 +198,10 @@ def describe_result(result: EvaluationResult) -> list[str]:
         lines.append(f"  pre-trend test: p = {diagnostics['pre_trend']['p_value']:.3f}")
     if "inference" in diagnostics:
         inference = diagnostics["inference"]
+        spread = inference.get("dispersion_over_poisson", inference.get("dispersion_over_robust"))
         lines.append(
-            f"  inference: {inference['placebos']} placebos; spread {inference['dispersion_over_poisson']:.2f} "
-            "times Poisson"
+            f"  inference: {inference['method']}; {inference['placebos']} placebos"
+            + (f", spread {spread:.2f} times the model's" if spread is not None else "")
         )
     if "fit" in diagnostics:
         fit = diagnostics["fit"]

@@ -22,7 +22,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 
 from caremodels import __version__
 from caremodels.dashboard.api import api_router
-from caremodels.dashboard.assets import frontend_dist
+from caremodels.dashboard.assets import frontend_dist, offline_stylesheet
 from caremodels.dashboard.charts import (
     assurance_description,
     assurance_icon,
@@ -62,6 +62,36 @@ def _percent(value: float | None, places: int = 1) -> str:
     return "not available" if value is None else f"{value * 100:.{places}f}%"
 
 
+METHOD_NAMES = {
+    "baseline": "Growth against the rest of England",
+    "did": "Difference in differences",
+    "synthetic": "Synthetic control",
+    "matched": "Matched controls",
+}
+
+
+def _method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method.replace("_", " ").capitalize())
+
+
+def _diagnostic(value: Any, depth: int = 0) -> str:
+    """A diagnostic value in words: numbers to 4 significant figures, long lists shortened."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "none"}[value]
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        if depth > 1:
+            return f"{len(value)} values"
+        return "; ".join(
+            f"{str(key).replace('_', ' ')}: {_diagnostic(item, depth + 1)}" for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        shown = ", ".join(_diagnostic(item, depth + 1) for item in value[:6])
+        return shown + (f" and {len(value) - 6} more" if len(value) > 6 else "")
+    return str(value)
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=ChoiceLoader(
@@ -81,6 +111,8 @@ def _environment() -> Environment:
             "rate": _rate,
             "percent": _percent,
             "signed_percent": _signed_percent,
+            "diagnostic": _diagnostic,
+            "method_name": _method_name,
             "variation_icon": variation_icon,
             "assurance_icon": assurance_icon,
             "variation_text": variation_description,
@@ -120,6 +152,12 @@ def create_app(warehouse_path: Path, *, cache: bool = True, background: bool = T
         "and given as null, others rounded to the nearest 5); rates resting on a suppressed count are null.",
     )
     app.state.figures = figures
+    stylesheet = offline_stylesheet(dist)
+
+    @app.get("/static/nhsuk-frontend.min.css", include_in_schema=False)
+    def nhsuk_stylesheet() -> Response:
+        return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
     app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
     app.mount("/static", StaticFiles(directory=dist), name="static")
 

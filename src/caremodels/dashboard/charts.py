@@ -454,7 +454,7 @@ def funnel_chart(
     limits (``limits`` holds denominators and the 95% and 99.8% lower and upper curves)."""
     if not points:
         return _empty(title)
-    denominators = list(limits["registered_population"])
+    denominators = list(limits["denominator"])
     all_values = [point.value for point in points] + [target]
     all_values += [value for key in ("lower_99_8", "upper_99_8") for value in limits[key]]
     legend = [

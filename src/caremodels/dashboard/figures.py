@@ -29,11 +29,13 @@ from caremodels.dashboard.areas import (
     GEOGRAPHY_NAMES,
     MONTHS_IN_PERIOD,
     AreaIndex,
+    CountMatrix,
     Geography,
     PeriodKind,
     values_by_area,
+    values_of_groups,
 )
-from caremodels.dashboard.evaluations import controlled_methods, run_controlled
+from caremodels.dashboard.evaluations import CONTROLLED_INDICATORS, controlled_methods, run_controlled
 from caremodels.dashboard.measures import MeasureRule
 from caremodels.dashboard.reported import ReportedResult, reported_results, reported_results_source
 from caremodels.dashboard.schemas import (
@@ -157,6 +159,10 @@ class DashboardFigures:
         self.present = set(snapshot.present_practices)
         self.areas = AreaIndex.build(self.present, self.memberships)
         self.rules = {definition.id: MeasureRule.of(definition) for definition in catalogue()}
+        self.matrices = {
+            indicator_id: CountMatrix.from_counts(item.counts)
+            for indicator_id, item in snapshot.indicators.items()
+        }
         self.site_practices = {
             site_id: set(membership.practice_codes) & self.present
             for site_id, membership in self.memberships.items()
@@ -343,7 +349,9 @@ class DashboardFigures:
         counts = self._counts(definition.id)
         if not set(area_practices) & set(counts["practice_code"]):
             return None, f"no practices of {area} have data for this indicator"
-        two_groups = rule.growth_counts(_two_groups(counts, set(area_practices), set(rest_practices)))
+        two_groups = rule.growth_counts(
+            self.matrices[definition.id].group_frame({_AREA: set(area_practices), _REST: set(rest_practices)})
+        )
         try:
             comparison = growth_against_rest(
                 two_groups,
@@ -448,11 +456,12 @@ class DashboardFigures:
             groups[f"{REST_OF_ENGLAND} (outside every vanguard)"] = self.present - set().union(
                 *groups.values()
             )
-        rule = self.rules[HEADLINE_INDICATOR]
-        counts = self._counts(HEADLINE_INDICATOR)
+        values = values_of_groups(
+            self.matrices[HEADLINE_INDICATOR], groups, "month", self.rules[HEADLINE_INDICATOR]
+        )
 
-        def monthly(members: set[str]) -> list[MonthlyPoint]:
-            return _monthly_points(values_by_area(counts, _single_group(members), "all", "month", rule))
+        def monthly(name: str) -> list[MonthlyPoint]:
+            return _monthly_points(values[values["code"] == name])
 
         return [
             AreaSeries(
@@ -466,7 +475,7 @@ class DashboardFigures:
                         ci_low=point.ci_low,
                         ci_high=point.ci_high,
                     )
-                    for point in monthly(members)
+                    for point in monthly(name)
                 ],
             )
             for name, members in groups.items()
@@ -525,7 +534,9 @@ class DashboardFigures:
                 continue
             detail = self.site_indicator(site_id, definition.id)
             latest = next((point for point in reversed(detail.monthly) if point.value is not None), None)
-            if detail.growth is not None:
+            if detail.growth is not None and definition.id in CONTROLLED_INDICATORS:
+                # Shown beside the controlled methods for the same indicators; the programme's
+                # comparison for every other indicator is in the indicator's own row.
                 evaluations.append(detail.growth.result)
             summaries.append(
                 SiteIndicatorSummary(
@@ -678,12 +689,8 @@ class DashboardFigures:
 
     def _year_values(self, definition: IndicatorDefinition, members: Collection[str]) -> dict[str, AreaRate]:
         """A group's values by financial year, published."""
-        rows = values_by_area(
-            self._counts(definition.id),
-            _single_group(members),
-            "all",
-            "financial_year",
-            self.rules[definition.id],
+        rows = values_of_groups(
+            self.matrices[definition.id], {"group": set(members)}, "financial_year", self.rules[definition.id]
         )
         return {str(row.period): _area_rate("group", row, None) for row in rows.itertuples(index=False)}
 
@@ -744,7 +751,7 @@ class DashboardFigures:
         return self._cached(
             ("values", indicator_id, geography, period_kind),
             lambda: values_by_area(
-                self._counts(indicator_id), self.areas, geography, period_kind, self.rules[indicator_id]
+                self.matrices[indicator_id], self.areas, geography, period_kind, self.rules[indicator_id]
             ),
         )
 
@@ -799,7 +806,7 @@ class DashboardFigures:
         definition = self._definition(indicator_id)
         values = self._values(indicator_id, geography, period_kind)
         wanted = list(dict.fromkeys(codes))
-        unknown = [code for code in wanted if code not in self.areas.codes_set(geography)]
+        unknown = [code for code in wanted if not self.areas.has(geography, code)]
         if unknown:
             raise NotFound(f"no {GEOGRAPHY_NAMES[geography].lower()} {unknown[0]!r} in this warehouse")
         series = []
@@ -985,16 +992,6 @@ class DashboardFigures:
 # -- module helpers ------------------------------------------------------------------------------
 
 
-def _single_group(members: Collection[str]) -> AreaIndex:
-    """An area index whose one area ("all") is ``members``."""
-    frame = pd.DataFrame([("all", code) for code in sorted(members)], columns=["code", "practice_code"])
-    empty = pd.DataFrame(columns=["code", "practice_code"])
-    return AreaIndex(
-        membership={"all": frame, "care_model": empty, "site": empty, "ccg": empty, "practice": empty},
-        names={"all": {"all": "group"}, "care_model": {}, "site": {}, "ccg": {}, "practice": {}},
-    )
-
-
 def _disclosed_or_zero(count: Any) -> int | None:
     return 0 if not count else disclosed(int(count))
 
@@ -1038,17 +1035,6 @@ def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
             )
         )
     return points
-
-
-def _two_groups(counts: pd.DataFrame, area: set[str], rest: set[str]) -> pd.DataFrame:
-    """Monthly sums of the area's practices and of the rest, as two pseudo-practices."""
-    rows = counts[counts["practice_code"].isin(area | rest)]
-    label = np.where(rows["practice_code"].isin(area), _AREA, _REST)
-    return (
-        rows.assign(practice_code=label)
-        .groupby(["practice_code", "month"], as_index=False)[["numerator", "denominator", "events"]]
-        .sum()
-    )
 
 
 def _spc_of(

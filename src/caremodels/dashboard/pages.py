@@ -166,6 +166,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
             request,
             page="sites",
             data=data,
+            titles={item.indicator.id: item.indicator.title for item in data.indicators},
             pyramid=pyramid,
             deprivation=deprivation,
         )

@@ -34,6 +34,7 @@ class ReportedResult(BaseModel):
     note: str
 
 
+@functools.cache
 def _document() -> dict[str, object]:
     try:
         loaded = yaml.safe_load(_PATH.read_text(encoding="utf-8"))

@@ -151,8 +151,10 @@ def _indicator_counts(
 
 
 def _profile_date(warehouse: Warehouse, indicators: dict[str, IndicatorCounts]) -> dt.date | None:
-    """The 15th of the last month with indicator data, else of the last month anyone registered."""
-    months = [max(item.counts["month"]) for item in indicators.values()]
+    """The 15th of the last month of the headline indicator (emergency admissions), else of the
+    last month of any indicator, else of the last month anyone registered."""
+    headline = indicators.get("emergency_admissions")
+    months = [max(item.counts["month"]) for item in ([headline] if headline else indicators.values())]
     if months:
         return max(months) + dt.timedelta(days=14)
     latest = warehouse.query("SELECT max(registration_start) FROM gp_registrations")[0][0]
@@ -242,7 +244,7 @@ def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
 
 # -- the snapshot cache ------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 
 def _cache_key(warehouse_path: Path) -> str:

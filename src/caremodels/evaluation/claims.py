@@ -26,7 +26,7 @@ from caremodels.evaluation.matched import PersonOutcome, matched_controls, perso
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget, resolve_target
 from caremodels.periods import financial_year_bounds, financial_year_label
-from caremodels.reference import find_site
+from caremodels.reference import find_site, vanguard_sites
 from caremodels.stats import crude_rate
 from caremodels.warehouse.store import Warehouse
 
@@ -192,19 +192,32 @@ def before_after_versus_matched(
     baseline_year: int = 2015,
     comparison_year: int = 2016,
     end: dt.date | None = None,
+    exclude_other_vanguards: bool = True,
     membership_file: Path | None = None,
 ) -> BeforeAfterVersusMatched:
     """The site's own figure (its care home residents' rate in ``comparison_year`` against
     ``baseline_year``) beside the matched-control estimate for residents who moved in from the start
-    of the comparison year, with the numbers that explain the difference."""
+    of the comparison year, with the numbers that explain the difference. Unless
+    ``exclude_other_vanguards`` is false, residents of homes in other population-based vanguard sites
+    (MCP, PACS and EHCH, which changed how their care homes were supported too) are not comparisons."""
     if comparison_year <= baseline_year:
         raise CaremodelsError("the comparison year must come after the baseline year")
     found = find_site(site)
     present = {row[0] for row in warehouse.query("SELECT DISTINCT practice_code FROM care_home_residence")}
+    others = (
+        [
+            other.id
+            for other in vanguard_sites()
+            if other.care_model in ("MCP", "PACS", "EHCH") and other.id != found.id
+        ]
+        if exclude_other_vanguards
+        else []
+    )
     matched_target = resolve_target(
         present,
         site=found.id,
         start=financial_year_bounds(comparison_year)[0],
+        exclude_sites=others,
         membership_file=membership_file,
     )
     years = [baseline_year - 1, baseline_year, comparison_year]

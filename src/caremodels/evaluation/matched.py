@@ -75,6 +75,7 @@ COVARIATES: dict[str, str] = {
     "age": "Age (years)",
     "female": "Female",
     "deprivation": "Deprivation (IMD 2019 score of the practice)",
+    "practice_admission_ratio": "Practice's emergency admissions before the start, observed / expected",
     "prior_emergency_admissions": "Emergency admissions in the year before",
     "prior_bed_days": "Emergency bed days in the year before",
     "frailty": "Electronic frailty index",
@@ -185,6 +186,7 @@ def build_cohort(
         extra = _conditions_and_frailty(connection)
     finally:
         connection.unregister("evaluation_cohort")
+    ratios = _practice_admission_ratios(connection, target.start)
     cohort = (
         cohort.merge(events, on="person_id", how="left")
         .merge(admissions[["person_id", "prior_emergency_admissions"]], on="person_id", how="left")
@@ -209,10 +211,56 @@ def build_cohort(
     cohort["deprivation"] = [
         imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
     ]
+    cohort["practice_admission_ratio"] = cohort["practice_code"].map(ratios).fillna(1.0).astype(float)
     start = pd.Timestamp(target.start)
     cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
     cohort["treated"] = cohort["treated"].astype(int)
     return cohort.reset_index(drop=True)
+
+
+def _practice_admission_ratios(connection: Any, start: dt.date, months: int = 24) -> dict[str, float]:
+    """Each practice's emergency admissions in the ``months`` before the start over those expected
+    from every practice's rates by sex and five-year age band (indirect standardisation): what its
+    patients share (its homes, its ways of working), which matching on people alone cannot see."""
+    emergency = person_outcomes()["emergency_admissions"].condition
+    first = dt.date(start.year - months // 12, start.month, 1)
+    last = start - dt.timedelta(days=1)
+    middle = first + (last - first) / 2
+    frame: pd.DataFrame = connection.execute(
+        f"""
+        WITH exposure AS (
+            SELECT practice_code, sex,
+                   least(18, greatest(0, floor(date_diff('day', date_of_birth, CAST($middle AS DATE)) / 365.25 / 5)))
+                       AS band,
+                   sum(date_diff('day', greatest(registration_start, CAST($first AS DATE)),
+                                 least(coalesce(registration_end, CAST($last AS DATE)), CAST($last AS DATE))) + 1)
+                       / 365.25 AS person_years
+            FROM gp_registrations
+            WHERE registration_start <= CAST($last AS DATE)
+              AND (registration_end IS NULL OR registration_end >= CAST($first AS DATE))
+            GROUP BY ALL
+        ),
+        events AS (
+            SELECT gp_practice_code AS practice_code, sex, least(18, floor(age / 5)) AS band, count(*) AS events
+            FROM apc_spells
+            WHERE {emergency} AND admission_date BETWEEN CAST($first AS DATE) AND CAST($last AS DATE)
+            GROUP BY ALL
+        ),
+        cells AS (
+            SELECT x.practice_code, x.sex, x.band, x.person_years, coalesce(e.events, 0) AS events
+            FROM exposure x LEFT JOIN events e USING (practice_code, sex, band)
+        ),
+        national AS (
+            SELECT sex, band, sum(events) / sum(person_years) AS rate FROM cells GROUP BY ALL
+        )
+        SELECT c.practice_code, sum(c.events) AS observed, sum(c.person_years * n.rate) AS expected
+        FROM cells c JOIN national n USING (sex, band)
+        GROUP BY c.practice_code
+        """,
+        {"first": first, "last": last, "middle": middle},
+    ).df()
+    frame = frame[frame["expected"] > 0]
+    return dict(zip(frame["practice_code"], frame["observed"] / frame["expected"], strict=True))
 
 
 def _residents(connection: Any, start: dt.date, end: dt.date, design: Design) -> pd.DataFrame:
@@ -374,7 +422,10 @@ def match_on_propensity(
     caliper = caliper_sd * float(logit.std()) if logit.std() > 0 else math.inf
     weights = np.zeros(len(cohort))
     matched = unmatched = 0
-    strata = cohort[list(_EXACT)].astype(str).agg("|".join, axis=1).to_numpy()
+    # One stratum per combination of the exact-matching covariates (each 0 or 1).
+    strata = np.zeros(len(cohort), dtype=np.int64)
+    for column in _EXACT:
+        strata = strata * 2 + cohort[column].to_numpy(dtype=np.int64)
     for stratum in np.unique(strata):
         in_stratum = strata == stratum
         controls = np.flatnonzero(in_stratum & ~treated)

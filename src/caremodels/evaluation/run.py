@@ -78,11 +78,16 @@ def evaluate(
     if counts is None:
         counts = indicator_counts(warehouse, indicator)
     target = target_for(
-        counts, site=site, care_model=care_model, start=start, membership_file=membership_file
+        counts,
+        site=site,
+        care_model=care_model,
+        start=start,
+        exclude_sites=exclude_sites,
+        membership_file=membership_file,
     )
     try:
         if method == "baseline":
-            return growth_against_rest(
+            growth = growth_against_rest(
                 counts,
                 target.treated_practices,
                 indicator=indicator,
@@ -93,6 +98,7 @@ def evaluate(
                 comparison_months=comparison_months,
                 care_model=target.care_model,
             ).result
+            return growth.model_copy(update={"target": {**growth.target, **target.describe()}})
         if method == "did":
             return difference_in_differences(counts, target, indicator=indicator, end=end)
         if method == "synthetic":

@@ -140,15 +140,31 @@ class IbisEngine:
         *,
         on_close: Callable[[], None] | None = None,
         constant: Callable[[pd.DataFrame], ir.Table] | None = None,
+        cache_shared: bool = True,
     ) -> None:
         self.name = name
         self.backend = backend
         self._table = table
-        self._constant = constant or ibis.memtable
+        self._make_constant = constant or ibis.memtable
+        self._constants: dict[tuple[Any, ...], ir.Table] = {}
+        # Whether practice-months read by several levels are cached first (DuckDB); Spark instead
+        # reuses the identical exchanges within one plan.
+        self._cache_shared = cache_shared
         self._tables: dict[str, ir.Table] = {}
         self._on_close = on_close
         self._population_cache: dict[tuple[Any, ...], ir.Table] = {}
         self._months_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+    def _constant(self, frame: pd.DataFrame) -> ir.Table:
+        """A small table of known values (months, bands, memberships), made once per engine."""
+        key = (
+            tuple(frame.columns),
+            tuple(str(dtype) for dtype in frame.dtypes),
+            tuple(frame.itertuples(index=False, name=None)),
+        )
+        if key not in self._constants:
+            self._constants[key] = self._make_constant(frame)
+        return self._constants[key]
 
     def table(self, name: str) -> ir.Table:
         if name not in self._tables:
@@ -417,7 +433,7 @@ class IbisEngine:
         last = max(period.last_month for period in periods)
         practice_months = self.practice_months(definition, first, last)
         # With several levels each branch reads the practice-months: compute them once.
-        with _cached_if(practice_months, len(area_sets) > 1) as shared:
+        with _cached_if(practice_months, self._cache_shared and len(area_sets) > 1) as shared:
             mapped = ibis.union(*[self._areas(shared, area_set) for area_set in area_sets], distinct=False)
             # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
             # mis-resolve its columns; a view closes the chain.
@@ -610,4 +626,4 @@ def spark_engine(
         if owns_session:
             active.stop()
 
-    return IbisEngine("spark", backend, table, on_close=close, constant=constant)
+    return IbisEngine("spark", backend, table, on_close=close, constant=constant, cache_shared=False)

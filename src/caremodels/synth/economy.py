@@ -27,8 +27,18 @@ from caremodels.synth import rates
 from caremodels.synth.config import SynthConfig
 from caremodels.synth.providers import acute_providers_by_practice, ambulance_trust_for_postcode
 
-__all__ = ["EconomyPractice", "age_sex_distribution", "select_practices"]
+__all__ = [
+    "ANNUAL_LIST_GROWTH",
+    "LIST_SIZE_DATE",
+    "EconomyPractice",
+    "age_sex_distribution",
+    "list_scale_at",
+    "select_practices",
+]
 
+# The date of the list sizes in the reference data, and England's registered population growth.
+LIST_SIZE_DATE = dt.date(2021, 1, 1)
+ANNUAL_LIST_GROWTH = rates.ANNUAL_LIST_GROWTH
 SITES_OF_SEED_RESULTS = (
     "fylde-coast",
     "better-care-together-morecambe-bay",

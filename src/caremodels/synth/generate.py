@@ -116,7 +116,8 @@ def _list_counts(practice: EconomyPractice, calendar: Calendar) -> tuple[int, in
     initial = round(practice.list_size_at(calendar.months[0]))
     years = calendar.size / 12
     person_years = initial * years * (1 + rates.ANNUAL_LIST_GROWTH * years / 2)
-    return initial, round(person_years * rates.rate_model().joiners_per_person_year)
+    per_person_year = rates.rate_model().joiners_per_person_year + rates.JOINERS_CALIBRATION
+    return initial, round(person_years * per_person_year)
 
 
 def _jobs(

@@ -52,6 +52,9 @@ FRAILTY_SHAPE = 1.2
 # People leaving a practice list each year other than by death (moving away), before the age-specific
 # flows below. Assumption, in line with NHS Digital registration turnover of about 5-6% a year.
 REGISTRATION_TURNOVER = 0.05
+# Joiners per person-year beyond the steady-state flows: lists measured 0.6% growth a year without it
+# (care-home residents and the frail die faster than the flows assume); this brings it to about 0.8%.
+JOINERS_CALIBRATION = 0.002
 # England's registered population: 57.1 million in mid-2015 (NHS Digital, Numbers of Patients
 # Registered at a GP Practice, via House of Commons Library 2016), growing about 0.8% a year.
 REGISTERED_POPULATION_2015 = 57.1e6

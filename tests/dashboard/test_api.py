@@ -1,0 +1,348 @@
+"""Every JSON endpoint and CSV download of the dashboard, on the tiny economy with every table."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from caremodels.dashboard.figures import DashboardFigures
+from caremodels.indicators import catalogue
+from caremodels.periods import financial_year
+from caremodels.reference import ehch_framework, vanguard_sites
+
+COUNT_KEYS = {
+    "numerator",
+    "events",
+    "denominator",
+    "people",
+    "rows",
+    "registered",
+    "male",
+    "female",
+    "registered_in_warehouse",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "rows_excluded_opt_out",
+    "not_specified_sex",
+    "deprivation_unknown",
+}
+
+
+def published_counts(document: Any) -> list[int | None]:
+    """Every value under a count key, anywhere in a JSON document."""
+    found: list[int | None] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key in COUNT_KEYS and (value is None or isinstance(value, int)):
+                found.append(value)
+            else:
+                found += published_counts(value)
+    elif isinstance(document, list):
+        for item in document:
+            found += published_counts(item)
+    return found
+
+
+def assert_disclosure_controlled(document: Any) -> None:
+    counts = published_counts(document)
+    assert counts, "no counts found to check"
+    for count in counts:
+        assert count is None or (count % 5 == 0 and not 1 <= count <= 7), count
+
+
+def get_json(client: TestClient, url: str) -> Any:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.text[:500])
+    return response.json()
+
+
+def test_health(client: TestClient) -> None:
+    health = get_json(client, "/api/health")
+    assert health["status"] == "ok"
+    assert health["evaluations"] in ("ready", "computing")
+
+
+def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -> None:
+    overview = get_json(client, "/api/overview")
+    assert [row["code"] for row in overview["care_models"]] == ["MCP", "PACS", "EHCH", "UEC", "ACC"]
+    assert sum(row["sites"] for row in overview["care_models"]) == 50
+    assert overview["coverage"][-1]["goal_share"] == 0.5
+    areas = {growth["area"] for growth in overview["comparisons"]}
+    assert {"MCP", "PACS", "EHCH"} <= areas
+    for growth in overview["comparisons"]:
+        assert growth["indicator"] == "emergency_admissions"
+        expected = growth["comparison"]["rate"] / growth["baseline"]["rate"] - 1
+        assert growth["growth"] == pytest.approx(expected)
+    conditions = {row["care_model"]: row for row in overview["funding_conditions"]}
+    assert set(conditions) == {"MCP", "PACS"}
+    for row in conditions.values():
+        assert row["met"] == (row["difference_percentage_points"] <= -row["required_points_below_rest"])
+    assert len({growth["indicator"] for growth in overview["growth_by_indicator"]}) > 5
+    assert [line["name"] for line in overview["monthly"]][-1].startswith("Rest of England")
+    assert_disclosure_controlled(overview)
+
+
+def test_coverage_grows_towards_the_goal(client: TestClient) -> None:
+    coverage = get_json(client, "/api/coverage")
+    shares = [year["share"] for year in coverage]
+    assert shares == sorted(shares)
+    assert coverage[0]["financial_year"] == "2014/15"
+
+
+def test_sites_lists_the_50_vanguards(client: TestClient) -> None:
+    sites = get_json(client, "/api/sites")
+    assert [site["id"] for site in sites] == [site.id for site in vanguard_sites()]
+    fylde = next(site for site in sites if site["id"] == "fylde-coast")
+    assert fylde["practices_in_warehouse"] > 0
+    assert fylde["care_model"] == "MCP"
+
+
+def test_site_page_data(client: TestClient, evaluated: DashboardFigures) -> None:
+    site = get_json(client, "/api/sites/fylde-coast")
+    assert site["site"]["short_name"] == "Fylde Coast"
+    assert site["evaluations_status"] == "ready"
+    assert [row["indicator"]["id"] for row in site["indicators"]] == [d.id for d in catalogue()]
+    profile = site["population"]
+    bands = profile["age_sex"]
+    assert len(bands) == 19 and bands[0]["age_band"] == "0-4" and bands[-1]["age_band"] == "90+"
+    band_total = sum((band["male"] or 0) + (band["female"] or 0) for band in bands)
+    # Each band is rounded to 5 (or suppressed), so the sum can differ from the rounded total.
+    assert abs(band_total - profile["registered"]) <= 5 * 38 + 7 * 38
+    assert sum(row["share"] for row in profile["deprivation"]) == pytest.approx(1)
+    methods = {(item["indicator"], item["method"]) for item in site["evaluations"]}
+    assert ("emergency_admissions", "baseline") in methods
+    assert len(methods) > 1, "a controlled method should have run for the headline indicator"
+    for item in site["evaluations"]:
+        estimate = item["estimate"]
+        if estimate["ci_low"] is not None:
+            assert estimate["ci_low"] <= estimate["rate_ratio"] <= estimate["ci_high"]
+    reported = site["reported"]
+    assert [row["measure"] for row in reported] == [
+        "A&E attendances",
+        "First outpatient attendances",
+        "Non-elective admissions",
+    ]
+    assert all(row["reported_value"] < 0 and "May 2017" in row["source"] for row in reported)
+    assert all(row["status"] == "measured" for row in reported)
+    assert_disclosure_controlled(site)
+
+
+def test_reported_results_of_the_care_home_and_advice_sites(client: TestClient) -> None:
+    wakefield = get_json(client, "/api/sites/connecting-care-wakefield")["reported"]
+    assert {row["reported_value"] for row in wakefield} == {-0.09, -0.12, -0.19, -0.26}
+    assert {row["measured_periods"]["baseline"] for row in wakefield} == {"2015/16"}
+    bed_days = next(row for row in wakefield if row["measure"] == "Bed days")
+    if bed_days["status"] == "measured":
+        assert bed_days["measured_ci_low"] is None  # bed days are not Poisson counts
+    morecambe = get_json(client, "/api/sites/better-care-together-morecambe-bay")["reported"]
+    (advice,) = morecambe
+    assert advice["kind"] == "share"
+    assert advice["reported_value"] == pytest.approx(1 - 820 / 2422, abs=1e-4)
+
+
+def test_population_of_a_site_without_practices_is_404(client: TestClient, figures: DashboardFigures) -> None:
+    empty = next(site_id for site_id in figures.sites if not figures.site_practices[site_id])
+    assert client.get(f"/api/sites/{empty}/population").status_code == 404
+    assert client.get(f"/api/sites/{empty}").status_code == 200
+    assert client.get("/api/sites/no-such-site").status_code == 404
+
+
+def test_site_indicator_has_spc_and_growth(client: TestClient) -> None:
+    detail = get_json(client, "/api/sites/fylde-coast/indicators/emergency_admissions")
+    months = [point["month"] for point in detail["monthly"]]
+    assert months == sorted(months) and len(months) >= 72
+    for point in detail["monthly"]:
+        assert (point["value"] is None) == point["suppressed"]
+    published = [point for point in detail["monthly"] if point["value"] is not None]
+    assert len(detail["spc_points"]) == len(published)
+    assert detail["spc"]["variation_icon"]
+    assert detail["spc"]["lower_limit"] < detail["spc"]["centre"] < detail["spc"]["upper_limit"]
+    assert detail["growth"]["result"]["diagnostics"]["funding_condition_2017"]["required_points_below_rest"] == 1
+    assert client.get("/api/sites/fylde-coast/indicators/nothing").status_code == 404
+
+
+def test_indicator_list_matches_the_catalogue(client: TestClient) -> None:
+    indicators = get_json(client, "/api/indicators")
+    assert [item["id"] for item in indicators] == [d.id for d in catalogue()]
+    available = {item["id"] for item in indicators if item["available"]}
+    assert "emergency_admissions" in available
+    for item in indicators:
+        assert item["available"] == (item["reason_unavailable"] is None)
+
+
+def test_explorer_values_match_an_independent_sum(client: TestClient, figures: DashboardFigures) -> None:
+    explored = get_json(client, "/api/indicators/emergency_admissions?geography=all&period_kind=financial_year")
+    (area,) = explored["areas"]
+    counts = figures.snapshot.indicators["emergency_admissions"].counts
+    year = int(explored["period"][:4])
+    in_year = counts[counts["month"].map(financial_year) == year]
+    expected = in_year["numerator"].sum() / (in_year["denominator"].sum() / 12) * 1000
+    assert area["value"] == pytest.approx(expected)
+    assert explored["funnel"] is None
+    by_site = get_json(client, "/api/indicators/emergency_admissions?geography=site")
+    assert by_site["funnel"]["target"] == pytest.approx(expected)
+    assert {row["code"] for row in by_site["areas"]} <= {site.id for site in vanguard_sites()}
+    assert {row["funnel"] for row in by_site["areas"]} <= {
+        "above_99_8",
+        "above_95",
+        "within",
+        "below_95",
+        "below_99_8",
+        None,
+    }
+    limits = by_site["funnel"]
+    assert all(low < limits["target"] < high for low, high in zip(limits["lower_95"], limits["upper_95"], strict=True))
+    assert all(
+        wide <= narrow for wide, narrow in zip(limits["lower_99_8"], limits["lower_95"], strict=True)
+    )
+    assert_disclosure_controlled(by_site)
+
+
+def test_explorer_periods_and_errors(client: TestClient) -> None:
+    monthly = get_json(client, "/api/indicators/emergency_admissions?geography=care_model&period_kind=month")
+    assert monthly["period"] == monthly["periods"][-1]
+    quarters = get_json(client, "/api/indicators/emergency_admissions?period_kind=quarter")["periods"]
+    assert quarters[0].endswith("Q1")
+    assert client.get("/api/indicators/emergency_admissions?period=1999/00").status_code == 404
+    assert client.get("/api/indicators/emergency_admissions?geography=planet").status_code == 422
+    assert client.get("/api/indicators/nothing").status_code == 404
+
+
+def test_proportion_indicator_in_the_explorer(client: TestClient) -> None:
+    indicators = {item["id"]: item for item in get_json(client, "/api/indicators")}
+    proportion = next(
+        item["id"] for item in indicators.values() if item["statistic"] == "proportion" and item["available"]
+    )
+    explored = get_json(client, f"/api/indicators/{proportion}?geography=ccg")
+    scale = indicators[proportion]["multiplier"]
+    for area in explored["areas"]:
+        if area["value"] is not None:
+            assert 0 <= area["value"] <= scale
+            assert area["ci_low"] <= area["value"] <= area["ci_high"]
+
+
+def test_series_compares_sites(client: TestClient) -> None:
+    series = get_json(
+        client, "/api/indicators/emergency_admissions/series?code=fylde-coast&code=connecting-care-wakefield"
+    )
+    assert [line["code"] for line in series["series"]] == ["fylde-coast", "connecting-care-wakefield"]
+    assert all(line["points"] for line in series["series"])
+    assert client.get("/api/indicators/emergency_admissions/series?code=atlantis").status_code == 404
+
+
+def test_practices_are_ranked_with_deciles(client: TestClient) -> None:
+    ranking = get_json(client, "/api/indicators/emergency_admissions/practices")
+    ranked = ranking["ranked"]
+    assert [row["rank"] for row in ranked] == list(range(1, len(ranked) + 1))
+    values = [row["value"] for row in ranked]
+    assert values == sorted(values)
+    deciles = [row["decile"] for row in ranked]
+    assert deciles == sorted(deciles) and deciles[0] == 1
+    if len(ranked) >= 10:
+        assert deciles[-1] == 10
+    assert_disclosure_controlled(ranking)
+
+
+def test_practice_month_is_disclosure_controlled(client: TestClient) -> None:
+    rows = get_json(client, "/api/indicators/emergency_admissions/practice-month")
+    assert rows
+    assert any(row["suppressed"] for row in rows) or all(row["events"] for row in rows)
+    for row in rows:
+        assert (row["value"] is None) == row["suppressed"]
+    assert_disclosure_controlled(rows)
+    one = rows[0]["practice_code"]
+    assert {row["practice_code"] for row in get_json(client, f"/api/indicators/emergency_admissions/practice-month?practice={one}")} == {one}
+
+
+def test_care_homes(client: TestClient) -> None:
+    homes = get_json(client, "/api/care-homes")
+    assert [(item["number"], item["name"]) for item in homes["framework"]] == [
+        (element.number, element.name) for element in ehch_framework()
+    ]
+    assert len(homes["framework"]) == 7
+    assert len(homes["sites"]) == 6 and {site["care_model"] for site in homes["sites"]} == {"EHCH"}
+    assert homes["indicators"], "the catalogue has residents' indicators"
+    groups = {entry["group"] for entry in homes["values"]}
+    assert {"EHCH sites", "Rest of England"} <= groups
+    assert_disclosure_controlled(homes)
+
+
+def test_data_quality_shows_batches_and_quarantine(client: TestClient, dashboard_warehouse: Any) -> None:
+    quality = get_json(client, "/api/data-quality")
+    assert any(batch["source"].endswith("care_home_residence.bad.csv") for batch in quality["batches"])
+    by_field = {(row["table"], row["field"]): row["rows"] for row in quality["quarantine_by_field"]}
+    # 10 broken care home ids and 9 broken practice codes, each rounded to the nearest 5.
+    assert by_field[("care_home_residence", "care_home_id")] == 10
+    assert by_field[("care_home_residence", "practice_code")] == 10
+    assert quality["tables"] and quality["people"]
+    assert_disclosure_controlled(quality)
+
+
+def test_csv_downloads(client: TestClient) -> None:
+    response = client.get("/downloads/sites/fylde-coast/indicators/emergency_admissions.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    frame = pd.read_csv(io.StringIO(response.text))
+    assert list(frame.columns)[:4] == ["site_id", "indicator_id", "month", "numerator"]
+    for column in ("numerator", "events", "denominator"):
+        values = frame[column].dropna().to_numpy()
+        assert np.all(values % 5 == 0) and not np.any((values >= 1) & (values <= 7))
+    assert frame.loc[frame["suppressed"], "value"].isna().all()
+    population = pd.read_csv(io.StringIO(client.get("/downloads/sites/fylde-coast/population.csv").text))
+    assert list(population["age_band"])[:2] == ["0-4", "5-9"]
+    areas = pd.read_csv(io.StringIO(client.get("/downloads/indicators/emergency_admissions.csv?geography=ccg").text))
+    assert set(areas["geography"]) == {"ccg"}
+    practices = client.get("/downloads/indicators/emergency_admissions/practices.csv")
+    assert practices.status_code == 200 and practices.text.startswith("indicator_id,period,rank,decile")
+    assert client.get("/downloads/sites/nowhere/population.csv").status_code == 404
+
+
+PAGES = [
+    "/",
+    "/sites",
+    "/sites/fylde-coast",
+    "/sites/fylde-coast/indicators/emergency_admissions",
+    "/indicators",
+    "/indicators/emergency_admissions",
+    "/indicators/emergency_admissions?geography=practice&period_kind=financial_year&page=2",
+    "/indicators/emergency_admissions?geography=ccg&period_kind=quarter",
+    "/care-homes",
+    "/data-quality",
+]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_pages_render_offline_with_charts_and_tables(client: TestClient, url: str) -> None:
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<h1") == 1
+    assert "/static/nhsuk-frontend.min.css" in html
+    # No resource from elsewhere: the only absolute URL is the SVG namespace.
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html
+    if 'role="img"' in html and "<svg" in html:
+        assert "<table" in html, "every chart needs its table"
+
+
+def test_stylesheet_is_served_without_remote_fonts(client: TestClient) -> None:
+    css = client.get("/static/nhsuk-frontend.min.css")
+    assert css.status_code == 200
+    assert "nhsuk-header" in css.text
+    assert "assets.nhs.uk" not in css.text
+
+
+def test_unknown_pages_are_404_pages(client: TestClient) -> None:
+    page = client.get("/sites/no-such-site")
+    assert page.status_code == 404
+    assert "Page not found" in page.text
+    explorer = client.get("/indicators/emergency_admissions", params={"indicator": "ae_attendances"}, follow_redirects=False)
+    assert explorer.status_code == 303
+    assert explorer.headers["location"].startswith("/indicators/ae_attendances")
