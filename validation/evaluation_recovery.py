@@ -18,7 +18,7 @@ residents of Connecting Care Wakefield. Two studies:
 - ``practice`` (default): tiny economies (22 practices at a tenth of their size, about 7 seconds
   each), the practice-level methods only (a tiny economy has too few care home residents);
 - ``care_homes``: region-scale economies sampled to 5% of their practices (practices at full size,
-  about 60,000 people and 25 seconds each), matched controls and the practice-level methods.
+  about 60,000 people), April 2013 to March 2018, matched controls and the practice-level methods.
 
 Comparisons never include practices of a site that has a planted effect of its own
 (``--exclude-site``), so that the truth is known exactly: the rate ratio is 1 + e (or 1 + c, or 1).
@@ -42,6 +42,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,25 @@ from caremodels.warehouse import Warehouse
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "validation" / "results"
+
+
+@dataclass(frozen=True)
+class Study:
+    scale: str
+    fraction: float
+    methods: tuple[str, ...]
+    first_month: dt.date
+    last_month: dt.date
+
+
 STUDIES = {
-    # study: (scale, fraction, methods)
-    "practice": ("tiny", 1.0, ("baseline", "did", "synthetic")),
-    "care_homes": ("region", 0.05, ("baseline", "did", "synthetic", "matched")),
+    "practice": Study(
+        "tiny", 1.0, ("baseline", "did", "synthetic"), dt.date(2013, 4, 1), dt.date(2020, 3, 1)
+    ),
+    # Three years of follow-up after the start keep each region-scale replicate under a minute.
+    "care_homes": Study(
+        "region", 0.05, ("baseline", "did", "synthetic", "matched"), dt.date(2013, 4, 1), dt.date(2018, 3, 1)
+    ),
 }
 START = dt.date(2015, 4, 1)
 INDICATOR = "emergency_admissions"
@@ -93,7 +109,7 @@ def planted_effects(seed: int) -> tuple[float, float]:
     return practice_effect, care_home_effect
 
 
-def replicate_config(seed: int, scale: str = "tiny", fraction: float = 1.0) -> SynthConfig:
+def replicate_config(seed: int, study: Study) -> SynthConfig:
     practice_effect, care_home_effect = planted_effects(seed)
     effects = [
         Effect(
@@ -115,7 +131,14 @@ def replicate_config(seed: int, scale: str = "tiny", fraction: float = 1.0) -> S
             )
         )
     return SynthConfig.model_validate(
-        {"scale": scale, "fraction": fraction, "seed": seed, "effects": EffectsFile(effects=tuple(effects))}
+        {
+            "scale": study.scale,
+            "fraction": study.fraction,
+            "seed": seed,
+            "start": study.first_month,
+            "end": study.last_month,
+            "effects": EffectsFile(effects=tuple(effects)),
+        }
     )
 
 
@@ -128,17 +151,10 @@ def _row(seed: int, place: str, method: str, truth: float, started: float, **val
     return row
 
 
-def run_replicate(
-    seed: int,
-    work_dir: Path,
-    *,
-    scale: str = "tiny",
-    fraction: float = 1.0,
-    methods: tuple[str, ...] = ("baseline", "did", "synthetic"),
-) -> list[dict[str, Any]]:
+def run_replicate(seed: int, work_dir: Path, study: Study) -> list[dict[str, Any]]:
     """Generate, load and evaluate one replicate; one row per place and method."""
     practice_effect, care_home_effect = planted_effects(seed)
-    synthetic = generate(replicate_config(seed, scale, fraction), work_dir / "synthetic")
+    synthetic = generate(replicate_config(seed, study), work_dir / "synthetic")
     warehouse_path = work_dir / "warehouse.duckdb"
     pseudonymiser = Pseudonymiser(KEY)
     with Warehouse(warehouse_path) as warehouse:
@@ -151,9 +167,9 @@ def run_replicate(
     for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
         excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
         for method in ("baseline", "did", "synthetic"):
-            if method in methods:
+            if method in study.methods:
                 plan.append((place, method, truth, excluded))
-    if "matched" in methods:
+    if "matched" in study.methods:
         plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
     rows = []
     with Warehouse(warehouse_path, read_only=True) as warehouse:
@@ -275,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-only", action="store_true")
     arguments = parser.parse_args(argv)
     seeds = range(arguments.first_seed, arguments.first_seed + arguments.replicates)
-    scale, fraction, methods = STUDIES[arguments.study]
+    study = STUDIES[arguments.study]
     out = arguments.out or RESULTS / f"recovery_{arguments.study}.csv"
     if not arguments.summary_only:
         done = {int(row["seed"]) for row in read_rows(out)}
@@ -290,12 +306,15 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 started = time.perf_counter()
                 with tempfile.TemporaryDirectory(prefix="caremodels-recovery-") as folder:
-                    rows = run_replicate(seed, Path(folder), scale=scale, fraction=fraction, methods=methods)
+                    rows = run_replicate(seed, Path(folder), study)
                 writer.writerows(rows)
                 handle.flush()
                 print(f"replicate {seed}: {time.perf_counter() - started:.1f} s", flush=True)
     rows = [row for row in read_rows(out) if int(row["seed"]) in set(seeds)]
-    print(f"study {arguments.study}: {scale} scale, fraction {fraction}")
+    print(
+        f"study {arguments.study}: {study.scale} scale, fraction {study.fraction}, "
+        f"{study.first_month:%Y-%m} to {study.last_month:%Y-%m}"
+    )
     print_summary(summarise(rows), len({row["seed"] for row in rows}))
     return 0
 

@@ -78,6 +78,13 @@ PLAIN_ENGLISH = {
         "the goal). The estimate is the ratio of their admission rates over the same months."
     ),
 }
+SHORT_NAMES = {
+    "before_after": "Before and after",
+    "baseline": "Programme monitoring",
+    "did": "Difference in differences",
+    "synthetic": "Synthetic control",
+    "matched": "Matched controls",
+}
 METHOD_NAMES = {
     "before_after": "Site's own before-and-after",
     "baseline": "Against the rest of England (programme monitoring)",
@@ -295,18 +302,22 @@ def _charts(
         chart_id=f"{slug}-monthly",
     )
     controlled = [row for row in section.rows if row.result is not None]
-    if controlled:
+    estimates = [
+        (
+            SHORT_NAMES[row.method],
+            row.result.estimate.rate_ratio,
+            row.result.estimate.ci_low,
+            row.result.estimate.ci_high,
+        )
+        for row in controlled
+        if row.result
+    ]
+    if section.claim is not None:
+        own = section.claim.before_after.result.estimate
+        estimates.insert(0, ("Site's own (residents)", own.rate_ratio, own.ci_low, own.ci_high))
+    if estimates:
         charts["estimates"] = interval_chart(
-            [
-                (
-                    row.name,
-                    row.result.estimate.rate_ratio,
-                    row.result.estimate.ci_low,
-                    row.result.estimate.ci_high,
-                )
-                for row in controlled
-                if row.result
-            ],
+            estimates,
             title=f"{section.title}: estimates by method",
             description="Rate ratio and 95% confidence interval from each method; 1 means no change.",
             chart_id=f"{slug}-estimates",

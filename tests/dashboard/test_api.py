@@ -91,7 +91,7 @@ def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -
 def test_coverage_grows_towards_the_goal(client: TestClient) -> None:
     coverage = get_json(client, "/api/coverage")
     shares = [year["share"] for year in coverage]
-    assert shares == sorted(shares)
+    assert all(later >= earlier - 1e-12 for earlier, later in zip(shares, shares[1:], strict=False))
     assert coverage[0]["financial_year"] == "2014/15"
 
 
@@ -328,8 +328,9 @@ def test_pages_render_offline_with_charts_and_tables(client: TestClient, url: st
     # No resource from elsewhere: the only absolute URL is the SVG namespace.
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
-    if 'role="img"' in html and "<svg" in html:
-        assert "<table" in html, "every chart needs its table"
+    charts = html.count('class="caremodels-chart"')
+    if charts:
+        assert html.count("<table") >= charts, "every chart needs its table"
 
 
 def test_stylesheet_is_served_without_remote_fonts(client: TestClient) -> None:

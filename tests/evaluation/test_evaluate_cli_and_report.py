@@ -157,7 +157,7 @@ def test_report_sets_each_estimate_beside_the_sites_own_figure(tiny_warehouse: P
         "Against the rest of England (programme monitoring)",
         "Difference in differences",
         "Synthetic control",
-        "Site&#39;s own before-and-after",
+        "Site's own before-and-after",
         "event study",
     ):
         assert heading in html
@@ -179,6 +179,6 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     out = tmp_path / "wakefield.html"
     assert main(["report", "--warehouse", str(path), "--site", TREATED_SITE, "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    assert "Why the site&#39;s own figure and the matched estimate differ" in html
+    assert "Why the site's own figure and the matched estimate differ" in html
     assert "regression to the mean" in html
     assert "Balance: standardised mean differences" in html

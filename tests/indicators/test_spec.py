@@ -47,7 +47,9 @@ def _everything(engine: CountingEngine, indicator_id: str, groups_file: Path) ->
     )
 
 
-def _reference(reference_fixture_engine: CountingEngine, indicator_id: str, groups_file: Path) -> pd.DataFrame:
+def _reference(
+    reference_fixture_engine: CountingEngine, indicator_id: str, groups_file: Path
+) -> pd.DataFrame:
     if indicator_id not in _reference_cache:
         _reference_cache[indicator_id] = _everything(reference_fixture_engine, indicator_id, groups_file)
     return _reference_cache[indicator_id]
@@ -118,7 +120,9 @@ def _row(results: pd.DataFrame, level: str, code: str, period: str, start: dt.da
     return row
 
 
-def _compute(engine: CountingEngine, indicator_id: str, level: str, period: str, groups_file: Path) -> pd.DataFrame:
+def _compute(
+    engine: CountingEngine, indicator_id: str, level: str, period: str, groups_file: Path
+) -> pd.DataFrame:
     return indicator_results(
         engine, find_indicator(indicator_id), levels=[level], periods=[period], groups_file=groups_file
     )

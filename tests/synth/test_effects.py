@@ -56,8 +56,10 @@ PLANTED = [
 def planted(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     folder = tmp_path_factory.mktemp("effects")
     (folder / "effects.yaml").write_text(EFFECTS, encoding="utf-8")
+    # Nine full-size practices of the region (two years): enough care-home residents for their cohort.
     config = SynthConfig(
-        scale="tiny",
+        scale="region",
+        fraction=0.04,
         seed=5,
         start=dt.date(2015, 4, 1),
         end=dt.date(2017, 3, 1),

@@ -191,7 +191,7 @@ def describe_result(result: EvaluationResult) -> list[str]:
     condition = diagnostics.get("funding_condition_2017")
     if condition:
         lines.append(
-            f"  2017 funding condition ({condition['required_points_below_rest']:.0f} points below): "
+            f"  2017 funding condition (growth {condition['required_points_below_rest']:.0f} or more percentage points below the rest of England): "
             + ("met" if condition["met"] else "not met")
         )
     if "pre_trend" in diagnostics and diagnostics["pre_trend"].get("tested"):

@@ -1,19 +1,26 @@
-"""caremodels indicators."""
+"""caremodels indicators: list, show and compute the indicator catalogue."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from caremodels.cli.common import (
-    CONTEXT_SETTINGS,
-    WAREHOUSE_OPTION,
-    cli,
-    print_json,
-    reporter_of,
-)
+from caremodels.cli.common import CONTEXT_SETTINGS, cli, print_json, reporter_of
+from caremodels.indicators.geography import LEVELS
+from caremodels.indicators.periods import PERIOD_KINDS
+from caremodels.periods import parse_month
+
+
+def _month(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return parse_month(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
@@ -22,35 +29,89 @@ def indicators() -> None:
 
 
 @indicators.command("list", context_settings=CONTEXT_SETTINGS)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def indicators_list(context: click.Context, as_json: bool) -> None:
     """List the indicators in the catalogue."""
     from caremodels.indicators import catalogue
 
+    rows = [
+        {
+            "id": d.id,
+            "topic": d.topic,
+            "title": d.title,
+            "unit": d.unit,
+            "statistic": d.statistic,
+            "standardisation": d.standardisation,
+            "interval": d.interval_method,
+        }
+        for d in catalogue()
+    ]
     if as_json:
-        print_json([{"id": d.id, "title": d.title, "unit": d.unit} for d in catalogue()])
+        print_json(rows)
         return
-    table = Table("id", "title", "unit", title="Indicators")
-    for definition in catalogue():
-        table.add_row(definition.id, definition.title, definition.unit)
+    table = Table("id", "topic", "title", "unit", title=f"Indicators ({len(rows)})")
+    for row in rows:
+        table.add_row(row["id"], row["topic"], row["title"], row["unit"])
     reporter_of(context).out.print(table)
 
 
 @indicators.command("show", context_settings=CONTEXT_SETTINGS)
 @click.argument("indicator_id")
 def indicators_show(indicator_id: str) -> None:
-    """Show one indicator's full definition (JSON)."""
+    """Show one indicator's full definition (JSON), with how its interval is computed."""
     from caremodels.indicators import find_indicator
 
-    print_json(find_indicator(indicator_id).model_dump(mode="json"))
+    definition = find_indicator(indicator_id)
+    print_json(
+        {**definition.model_dump(mode="json", by_alias=True), "interval_method": definition.interval_method}
+    )
 
 
 @indicators.command("compute", context_settings=CONTEXT_SETTINGS)
-@WAREHOUSE_OPTION
-@click.option("--indicator", "indicator_id", required=True)
-@click.option("--level", type=click.Choice(["practice"]), default="practice", show_default=True)
-@click.option("--period", type=click.Choice(["month"]), default="month", show_default=True)
+@click.option(
+    "--warehouse",
+    "warehouse",
+    required=True,
+    help="The DuckDB warehouse file; for --engine spark also a folder or URI of <table>.parquet files.",
+)
+@click.option(
+    "--indicator",
+    "indicator_ids",
+    required=True,
+    multiple=True,
+    help="Indicator id (repeat for several, or 'all' for the whole catalogue).",
+)
+@click.option("--level", type=click.Choice(LEVELS), default="practice", show_default=True)
+@click.option("--period", type=click.Choice(PERIOD_KINDS), default="month", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Query engine.",
+)
+@click.option("--spark-master", help="Spark master URL for --engine spark (default local[*]).")
+@click.option(
+    "--groups",
+    "groups_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV of practice groups (columns group,practice_code) for --level pcn or group.",
+)
+@click.option(
+    "--site-membership",
+    "site_membership_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV of practices per vanguard site (columns site,practice_code), replacing the built-in approximation.",
+)
+@click.option("--from", "first_month", help="First month to include (YYYY-MM).")
+@click.option("--to", "last_month", help="Last month to include (YYYY-MM).")
+@click.option(
+    "--disclosure",
+    "disclosure_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="YAML disclosure rules (suppress_from, suppress_to, round_to, exempt_national); default HES rules.",
+)
 @click.option(
     "--out",
     "out_file",
@@ -60,11 +121,44 @@ def indicators_show(indicator_id: str) -> None:
 )
 @click.pass_context
 def indicators_compute(
-    context: click.Context, warehouse_path: Path, indicator_id: str, level: str, period: str, out_file: Path
+    context: click.Context,
+    warehouse: str,
+    indicator_ids: tuple[str, ...],
+    level: str,
+    period: str,
+    engine: str,
+    spark_master: str | None,
+    groups_file: Path | None,
+    site_membership_file: Path | None,
+    first_month: str | None,
+    last_month: str | None,
+    disclosure_file: Path | None,
+    out_file: Path,
 ) -> None:
-    """Compute an indicator at a geography and period, with intervals and disclosure control."""
+    """Compute indicators at a geography and period, with intervals and disclosure control.
+
+    Columns written: indicator_id, level, code, period_start, period_end, numerator, denominator,
+    value, ci_low, ci_high, suppressed. Only complete periods within the data are reported.
+    """
+    from caremodels.indicators.disclosure import load_disclosure_policy
     from caremodels.indicators.output import compute_to_file
 
-    with reporter_of(context).step(f"Computing {indicator_id}"):
-        rows = compute_to_file(warehouse_path, indicator_id, level=level, period=period, out_file=out_file)
-    reporter_of(context).out.print(f"{rows:,} rows written to {out_file}")
+    policy = load_disclosure_policy(disclosure_file) if disclosure_file else None
+    chosen: str | list[str] = "all" if "all" in indicator_ids else list(indicator_ids)
+    reporter = reporter_of(context)
+    with reporter.step(f"Computing {', '.join(indicator_ids)} by {level} and {period} on {engine}"):
+        rows = compute_to_file(
+            warehouse,
+            chosen,
+            level=level,
+            period=period,
+            out_file=out_file,
+            engine=engine,
+            spark_master=spark_master,
+            groups_file=groups_file,
+            site_membership_file=site_membership_file,
+            first_month=_month(first_month),
+            last_month=_month(last_month),
+            policy=policy,
+        )
+    reporter.out.print(f"{rows:,} rows written to {out_file} (counts disclosure-controlled)")

@@ -55,6 +55,7 @@ from caremodels.reference import emergency_admission_methods, practices
 from caremodels.warehouse.store import Warehouse
 
 __all__ = [
+    "AREA_COVARIATES",
     "BALANCE_GOAL",
     "COVARIATES",
     "Design",
@@ -75,13 +76,18 @@ COVARIATES: dict[str, str] = {
     "age": "Age (years)",
     "female": "Female",
     "deprivation": "Deprivation (IMD 2019 score of the practice)",
-    "practice_admission_ratio": "Practice's emergency admissions before the start, observed / expected",
     "prior_emergency_admissions": "Emergency admissions in the year before",
     "prior_bed_days": "Emergency bed days in the year before",
     "frailty": "Electronic frailty index",
     "conditions": "Long-term conditions",
     "nursing": "Nursing home (not residential)",
     "index_years": "Years from the start to entering follow-up",
+}
+# Adjusted for in the outcome model but not matched on: a practice-level measure takes one value for
+# all of a site's residents, so with a few treated practices matching on it would trade away the
+# balance of everything else.
+AREA_COVARIATES: dict[str, str] = {
+    "log_practice_admission_ratio": "Practice's emergency admissions before the start, observed / expected (log)",
 }
 _EXACT = ("female", "nursing")
 # A comparison area needs this many residents to serve as a placebo.
@@ -211,7 +217,9 @@ def build_cohort(
     cohort["deprivation"] = [
         imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
     ]
-    cohort["practice_admission_ratio"] = cohort["practice_code"].map(ratios).fillna(1.0).astype(float)
+    cohort["log_practice_admission_ratio"] = np.log(
+        cohort["practice_code"].map(ratios).fillna(1.0).astype(float).clip(lower=0.05)
+    )
     start = pd.Timestamp(target.start)
     cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
     cohort["treated"] = cohort["treated"].astype(int)
@@ -493,7 +501,7 @@ def balance_table(
         rows.append(
             {
                 "covariate": column,
-                "label": COVARIATES.get(column, column),
+                "label": {**COVARIATES, **AREA_COVARIATES}.get(column, column),
                 "treated_mean_before": treated_before,
                 "comparison_mean_before": control_before,
                 "smd_before": (treated_before - control_before) / spread if spread > 0 else 0.0,
@@ -556,13 +564,14 @@ class _MatchedFit:
 
 
 def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: int) -> _MatchedFit:
-    """Match, then the weighted Poisson outcome model on the matched residents."""
+    """Match, then the weighted Poisson outcome model on the matched residents, adjusted for the
+    matching covariates and the area covariates."""
     matching = match_on_propensity(cohort, covariates=covariates, neighbours=neighbours)
     if matching.matched_treated == 0:
         raise CaremodelsError("no treated resident found a comparison resident within the caliper")
     kept = matching.weights > 0
     frame = cohort[kept]
-    adjust = _varying(frame, covariates)
+    adjust = _varying(frame, [*covariates, *AREA_COVARIATES])
     regressors = np.column_stack(
         [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
     )
@@ -620,6 +629,7 @@ def matched_controls(
     fit = _fit_matched(cohort, covariates, neighbours)
     matching, kept = fit.matching, fit.kept
     balance = balance_table(cohort, matching.weights, covariates)
+    area_balance = balance_table(cohort, matching.weights, list(AREA_COVARIATES))
     frame = cohort[kept]
     log_ratio, standard_error = fit.log_ratio, fit.standard_error
     placebos = _placebo_statistics(cohort, target, covariates, neighbours)
@@ -684,6 +694,7 @@ def matched_controls(
             "caliper_logit_sd": 0.2,
             "balance": balance,
             "balance_goal": BALANCE_GOAL,
+            "area_balance": area_balance,
             "max_abs_smd_before": max(abs(row["smd_before"]) for row in balance),
             "max_abs_smd_after": worst_after,
             "treated_rate": _rate(treated_rows["outcome"], treated_rows["person_years"]),

@@ -22,12 +22,11 @@ to a temporary folder, or read from a folder or URI of ``<table>.parquet`` files
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,16 +139,13 @@ class IbisEngine:
         *,
         on_close: Callable[[], None] | None = None,
         constant: Callable[[pd.DataFrame], ir.Table] | None = None,
-        cache_shared: bool = True,
     ) -> None:
         self.name = name
         self.backend = backend
         self._table = table
         self._make_constant = constant or ibis.memtable
         self._constants: dict[tuple[Any, ...], ir.Table] = {}
-        # Whether practice-months read by several levels are cached first (DuckDB); Spark instead
-        # reuses the identical exchanges within one plan.
-        self._cache_shared = cache_shared
+        self._present: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
         self._tables: dict[str, ir.Table] = {}
         self._on_close = on_close
         self._population_cache: dict[tuple[Any, ...], ir.Table] = {}
@@ -432,38 +428,75 @@ class IbisEngine:
         first = min(period.first_month for period in periods)
         last = max(period.last_month for period in periods)
         practice_months = self.practice_months(definition, first, last)
-        # With several levels each branch reads the practice-months: compute them once.
-        with _cached_if(practice_months, self._cache_shared and len(area_sets) > 1) as shared:
-            mapped = ibis.union(*[self._areas(shared, area_set) for area_set in area_sets], distinct=False)
-            # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
-            # mis-resolve its columns; a view closes the chain.
-            mapped = mapped.view()
-            period_map = self._constant(
+        if len(area_sets) == 1:
+            mapped = self._areas(practice_months, area_sets[0])
+        else:
+            # One table of (level, code, practice) for every level, so the plan has a single
+            # branch however many levels are asked for.
+            present = self._practices_present(definition)
+            area_map = self._constant(
                 pd.DataFrame(
                     [
-                        (period.kind, month, period.first_month, period.last_month)
-                        for period in periods
-                        for month in range(period.first_month, period.last_month + 1)
+                        (area_set.level, code, practice)
+                        for area_set in area_sets
+                        for code in area_set.codes(present)
+                        for practice in sorted(area_set.practices_of(code, present))
                     ],
-                    columns=["period", "period_month", "first_month", "last_month"],
-                ).astype({"period_month": "int64", "first_month": "int64", "last_month": "int64"})
+                    columns=["level", "code", "member"],
+                )
             )
-            placed = mapped.join(period_map, [("month", "period_month")])
-            keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
-            summed = placed.group_by(keys).aggregate(
-                numerator=placed.numerator.sum(),
-                denominator=placed.denominator.sum(),
-                events=placed.events.sum(),
-            )
-            frame = self.execute(summed)
+            joined = practice_months.join(area_map, [("practice", "member")])
+            mapped = joined.select(*_values(practice_months), "level", "code")
+        # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
+        # mis-resolve its columns; a view closes the chain.
+        mapped = mapped.view()
+        period_map = self._constant(
+            pd.DataFrame(
+                [
+                    (period.kind, month, period.first_month, period.last_month)
+                    for period in periods
+                    for month in range(period.first_month, period.last_month + 1)
+                ],
+                columns=["period", "period_month", "first_month", "last_month"],
+            ).astype({"period_month": "int64", "first_month": "int64", "last_month": "int64"})
+        )
+        placed = mapped.join(period_map, [("month", "period_month")])
+        keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
+        summed = placed.group_by(keys).aggregate(
+            numerator=placed.numerator.sum(),
+            denominator=placed.denominator.sum(),
+            events=placed.events.sum(),
+        )
+        frame = self.execute(summed)
         return frame[COUNT_COLUMNS + band_keys]
+
+    def _practices_present(self, definition: IndicatorDefinition) -> frozenset[str]:
+        """Every practice code in the tables an indicator reads (whatever the dates)."""
+        sources: list[tuple[str, str]] = [
+            (definition.numerator.table, EVENT_TABLES[definition.numerator.table].practice_column)
+        ]
+        denominator = definition.denominator
+        if isinstance(denominator, RegisteredPopulation):
+            sources.append(("gp_registrations", "practice_code"))
+        elif isinstance(denominator, CareHomeResidentYears):
+            sources.append(("care_home_residence", "practice_code"))
+        else:
+            sources.append((denominator.table, EVENT_TABLES[denominator.table].practice_column))
+        if definition.numerator.cohort == "care_home_residents":
+            sources.append(("care_home_residence", "practice_code"))
+        key = tuple(sorted(set(sources)))
+        if key not in self._present:
+            codes = ibis.union(
+                *[self.table(name).select(practice=self.table(name)[column]) for name, column in key],
+                distinct=True,
+            )
+            self._present[key] = frozenset(self.execute(codes)["practice"].dropna())
+        return self._present[key]
 
     def _areas(self, practice_months: ir.Table, area_set: AreaSet) -> ir.Table:
         """Practice-month rows labelled with the level and area code(s) of their practice."""
         level = ibis.literal(area_set.level)
-        values = ["month", "numerator", "denominator", "events"] + [
-            column for column in ("sex", "age_band") if column in practice_months.columns
-        ]
+        values = _values(practice_months)
         if area_set.kind == "each_practice":
             return practice_months.select(*values, level=level, code=practice_months.practice)
         if area_set.kind == "all_except":
@@ -497,23 +530,16 @@ class IbisEngine:
         return joined.select(*values, level=level, code=joined.member_code)
 
 
+def _values(practice_months: ir.Table) -> list[str]:
+    return ["month", "numerator", "denominator", "events"] + [
+        column for column in ("sex", "age_band") if column in practice_months.columns
+    ]
+
+
 def _weight(numerator: Numerator) -> str:
     if numerator.measure == "sum" and numerator.sum_of is not None:
         return numerator.sum_of
     return numerator.measure
-
-
-@contextlib.contextmanager
-def _cached_if(table: ir.Table, cache: bool) -> Iterator[ir.Table]:
-    """``table`` itself, or cached for the duration of the block when ``cache`` is true."""
-    if not cache:
-        yield table
-        return
-    cached = table.cache()
-    try:
-        yield cached
-    finally:
-        cached.release()
 
 
 def duckdb_engine(warehouse_path: Path) -> IbisEngine:
@@ -626,4 +652,4 @@ def spark_engine(
         if owns_session:
             active.stop()
 
-    return IbisEngine("spark", backend, table, on_close=close, constant=constant, cache_shared=False)
+    return IbisEngine("spark", backend, table, on_close=close, constant=constant)

@@ -9,13 +9,14 @@ are rounded and small ones suppressed (with value and interval withheld). Every 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
 from caremodels.indicators.compute import indicator_results
-from caremodels.indicators.definition import find_indicator
+from caremodels.indicators.definition import catalogue, find_indicator
 from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control
 from caremodels.indicators.engines import CountingEngine
 from caremodels.indicators.geography import ENGLAND_CODE, level_name
@@ -90,7 +91,7 @@ def open_engine(
 
 def compute_to_file(
     warehouse_path: Path | str,
-    indicator_id: str,
+    indicator_id: str | Sequence[str],
     *,
     level: str,
     period: str,
@@ -103,29 +104,35 @@ def compute_to_file(
     last_month: dt.date | None = None,
     policy: DisclosurePolicy | None = None,
 ) -> int:
-    """Compute one indicator at one level and period, publish it and write ``out_file``; returns
-    the number of rows written."""
+    """Compute one indicator (or several, or ``"all"``: the whole catalogue) at one level and period
+    on one engine, publish the results and write ``out_file``; returns the number of rows written."""
     if out_file.suffix not in OUTPUT_SUFFIXES:
         raise CaremodelsError(f"cannot write {out_file.name}: use .csv, .parquet or .json")
-    definition = find_indicator(indicator_id)
+    if isinstance(indicator_id, str):
+        definitions = list(catalogue()) if indicator_id == "all" else [find_indicator(indicator_id)]
+    else:
+        definitions = [find_indicator(one) for one in indicator_id]
     try:
         chosen_level, chosen_period = level_name(level), period_kind(period)
     except ValueError as error:
         raise CaremodelsError(str(error)) from error
     counting = open_engine(engine, warehouse_path, spark_master=spark_master)
     try:
-        results = indicator_results(
-            counting,
-            definition,
-            levels=[chosen_level],
-            periods=[chosen_period],
-            groups_file=groups_file,
-            site_membership_file=site_membership_file,
-            first_month=first_month,
-            last_month=last_month,
-        )
+        results = [
+            indicator_results(
+                counting,
+                definition,
+                levels=[chosen_level],
+                periods=[chosen_period],
+                groups_file=groups_file,
+                site_membership_file=site_membership_file,
+                first_month=first_month,
+                last_month=last_month,
+            )
+            for definition in definitions
+        ]
     finally:
         counting.close()
-    published = publish(results, policy)
+    published = publish(pd.concat(results, ignore_index=True), policy)
     write_results(published, out_file)
     return len(published)
