@@ -45,7 +45,8 @@ def run_demo(
     for stale in (warehouse_path, warehouse_path.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
     pseudonymiser = Pseudonymiser(load_key(out_dir / "pseudonymisation.key", create=True))
-    files = [synthetic.files[table] for table in ("gp_registrations", "apc_spells")]
+    # Registrations first, so that every activity table has its denominators.
+    files = sorted(synthetic.files.values(), key=lambda path: (not path.name.startswith("gp_registrations"), path.name))
     loads = []
     with (
         Warehouse(warehouse_path) as warehouse,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -
 def test_coverage_grows_towards_the_goal(client: TestClient) -> None:
     coverage = get_json(client, "/api/coverage")
     shares = [year["share"] for year in coverage]
-    assert all(later >= earlier - 1e-12 for earlier, later in zip(shares, shares[1:], strict=False))
+    assert all(later >= earlier - 1e-12 for earlier, later in itertools.pairwise(shares))
     assert coverage[0]["financial_year"] == "2014/15"
 
 
@@ -163,7 +164,9 @@ def test_site_indicator_has_spc_and_growth(client: TestClient) -> None:
     assert len(detail["spc_points"]) == len(published)
     assert detail["spc"]["variation_icon"]
     assert detail["spc"]["lower_limit"] < detail["spc"]["centre"] < detail["spc"]["upper_limit"]
-    assert detail["growth"]["result"]["diagnostics"]["funding_condition_2017"]["required_points_below_rest"] == 1
+    assert (
+        detail["growth"]["result"]["diagnostics"]["funding_condition_2017"]["required_points_below_rest"] == 1
+    )
     assert client.get("/api/sites/fylde-coast/indicators/nothing").status_code == 404
 
 
@@ -177,7 +180,9 @@ def test_indicator_list_matches_the_catalogue(client: TestClient) -> None:
 
 
 def test_explorer_values_match_an_independent_sum(client: TestClient, figures: DashboardFigures) -> None:
-    explored = get_json(client, "/api/indicators/emergency_admissions?geography=all&period_kind=financial_year")
+    explored = get_json(
+        client, "/api/indicators/emergency_admissions?geography=all&period_kind=financial_year"
+    )
     (area,) = explored["areas"]
     counts = figures.snapshot.indicators["emergency_admissions"].counts
     year = int(explored["period"][:4])
@@ -197,10 +202,11 @@ def test_explorer_values_match_an_independent_sum(client: TestClient, figures: D
         None,
     }
     limits = by_site["funnel"]
-    assert all(low < limits["target"] < high for low, high in zip(limits["lower_95"], limits["upper_95"], strict=True))
     assert all(
-        wide <= narrow for wide, narrow in zip(limits["lower_99_8"], limits["lower_95"], strict=True)
+        low < limits["target"] < high
+        for low, high in zip(limits["lower_95"], limits["upper_95"], strict=True)
     )
+    assert all(wide <= narrow for wide, narrow in zip(limits["lower_99_8"], limits["lower_95"], strict=True))
     assert_disclosure_controlled(by_site)
 
 
@@ -257,7 +263,10 @@ def test_practice_month_is_disclosure_controlled(client: TestClient) -> None:
         assert (row["value"] is None) == row["suppressed"]
     assert_disclosure_controlled(rows)
     one = rows[0]["practice_code"]
-    assert {row["practice_code"] for row in get_json(client, f"/api/indicators/emergency_admissions/practice-month?practice={one}")} == {one}
+    assert {
+        row["practice_code"]
+        for row in get_json(client, f"/api/indicators/emergency_admissions/practice-month?practice={one}")
+    } == {one}
 
 
 def test_care_homes(client: TestClient) -> None:
@@ -297,7 +306,9 @@ def test_csv_downloads(client: TestClient) -> None:
     assert frame.loc[frame["suppressed"], "value"].isna().all()
     population = pd.read_csv(io.StringIO(client.get("/downloads/sites/fylde-coast/population.csv").text))
     assert list(population["age_band"])[:2] == ["0-4", "5-9"]
-    areas = pd.read_csv(io.StringIO(client.get("/downloads/indicators/emergency_admissions.csv?geography=ccg").text))
+    areas = pd.read_csv(
+        io.StringIO(client.get("/downloads/indicators/emergency_admissions.csv?geography=ccg").text)
+    )
     assert set(areas["geography"]) == {"ccg"}
     practices = client.get("/downloads/indicators/emergency_admissions/practices.csv")
     assert practices.status_code == 200 and practices.text.startswith("indicator_id,period,rank,decile")
@@ -344,6 +355,18 @@ def test_unknown_pages_are_404_pages(client: TestClient) -> None:
     page = client.get("/sites/no-such-site")
     assert page.status_code == 404
     assert "Page not found" in page.text
-    explorer = client.get("/indicators/emergency_admissions", params={"indicator": "ae_attendances"}, follow_redirects=False)
+    explorer = client.get(
+        "/indicators/emergency_admissions", params={"indicator": "ae_attendances"}, follow_redirects=False
+    )
     assert explorer.status_code == 303
     assert explorer.headers["location"].startswith("/indicators/ae_attendances")
+
+
+def test_answers_are_served_from_the_response_cache(client: TestClient, dashboard_app: Any) -> None:
+    cache = dashboard_app.state.response_cache
+    first = client.get("/api/sites/fylde-coast").content
+    hits = cache.hits
+    assert client.get("/api/sites/fylde-coast").content == first
+    assert client.get("/sites/fylde-coast").status_code == 200
+    assert client.get("/sites/fylde-coast").status_code == 200
+    assert cache.hits >= hits + 2

@@ -33,7 +33,9 @@ def test_no_server_errors_and_answers_match_the_schema(dashboard_app: FastAPI) -
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
+            case.call_and_validate(
+                checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+            )
 
         check()
 

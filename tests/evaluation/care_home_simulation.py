@@ -78,7 +78,9 @@ def simulate_care_homes(
     )
     # What a practice's residents share (its homes, its way of working): a log-normal level each.
     if practice_spread > 0:
-        level = {code: float(np.exp(rng.normal(0, practice_spread))) for code in treated_codes + control_codes}
+        level = {
+            code: float(np.exp(rng.normal(0, practice_spread))) for code in treated_codes + control_codes
+        }
         person_rate = person_rate * np.array([level[code] for code in practice])
     # Ten treated homes and forty comparison homes (CQC location identifiers).
     home_number = np.where(

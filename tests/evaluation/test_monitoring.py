@@ -56,3 +56,66 @@ def test_incomplete_baseline_year_is_refused() -> None:
     counts = counts[counts["month"] != dt.date(2014, 4, 1)]
     with pytest.raises(ValueError, match="baseline year 2014/15"):
         growth_against_rest(counts, {"A00001"}, indicator="x", area="x", rest_practices={"A00001"})
+
+
+def _monthly(practice: str, events_by_month: dict[dt.date, int], list_size: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"practice_code": practice, "month": month, "numerator": events, "denominator": list_size}
+            for month, events in events_by_month.items()
+        ]
+    )
+
+
+def _months(first: dt.date, count: int) -> list[dt.date]:
+    return [
+        dt.date(first.year + (first.month - 1 + k) // 12, (first.month - 1 + k) % 12 + 1, 1)
+        for k in range(count)
+    ]
+
+
+def test_a_run_of_months_is_compared_with_the_same_months_of_the_baseline_year() -> None:
+    months = _months(dt.date(2014, 4, 1), 36)
+    # The area has 10 events a month in April-December and 30 in January-March of every year, and 20%
+    # more from April 2016; the rest of England is flat.
+    area = {
+        m: round((30 if m.month <= 3 else 10) * (1.2 if m >= dt.date(2016, 4, 1) else 1.0)) for m in months
+    }
+    counts = pd.concat([_monthly("A00001", area, 1200), _monthly("B00001", dict.fromkeys(months, 10), 1200)])
+    comparison = growth_against_rest(
+        counts,
+        {"A00001"},
+        indicator="x",
+        area="A",
+        rest_practices={"B00001"},
+        comparison_months=(dt.date(2016, 4, 1), dt.date(2016, 12, 1)),
+    )
+    assert comparison.result.periods == {"baseline": "2014-04 to 2014-12", "comparison": "2016-04 to 2016-12"}
+    # Nine months of 10 events for 1,200 people: 90 events in 900 person-years, 100 per 1,000.
+    assert comparison.baseline.events == 90 and comparison.comparison.events == 108
+    assert comparison.baseline.rate == pytest.approx(100.0)
+    assert comparison.growth == pytest.approx(0.2)
+    assert comparison.rest_growth == pytest.approx(0.0)
+
+
+def test_a_short_run_across_two_financial_years_is_refused() -> None:
+    months = _months(dt.date(2014, 4, 1), 36)
+    counts = _monthly("A00001", dict.fromkeys(months, 10), 1000)
+    with pytest.raises(ValueError, match="within one financial year"):
+        growth_against_rest(
+            counts,
+            {"A00001"},
+            indicator="x",
+            area="A",
+            rest_practices={"A00001"},
+            comparison_months=(dt.date(2016, 1, 1), dt.date(2016, 6, 1)),
+        )
+    with pytest.raises(ValueError, match="after the baseline year"):
+        growth_against_rest(
+            counts,
+            {"A00001"},
+            indicator="x",
+            area="A",
+            rest_practices={"A00001"},
+            comparison_months=(dt.date(2015, 1, 1), dt.date(2015, 6, 1)),
+        )

@@ -29,6 +29,7 @@ pytestmark = [
     # Third-party deprecations (Ibis 12 with pandas 3 and DuckDB 1.5), not ours.
     pytest.mark.filterwarnings("ignore:The 'future.infer_string' option is deprecated"),
     pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 NUMBERS = ["numerator", "denominator", "value", "ci_low", "ci_high", "events"]
 

@@ -14,7 +14,14 @@ import pytest
 from caremodels.errors import DataError
 from caremodels.ingest import validate
 from caremodels.reference import site_memberships, vanguard_sites
-from caremodels.synth import SynthConfig, SynthResult, generate, is_valid_nhs_number, load_effects
+from caremodels.synth import (
+    SynthConfig,
+    SynthResult,
+    default_effects_path,
+    generate,
+    is_valid_nhs_number,
+    load_effects,
+)
 from caremodels.synth.providers import acute_provider_codes
 from caremodels.warehouse.schema import SOURCE_TABLES
 
@@ -33,8 +40,6 @@ def _digests(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def short_economy(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     """Eighteen months of the tiny economy with default effects and a FHIR export."""
-    from caremodels.synth import default_effects_path
-
     config = SynthConfig.model_validate(SHORT | {"effects": load_effects(default_effects_path())})
     return generate(config, tmp_path_factory.mktemp("short"), fhir_patients=150)
 
@@ -50,7 +55,7 @@ def test_same_seed_gives_byte_identical_files_whatever_the_workers(
     tmp_path: Path, short_economy: SynthResult
 ) -> None:
     again = generate(
-        SynthConfig.model_validate(SHORT | {"effects": load_effects(_default())}),
+        SynthConfig.model_validate(SHORT | {"effects": load_effects(default_effects_path())}),
         tmp_path / "again",
         fhir_patients=150,
         workers=2,
@@ -58,15 +63,9 @@ def test_same_seed_gives_byte_identical_files_whatever_the_workers(
     assert _digests(again.out_dir) == _digests(short_economy.out_dir)
 
 
-def _default() -> Path:
-    from caremodels.synth import default_effects_path
-
-    return default_effects_path()
-
-
 def test_another_seed_gives_different_files(tmp_path: Path, short_economy: SynthResult) -> None:
     other = generate(
-        SynthConfig.model_validate(SHORT | {"seed": 12, "effects": load_effects(_default())}),
+        SynthConfig.model_validate(SHORT | {"seed": 12, "effects": load_effects(default_effects_path())}),
         tmp_path / "other",
     )
     ours, theirs = _digests(short_economy.out_dir), _digests(other.out_dir)
@@ -76,7 +75,7 @@ def test_another_seed_gives_different_files(tmp_path: Path, short_economy: Synth
 
 def test_csv_holds_the_same_rows_as_parquet(tmp_path: Path, short_economy: SynthResult) -> None:
     csv = generate(
-        SynthConfig.model_validate(SHORT | {"effects": load_effects(_default())}),
+        SynthConfig.model_validate(SHORT | {"effects": load_effects(default_effects_path())}),
         tmp_path / "csv",
         file_format="csv",
     )

@@ -1,6 +1,6 @@
 """The tiny economy against the realism targets of docs/synthetic-data.md.
 
-The tiny economy has about 20,000 people, so each tolerance below allows for its noise (stated beside
+The tiny economy has about 20,000 registered people, so each tolerance below allows for its noise (stated beside
 each check); benchmarks/synth_realism.py measures a region of 2 million people against the same
 targets, and docs/synthetic-data.md records those figures.
 """
@@ -24,7 +24,7 @@ def realism(tiny_economy: SynthResult) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("measure", "target", "tolerance"),
     [
-        # Per 1,000 registered people in 2015/16; the tiny economy's 2015/16 has about 15,000
+        # Per 1,000 registered people in 2015/16; the tiny economy's 2015/16 has about 20,000
         # person-years, and its practices differ by about 17% (over-dispersion), so about +-25%.
         ("emergency_admissions_per_1000", 100, 0.25),
         ("elective_admissions_per_1000", 140, 0.25),
@@ -44,7 +44,7 @@ def test_national_rates(realism: dict[str, Any], measure: str, target: float, to
 def test_four_hour_performance_falls_from_95_to_85_percent(realism: dict[str, Any]) -> None:
     by_year = realism["ae_four_hour_by_year"]
     for year, performance in by_year.items():
-        # About 7,000 attendances a year: 2 standard errors are under 1 point; 3 points allowed.
+        # About 8,000 attendances a year: 2 standard errors are under 1 point; 3 points allowed.
         assert abs(performance - rates.ae_four_hour_target(year)) < 0.03, (year, performance)
     assert by_year[2013] > 0.93 and by_year[2019] < 0.88
 
@@ -88,13 +88,15 @@ def test_deprivation_gradient_and_over_dispersion(realism: dict[str, Any]) -> No
 
 
 def test_care_home_residents(realism: dict[str, Any]) -> None:
-    # IAU 2019: 2.8% of people 65+ live in care homes; residents have 0.70 emergency admissions and
+    # Improvement Analytics Unit 2019: 2.8% of people 65+ live in care homes; residents have 0.70 emergency admissions and
     # 0.98 A&E attendances a year. The tiny economy has about 100 residents.
     assert 0.015 < realism["care_home_residents_share_of_65_plus"] < 0.045
     assert realism["care_home_residents_aged_65_plus_share"] > 0.9
     assert 0.4 < realism["care_home_emergency_admissions_per_resident_year"] < 1.1
     assert 0.6 < realism["care_home_ae_attendances_per_resident_year"] < 1.5
-    assert 1.15 < realism["care_home_residents_in_year_to_point"] < 1.8  # IAU: 398,000 / 274,000
+    assert (
+        1.15 < realism["care_home_residents_in_year_to_point"] < 1.8
+    )  # Improvement Analytics Unit: 398,000 / 274,000
 
 
 def test_long_term_conditions_match_qof_prevalence(realism: dict[str, Any]) -> None:

@@ -64,7 +64,10 @@ def indicators_show(indicator_id: str) -> None:
 
     definition = find_indicator(indicator_id)
     print_json(
-        {**definition.model_dump(mode="json", by_alias=True), "interval_method": definition.interval_method}
+        {
+            **definition.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "interval_method": definition.interval_method,
+        }
     )
 
 
@@ -143,6 +146,11 @@ def indicators_compute(
     from caremodels.indicators.disclosure import load_disclosure_policy
     from caremodels.indicators.output import compute_to_file
 
+    if level in ("pcn", "group") and groups_file is None:
+        raise click.UsageError(
+            f"--level {level} needs --groups CSV (columns group,practice_code)"
+            + ("; PCN membership is not shipped with caremodels" if level == "pcn" else "")
+        )
     policy = load_disclosure_policy(disclosure_file) if disclosure_file else None
     chosen: str | list[str] = "all" if "all" in indicator_ids else list(indicator_ids)
     reporter = reporter_of(context)

@@ -7,12 +7,13 @@ values answer 422. Every count has been through disclosure control (see ``schema
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from caremodels import __version__
 from caremodels.dashboard.areas import Geography, PeriodKind
+from caremodels.dashboard.caching import ResponseCache
 from caremodels.dashboard.figures import DashboardFigures
 from caremodels.dashboard.schemas import (
     CareHomesResponse,
@@ -42,10 +43,13 @@ PeriodQuery = Annotated[
 ]
 GeographyQuery = Annotated[Geography, Query(description="The kind of area to show.")]
 PeriodKindQuery = Annotated[PeriodKind, Query(description="Months, financial quarters or financial years.")]
-NOT_FOUND = {404: {"description": "Unknown site, indicator, area or period, or no data for it."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown site, indicator, area or period, or no data for it."}
+}
 
 
-def api_router(figures: DashboardFigures) -> APIRouter:
+def api_router(figures: DashboardFigures, cache: ResponseCache) -> APIRouter:
+    """The API's routes; answers are serialised once per URL (``cache``)."""
     router = APIRouter(prefix="/api", tags=["API"])
 
     @router.get("/health", summary="Liveness check")
@@ -59,15 +63,18 @@ def api_router(figures: DashboardFigures) -> APIRouter:
     @router.get(
         "/overview", summary="Programme overview: care models, coverage, growth against the rest of England"
     )
-    def overview() -> OverviewResponse:
+    @cache.json
+    def overview(request: Request) -> OverviewResponse:
         return figures.overview()
 
     @router.get("/coverage", summary="Population covered by new care models per financial year")
-    def coverage() -> list[CoverageYearOut]:
+    @cache.json
+    def coverage(request: Request) -> list[CoverageYearOut]:
         return figures.overview().coverage
 
     @router.get("/sites", summary="The 50 vanguard sites with care model type and registered population")
-    def sites() -> list[SiteOut]:
+    @cache.json
+    def sites(request: Request) -> list[SiteOut]:
         return figures.sites_out()
 
     @router.get(
@@ -75,13 +82,15 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="A site: population, indicators, evaluations, reported results",
         responses=NOT_FOUND,
     )
-    def site(site_id: str) -> SiteResponse:
+    @cache.json
+    def site(request: Request, site_id: str) -> SiteResponse:
         return figures.site(site_id)
 
     @router.get(
         "/sites/{site_id}/population", summary="A site's age-sex profile and deprivation", responses=NOT_FOUND
     )
-    def population(site_id: str) -> PopulationProfile:
+    @cache.json
+    def population(request: Request, site_id: str) -> PopulationProfile:
         profile = figures.population(site_id)
         if profile is None:
             raise HTTPException(status_code=404, detail=f"no practices of {site_id} are in this warehouse")
@@ -92,11 +101,13 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="A site's indicator by month with its SPC chart and growth against the rest of England",
         responses=NOT_FOUND,
     )
-    def site_indicator(site_id: str, indicator_id: str) -> SiteIndicatorResponse:
+    @cache.json
+    def site_indicator(request: Request, site_id: str, indicator_id: str) -> SiteIndicatorResponse:
         return figures.site_indicator(site_id, indicator_id)
 
     @router.get("/indicators", summary="The indicator catalogue, with what this warehouse can compute")
-    def indicators() -> list[IndicatorSummary]:
+    @cache.json
+    def indicators(request: Request) -> list[IndicatorSummary]:
         return figures.indicators()
 
     @router.get(
@@ -104,7 +115,9 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="An indicator for every area of a geography in one period, with funnel limits",
         responses=NOT_FOUND,
     )
+    @cache.json
     def explore(
+        request: Request,
         indicator_id: str,
         geography: GeographyQuery = "site",
         period_kind: PeriodKindQuery = "financial_year",
@@ -117,7 +130,9 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="An indicator over time for chosen areas (to compare sites)",
         responses=NOT_FOUND,
     )
+    @cache.json
     def series(
+        request: Request,
         indicator_id: str,
         geography: GeographyQuery = "site",
         period_kind: PeriodKindQuery = "financial_year",
@@ -130,7 +145,8 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="Practices ranked by an indicator in a financial year, with deciles",
         responses=NOT_FOUND,
     )
-    def practices(indicator_id: str, period: PeriodQuery = None) -> PracticeRankingResponse:
+    @cache.json
+    def practices(request: Request, indicator_id: str, period: PeriodQuery = None) -> PracticeRankingResponse:
         return figures.practice_ranking(indicator_id, period)
 
     @router.get(
@@ -138,17 +154,20 @@ def api_router(figures: DashboardFigures) -> APIRouter:
         summary="An indicator by practice and month, disclosure-controlled",
         responses=NOT_FOUND,
     )
+    @cache.json
     def practice_month(
-        indicator_id: str, practice: Annotated[str | None, Query(max_length=10)] = None
+        request: Request, indicator_id: str, practice: Annotated[str | None, Query(max_length=10)] = None
     ) -> list[PracticeMonthRow]:
         return figures.practice_month(indicator_id, practice)
 
     @router.get("/care-homes", summary="Enhanced health in care homes: framework and residents' rates")
-    def care_homes() -> CareHomesResponse:
+    @cache.json
+    def care_homes(request: Request) -> CareHomesResponse:
         return figures.care_homes()
 
     @router.get("/data-quality", summary="Ingest batches and quarantined rows")
-    def data_quality() -> DataQualityResponse:
+    @cache.json
+    def data_quality(request: Request) -> DataQualityResponse:
         return figures.data_quality()
 
     return router

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 from caremodels import __version__
 from caremodels.dashboard.api import api_router
 from caremodels.dashboard.assets import frontend_dist, offline_stylesheet
+from caremodels.dashboard.caching import ResponseCache
 from caremodels.dashboard.charts import (
     assurance_description,
     assurance_icon,
@@ -44,6 +46,14 @@ NAVIGATION = (
     ("data-quality", "/data-quality", "Data quality"),
     ("api", "/docs", "API"),
 )
+
+
+def _thousands(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _number(value: float, places: int = 1) -> str:
+    return f"{value:,.{places}f}"
 
 
 def _count(value: int | None) -> str:
@@ -103,22 +113,21 @@ def _environment() -> Environment:
         undefined=ChainableUndefined,
         autoescape=True,
     )
-    environment.filters.update(
-        {
-            "thousands": lambda value: f"{value:,.0f}",
-            "number": lambda value, places=1: f"{value:,.{places}f}",
-            "count": _count,
-            "rate": _rate,
-            "percent": _percent,
-            "signed_percent": _signed_percent,
-            "diagnostic": _diagnostic,
-            "method_name": _method_name,
-            "variation_icon": variation_icon,
-            "assurance_icon": assurance_icon,
-            "variation_text": variation_description,
-            "assurance_text": assurance_description,
-        }
-    )
+    filters: dict[str, Callable[..., Any]] = {
+        "thousands": _thousands,
+        "number": _number,
+        "count": _count,
+        "rate": _rate,
+        "percent": _percent,
+        "signed_percent": _signed_percent,
+        "diagnostic": _diagnostic,
+        "method_name": _method_name,
+        "variation_icon": variation_icon,
+        "assurance_icon": assurance_icon,
+        "variation_text": variation_description,
+        "assurance_text": assurance_description,
+    }
+    environment.filters.update(filters)
     return environment
 
 
@@ -180,9 +189,11 @@ def create_app(warehouse_path: Path, *, cache: bool = True, background: bool = T
             return JSONResponse({"detail": str(error)}, status_code=404)
         return not_found_page(render, request, error)
 
-    app.include_router(api_router(figures))
+    responses = ResponseCache(lambda: figures.evaluations_ready)
+    app.state.response_cache = responses
+    app.include_router(api_router(figures, responses))
     app.include_router(download_router(figures))
-    app.include_router(page_router(figures, render))
+    app.include_router(page_router(figures, render, responses))
     return app
 
 

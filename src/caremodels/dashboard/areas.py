@@ -125,8 +125,8 @@ class CountMatrix:
     def from_counts(cls, counts: pd.DataFrame) -> CountMatrix:
         codes = tuple(sorted(str(code) for code in counts["practice_code"].unique()))
         months = tuple(sorted(set(counts["month"])))
-        row = pd.Index(codes).get_indexer(counts["practice_code"].astype(str))
-        column = pd.Index(months).get_indexer(counts["month"])
+        row = pd.Index(codes).get_indexer(pd.Index(counts["practice_code"].astype(str)))
+        column = pd.Index(months).get_indexer(pd.Index(counts["month"]))
         shape = (len(codes), len(months))
 
         def matrix(name: str) -> FloatArray:
@@ -195,7 +195,9 @@ class AreaIndex:
             "ccg": {code: frozenset(codes) for code, codes in ccgs.items()},
             "practice": {code: frozenset({code}) for code in present},
         }
-        type_names = {model.code: f"{model.name} ({model.code})" for model in care_model_types()}
+        type_names: dict[str, str] = {
+            model.code: f"{model.name} ({model.code})" for model in care_model_types()
+        }
         names: dict[Geography, dict[str, str]] = {
             "all": {ALL_CODE: GEOGRAPHY_NAMES["all"]},
             "care_model": {code: type_names[code] for code in types},
@@ -259,8 +261,8 @@ def _values(
     month_position = {month: index for index, month in enumerate(matrix.months)}
     to_period = np.zeros((len(matrix.months), len(labels)))
     label_position = {label: index for index, label in enumerate(labels)}
-    for row in periods.itertuples(index=False):
-        to_period[month_position[row.month], label_position[row.period]] = 1.0
+    for month, label in zip(periods["month"], periods["period"], strict=True):
+        to_period[month_position[month], label_position[label]] = 1.0
 
     def summed(values: FloatArray) -> FloatArray:
         return np.asarray(membership @ values) @ to_period

@@ -126,7 +126,8 @@ class _Frame:
         self, width: int, height: int, x_range: tuple[float, float], y_ticks: list[float], *, bottom: int
     ) -> None:
         self.width, self.height = width, height
-        self.left, self.right, self.top, self.bottom = 70, 16, 16, bottom
+        # The right margin leaves room for a date label centred on the last point.
+        self.left, self.right, self.top, self.bottom = 70, 36, 16, bottom
         self.x_min, self.x_max = x_range
         self.y_ticks = y_ticks
         self.y_min, self.y_max = y_ticks[0], y_ticks[-1]
@@ -369,12 +370,13 @@ def bar_chart(
     goal_label: str | None = None,
     percent: bool = False,
     width: int = 720,
+    label_width: int = 170,
     chart_id: str = "bars",
 ) -> str:
     """Horizontal bars, optionally with a reference marker per bar and one goal line."""
     if not bars:
         return _empty(title)
-    row, top, label_width = 28, 12, 170
+    row, top = 28, 12
     legend_rows = (1 if reference_label else 0) + (1 if goal is not None else 0)
     height = top + row * len(bars) + 62 + 22 * legend_rows
     largest = max([bar.value for bar in bars] + [bar.reference or 0 for bar in bars] + [goal or 0] + [1e-9])

@@ -12,7 +12,6 @@ Growth comparisons whose annual counts include a suppressed one are not publishe
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import math
@@ -167,7 +166,7 @@ class DashboardFigures:
             site_id: set(membership.practice_codes) & self.present
             for site_id, membership in self.memberships.items()
         }
-        self.type_practices = {
+        self.type_practices: dict[str, set[str]] = {
             model: {
                 code
                 for site in vanguard_sites()
@@ -655,8 +654,8 @@ class DashboardFigures:
         except NotFound:
             return _not_measurable(base, result, f"the indicator catalogue has no {result.indicator}")
         if definition.id not in self.snapshot.indicators:
-            reason = self.snapshot.unavailable.get(definition.id, "no data")
-            return _not_measurable(base, result, f"{definition.title}: {reason}")
+            missing = self.snapshot.unavailable.get(definition.id, "no data")
+            return _not_measurable(base, result, f"{definition.title}: {missing}")
         group = self.site_practices[result.site]
         if not group:
             return _not_measurable(base, result, "no practices of the site are in this warehouse")
@@ -692,7 +691,7 @@ class DashboardFigures:
         rows = values_of_groups(
             self.matrices[definition.id], {"group": set(members)}, "financial_year", self.rules[definition.id]
         )
-        return {str(row.period): _area_rate("group", row, None) for row in rows.itertuples(index=False)}
+        return {str(row.period): _area_rate("group", row, None) for row in _rows(rows)}
 
     def _reported_without_interval(
         self,
@@ -786,10 +785,7 @@ class DashboardFigures:
         target = float(overall["value"].iloc[0]) if len(overall) else math.nan
         if geography != "all" and rule.funnel and len(rows) and math.isfinite(target) and target > 0:
             bands, funnel = _funnel(rows, target, rule, MONTHS_IN_PERIOD[period_kind])
-        areas = [
-            _area_rate(geography, row, band)
-            for row, band in zip(rows.itertuples(index=False), bands, strict=True)
-        ]
+        areas = [_area_rate(geography, row, band) for row, band in zip(_rows(rows), bands, strict=True)]
         return ExplorerResponse(
             indicator=self.indicator_summary(definition),
             geography=geography,
@@ -813,7 +809,7 @@ class DashboardFigures:
         for code in wanted:
             rows = values[values["code"] == code]
             points = []
-            for row in rows.itertuples(index=False):
+            for row in _rows(rows):
                 area = _area_rate(geography, row, None)
                 points.append(
                     SeriesPoint(
@@ -874,7 +870,7 @@ class DashboardFigures:
         value, _, _ = rule.values(numerator, denominator)
         published = rule.published_denominator(denominator, np.ones(len(counts)))
         rows = []
-        for index, row in enumerate(counts.itertuples(index=False)):
+        for index, row in enumerate(_rows(counts)):
             published_events = disclosed(float(row.events))
             published_denominator = disclosed(float(published[index]))
             suppressed = published_events is None or published_denominator is None
@@ -909,7 +905,8 @@ class DashboardFigures:
         ehch = self.type_practices["EHCH"] & self.present
         groups: dict[str, set[str]] = {CARE_HOME_GROUPS[0]: ehch, CARE_HOME_GROUPS[1]: self._rest_of("EHCH")}
         for site in ehch_sites:
-            if self.site_practices[site.id]:
+            # A site that is the only EHCH site with data would repeat the EHCH line exactly.
+            if self.site_practices[site.id] and self.site_practices[site.id] != ehch:
                 groups[site.short_name] = self.site_practices[site.id]
         values: list[GroupValues] = []
         growth: list[GrowthOut] = []
@@ -984,12 +981,17 @@ class DashboardFigures:
                     reason=str(row.reason),
                     rows=disclosed(int(row.rows)),
                 )
-                for row in detail.itertuples(index=False)
+                for row in _rows(detail)
             ],
         )
 
 
 # -- module helpers ------------------------------------------------------------------------------
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """The rows of a frame as named tuples (typed loosely: columns are known by name only)."""
+    return list(frame.itertuples(index=False))
 
 
 def _disclosed_or_zero(count: Any) -> int | None:
@@ -1020,7 +1022,7 @@ def _deprivation_deciles() -> dict[str, int]:
 def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
     """Published monthly points from ``values_by_area`` rows of one area by month."""
     points = []
-    for row in rows.sort_values("period_start").itertuples(index=False):
+    for row in _rows(rows.sort_values("period_start")):
         area = _area_rate("month", row, None)
         points.append(
             MonthlyPoint(
@@ -1065,7 +1067,7 @@ def _spc_of(
     )
     points = [
         SpcPointOut(
-            date=cast(dt.date, point.date),
+            date=point.date,
             value=point.value,
             mean=point.mean,
             upper_limit=point.upper_limit,

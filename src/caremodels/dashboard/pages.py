@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from caremodels.dashboard.api import PeriodQuery
 from caremodels.dashboard.areas import GEOGRAPHY_NAMES, PERIOD_NAMES, Geography, PeriodKind
+from caremodels.dashboard.caching import ResponseCache
 from caremodels.dashboard.charts import (
     Bar,
     FunnelPoint,
@@ -69,10 +70,12 @@ def _pages(total: int, page: int, base: str, query: dict[str, Any]) -> dict[str,
     }
 
 
-def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
+def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache) -> APIRouter:
+    """The pages' routes; each page is rendered once per URL (``cache``)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
+    @cache.page
     def overview(request: Request) -> HTMLResponse:
         data = figures.overview()
         headline = next((item for item in data.indicators if item.id == HEADLINE_INDICATOR), None)
@@ -122,6 +125,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         )
 
     @router.get("/sites", response_class=HTMLResponse)
+    @cache.page
     def sites(request: Request) -> HTMLResponse:
         everything = figures.sites_out()
         by_type = {
@@ -131,6 +135,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         return render("sites.html", request, page="sites", by_type=by_type, type_names=names)
 
     @router.get("/sites/{site_id}", response_class=HTMLResponse)
+    @cache.page
     def site(request: Request, site_id: str) -> HTMLResponse:
         data = figures.site(site_id)
         pyramid = deprivation = ""
@@ -172,6 +177,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         )
 
     @router.get("/sites/{site_id}/indicators/{indicator_id}", response_class=HTMLResponse)
+    @cache.page
     def site_indicator(request: Request, site_id: str, indicator_id: str) -> HTMLResponse:
         data = figures.site_indicator(site_id, indicator_id)
         chart = spc_chart(
@@ -195,10 +201,12 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         return render("site_indicator.html", request, page="sites", data=data, chart=chart)
 
     @router.get("/indicators", response_class=HTMLResponse)
+    @cache.page
     def indicators(request: Request) -> HTMLResponse:
         return render("indicators.html", request, page="indicators", indicators=figures.indicators())
 
     @router.get("/indicators/{indicator_id}", response_class=HTMLResponse, response_model=None)
+    @cache.page
     def explorer(
         request: Request,
         indicator_id: str,
@@ -221,6 +229,7 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         return _explorer_page(request, render, figures, data, compare, highlight, page)
 
     @router.get("/care-homes", response_class=HTMLResponse)
+    @cache.page
     def care_homes(request: Request) -> HTMLResponse:
         data = figures.care_homes()
         charts = []
@@ -248,14 +257,16 @@ def page_router(figures: DashboardFigures, render: Render) -> APIRouter:
         return render("care_homes.html", request, page="care-homes", data=data, charts=charts)
 
     @router.get("/data-quality", response_class=HTMLResponse)
+    @cache.page
     def data_quality(request: Request) -> HTMLResponse:
         data = figures.data_quality()
         chart = bar_chart(
-            [Bar(row.reason[:22], row.rows or 0) for row in data.quarantine_by_reason],
+            [Bar(_shorten(row.reason, 44), row.rows or 0) for row in data.quarantine_by_reason],
             title="Quarantined rows by reason",
             description="Rows that failed validation and were quarantined, by reason; counts are rounded to "
             "the nearest 5 and counts from 1 to 7 are drawn as zero. The same figures are in the table.",
             value_label="Rows quarantined",
+            label_width=330,
             chart_id="quarantine-chart",
         )
         return render("data_quality.html", request, page="data-quality", data=data, chart=chart)
@@ -349,6 +360,10 @@ def _explorer_page(
         download_query=urlencode(query),
         highlight=highlight,
     )
+
+
+def _shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 def not_found_page(render: Render, request: Request, error: NotFound) -> HTMLResponse:

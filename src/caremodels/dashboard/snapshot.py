@@ -105,7 +105,7 @@ def _row_count(warehouse: Warehouse, table: str, tables: set[str]) -> int:
 
 def _tables_of(definition: IndicatorDefinition) -> set[str]:
     """The warehouse tables a definition reads."""
-    needed = {definition.numerator.table}
+    needed: set[str] = {definition.numerator.table}
     denominator: Any = definition.denominator
     if denominator.kind == "registered_population":
         needed.add("gp_registrations")

@@ -1,14 +1,14 @@
 """Matched controls at person level, as in the published evaluations of the care-home vanguards
 (Health Foundation Improvement Analytics Unit).
 
-Who is compared (the default design, ``new_residents``, as the published evaluations did): people who
-moved into a care home for the first time between the start and the end of follow-up, into a home
+Who is compared (the default design, ``new_residents``): people who moved into a care home for the
+first time between the start and the end of follow-up, into a home
 aligned with a target practice (treated) or with a comparison practice. Each is followed from the
 day they moved in (the index date) to the first of: leaving the home, death, the end of follow-up;
 prior hospital use is measured in the year before they moved in, so it is not coloured by the
 home's own good or bad years (a transient high year in a home would otherwise make its residents
-look like frailer people than they are). ``all_residents`` takes everyone resident at any time during
-follow-up instead, entering at the start or at moving in.
+look like frailer people than they are). ``all_residents`` adds the residents already there at the
+start, entering at the start; the published evaluations used both kinds of resident.
 
 Matching: a propensity score (penalised logistic regression) from age, sex, deprivation (index of
 multiple deprivation of the aligned practice), prior hospital use in the year before the index date

@@ -2,7 +2,7 @@
 care models per financial year against the goal of 50% by 2020/21.
 
 Populations are registered list sizes of January 2021 (the shipped practice list) scaled to each
-financial year with England's list growth of 0.8% a year, over the approximate site membership
+financial year along England's registered-population path (``caremodels.synth.economy.list_scale_at``), over the approximate site membership
 (``caremodels.reference.site_memberships``). A site counts towards coverage from the financial year
 in which it was selected. By default coverage counts the population-based care models (MCP and
 PACS, whose providers hold a population budget for the whole registered list); other types can be
@@ -24,7 +24,7 @@ from caremodels.reference import (
     site_memberships,
     vanguard_sites,
 )
-from caremodels.synth.economy import ANNUAL_LIST_GROWTH, LIST_SIZE_DATE
+from caremodels.synth.economy import list_scale_at
 
 __all__ = [
     "DEFAULT_COVERAGE_MODELS",
@@ -64,9 +64,10 @@ class CoverageYear(BaseModel):
 
 
 def scaled_population(population_2021: float, year: int) -> float:
-    """A January 2021 list size scaled to the middle (1 October) of financial year ``year``."""
-    years = (dt.date(year, 10, 1) - LIST_SIZE_DATE).days / 365.25
-    return population_2021 * (1 + ANNUAL_LIST_GROWTH) ** years
+    """A January 2021 list size scaled to the middle (1 October) of financial year ``year``, with the
+    same national registered-population path as the synthetic generator (57.1 million in mid-2015,
+    growing 0.8% a year)."""
+    return population_2021 * list_scale_at(dt.date(year, 10, 1))
 
 
 def site_summaries(membership_file: Path | None = None) -> list[SiteSummary]:

@@ -64,7 +64,8 @@ class PracticeOutput:
     site_ids: tuple[str, ...]
     tables: dict[str, pa.Table]
     tally: PracticeTally
-    people: People
+    registered: list[int]  # people registered on each census day of the job
+    people: People | None  # kept only when some are sampled for the FHIR export
     fhir_people: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
 
 
@@ -944,6 +945,7 @@ class PracticeJob:
     first_person: int  # index of the practice's first person in the whole run
     population: int  # people in the whole run (NHS numbers depend on it)
     fhir_share: float
+    census_days: tuple[int, ...]  # days on which to count the registered population
 
 
 def generate_practice(job: PracticeJob) -> PracticeOutput:
@@ -978,4 +980,16 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
         "advice_and_guidance": advice,
     }
     sampled = np.flatnonzero(streams["fhir"].random(people.count) < job.fhir_share)
-    return PracticeOutput(practice.practice_code, practice.site_ids, tables, tally, people, sampled)
+    registered = [
+        int(((people.entry <= day) & ((people.exit == NEVER) | (people.exit >= day))).sum())
+        for day in job.census_days
+    ]
+    return PracticeOutput(
+        practice.practice_code,
+        practice.site_ids,
+        tables,
+        tally,
+        registered,
+        people if len(sampled) else None,
+        sampled,
+    )

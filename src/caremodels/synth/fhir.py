@@ -99,9 +99,9 @@ class FhirWriter:
         }
 
     def add(self, output: PracticeOutput) -> None:
-        if len(output.fhir_people) == 0:
-            return
         people = output.people
+        if people is None or len(output.fhir_people) == 0:
+            return
         sampled = np.array(people.nhs_number.take(pa.array(output.fhir_people, type=pa.int64())).to_pylist())
         patient_ids = {
             str(number): _id(self.seed, "Patient", f"{output.practice_code}/{index}")

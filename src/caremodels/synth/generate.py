@@ -35,7 +35,7 @@ from caremodels.synth.activity import PracticeJob, PracticeOutput, generate_prac
 from caremodels.synth.config import SynthConfig
 from caremodels.synth.economy import EconomyPractice, select_practices
 from caremodels.synth.fhir import FhirWriter
-from caremodels.synth.population import NEVER, Calendar, day_number
+from caremodels.synth.population import Calendar, day_number
 from caremodels.synth.schema import TABLES
 from caremodels.synth.truth import REST_OF_ENGLAND, SiteTally, truth_document
 
@@ -121,7 +121,11 @@ def _list_counts(practice: EconomyPractice, calendar: Calendar) -> tuple[int, in
 
 
 def _jobs(
-    config: SynthConfig, calendar: Calendar, economy: list[EconomyPractice], fhir_patients: int
+    config: SynthConfig,
+    calendar: Calendar,
+    economy: list[EconomyPractice],
+    fhir_patients: int,
+    census_days: tuple[int, ...],
 ) -> tuple[list[PracticeJob], int]:
     counts = [_list_counts(practice, calendar) for practice in economy]
     offsets = np.cumsum([0, *[initial + joiners for initial, joiners in counts]])
@@ -129,7 +133,16 @@ def _jobs(
     share = min(1.0, fhir_patients / population) if fhir_patients and population else 0.0
     jobs = [
         PracticeJob(
-            config, calendar, practice, index, initial, joiners, int(offsets[index]), population, share
+            config,
+            calendar,
+            practice,
+            index,
+            initial,
+            joiners,
+            int(offsets[index]),
+            population,
+            share,
+            census_days,
         )
         for index, (practice, (initial, joiners)) in enumerate(zip(economy, counts, strict=True))
     ]
@@ -157,11 +170,6 @@ def _outputs(jobs: list[PracticeJob], workers: int) -> Iterator[PracticeOutput]:
             yield output
 
 
-def _registered_on(output: PracticeOutput, day: int) -> int:
-    people = output.people
-    return int(((people.entry <= day) & ((people.exit == NEVER) | (people.exit >= day))).sum())
-
-
 def generate(
     config: SynthConfig,
     out_dir: Path,
@@ -183,14 +191,14 @@ def generate(
     out_dir.mkdir(parents=True, exist_ok=True)
     economy = select_practices(config, np.random.default_rng(config.seed))
     calendar = Calendar.of(config)
-    jobs, population = _jobs(config, calendar, economy, fhir_patients)
     years = np.unique(calendar.financial_years)
     tally = SiteTally(int(years[0]), len(years))
-    # Registered people on 1 October of each financial year (or the period's middle), by practice.
-    census_days = [
+    # Registered people on 1 October of each financial year (or the period's edge), by practice.
+    census_days = tuple(
         min(max(day_number(dt.date(int(year), 10, 1)), calendar.first_day), calendar.last_day)
         for year in years
-    ]
+    )
+    jobs, population = _jobs(config, calendar, economy, fhir_patients, census_days)
     registered: list[tuple[EconomyPractice, list[int]]] = []
     writer = _Writer(out_dir, file_format)
     fhir = FhirWriter(out_dir / "fhir", config.seed) if fhir_patients > 0 else None
@@ -199,7 +207,7 @@ def generate(
             for table, batch in output.tables.items():
                 writer.write(table, batch)
             tally.add(output.site_ids, output.tally)
-            registered.append((jobs[done - 1].practice, [_registered_on(output, day) for day in census_days]))
+            registered.append((jobs[done - 1].practice, output.registered))
             if fhir is not None:
                 fhir.add(output)
             if progress:

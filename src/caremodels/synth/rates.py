@@ -208,7 +208,7 @@ MEASURE_RATES: dict[str, MeasureRates] = {
     # HES Admitted Patient Care 2015-16: about 5.8 million emergency admissions (about 100 per 1,000),
     # rising steeply after 65, growing 2-3% a year in number. The trend per head is set above the
     # 1.7% wanted because frail people leaving (by death or to care homes) pulls the rate back.
-    # Winter peak about 7% above the mean in January. Care-home residents: 0.70 a year (IAU 2019).
+    # Winter peak about 7% above the mean in January. Care-home residents: 0.70 a year (Improvement Analytics Unit 2019).
     "emergency": MeasureRates(
         "emergency",
         0.100,
@@ -231,7 +231,7 @@ MEASURE_RATES: dict[str, MeasureRates] = {
         0.10,
     ),
     # NHS England A&E statistics 2015-16: about 22.9 million attendances at all types (about 410 per
-    # 1,000); care-home residents 0.98 a year (IAU 2019).
+    # 1,000); care-home residents 0.98 a year (Improvement Analytics Unit 2019).
     "ae": MeasureRates(
         "ae",
         0.410,
@@ -320,7 +320,7 @@ EMERGENCY_DIAGNOSES = (
     ("R55X", 0.12),
     ("K297", 0.12),
 )
-# Care-home residents are admitted mostly for infections, falls and fractures (IAU 2019).
+# Care-home residents are admitted mostly for infections, falls and fractures (Improvement Analytics Unit 2019).
 CARE_HOME_DIAGNOSES = (
     ("J189", 0.18),
     ("N390", 0.16),
@@ -369,13 +369,13 @@ ELECTIVE_STAY_MEAN_DAYS = 3.0
 # --- A&E -----------------------------------------------------------------------------------------------
 # Department types: about 64% of attendances at type 1, 2.5% type 2, a third at types 3 and 4 (NHS
 # England A&E file, 2016-19: 65%, 2.5%, 32-35%). Type 1 share rises with age. Types 3 and 4 are split
-# 4:1 (assumption: the file groups them).
-# Shares of type 1 among attendances not ending in admission (all those admitted came through type 1).
+# 4:1 (assumption: the file groups them). Every admission through A&E comes through type 1 (one
+# attendance per emergency spell with admission method 21, about 27% of type 1 attendances as in the
+# file's 27.5-30%); the shares below are for the attendances not ending in admission.
 AE_TYPE1_SHARE_BY_AGE = {0: 0.50, 15: 0.50, 16: 0.54, 64: 0.54, 65: 0.66, 79: 0.66, 80: 0.72, 90: 0.72}
 AE_TYPE2_SHARE = 0.025
 AE_TYPE4_SHARE_OF_MINOR = 0.2
-# Arrivals by ambulance at type 1 (assumption, about 30% overall), and admission from type 1 (NHS England
-# A&E file 2016-19: 27.5-30%; rising with age).
+# Arrivals by ambulance at type 1, rising with age (assumption, about 30% overall).
 AE_AMBULANCE_ARRIVAL_BY_AGE = {0: 0.06, 15: 0.06, 16: 0.16, 64: 0.16, 65: 0.33, 79: 0.33, 80: 0.48, 90: 0.48}
 AE_ADMITTED_AMBULANCE_FACTOR = 1.6  # people who are then admitted come by ambulance more often
 AE_CARE_HOME_AMBULANCE_ARRIVAL = 0.75
