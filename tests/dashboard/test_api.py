@@ -370,3 +370,17 @@ def test_answers_are_served_from_the_response_cache(client: TestClient, dashboar
     assert client.get("/sites/fylde-coast").status_code == 200
     assert client.get("/sites/fylde-coast").status_code == 200
     assert cache.hits >= hits + 2
+
+
+def test_unknown_addresses(client: TestClient) -> None:
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and "Page not found" in page.text
+    assert client.get("/api/no-such-endpoint").json() == {"detail": "Not Found"}
+
+
+def test_a_missing_warehouse_is_one_clear_error(tmp_path: Any) -> None:
+    from caremodels.dashboard import create_app
+    from caremodels.errors import CaremodelsError
+
+    with pytest.raises(CaremodelsError, match="no warehouse at"):
+        create_app(tmp_path / "missing.duckdb")

@@ -160,3 +160,13 @@ def test_before_after_versus_matched_explains_a_transient_high_baseline(tmp_path
     assert "regression to the mean" in text
     assert "more favourable" in text
     assert comparison.before_after.result.method == "before_after"
+
+
+def test_a_covariate_collinear_with_treatment_is_left_out_of_the_outcome_model() -> None:
+    from caremodels.evaluation.matched import _independent_columns
+
+    treated = np.array([1.0, 1.0, 0.0, 0.0, 1.0])
+    matrix = np.column_stack([np.ones(5), treated, [0.2, 0.1, 0.4, 0.3, 0.5], 2 * treated - 1])
+    kept = _independent_columns(matrix)
+    assert kept.shape == (5, 3)
+    assert (kept[:, 1] == treated).all()

@@ -18,7 +18,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 
 from caremodels import __version__
@@ -46,6 +48,11 @@ NAVIGATION = (
     ("data-quality", "/data-quality", "Data quality"),
     ("api", "/docs", "API"),
 )
+
+
+def _sentence(text: str) -> str:
+    """First letter in capitals, the rest as written (so "A&E" and "England" survive)."""
+    return text[:1].upper() + text[1:]
 
 
 def _thousands(value: float) -> str:
@@ -114,6 +121,7 @@ def _environment() -> Environment:
         autoescape=True,
     )
     filters: dict[str, Callable[..., Any]] = {
+        "sentence": _sentence,
         "thousands": _thousands,
         "number": _number,
         "count": _count,
@@ -188,6 +196,15 @@ def create_app(warehouse_path: Path, *, cache: bool = True, background: bool = T
         if request.url.path.startswith(("/api/", "/downloads/")):
             return JSONResponse({"detail": str(error)}, status_code=404)
         return not_found_page(render, request, error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        # Unknown addresses outside the API get the NHS.UK "page not found" page, not JSON.
+        if error.status_code == 404 and not request.url.path.startswith(
+            ("/api/", "/downloads/", "/static/", "/assets/")
+        ):
+            return not_found_page(render, request, NotFound(f"There is no page at {request.url.path}."))
+        return await http_exception_handler(request, error)
 
     responses = ResponseCache(lambda: figures.evaluations_ready)
     app.state.response_cache = responses

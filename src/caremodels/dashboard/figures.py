@@ -1,9 +1,10 @@
 """Every figure the dashboard shows, as the response models of its JSON API.
 
-``DashboardFigures`` is built once from a ``WarehouseSnapshot``. Programme, site, care-home and
-data-quality figures are computed when it is built (so no visitor waits for them); explorer
-aggregations are computed on first use and kept. Pages and API endpoints call the same methods, so
-a page never shows a number the API does not give.
+``DashboardFigures`` is built once from a ``WarehouseSnapshot``. Programme, care-home and
+data-quality figures are computed when it is built; site pages and the controlled evaluations by
+``compute_evaluations`` (run in a background thread by the app, and saved beside the snapshot);
+explorer aggregations on first use. Everything computed is kept. Pages and API endpoints call the
+same methods, so a page never shows a number the API does not give.
 
 Disclosure control happens here, once, on the way out: counts pass through
 ``caremodels.indicators.disclosure.round_count``; a value resting on a suppressed count is withheld.
@@ -94,7 +95,14 @@ from caremodels.reference import (
 )
 from caremodels.stats import funnel_limits_proportion, funnel_limits_rate
 
-__all__ = ["CARE_HOME_GROUPS", "HEADLINE_INDICATOR", "DashboardFigures", "NotFound", "disclosed"]
+__all__ = [
+    "CARE_HOME_GROUPS",
+    "HEADLINE_INDICATOR",
+    "DashboardFigures",
+    "NotFound",
+    "disclosed",
+    "evaluation_out",
+]
 
 HEADLINE_INDICATOR = "emergency_admissions"
 REST_OF_ENGLAND = "Rest of England"

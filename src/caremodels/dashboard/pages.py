@@ -254,7 +254,8 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
                     ),
                 )
             )
-        return render("care_homes.html", request, page="care-homes", data=data, charts=charts)
+        titles = {indicator.id: indicator.title for indicator in data.indicators}
+        return render("care_homes.html", request, page="care-homes", data=data, charts=charts, titles=titles)
 
     @router.get("/data-quality", response_class=HTMLResponse)
     @cache.page

@@ -572,8 +572,10 @@ def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: in
     kept = matching.weights > 0
     frame = cohort[kept]
     adjust = _varying(frame, [*covariates, *AREA_COVARIATES])
-    regressors = np.column_stack(
-        [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
+    regressors = _independent_columns(
+        np.column_stack(
+            [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
+        )
     )
     coefficients, covariance = weighted_poisson(
         frame["outcome"].to_numpy(dtype=float),
@@ -582,6 +584,21 @@ def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: in
         matching.weights[kept],
     )
     return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept)
+
+
+def _independent_columns(matrix: FloatArray, *, tolerance: float = 1e-8) -> FloatArray:
+    """The intercept, the treatment and each further column that is not a linear combination of
+    those before it. A practice-level covariate is collinear with treatment when the matched
+    residents come from one treated and one comparison practice; it is then left out."""
+    kept = [0, 1]
+    for column in range(2, matrix.shape[1]):
+        candidate = matrix[:, [*kept, column]]
+        if (
+            np.linalg.matrix_rank(candidate, tol=tolerance * max(1.0, float(np.abs(candidate).max())))
+            == len(kept) + 1
+        ):
+            kept.append(column)
+    return np.asarray(matrix[:, kept])
 
 
 def _placebo_statistics(

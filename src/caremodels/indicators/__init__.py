@@ -6,7 +6,7 @@ and denominators by area and period; ``caremodels.stats`` adds values and interv
 (``indicator_results``), and every export goes through disclosure control (``publish``).
 """
 
-from caremodels.indicators.compute import indicator_results
+from caremodels.indicators.compute import indicator_results, indicator_results_many
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator, load_definition
 from caremodels.indicators.engine import practice_month_counts
 from caremodels.indicators.geography import LEVELS, Level
@@ -23,6 +23,7 @@ __all__ = [
     "compute_to_file",
     "find_indicator",
     "indicator_results",
+    "indicator_results_many",
     "load_definition",
     "open_engine",
     "practice_month_counts",

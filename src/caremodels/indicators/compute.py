@@ -31,7 +31,13 @@ from caremodels.indicators.periods import Period, PeriodKind, complete_periods, 
 from caremodels.reference import european_standard_population
 from caremodels.stats import crude_rate_ci_arrays, dsr_ci_arrays, proportion_ci_arrays
 
-__all__ = ["DAYS_PER_YEAR", "RESULT_COLUMNS", "indicator_results", "requested_periods"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "RESULT_COLUMNS",
+    "indicator_results",
+    "indicator_results_many",
+    "requested_periods",
+]
 
 DAYS_PER_YEAR = 365.25
 RESULT_COLUMNS = [
@@ -139,12 +145,49 @@ def indicator_results(
 ) -> pd.DataFrame:
     """True results (``RESULT_COLUMNS``) of one indicator for every area of each level and every
     complete period of each kind, sorted by level, code, period and start."""
+    return indicator_results_many(
+        engine,
+        [definition],
+        levels=levels,
+        periods=periods,
+        groups_file=groups_file,
+        site_membership_file=site_membership_file,
+        first_month=first_month,
+        last_month=last_month,
+    )[definition.id]
+
+
+def indicator_results_many(
+    engine: CountingEngine,
+    definitions: Sequence[IndicatorDefinition],
+    *,
+    levels: Sequence[Level],
+    periods: Sequence[PeriodKind],
+    groups_file: Path | None = None,
+    site_membership_file: Path | None = None,
+    first_month: dt.date | None = None,
+    last_month: dt.date | None = None,
+) -> dict[str, pd.DataFrame]:
+    """``indicator_results`` for several indicators, by id. Indicators whose data cover the same
+    months are counted together, which lets an engine share scans between them."""
     area_sets = [
         area_set(level, groups_file=groups_file, site_membership_file=site_membership_file)
         for level in levels
     ]
-    chosen = requested_periods(engine, definition, periods, first_month=first_month, last_month=last_month)
-    counts = engine.counts(definition, area_sets, chosen)
+    by_periods: dict[tuple[Period, ...], list[IndicatorDefinition]] = {}
+    for definition in definitions:
+        chosen = requested_periods(
+            engine, definition, periods, first_month=first_month, last_month=last_month
+        )
+        by_periods.setdefault(tuple(chosen), []).append(definition)
+    counted: dict[str, pd.DataFrame] = {}
+    for shared_periods, together in by_periods.items():
+        counted.update(engine.counts_many(together, area_sets, list(shared_periods)))
+    return {definition.id: _finished(definition, counted[definition.id]) for definition in definitions}
+
+
+def _finished(definition: IndicatorDefinition, counts: pd.DataFrame) -> pd.DataFrame:
+    """Results from an engine's counts: reported denominators, values and intervals."""
     if counts.empty:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     counts = counts.astype({"first_month": "int64", "last_month": "int64"})

@@ -62,4 +62,13 @@ class CountingEngine(Protocol):
         """Raw sums by level, area and period, as described in the module docstring."""
         ...
 
+    def counts_many(
+        self,
+        definitions: Sequence[IndicatorDefinition],
+        area_sets: Sequence[AreaSet],
+        periods: Sequence[Period],
+    ) -> dict[str, pd.DataFrame]:
+        """``counts`` of several definitions by id (an engine may share work between them)."""
+        ...
+
     def close(self) -> None: ...

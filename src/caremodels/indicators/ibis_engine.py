@@ -27,6 +27,7 @@ import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from caremodels.indicators.definition import (
     Condition,
     EventSelection,
     IndicatorDefinition,
+    LinkedEvent,
     Numerator,
     RegisteredPopulation,
 )
@@ -203,12 +205,9 @@ class IbisEngine:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _selected(self, selection: EventSelection) -> ir.Table:
-        table = self.table(selection.table)
-        tests = [_condition(table, selection.table, condition) for condition in selection.where]
-        if tests:
-            table = table.filter(*tests)
-        linked = selection.linked
+    def _linked(self, table: ir.Table, source: _Source) -> ir.Table:
+        """The rows of ``table`` whose person has the source's linked event."""
+        linked = source.linked
         if linked is None:
             return table
         other = self.table(linked.table).view()
@@ -216,45 +215,52 @@ class IbisEngine:
         if other_tests:
             other = other.filter(*other_tests)
         gap = _day_number(other, linked.table, linked.linked_date) - _day_number(
-            table, selection.table, linked.this_date
+            table, source.table, linked.this_date
         )
         predicates: list[Any] = [("person_id", "person_id"), gap >= linked.min_days, gap <= linked.max_days]
-        key = EVENT_TABLES[selection.table].key
-        if linked.table == selection.table and key is not None:
+        key = EVENT_TABLES[source.table].key
+        if linked.table == source.table and key is not None:
             predicates.append(table[key] != other[key])
         return table.semi_join(other, predicates)
 
-    def _event_months(
-        self, selection: EventSelection, first: int, last: int, *, banded: bool, weight: str
+    def _source_months(
+        self, source: _Source, measures: Sequence[_Measure], first: int, last: int
     ) -> ir.Table:
-        """Practice x month (x sex x age band) sums of ``weight`` and counts of events."""
-        table = self._selected(selection)
+        """One scan of an event source: by practice and month (and sex and age band), for each
+        measure ``j`` the sum of its weight (``v{j}``) and its number of events (``n{j}``) over
+        the events passing its conditions."""
+        base = self.table(source.table)
+        tests = _tests(base, source.table, measures)
+        if all(test is not None for test in tests):
+            base = base.filter(ibis.or_(*tests))
+        table = self._linked(base, source)
+        tests = _tests(table, source.table, measures)
         columns: dict[str, Any] = {
-            "practice": table[EVENT_TABLES[selection.table].practice_column],
-            "month": _month_index(table[selection.date]),
+            "practice": table[EVENT_TABLES[source.table].practice_column],
+            "month": _month_index(table[source.date]),
         }
-        if weight == "count":
-            columns["weight"] = ibis.literal(1, type="int64")
-        elif weight == "bed_days":
-            columns["weight"] = _field(table, selection.table, "length_of_stay_days")
-        else:
-            columns["weight"] = table[weight].cast("float64")
+        one = ibis.literal(1.0, type="float64")
+        for index, (measure, test) in enumerate(zip(measures, tests, strict=True)):
+            weight = _weight_value(table, source.table, measure.weight)
+            columns[f"v{index}"] = weight if test is None else ibis.ifelse(test, weight, 0.0)
+            columns[f"n{index}"] = one if test is None else ibis.ifelse(test, one, 0.0)
         keys = ["practice", "month"]
-        if banded:
+        if source.banded:
             age: Any = table.age
             columns["sex"] = table.sex
             columns["age_band"] = ibis.least((age / 5).floor().cast("int64"), AGE_BANDS - 1)
             keys += ["sex", "age_band"]
-        if selection.cohort == "care_home_residents":
+        if source.cohort == "care_home_residents":
             columns["person_id"] = table.person_id
-            columns["day"] = _day_number(table, selection.table, selection.date)
+            columns["day"] = _day_number(table, source.table, source.date)
         rows = table.select(**columns)
-        if banded:
+        if source.banded:
             rows = rows.filter(rows.sex.isin(["1", "2"]))
-        if selection.cohort == "care_home_residents":
+        if source.cohort == "care_home_residents":
             rows = self._while_resident(rows)
         rows = rows.filter(rows.month.between(first, last))
-        return rows.group_by(keys).aggregate(value=rows.weight.sum(), events=rows.count())
+        values = [f"{kind}{index}" for index in range(len(measures)) for kind in ("v", "n")]
+        return rows.group_by(keys).aggregate(**{column: rows[column].sum() for column in values})
 
     def _while_resident(self, rows: ir.Table) -> ir.Table:
         """Events on a day the person was resident in a care home, moved to the home's practice."""
@@ -386,54 +392,122 @@ class IbisEngine:
         rows = joined.select("practice", "month", days=days)
         return rows.group_by(["practice", "month"]).aggregate(denominator=rows.days.sum())
 
-    def _denominator_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
-        denominator = definition.denominator
-        banded = definition.standardisation == "esp2013"
-        if isinstance(denominator, RegisteredPopulation):
-            return self._registered_population(
-                first, last, banded=banded, min_age=denominator.min_age, max_age=denominator.max_age
-            )
-        if isinstance(denominator, CareHomeResidentYears):
-            return self._resident_days(first, last)
-        events = self._event_months(denominator, first, last, banded=banded, weight="count")
-        return events.select(
-            *[c for c in events.columns if c not in ("value", "events")], denominator="events"
-        )
-
     # -- putting it together ---------------------------------------------------------------------
 
-    def practice_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
-        """Numerator, denominator and events by practice and month (and band if standardised)."""
-        banded = definition.standardisation == "esp2013"
-        numerator = self._event_months(
-            definition.numerator, first, last, banded=banded, weight=_weight(definition.numerator)
-        )
-        denominator = self._denominator_months(definition, first, last)
+    def _stacked(
+        self, definitions: Sequence[IndicatorDefinition], first: int, last: int
+    ) -> tuple[ir.Table, dict[str, tuple[str, str, str]]]:
+        """Practice-month sums for several definitions at once, one column per quantity, and for
+        each definition the names of its (numerator, events, denominator) columns.
+
+        Definitions reading the same table, date, cohort and linked event share one scan; the
+        registered population and care-home residence are computed once. The parts are stacked and
+        summed by practice and month, so a part without a row counts as zero.
+        """
+        banded = definitions[0].standardisation == "esp2013"
         keys = ["practice", "month", *(["sex", "age_band"] if banded else [])]
-        joined = numerator.outer_join(denominator, keys)
-        return joined.select(
-            **{key: ibis.coalesce(joined[key], joined[f"{key}_right"]) for key in keys},
-            numerator=ibis.coalesce(joined.value, 0),
-            denominator=ibis.coalesce(joined.denominator, 0),
-            events=ibis.coalesce(joined.events, 0),
-        ).view()  # closes the join chain (see counts)
+        sources: dict[_Source, list[_Measure]] = {}
+        populations: dict[tuple[Any, ...], str] = {}
+
+        def measured(selection: EventSelection, weight: str) -> tuple[str, str]:
+            source = _Source(selection.table, selection.date, selection.cohort, selection.linked, banded)
+            measures = sources.setdefault(source, [])
+            measure = _Measure(selection.where, weight)
+            if measure not in measures:
+                measures.append(measure)
+            prefix = f"s{list(sources).index(source)}"
+            return f"{prefix}_v{measures.index(measure)}", f"{prefix}_n{measures.index(measure)}"
+
+        columns_of: dict[str, tuple[str, str, str]] = {}
+        for definition in definitions:
+            value, events = measured(definition.numerator, _weight(definition.numerator))
+            denominator = definition.denominator
+            if isinstance(denominator, RegisteredPopulation):
+                key: tuple[Any, ...] = ("registered", denominator.min_age, denominator.max_age)
+                counted = populations.setdefault(key, f"p{len(populations)}")
+            elif isinstance(denominator, CareHomeResidentYears):
+                counted = populations.setdefault(("resident_days",), f"p{len(populations)}")
+            else:
+                _, counted = measured(denominator, "count")
+            columns_of[definition.id] = (value, events, counted)
+
+        parts: list[ir.Table] = []
+        for index, (source, measures) in enumerate(sources.items()):
+            part = self._source_months(source, measures, first, last)
+            parts.append(part.rename({f"s{index}_{c}": c for c in part.columns if c not in keys}))
+        for population, name in populations.items():
+            if population[0] == "registered":
+                part = self._registered_population(
+                    first, last, banded=banded, min_age=population[1], max_age=population[2]
+                )
+            else:
+                part = self._resident_days(first, last)
+            parts.append(part.select(*keys, **{name: part.denominator}))
+        quantities = [column for part in parts for column in part.columns if column not in keys]
+        aligned = []
+        for part in parts:
+            bands: dict[str, Any] = (
+                {"sex": part.sex.cast("string"), "age_band": part.age_band.cast("int64")} if banded else {}
+            )
+            aligned.append(
+                part.select(
+                    practice=part.practice.cast("string"),
+                    month=part.month.cast("int64"),
+                    **bands,
+                    **{
+                        q: part[q].cast("float64") if q in part.columns else ibis.literal(0.0, type="float64")
+                        for q in quantities
+                    },
+                )
+            )
+        stacked = ibis.union(*aligned, distinct=False) if len(aligned) > 1 else aligned[0]
+        summed = stacked.group_by(keys).aggregate(**{q: stacked[q].sum() for q in quantities})
+        return summed, columns_of
+
+    def practice_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
+        """Numerator, denominator and events by practice and month (and sex and age band if
+        standardised). Denominators are raw: list size on the 15th, or days of care-home residence."""
+        stacked, columns_of = self._stacked([definition], first, last)
+        value, events, counted = columns_of[definition.id]
+        keys = [column for column in ("practice", "month", "sex", "age_band") if column in stacked.columns]
+        return stacked.select(
+            *keys, numerator=stacked[value], denominator=stacked[counted], events=stacked[events]
+        ).view()  # closes the join chain (see counts_many)
 
     def counts(
         self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
     ) -> pd.DataFrame:
-        banded = definition.standardisation == "esp2013"
+        return self.counts_many([definition], area_sets, periods)[definition.id]
+
+    def counts_many(
+        self,
+        definitions: Sequence[IndicatorDefinition],
+        area_sets: Sequence[AreaSet],
+        periods: Sequence[Period],
+    ) -> dict[str, pd.DataFrame]:
+        """``counts`` for several definitions in one query (two if some are standardised)."""
+        banded = [d for d in definitions if d.standardisation == "esp2013"]
+        crude = [d for d in definitions if d.standardisation != "esp2013"]
+        if banded and crude:
+            return {
+                **self.counts_many(crude, area_sets, periods),
+                **self.counts_many(banded, area_sets, periods),
+            }
+        if not definitions:
+            return {}
         band_keys = ["sex", "age_band"] if banded else []
         if not periods or not area_sets:
-            return pd.DataFrame(columns=COUNT_COLUMNS + band_keys)
+            return {d.id: pd.DataFrame(columns=COUNT_COLUMNS + band_keys) for d in definitions}
         first = min(period.first_month for period in periods)
         last = max(period.last_month for period in periods)
-        practice_months = self.practice_months(definition, first, last)
+        stacked, columns_of = self._stacked(definitions, first, last)
+        quantities = [c for c in stacked.columns if c not in ("practice", "month", *band_keys)]
         if len(area_sets) == 1:
-            mapped = self._areas(practice_months, area_sets[0])
+            mapped = self._areas(stacked, area_sets[0])
         else:
             # One table of (level, code, practice) for every level, so the plan has a single
             # branch however many levels are asked for.
-            present = self._practices_present(definition)
+            present = self._practices_present(definitions)
             area_map = self._constant(
                 pd.DataFrame(
                     [
@@ -445,8 +519,8 @@ class IbisEngine:
                     columns=["level", "code", "member"],
                 )
             )
-            joined = practice_months.join(area_map, [("practice", "member")])
-            mapped = joined.select(*_values(practice_months), "level", "code")
+            joined = stacked.join(area_map, [("practice", "member")])
+            mapped = joined.select(*[c for c in stacked.columns if c != "practice"], "level", "code")
         # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
         # mis-resolve its columns; a view closes the chain.
         mapped = mapped.view()
@@ -462,29 +536,33 @@ class IbisEngine:
         )
         placed = mapped.join(period_map, [("month", "period_month")])
         keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
-        summed = placed.group_by(keys).aggregate(
-            numerator=placed.numerator.sum(),
-            denominator=placed.denominator.sum(),
-            events=placed.events.sum(),
-        )
+        summed = placed.group_by(keys).aggregate(**{q: placed[q].sum() for q in quantities})
         frame = self.execute(summed)
-        return frame[COUNT_COLUMNS + band_keys]
+        results = {}
+        for definition in definitions:
+            value, events, counted = columns_of[definition.id]
+            results[definition.id] = frame[keys].assign(
+                numerator=frame[value], denominator=frame[counted], events=frame[events]
+            )[COUNT_COLUMNS + band_keys]
+        return results
 
-    def _practices_present(self, definition: IndicatorDefinition) -> frozenset[str]:
-        """Every practice code in the tables an indicator reads (whatever the dates)."""
-        sources: list[tuple[str, str]] = [
-            (definition.numerator.table, EVENT_TABLES[definition.numerator.table].practice_column)
-        ]
-        denominator = definition.denominator
-        if isinstance(denominator, RegisteredPopulation):
-            sources.append(("gp_registrations", "practice_code"))
-        elif isinstance(denominator, CareHomeResidentYears):
-            sources.append(("care_home_residence", "practice_code"))
-        else:
-            sources.append((denominator.table, EVENT_TABLES[denominator.table].practice_column))
-        if definition.numerator.cohort == "care_home_residents":
-            sources.append(("care_home_residence", "practice_code"))
-        key = tuple(sorted(set(sources)))
+    def _practices_present(self, definitions: Sequence[IndicatorDefinition]) -> frozenset[str]:
+        """Every practice code in the tables the indicators read (whatever the dates)."""
+        sources: set[tuple[str, str]] = set()
+        for definition in definitions:
+            sources.add(
+                (definition.numerator.table, EVENT_TABLES[definition.numerator.table].practice_column)
+            )
+            denominator = definition.denominator
+            if isinstance(denominator, RegisteredPopulation):
+                sources.add(("gp_registrations", "practice_code"))
+            elif isinstance(denominator, CareHomeResidentYears):
+                sources.add(("care_home_residence", "practice_code"))
+            else:
+                sources.add((denominator.table, EVENT_TABLES[denominator.table].practice_column))
+            if definition.numerator.cohort == "care_home_residents":
+                sources.add(("care_home_residence", "practice_code"))
+        key = tuple(sorted(sources))
         if key not in self._present:
             codes = ibis.union(
                 *[self.table(name).select(practice=self.table(name)[column]) for name, column in key],
@@ -496,7 +574,7 @@ class IbisEngine:
     def _areas(self, practice_months: ir.Table, area_set: AreaSet) -> ir.Table:
         """Practice-month rows labelled with the level and area code(s) of their practice."""
         level = ibis.literal(area_set.level)
-        values = _values(practice_months)
+        values = [column for column in practice_months.columns if column != "practice"]
         if area_set.kind == "each_practice":
             return practice_months.select(*values, level=level, code=practice_months.practice)
         if area_set.kind == "all_except":
@@ -530,10 +608,44 @@ class IbisEngine:
         return joined.select(*values, level=level, code=joined.member_code)
 
 
-def _values(practice_months: ir.Table) -> list[str]:
-    return ["month", "numerator", "denominator", "events"] + [
-        column for column in ("sex", "age_band") if column in practice_months.columns
-    ]
+@dataclass(frozen=True)
+class _Source:
+    """Events read in one scan: a table placed in months by one date, for one cohort, with or
+    without a linked event, banded by sex and age or not."""
+
+    table: str
+    date: str
+    cohort: str
+    linked: LinkedEvent | None
+    banded: bool
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """What is summed over the events of a source that pass ``where``: one per event (``count``),
+    bed days, or a numeric field."""
+
+    where: tuple[Condition, ...]
+    weight: str
+
+
+def _tests(table: ir.Table, table_name: str, measures: Sequence[_Measure]) -> list[Any]:
+    """Each measure's conditions combined, or None for a measure that takes every event."""
+    tests: list[Any] = []
+    for measure in measures:
+        parts = [_condition(table, table_name, condition) for condition in measure.where]
+        tests.append(ibis.and_(*parts) if parts else None)
+    return tests
+
+
+def _weight_value(table: ir.Table, table_name: str, weight: str) -> Any:
+    if weight == "count":
+        return ibis.literal(1.0, type="float64")
+    if weight == "bed_days":
+        bed_days: Any = _field(table, table_name, "length_of_stay_days")
+        return bed_days.cast("float64")
+    summed: Any = table[weight]
+    return summed.cast("float64")
 
 
 def _weight(numerator: Numerator) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
-from caremodels.indicators.compute import indicator_results
+from caremodels.indicators.compute import indicator_results_many
 from caremodels.indicators.definition import catalogue, find_indicator
 from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control
 from caremodels.indicators.engines import CountingEngine
@@ -118,21 +118,18 @@ def compute_to_file(
         raise CaremodelsError(str(error)) from error
     counting = open_engine(engine, warehouse_path, spark_master=spark_master)
     try:
-        results = [
-            indicator_results(
-                counting,
-                definition,
-                levels=[chosen_level],
-                periods=[chosen_period],
-                groups_file=groups_file,
-                site_membership_file=site_membership_file,
-                first_month=first_month,
-                last_month=last_month,
-            )
-            for definition in definitions
-        ]
+        results = indicator_results_many(
+            counting,
+            definitions,
+            levels=[chosen_level],
+            periods=[chosen_period],
+            groups_file=groups_file,
+            site_membership_file=site_membership_file,
+            first_month=first_month,
+            last_month=last_month,
+        )
     finally:
         counting.close()
-    published = publish(pd.concat(results, ignore_index=True), policy)
+    published = publish(pd.concat(list(results.values()), ignore_index=True), policy)
     write_results(published, out_file)
     return len(published)

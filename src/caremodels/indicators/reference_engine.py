@@ -229,6 +229,15 @@ class ReferenceEngine:
 
     # -- putting it together ---------------------------------------------------------------------
 
+    def counts_many(
+        self,
+        definitions: Sequence[IndicatorDefinition],
+        area_sets: Sequence[AreaSet],
+        periods: Sequence[Period],
+    ) -> dict[str, pd.DataFrame]:
+        """One definition after another: nothing is shared but the monthly registered population."""
+        return {definition.id: self.counts(definition, area_sets, periods) for definition in definitions}
+
     def counts(
         self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
     ) -> pd.DataFrame:
