@@ -153,7 +153,8 @@ def floor_queries(definition: Any) -> list[str]:
                 f"date_diff('day', CAST(t.{linked.this_date} AS DATE), CAST(o.{linked.linked_date} AS DATE))"
             )
             key = EVENT_TABLES[table].key
-            same = f" AND o.{key} <> t.{key}" if linked.table == table and key else ""
+            differs = " OR ".join(f"o.{column} <> t.{column}" for column in key)
+            same = f" AND ({differs})" if linked.table == table else ""
             where.append(
                 f"EXISTS (SELECT 1 FROM {linked.table} o WHERE o.person_id = t.person_id{same} AND "
                 f"{gap} BETWEEN {linked.min_days} AND {linked.max_days}"

@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{(matched.ci_high - 1) * 100:+.1f}%), {comparison.matched.diagnostics['matched_treated']} new residents "
         f"matched, largest |SMD| after matching {comparison.matched.diagnostics['max_abs_smd_after']:.2f}"
     )
+    print("balance (standardised mean differences before -> after matching):")
+    for row in comparison.matched.diagnostics["balance"] + comparison.matched.diagnostics["area_balance"]:
+        print(f"  {row['label']}: {row['smd_before']:+.2f} -> {row['smd_after']:+.2f}")
+    inference = comparison.matched.diagnostics["inference"]
+    print(f"interval: {inference['method']}, {inference['placebos']} placebos")
     print("explanation:")
     for line in comparison.explanation:
         print(f"  {line}")

@@ -46,7 +46,9 @@ def run_demo(
         stale.unlink(missing_ok=True)
     pseudonymiser = Pseudonymiser(load_key(out_dir / "pseudonymisation.key", create=True))
     # Registrations first, so that every activity table has its denominators.
-    files = sorted(synthetic.files.values(), key=lambda path: (not path.name.startswith("gp_registrations"), path.name))
+    files = sorted(
+        synthetic.files.values(), key=lambda path: (not path.name.startswith("gp_registrations"), path.name)
+    )
     loads = []
     with (
         Warehouse(warehouse_path) as warehouse,

@@ -159,3 +159,14 @@ def test_synthetic_control_refuses_too_short_a_pre_period() -> None:
     late = counts[pd.to_datetime(counts["month"]) >= "2014-10-01"]
     with pytest.raises(ValueError, match="quarters before the start"):
         synthetic_control(late, target, indicator="x")
+
+
+def test_few_placebos_are_flagged_in_the_caveats() -> None:
+    from caremodels.evaluation.inference import few_placebos_caveat
+
+    assert few_placebos_caveat(2) is None  # no interval at all: said elsewhere
+    assert "5 comparison areas" in str(few_placebos_caveat(5))
+    assert few_placebos_caveat(10) is None
+    counts, target = simulate_panel(np.random.default_rng(8), rate_ratio=1.0, comparison_groups=6)
+    result = difference_in_differences(counts, target, indicator="x")
+    assert any("6 comparison areas" in caveat for caveat in result.caveats)

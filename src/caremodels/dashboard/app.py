@@ -36,7 +36,7 @@ from caremodels.dashboard.charts import (
 from caremodels.dashboard.downloads import download_router
 from caremodels.dashboard.figures import DashboardFigures, NotFound
 from caremodels.dashboard.pages import not_found_page, page_router
-from caremodels.dashboard.snapshot import read_snapshot
+from caremodels.dashboard.snapshot import DEFAULT_INDICATOR_TIMEOUT, read_snapshot
 
 __all__ = ["create_app"]
 
@@ -139,17 +139,25 @@ def _environment() -> Environment:
     return environment
 
 
-def create_app(warehouse_path: Path, *, cache: bool = True, background: bool = True) -> FastAPI:
+def create_app(
+    warehouse_path: Path,
+    *,
+    cache: bool = True,
+    background: bool = True,
+    indicator_timeout: float = DEFAULT_INDICATOR_TIMEOUT,
+) -> FastAPI:
     """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
     be read or the NHS.UK frontend assets are missing.
 
     With ``cache`` (the default) what is read from the warehouse, and the controlled evaluations
     once computed, are kept beside it so that a restart on an unchanged warehouse is quick. With
     ``background`` the controlled evaluations of the sites are computed in a background thread
-    after start-up (the pages say so until they are ready); without, before this returns.
+    after start-up (the pages say so until they are ready); without, before this returns. An
+    indicator that takes longer than ``indicator_timeout`` seconds to compute is left out, with
+    that reason.
     """
     dist = frontend_dist()
-    snapshot = read_snapshot(Path(warehouse_path), cache=cache)
+    snapshot = read_snapshot(Path(warehouse_path), cache=cache, indicator_timeout=indicator_timeout)
     evaluations_file = snapshot.cache_folder / "evaluations.json" if snapshot.cache_folder else None
     figures = DashboardFigures(snapshot, evaluations_file=evaluations_file)
     if not figures.evaluations_ready:

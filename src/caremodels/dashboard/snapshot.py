@@ -21,6 +21,8 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,11 +37,13 @@ from caremodels.errors import CaremodelsError
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
+__all__ = ["DEFAULT_INDICATOR_TIMEOUT", "IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
 
 _LOG = logging.getLogger(__name__)
 AGE_BAND_WIDTH = 5
 OLDEST_BAND_FROM = 90
+DEFAULT_INDICATOR_TIMEOUT = 120.0
+"""Seconds one indicator may take to compute when the dashboard starts."""
 COUNT_COLUMNS = ["practice_code", "month", "numerator", "denominator", "events"]
 PracticeMonths = Callable[[IndicatorDefinition], pd.DataFrame]
 
@@ -67,11 +71,13 @@ class WarehouseSnapshot:
 
 
 @contextmanager
-def _practice_months(warehouse: Warehouse) -> Iterator[PracticeMonths]:
+def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeMonths]:
     """The engine's practice-month sums for a definition, over the months its events cover.
 
     One engine serves every definition so that the registered population, the costly part, is
-    computed once and reused.
+    computed once and reused. A definition whose query runs longer than ``timeout`` seconds is
+    interrupted (``duckdb.InterruptException``), so that one slow indicator cannot hold up the
+    start of the dashboard.
     """
     from caremodels.indicators.ibis_engine import duckdb_engine_for
     from caremodels.indicators.periods import month_start
@@ -82,7 +88,12 @@ def _practice_months(warehouse: Warehouse) -> Iterator[PracticeMonths]:
         months = engine.data_months(definition.numerator)
         if months is None:
             return pd.DataFrame(columns=COUNT_COLUMNS)
-        frame = engine.execute(engine.practice_months(definition, *months))
+        watchdog = threading.Timer(timeout, warehouse.connection.interrupt)
+        watchdog.start()
+        try:
+            frame = engine.execute(engine.practice_months(definition, *months))
+        finally:
+            watchdog.cancel()
         # Standardised indicators come by sex and age band: the dashboard shows crude figures.
         frame = frame.groupby(["practice", "month"], as_index=False)[
             ["numerator", "denominator", "events"]
@@ -123,19 +134,27 @@ def _tables_of(definition: IndicatorDefinition) -> set[str]:
 
 
 def _indicator_counts(
-    warehouse: Warehouse, tables: set[str]
+    warehouse: Warehouse, tables: set[str], timeout: float
 ) -> tuple[dict[str, IndicatorCounts], dict[str, str]]:
     available: dict[str, IndicatorCounts] = {}
     unavailable: dict[str, str] = {}
     rows = {table: _row_count(warehouse, table, tables) for table in tables}
-    with _practice_months(warehouse) as practice_months:
+    with _practice_months(warehouse, timeout) as practice_months:
         for definition in catalogue():
             empty = sorted(table for table in _tables_of(definition) if not rows.get(table))
             if empty:
                 unavailable[definition.id] = f"no rows are loaded into {', '.join(empty)}"
                 continue
+            started = time.perf_counter()
             try:
                 counts = practice_months(definition)
+            except duckdb.InterruptException:
+                _LOG.warning("indicator %s not computed: over %s s", definition.id, timeout)
+                unavailable[definition.id] = (
+                    f"computing it took longer than {timeout:g} seconds, the dashboard's limit "
+                    "(caremodels serve --indicator-timeout)"
+                )
+                continue
             except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
                 # One indicator the engine cannot compute must not take the whole dashboard down.
                 _LOG.warning("indicator %s not computed: %s", definition.id, error)
@@ -146,6 +165,7 @@ def _indicator_counts(
             if counts.empty or not (counts["denominator"] > 0).any():
                 unavailable[definition.id] = "no practice-month has both events and a denominator"
                 continue
+            _LOG.info("indicator %s read in %.1f s", definition.id, time.perf_counter() - started)
             available[definition.id] = IndicatorCounts(definition, counts)
     return available, unavailable
 
@@ -195,7 +215,9 @@ def _quarantine_detail(warehouse: Warehouse, tables: set[str]) -> pd.DataFrame:
     ).df()[columns]
 
 
-def read_snapshot(warehouse_path: Path, *, cache: bool = True) -> WarehouseSnapshot:
+def read_snapshot(
+    warehouse_path: Path, *, cache: bool = True, indicator_timeout: float = DEFAULT_INDICATOR_TIMEOUT
+) -> WarehouseSnapshot:
     """Read what the dashboard shows; raises ``CaremodelsError`` when the warehouse cannot be read.
 
     With ``cache`` the snapshot is kept in a folder beside the warehouse (``<file>.dashboard-cache``)
@@ -203,24 +225,24 @@ def read_snapshot(warehouse_path: Path, *, cache: bool = True) -> WarehouseSnaps
     the indicator catalogue, so that a restart on an unchanged warehouse reads it back in a second
     instead of recomputing every indicator. A cache that cannot be written is skipped.
     """
-    folder = _cache_folder(warehouse_path) if cache else None
+    folder = _cache_folder(warehouse_path, indicator_timeout) if cache else None
     if folder is not None:
         cached = _load_cached(folder, warehouse_path)
         if cached is not None:
             return dataclasses.replace(cached, cache_folder=folder)
-    snapshot = _read_warehouse(warehouse_path)
+    snapshot = _read_warehouse(warehouse_path, indicator_timeout)
     if folder is not None and _save_cached(snapshot, folder):
         return dataclasses.replace(snapshot, cache_folder=folder)
     return snapshot
 
 
-def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
+def _read_warehouse(warehouse_path: Path, indicator_timeout: float) -> WarehouseSnapshot:
     with Warehouse(warehouse_path, read_only=True) as warehouse:
         try:
             # DuckDB draws a progress bar on the terminal for long queries; a server must not.
             warehouse.connection.execute("SET enable_progress_bar = false")
             tables = set(warehouse.tables())
-            indicators, unavailable = _indicator_counts(warehouse, tables)
+            indicators, unavailable = _indicator_counts(warehouse, tables, indicator_timeout)
             profile_date = _profile_date(warehouse, indicators) if "gp_registrations" in tables else None
             population = _population(warehouse, profile_date)
             status = warehouse.status()
@@ -247,7 +269,7 @@ def _read_warehouse(warehouse_path: Path) -> WarehouseSnapshot:
 _CACHE_FORMAT = 3
 
 
-def _cache_key(warehouse_path: Path) -> str:
+def _cache_key(warehouse_path: Path, indicator_timeout: float) -> str:
     """What the snapshot depends on: the loads, the file, the software and the definitions."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
         try:
@@ -264,6 +286,8 @@ def _cache_key(warehouse_path: Path) -> str:
     stat = warehouse_path.stat()
     document = {
         "format": _CACHE_FORMAT,
+        # A longer limit may let an indicator through that timed out before.
+        "indicator_timeout": indicator_timeout,
         "version": __version__,
         "file": [stat.st_size, stat.st_mtime_ns],
         "batches": [[str(value) for value in batch] for batch in batches],
@@ -272,8 +296,8 @@ def _cache_key(warehouse_path: Path) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _cache_folder(warehouse_path: Path) -> Path | None:
-    key = _cache_key(warehouse_path)
+def _cache_folder(warehouse_path: Path, indicator_timeout: float) -> Path | None:
+    key = _cache_key(warehouse_path, indicator_timeout)
     root = warehouse_path.with_name(warehouse_path.name + ".dashboard-cache")
     return root / key
 

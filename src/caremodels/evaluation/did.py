@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from caremodels.evaluation.inference import MIN_PLACEBOS, CalibratedInterval, placebo_calibrated
+from caremodels.evaluation.inference import (
+    MIN_PLACEBOS,
+    CalibratedInterval,
+    few_placebos_caveat,
+    placebo_calibrated,
+)
 from caremodels.evaluation.panel import CountPanel, PoissonFit, fit_poisson_two_way
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
@@ -114,6 +119,9 @@ def difference_in_differences(
         caveats.append(
             f"Only {interval.placebos} placebo pseudo-sites: too few for an interval (at least 3 needed)."
         )
+    few = few_placebos_caveat(interval.placebos)
+    if few:
+        caveats.append(few)
     if pre_trend.get("p_value") is not None and pre_trend["p_value"] < 0.05:
         caveats.append("The event study shows a difference before the start: the estimate may be biased.")
     ratio = math.exp(log_ratio)

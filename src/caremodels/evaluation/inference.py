@@ -21,10 +21,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
-__all__ = ["MIN_PLACEBOS", "CalibratedInterval", "placebo_calibrated"]
+__all__ = [
+    "ADEQUATE_PLACEBOS",
+    "MIN_PLACEBOS",
+    "CalibratedInterval",
+    "few_placebos_caveat",
+    "placebo_calibrated",
+]
 
 # Fewer placebos than this leave the spread too uncertain for an interval worth printing.
 MIN_PLACEBOS = 3
+# Below this the interval rests on so few areas that it depends on their resembling the target
+# (docs/evaluation.md: intervals from economies with few comparison areas covered less often).
+ADEQUATE_PLACEBOS = 10
 
 
 class CalibratedInterval(BaseModel):
@@ -81,3 +90,13 @@ def placebo_calibrated(
         p_value=float(2 * scipy_stats.t.sf(abs(t_statistic), df=count)),
         rank_p_value=float((1 + np.sum(np.abs(statistics) >= abs(own))) / (count + 1)),
     )
+
+
+def few_placebos_caveat(placebos: int) -> str | None:
+    """A caveat for an interval calibrated on fewer than ``ADEQUATE_PLACEBOS`` placebos."""
+    if MIN_PLACEBOS <= placebos < ADEQUATE_PLACEBOS:
+        return (
+            f"Only {placebos} comparison areas served as placebos: the interval relies on them resembling "
+            "the target and may be too narrow; more comparison areas make it more reliable."
+        )
+    return None

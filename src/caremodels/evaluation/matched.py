@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.inference import placebo_calibrated
+from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.reference import emergency_admission_methods, practices
@@ -679,6 +679,9 @@ def matched_controls(
             "is the robust one, which ignores differences shared by a home's or practice's residents and is "
             "too narrow when few homes are compared."
         )
+    few = few_placebos_caveat(interval.placebos)
+    if few:
+        caveats.append(few)
     if matching.unmatched_treated:
         caveats.append(
             f"{matching.unmatched_treated} treated residents had no comparison resident within the caliper "

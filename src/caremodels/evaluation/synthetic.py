@@ -31,7 +31,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import nnls
 
-from caremodels.evaluation.inference import placebo_calibrated
+from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 
@@ -212,6 +212,9 @@ def synthetic_control(
     ]
     if math.isnan(interval.ci_low):
         caveats.append(f"Only {interval.placebos} placebos: too few for an interval.")
+    few = few_placebos_caveat(interval.placebos)
+    if few:
+        caveats.append(few)
     placebo_pre = [placebo.pre_rmspe for placebo in placebo_fits]
     if placebo_pre and fit.pre_rmspe > float(np.median(placebo_pre)) * 2:
         caveats.append(

@@ -75,7 +75,6 @@ DEFAULT_SPARK_CONFIG: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _EPOCH = dt.date(1970, 1, 1)
-_OPEN_ENDED_MONTHS = 12 * 1000
 
 
 def _month_index(value: ir.Value) -> ir.IntegerValue:
@@ -214,14 +213,27 @@ class IbisEngine:
         other_tests = [_condition(other, linked.table, condition) for condition in linked.where]
         if other_tests:
             other = other.filter(*other_tests)
-        gap = _day_number(other, linked.table, linked.linked_date) - _day_number(
-            table, source.table, linked.this_date
-        )
-        predicates: list[Any] = [("person_id", "person_id"), gap >= linked.min_days, gap <= linked.max_days]
         key = EVENT_TABLES[source.table].key
-        if linked.table == source.table and key is not None:
-            predicates.append(table[key] != other[key])
-        return table.semi_join(other, predicates)
+        same_table = linked.table == source.table
+        these = table.select(
+            this_person=table.person_id,
+            this_day=_day_number(table, source.table, linked.this_date),
+            **{f"key{i}": table[column] for i, column in enumerate(key)},
+        )
+        those = other.select(
+            that_person=other.person_id,
+            that_day=_day_number(other, linked.table, linked.linked_date),
+            **({f"other_key{i}": other[column] for i, column in enumerate(key)} if same_table else {}),
+        )
+        # An equality join on the person, then the window as a filter: a semi-join carrying the
+        # window in its condition is planned by DuckDB as a nested loop.
+        pairs = these.join(those, [("this_person", "that_person")])
+        gap = pairs.that_day - pairs.this_day
+        tests = [gap >= linked.min_days, gap <= linked.max_days]
+        if same_table:
+            tests.append(ibis.or_(*[pairs[f"key{i}"] != pairs[f"other_key{i}"] for i in range(len(key))]))
+        matched = pairs.filter(*tests).select(*[f"key{i}" for i in range(len(key))]).distinct()
+        return table.semi_join(matched, [(column, f"key{i}") for i, column in enumerate(key)])
 
     def _source_months(
         self, source: _Source, measures: Sequence[_Measure], first: int, last: int
@@ -313,29 +325,26 @@ class IbisEngine:
             spans = spans.mutate(high=ibis.least(spans.high, spans.born + 12 * max_age + 11))
         keys = ["practice"]
         if banded:
-            bands = self._constant(
-                pd.DataFrame(
-                    {
-                        "age_band": range(AGE_BANDS),
-                        "band_low": [60 * band for band in range(AGE_BANDS)],
-                        "band_high": [
-                            60 * band + 59 if band < AGE_BANDS - 1 else _OPEN_ENDED_MONTHS
-                            for band in range(AGE_BANDS)
-                        ],
-                    }
-                ).astype("int64")
+            # Within the months asked for, a registration crosses at most a few five-year bands:
+            # enumerate them from the band at its first month rather than joining to all 19.
+            offsets = self._constant(
+                pd.DataFrame({"band_offset": range((last - first) // 60 + 2)}).astype("int64")
             )
-            spans = spans.filter(spans.sex.isin(["1", "2"]))
-            spans = spans.join(
-                bands,
-                [spans.born + bands.band_low <= spans.high, spans.born + bands.band_high >= spans.low],
+            spans = spans.filter((spans.sex.isin(["1", "2"])) & (spans.low <= spans.high))
+            first_band = ibis.least(((spans.low - spans.born) / 60).floor().cast("int64"), AGE_BANDS - 1)
+            last_band = ibis.least(((spans.high - spans.born) / 60).floor().cast("int64"), AGE_BANDS - 1)
+            spans = spans.mutate(first_band=first_band, last_band=last_band).cross_join(offsets)
+            spans = spans.mutate(age_band=spans.first_band + spans.band_offset)
+            spans = spans.filter(spans.age_band <= spans.last_band)
+            band_end = ibis.ifelse(
+                spans.age_band == AGE_BANDS - 1, spans.high, spans.born + 60 * spans.age_band + 59
             )
             spans = spans.select(
                 "practice",
                 "sex",
                 "age_band",
-                low=ibis.greatest(spans.low, spans.born + spans.band_low),
-                high=ibis.least(spans.high, spans.born + spans.band_high),
+                low=ibis.greatest(spans.low, spans.born + 60 * spans.age_band),
+                high=ibis.least(spans.high, band_end),
             )
             keys = ["practice", "sex", "age_band"]
         spans = spans.filter(spans.low <= spans.high)

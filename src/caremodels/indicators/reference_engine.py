@@ -129,17 +129,15 @@ class ReferenceEngine:
         for condition in linked.where:
             other_keep &= self._passes(other, linked.table, condition).astype(bool)
         other = other[other_keep]
-        key = EVENT_TABLES[selection.table].key
         these = frame[["person_id", linked.this_date]].rename(columns={linked.this_date: "this_date"})
-        these = these.assign(this_key=frame[key] if key else None).reset_index(names="row")
+        these = these.reset_index(names="row")
         those = other[["person_id", linked.linked_date]].rename(columns={linked.linked_date: "linked_date"})
-        linked_key = EVENT_TABLES[linked.table].key
-        those = those.assign(linked_key=other[linked_key] if linked_key else None)
+        those = those.reset_index(names="other_row")
         pairs = these.merge(those, on="person_id")
         gap = (pairs["linked_date"].dt.normalize() - pairs["this_date"].dt.normalize()).dt.days
         ok = (gap >= linked.min_days) & (gap <= linked.max_days)
-        if linked.table == selection.table and key is not None:
-            ok &= pairs["this_key"] != pairs["linked_key"]
+        if linked.table == selection.table:  # an event never links to itself (the same row)
+            ok &= pairs["row"] != pairs["other_row"]
         return frame.loc[frame.index.isin(pairs.loc[ok, "row"])]
 
     def _events(self, selection: EventSelection, *, banded: bool, weight: str) -> pd.DataFrame:

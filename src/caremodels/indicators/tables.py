@@ -54,7 +54,8 @@ class EventTable:
 
     name: EventTableName
     practice_column: str
-    key: str | None
+    key: tuple[str, ...]
+    """Columns identifying one row (the canonical schema's key)."""
     description: str
     derived: tuple[DerivedField, ...] = field(default_factory=tuple)
 
@@ -75,7 +76,7 @@ EVENT_TABLES: dict[str, EventTable] = {
         EventTable(
             "apc_spells",
             "gp_practice_code",
-            "spell_id",
+            ("spell_id",),
             "hospital provider spells",
             (
                 DerivedField(
@@ -91,7 +92,7 @@ EVENT_TABLES: dict[str, EventTable] = {
         EventTable(
             "ae_attendances",
             "gp_practice_code",
-            "attendance_id",
+            ("attendance_id",),
             "A&E attendances",
             (
                 DerivedField(
@@ -103,13 +104,13 @@ EVENT_TABLES: dict[str, EventTable] = {
                 ),
             ),
         ),
-        EventTable("op_attendances", "gp_practice_code", "appointment_id", "outpatient appointments"),
-        EventTable("ambulance_incidents", "gp_practice_code", "incident_id", "ambulance incidents"),
-        EventTable("referrals", "gp_practice_code", "referral_id", "GP referrals"),
+        EventTable("op_attendances", "gp_practice_code", ("appointment_id",), "outpatient appointments"),
+        EventTable("ambulance_incidents", "gp_practice_code", ("incident_id",), "ambulance incidents"),
+        EventTable("referrals", "gp_practice_code", ("referral_id",), "GP referrals"),
         EventTable(
             "advice_and_guidance",
             "gp_practice_code",
-            "request_id",
+            ("request_id",),
             "advice and guidance requests",
             (
                 DerivedField(
@@ -121,8 +122,18 @@ EVENT_TABLES: dict[str, EventTable] = {
                 ),
             ),
         ),
-        EventTable("prescribing", "practice_code", None, "prescribing by practice, month and BNF chapter"),
-        EventTable("gp_registrations", "practice_code", None, "registrations (as events: their ends)"),
+        EventTable(
+            "prescribing",
+            "practice_code",
+            ("practice_code", "month", "bnf_chapter"),
+            "prescribing by practice, month and BNF chapter",
+        ),
+        EventTable(
+            "gp_registrations",
+            "practice_code",
+            ("person_id", "practice_code", "registration_start"),
+            "registrations (as events: their ends)",
+        ),
     )
 }
 
