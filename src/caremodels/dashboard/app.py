@@ -151,8 +151,9 @@ def create_app(
 
     With ``cache`` (the default) what is read from the warehouse, and the controlled evaluations
     once computed, are kept beside it so that a restart on an unchanged warehouse is quick. With
-    ``background`` the controlled evaluations of the sites are computed in a background thread
-    after start-up (the pages say so until they are ready); without, before this returns. An
+    ``background`` the site pages and the sites' controlled evaluations are prepared in a background
+    thread after start-up (a site page says when its evaluations are not ready yet); without, before
+    this returns. An
     indicator that takes longer than ``indicator_timeout`` seconds to compute is left out, with
     that reason.
     """
@@ -160,13 +161,10 @@ def create_app(
     snapshot = read_snapshot(Path(warehouse_path), cache=cache, indicator_timeout=indicator_timeout)
     evaluations_file = snapshot.cache_folder / "evaluations.json" if snapshot.cache_folder else None
     figures = DashboardFigures(snapshot, evaluations_file=evaluations_file)
-    if not figures.evaluations_ready:
-        if background:
-            threading.Thread(
-                target=figures.compute_evaluations, name="caremodels-evaluations", daemon=True
-            ).start()
-        else:
-            figures.compute_evaluations()
+    if background:
+        threading.Thread(target=figures.prepare_sites, name="caremodels-sites", daemon=True).start()
+    else:
+        figures.prepare_sites()
     environment = _environment()
     frontend_version = _frontend_version(dist)
     app = FastAPI(

@@ -36,7 +36,7 @@ TEXT = "#212b32"
 GRID = "#d8dde0"
 LIMIT = "#425563"
 # Making Data Count colours: grey for common cause, blue for improvement, orange for concern
-# (a darker orange than MDC's #ed8b00, which has only 2.5:1 contrast against white).
+# (a darker orange than Making Data Count's #ed8b00, which has only 2.5:1 contrast against white).
 COMMON_CAUSE = "#768692"
 IMPROVEMENT = "#005eb8"
 CONCERN = "#b35900"

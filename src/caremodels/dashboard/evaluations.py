@@ -6,19 +6,20 @@ indicator it applies to. The controlled methods (difference in differences, synt
 more, so they run for the indicators the programme monitored most closely (``CONTROLLED_INDICATORS``,
 those present in the catalogue and the warehouse). A method that cannot run for a site (too few
 months before the start, too few comparison areas...) is listed with its reason, never hidden.
-A method missing from the installed ``caremodels.evaluation`` is simply not offered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
+from caremodels.evaluation.did import difference_in_differences
 from caremodels.evaluation.result import EvaluationResult
+from caremodels.evaluation.synthetic import synthetic_control
+from caremodels.evaluation.targets import EvaluationTarget, resolve_target
 from caremodels.indicators import IndicatorDefinition
 
 __all__ = ["CONTROLLED_INDICATORS", "ControlledMethod", "controlled_methods", "run_controlled"]
@@ -31,7 +32,7 @@ CONTROLLED_INDICATORS = (
 """Emergency admissions (the funding-condition measure), A&E attendances, and for care homes the
 residents' emergency admissions: the measures the programme reported on first (May 2017)."""
 
-Runner = Callable[[pd.DataFrame, Any, IndicatorDefinition], EvaluationResult]
+Runner = Callable[[pd.DataFrame, EvaluationTarget, IndicatorDefinition], EvaluationResult]
 
 
 @dataclass(frozen=True)
@@ -40,32 +41,24 @@ class ControlledMethod:
     run: Runner
 
 
+def _difference_in_differences(
+    counts: pd.DataFrame, target: EvaluationTarget, definition: IndicatorDefinition
+) -> EvaluationResult:
+    return difference_in_differences(counts, target, indicator=definition.id)
+
+
+def _synthetic_control(
+    counts: pd.DataFrame, target: EvaluationTarget, definition: IndicatorDefinition
+) -> EvaluationResult:
+    return synthetic_control(counts, target, indicator=definition.id, multiplier=definition.multiplier)
+
+
 def controlled_methods() -> list[ControlledMethod]:
-    """The controlled methods this installation of caremodels provides."""
-    methods: list[ControlledMethod] = []
-    try:
-        from caremodels.evaluation.did import difference_in_differences
-    except ImportError:
-        pass
-    else:
-
-        def did(counts: pd.DataFrame, target: Any, definition: IndicatorDefinition) -> EvaluationResult:
-            return difference_in_differences(counts, target, indicator=definition.id)
-
-        methods.append(ControlledMethod("difference in differences", did))
-    try:
-        from caremodels.evaluation.synthetic import synthetic_control
-    except ImportError:
-        pass
-    else:
-
-        def synthetic(counts: pd.DataFrame, target: Any, definition: IndicatorDefinition) -> EvaluationResult:
-            return synthetic_control(
-                counts, target, indicator=definition.id, multiplier=definition.multiplier
-            )
-
-        methods.append(ControlledMethod("synthetic control", synthetic))
-    return methods
+    """The controlled methods a site page shows, in the order it shows them."""
+    return [
+        ControlledMethod("difference in differences", _difference_in_differences),
+        ControlledMethod("synthetic control", _synthetic_control),
+    ]
 
 
 def run_controlled(
@@ -75,10 +68,6 @@ def run_controlled(
     methods: list[ControlledMethod],
 ) -> tuple[list[EvaluationResult], list[tuple[str, str, str]]]:
     """Results, and (method, indicator, reason) for each method that could not run."""
-    try:
-        from caremodels.evaluation.targets import resolve_target
-    except ImportError:
-        return [], []
     results: list[EvaluationResult] = []
     skipped: list[tuple[str, str, str]] = []
     try:

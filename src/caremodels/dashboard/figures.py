@@ -2,7 +2,7 @@
 
 ``DashboardFigures`` is built once from a ``WarehouseSnapshot``. Programme, care-home and
 data-quality figures are computed when it is built; site pages and the controlled evaluations by
-``compute_evaluations`` (run in a background thread by the app, and saved beside the snapshot);
+``prepare_sites`` (run in a background thread by the app; evaluations are saved beside the snapshot);
 explorer aggregations on first use. Everything computed is kept. Pages and API endpoints call the
 same methods, so a page never shows a number the API does not give.
 
@@ -206,8 +206,8 @@ class DashboardFigures:
         return [site_id for site_id in self.sites if self.site_practices[site_id]]
 
     def _load_evaluations(self) -> None:
+        """Controlled evaluations saved by an earlier start on the same snapshot, if any."""
         if not self.methods:
-            self._evaluations_done.set()
             return
         if self._evaluations_file is not None and self._evaluations_file.is_file():
             try:
@@ -220,23 +220,23 @@ class DashboardFigures:
             except (OSError, ValueError, KeyError) as error:
                 _LOG.warning("saved evaluations in %s not used: %s", self._evaluations_file, error)
                 self._controlled.clear()
-        if all(site_id in self._controlled for site_id in self.sites_with_data()):
-            self._evaluations_done.set()
 
-    def compute_evaluations(self) -> None:
-        """Build every site page and run the controlled evaluations of every site with data, then
-        save them beside the snapshot. Meant for a background thread: pages are served meanwhile,
-        and a site page says its controlled evaluations are still being computed."""
+    def prepare_sites(self) -> None:
+        """Build every site page, then run the controlled evaluations of every site with data that
+        were not saved before, and save them beside the snapshot. Meant for a background thread:
+        pages are served meanwhile, and a site page says its controlled evaluations are still being
+        computed."""
         try:
             for site_id in self.sites_with_data():
                 self.site(site_id)
+            missing = [site_id for site_id in self.sites_with_data() if site_id not in self._controlled]
+            if not missing or not self.methods:
+                return
             inputs = {
                 item.definition.id: (item.definition, item.counts)
                 for item in self.snapshot.indicators.values()
             }
-            for site_id in self.sites_with_data():
-                if site_id in self._controlled:
-                    continue
+            for site_id in missing:
                 results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
                 self._controlled[site_id] = (
                     [evaluation_out(result) for result in results],
@@ -263,6 +263,7 @@ class DashboardFigures:
 
     @property
     def evaluations_ready(self) -> bool:
+        """Whether ``prepare_sites`` has finished: every site page built, every evaluation run."""
         return self._evaluations_done.is_set()
 
     def wait_for_evaluations(self, timeout: float) -> bool:

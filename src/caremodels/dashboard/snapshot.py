@@ -88,12 +88,23 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
         months = engine.data_months(definition.numerator)
         if months is None:
             return pd.DataFrame(columns=COUNT_COLUMNS)
-        watchdog = threading.Timer(timeout, warehouse.connection.interrupt)
+        finished = threading.Event()
+
+        def watch() -> None:
+            # An interrupt only stops a query that is running, so keep interrupting once the
+            # time is up until the engine gives up (it may still be building the query).
+            if finished.wait(timeout):
+                return
+            while not finished.wait(0.01):
+                warehouse.connection.interrupt()
+
+        watchdog = threading.Thread(target=watch, name="caremodels-indicator-watchdog", daemon=True)
         watchdog.start()
         try:
             frame = engine.execute(engine.practice_months(definition, *months))
         finally:
-            watchdog.cancel()
+            finished.set()
+            watchdog.join()
         # Standardised indicators come by sex and age band: the dashboard shows crude figures.
         frame = frame.groupby(["practice", "month"], as_index=False)[
             ["numerator", "denominator", "events"]
@@ -106,6 +117,16 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
         yield practice_months
     finally:
         engine.close()
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` comes from the time limit's interrupt (the engine may wrap it)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, duckdb.InterruptException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _row_count(warehouse: Warehouse, table: str, tables: set[str]) -> int:
@@ -148,14 +169,14 @@ def _indicator_counts(
             started = time.perf_counter()
             try:
                 counts = practice_months(definition)
-            except duckdb.InterruptException:
-                _LOG.warning("indicator %s not computed: over %s s", definition.id, timeout)
-                unavailable[definition.id] = (
-                    f"computing it took longer than {timeout:g} seconds, the dashboard's limit "
-                    "(caremodels serve --indicator-timeout)"
-                )
-                continue
             except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
+                if _interrupted(error):
+                    _LOG.warning("indicator %s not computed: over %s s", definition.id, timeout)
+                    unavailable[definition.id] = (
+                        f"computing it took longer than {timeout:g} seconds, the dashboard's limit "
+                        "(caremodels serve --indicator-timeout)"
+                    )
+                    continue
                 # One indicator the engine cannot compute must not take the whole dashboard down.
                 _LOG.warning("indicator %s not computed: %s", definition.id, error)
                 unavailable[definition.id] = (
