@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,25 @@ def test_readme_first_screen_has_exactly_two_commands() -> None:
     assert commands == ["./run demo", "./run test"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "exec ./run test" in ci
+
+
+def _markdown_files() -> list[Path]:
+    return [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((ROOT / "benchmarks").glob("*.md")),
+    ]
+
+
+def test_relative_links_in_the_docs_resolve() -> None:
+    # A new analyst follows these links; a renamed or missing document must fail here, not for them.
+    link = re.compile(r"\]\(([^)\s]+)\)")
+    broken = []
+    for document in _markdown_files():
+        for target in link.findall(document.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = (document.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{document.relative_to(ROOT)} -> {target}")
+    assert broken == []
