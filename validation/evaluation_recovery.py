@@ -15,21 +15,25 @@ emergency admissions by practice and month, and the methods run: programme monit
 for Fylde Coast, Morecambe Bay and Sunderland; matched controls (``matched``) for the care home
 residents of Connecting Care Wakefield. Two studies:
 
-- ``practice`` (default): tiny economies (22 practices at a tenth of their size, about 7 seconds
-  each), the practice-level methods only (a tiny economy has too few care home residents);
+- ``practice`` (default): tiny economies (22 practices, at a tenth of their size except Connecting
+  Care Wakefield's, which no practice-level comparison here uses; seconds each), the practice-level
+  methods only (a tiny economy has too few comparison care home residents);
 - ``care_homes``: region-scale economies sampled to 5% of their practices (practices at full size,
   about 60,000 people), April 2013 to March 2018, matched controls and the practice-level methods.
 
 Comparisons never include practices of a site that has a planted effect of its own
 (``--exclude-site``), so that the truth is known exactly: the rate ratio is 1 + e (or 1 + c, or 1).
 
-A row per replicate, place and method goes to a CSV (resumable: replicates already there are
-skipped); the summary gives, per method, the share of 95% intervals covering the truth (target
+A row per replicate, place and method goes to a CSV (resumable: a replicate's methods already there
+are skipped). ``--methods`` runs only some methods; with ``--rerun`` their rows are first removed
+from the CSV, so that one method is measured afresh after a change to it while the others' rows stay
+(``--rerun`` once, then resume without it if interrupted). The summary gives, per method, the share of 95% intervals covering the truth (target
 93-97%) and the share of no-effect places flagged (interval excluding 1; target at most 7%), with
 Wilson 95% intervals for both.
 
     nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study practice --replicates 200
     nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study care_homes --replicates 200
+    nice -n 10 .venv/bin/python validation/evaluation_recovery.py --study practice --methods baseline --rerun
     .venv/bin/python validation/evaluation_recovery.py --study practice --summary-only
 """
 
@@ -152,14 +156,18 @@ def _row(seed: int, place: str, method: str, truth: float, started: float, **val
     return row
 
 
-def run_replicate(seed: int, work_dir: Path, study: Study) -> list[dict[str, Any]]:
-    """Generate, load and evaluate one replicate; one row per place and method."""
+def run_replicate(
+    seed: int, work_dir: Path, study: Study, methods: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """Generate, load and evaluate one replicate; one row per place and method (``methods``, default
+    the study's)."""
+    methods = study.methods if methods is None else methods
     practice_effect, care_home_effect = planted_effects(seed)
     synthetic = generate(replicate_config(seed, study), work_dir / "synthetic")
     warehouse_path = work_dir / "warehouse.duckdb"
     pseudonymiser = Pseudonymiser(KEY)
     with Warehouse(warehouse_path) as warehouse:
-        for table in TABLES + (PERSON_TABLES if "matched" in study.methods else ()):
+        for table in TABLES + (PERSON_TABLES if "matched" in methods else ()):
             if table in synthetic.files:
                 load_file(
                     warehouse, synthetic.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
@@ -168,9 +176,9 @@ def run_replicate(seed: int, work_dir: Path, study: Study) -> list[dict[str, Any
     for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
         excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
         for method in ("baseline", "did", "synthetic"):
-            if method in study.methods:
+            if method in methods:
                 plan.append((place, method, truth, excluded))
-    if "matched" in study.methods:
+    if "matched" in methods:
         plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
     rows = []
     with Warehouse(warehouse_path, read_only=True) as warehouse:
@@ -288,6 +296,13 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicates", type=int, default=200)
@@ -296,13 +311,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="CSV of results (default validation/results/recovery_STUDY.csv)"
     )
+    parser.add_argument(
+        "--methods", help="comma-separated methods to run (default: the study's); others' rows are kept"
+    )
+    parser.add_argument(
+        "--rerun", action="store_true", help="first remove the rows of --methods for these replicates"
+    )
     parser.add_argument("--summary-only", action="store_true")
     arguments = parser.parse_args(argv)
     seeds = range(arguments.first_seed, arguments.first_seed + arguments.replicates)
     study = STUDIES[arguments.study]
+    methods = study.methods
+    if arguments.methods:
+        methods = tuple(method.strip() for method in arguments.methods.split(",") if method.strip())
+        unknown = sorted(set(methods) - set(study.methods))
+        if unknown:
+            parser.error(f"the {arguments.study} study has no method {', '.join(unknown)}")
     out = arguments.out or RESULTS / f"recovery_{arguments.study}.csv"
+    if arguments.rerun and not arguments.summary_only and out.exists():
+        write_rows(
+            out,
+            [
+                row
+                for row in read_rows(out)
+                if not (row["method"] in methods and int(row["seed"]) in set(seeds))
+            ],
+        )
     if not arguments.summary_only:
-        done = {int(row["seed"]) for row in read_rows(out)}
+        done = {(int(row["seed"]), row["method"]) for row in read_rows(out)}
         out.parent.mkdir(parents=True, exist_ok=True)
         new_file = not out.exists()
         with out.open("a", newline="", encoding="utf-8") as handle:
@@ -310,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             if new_file:
                 writer.writeheader()
             for seed in seeds:
-                if seed in done:
+                wanted = tuple(method for method in methods if (seed, method) not in done)
+                if not wanted:
                     continue
                 started = time.perf_counter()
                 with tempfile.TemporaryDirectory(prefix="caremodels-recovery-") as folder:
-                    rows = run_replicate(seed, Path(folder), study)
+                    rows = run_replicate(seed, Path(folder), study, wanted)
                 writer.writerows(rows)
                 handle.flush()
                 print(f"replicate {seed}: {time.perf_counter() - started:.1f} s", flush=True)

@@ -52,8 +52,9 @@ PLAIN_ENGLISH = {
     "baseline": (
         "Programme monitoring, as NHS England did it: how fast the site's rate grew from the baseline "
         "year, against how fast it grew in the practices of the rest of England (those in no site of "
-        "the same type). It removes national trends but not differences between the areas, and its "
-        "interval counts only chance in the four yearly totals."
+        "the same type). It removes national trends but not differences between the areas. Its interval "
+        "comes from comparing each comparison area's growth with the rest in the same way (placebos), "
+        "so it reflects how much areas' growth really varies."
     ),
     "did": (
         "Difference in differences: every practice is compared with itself before the start and "
@@ -151,6 +152,17 @@ def _parse_period(text: str) -> tuple[dt.date, dt.date]:
     return start, following - dt.timedelta(days=1)
 
 
+def _ratio_ticks(log_span: float) -> tuple[float, ...]:
+    """Tick values for a log-scale ratio axis, coarser as the axis spans more."""
+    if log_span < math.log(5):
+        return (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+    if log_span < math.log(20):
+        return (0.25, 0.5, 1.0, 2.0, 4.0)
+    if log_span < math.log(200):
+        return (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    return (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
 def interval_chart(
     rows: Sequence[tuple[str, float, float, float]],
     *,
@@ -186,7 +198,7 @@ def interval_chart(
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
     ]
     axis = top + row_height * len(rows)
-    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0):
+    for tick in _ratio_ticks(high_end - low_end):
         if low_end <= math.log(tick) <= high_end:
             colour, thickness = (_TEXT, 2) if tick == 1.0 else (_GRID, 1)
             parts.append(
@@ -239,6 +251,7 @@ def _indicator_section(
             rest_practices=target.control_practices,
             care_model=target.care_model,
             multiplier=definition.multiplier,
+            placebo_areas=target.controls,
         ).result
 
     result, error = _run(baseline)

@@ -11,6 +11,8 @@ import pytest
 from caremodels.cli import main
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation import METHODS, evaluate, funding_conditions, indicator_counts
+from caremodels.ingest import Pseudonymiser, load_file
+from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
 
 from .care_home_simulation import TREATED_SITE, simulate_care_homes
@@ -22,6 +24,54 @@ ESTIMATE_KEYS = {"rate_ratio", "ci_low", "ci_high", "percent_change", "p_value"}
 def _run_json(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> object:
     assert main(arguments) == 0
     return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def care_home_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
+) -> Path:
+    """The tiny economy with its care home, condition and frailty tables, for matched controls."""
+    import datetime as dt
+
+    path = tmp_path_factory.mktemp("care_homes") / "warehouse.duckdb"
+    with Warehouse(path) as warehouse:
+        for table in (
+            "gp_registrations",
+            "apc_spells",
+            "care_home_residence",
+            "conditions",
+            "frailty_assessments",
+        ):
+            load_file(
+                warehouse, tiny_economy.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
+            )
+    return path
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_on_the_tiny_economys_care_home_site(
+    method: str, care_home_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["evaluate", "--warehouse", str(care_home_warehouse), "--site", "Wakefield care homes"]
+    document = _run_json(["--quiet", *arguments, "--method", method, "--json"], capsys)
+    assert isinstance(document, dict) and set(document) == RESULT_KEYS
+    assert document["method"] == method
+    estimate = document["estimate"]
+    assert all(np.isfinite(estimate[key]) for key in ("rate_ratio", "ci_low", "ci_high"))
+    assert estimate["ci_low"] <= estimate["rate_ratio"] <= estimate["ci_high"]
+    assert document["diagnostics"]["inference"]["placebos"] >= 3
+
+
+def test_progress_goes_to_stderr_unless_quiet(
+    care_home_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["evaluate", "--warehouse", str(care_home_warehouse), "--site", "Fylde Coast"]
+    assert main([*arguments, "--method", "synthetic", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["method"] == "synthetic"  # stdout holds only the JSON
+    assert "Running synthetic control for Fylde Coast" in captured.err
+    assert main(["--quiet", *arguments, "--method", "synthetic", "--json"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("method", ["baseline", "did", "synthetic"])
@@ -182,3 +232,6 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     assert "Why the site's own figure and the matched estimate differ" in html
     assert "regression to the mean" in html
     assert "Balance: standardised mean differences" in html
+    # The practices' own characteristics are adjusted for in the outcome model, not matched on, and
+    # the balance table says so.
+    assert "(adjusted for, not matched on)" in html

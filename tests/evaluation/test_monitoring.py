@@ -3,10 +3,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from caremodels.evaluation import growth_against_rest
+from caremodels.evaluation.inference import placebo_calibrated
 
 
 def _counts(practice: str, first_year_events: int, second_year_events: int, list_size: int) -> pd.DataFrame:
@@ -119,3 +121,138 @@ def test_a_short_run_across_two_financial_years_is_refused() -> None:
             rest_practices={"A00001"},
             comparison_months=(dt.date(2015, 1, 1), dt.date(2015, 6, 1)),
         )
+
+
+def _two_years(
+    practice: str, first_year_events: int, second_year_events: int, list_size: int
+) -> pd.DataFrame:
+    return _counts(practice, first_year_events, second_year_events, list_size)
+
+
+def test_placebo_areas_calibrate_the_interval_and_leave_the_programme_figures_alone() -> None:
+    # The area grows 10%; eight comparison areas of one practice each grow by -12% to +16%, far more
+    # spread than Poisson noise in 2,000 events a year allows.
+    placebo_growth = (-0.12, -0.08, -0.04, 0.0, 0.04, 0.08, 0.12, 0.16)
+    frames = [_two_years("A00001", 1000, 1100, 10_000)]
+    placebo_areas = {}
+    for index, growth in enumerate(placebo_growth):
+        code = f"B0000{index}"
+        frames.append(_two_years(code, 2000, round(2000 * (1 + growth)), 20_000))
+        placebo_areas[f"CCG{index}"] = (code,)
+    counts = pd.concat(frames)
+    rest = {code for codes in placebo_areas.values() for code in codes}
+    plain = growth_against_rest(
+        counts, {"A00001"}, indicator="emergency_admissions", area="A", rest_practices=rest, care_model="MCP"
+    )
+    calibrated = growth_against_rest(
+        counts,
+        {"A00001"},
+        indicator="emergency_admissions",
+        area="A",
+        rest_practices=rest,
+        care_model="MCP",
+        placebo_areas=placebo_areas,
+    )
+    # NHS England's figures do not depend on the placebos.
+    for field in ("growth", "rest_growth", "difference_percentage_points"):
+        assert getattr(calibrated, field) == getattr(plain, field)
+    assert calibrated.result.estimate.rate_ratio == plain.result.estimate.rate_ratio
+    assert (
+        calibrated.result.diagnostics["funding_condition_2017"]
+        == plain.result.diagnostics["funding_condition_2017"]
+    )
+    # The Poisson interval is kept in the diagnostics, and is the uncalibrated estimate's interval.
+    poisson = calibrated.result.diagnostics["poisson_interval"]
+    assert poisson["ci_low"] == pytest.approx(plain.result.estimate.ci_low)
+    assert poisson["ci_high"] == pytest.approx(plain.result.estimate.ci_high)
+
+    # By hand: each placebo's log ratio of growth ratios against the other seven, over its Poisson s.e.
+    statistics = []
+    for index, growth in enumerate(placebo_growth):
+        own_before, own_after = 2000, round(2000 * (1 + growth))
+        others_before = 2000 * 7
+        others_after = sum(round(2000 * (1 + g)) for j, g in enumerate(placebo_growth) if j != index)
+        log_ratio = math.log(own_after / own_before) - math.log(others_after / others_before)
+        statistics.append(
+            log_ratio / math.sqrt(1 / own_before + 1 / own_after + 1 / others_before + 1 / others_after)
+        )
+    expected = placebo_calibrated(
+        math.log(plain.result.estimate.rate_ratio), poisson["standard_error"], statistics
+    )
+    estimate = calibrated.result.estimate
+    assert estimate.ci_low == pytest.approx(expected.ci_low)
+    assert estimate.ci_high == pytest.approx(expected.ci_high)
+    assert estimate.p_value == pytest.approx(expected.p_value)
+    inference = calibrated.result.diagnostics["inference"]
+    assert inference["placebos"] == 8
+    assert inference["dispersion_over_poisson"] > 4  # areas vary far more than chance
+    assert estimate.ci_high - estimate.ci_low > 2 * (poisson["ci_high"] - poisson["ci_low"])
+    assert any("8 comparison areas served as placebos" in caveat for caveat in calibrated.result.caveats)
+    assert not any("Poisson intervals ignore" in caveat for caveat in calibrated.result.caveats)
+
+
+def test_too_few_placebo_areas_give_no_interval_and_say_so() -> None:
+    counts = pd.concat(
+        [
+            _two_years("A00001", 1000, 1100, 10_000),
+            _two_years("B00001", 2000, 2100, 20_000),
+            _two_years("B00002", 2000, 1900, 20_000),
+        ]
+    )
+    comparison = growth_against_rest(
+        counts,
+        {"A00001"},
+        indicator="x",
+        area="A",
+        rest_practices={"B00001", "B00002"},
+        placebo_areas={"CCG1": ("B00001",), "CCG2": ("B00002",)},
+    )
+    estimate = comparison.result.estimate
+    assert math.isnan(estimate.ci_low) and math.isnan(estimate.ci_high) and estimate.p_value is None
+    assert comparison.result.diagnostics["inference"]["placebos"] == 2
+    assert math.isfinite(comparison.result.diagnostics["poisson_interval"]["ci_low"])
+    assert any("too few for an interval" in caveat for caveat in comparison.result.caveats)
+
+
+def test_calibrated_interval_covers_when_practices_vary_more_than_poisson() -> None:
+    """Simulated practices whose growth varies between practices (log-normal, s.d. 0.08) on top of
+    Poisson noise: the Poisson interval undercovers, the calibrated one covers about 95%."""
+    rng = np.random.default_rng(20170401)
+    areas, practices_per_area, list_size, rate = 30, 2, 10_000, 0.1
+    simulations = 300
+    covered = {"poisson": 0, "calibrated": 0}
+    months = _months(dt.date(2014, 4, 1), 24)
+    first_year = np.array([month < dt.date(2015, 4, 1) for month in months])
+    codes = [f"P{area:02d}{practice}" for area in range(areas + 1) for practice in range(practices_per_area)]
+    placebo_areas = {
+        f"CCG{area:02d}": tuple(f"P{area:02d}{practice}" for practice in range(practices_per_area))
+        for area in range(1, areas + 1)
+    }
+    rest = {code for code in codes if not code.startswith("P00")}
+    for _ in range(simulations):
+        growth = np.exp(rng.normal(0.0, 0.08, size=len(codes)))
+        monthly = rate * list_size / 12 * np.where(first_year[None, :], 1.0, growth[:, None])
+        events = rng.poisson(monthly)
+        counts = pd.DataFrame(
+            {
+                "practice_code": np.repeat(codes, len(months)),
+                "month": months * len(codes),
+                "numerator": events.ravel(),
+                "denominator": list_size,
+            }
+        )
+        comparison = growth_against_rest(
+            counts,
+            {code for code in codes if code.startswith("P00")},
+            indicator="x",
+            area="A",
+            rest_practices=rest,
+            placebo_areas=placebo_areas,
+        )
+        # The truth is a ratio of 1: the area's practices grow like everyone else's.
+        poisson = comparison.result.diagnostics["poisson_interval"]
+        covered["poisson"] += poisson["ci_low"] <= 1 <= poisson["ci_high"]
+        estimate = comparison.result.estimate
+        covered["calibrated"] += estimate.ci_low <= 1 <= estimate.ci_high
+    assert covered["poisson"] / simulations < 0.85
+    assert 0.91 <= covered["calibrated"] / simulations <= 0.99

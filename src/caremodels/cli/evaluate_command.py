@@ -30,6 +30,13 @@ _METHOD_HELP = (
     "against matched residents elsewhere; synthetic: synthetic control at site level."
 )
 
+_METHOD_NAMES = {
+    "baseline": "programme monitoring",
+    "did": "difference in differences",
+    "matched": "matched controls",
+    "synthetic": "synthetic control",
+}
+
 
 def _month(value: str | None) -> dt.date | None:
     if value is None:
@@ -120,44 +127,50 @@ def evaluate(
         raise click.UsageError("give exactly one of --site, --care-model or --funding-conditions")
     comparison_year, comparison_months = _comparison(comparison)
     last_month = _month(end)
+    reporter = reporter_of(context)
     with Warehouse(warehouse_path, read_only=True) as store:
-        if funding_conditions:
+        # Progress goes to stderr (silenced by --quiet), so --json output stays clean on stdout.
+        with reporter.step(f"Counting {indicator_id} by practice and month"):
             counts = indicator_counts(store, indicator_id)
+        if funding_conditions:
             try:
-                results = [
-                    growth.result
-                    for growth in run_funding_conditions(
-                        counts,
-                        indicator=indicator_id,
-                        baseline_year=financial_year(baseline_year),
-                        comparison_year=comparison_year,
-                        comparison_months=comparison_months,
-                    )
-                ]
+                with reporter.step("Evaluating the 2017 funding condition for every PACS and MCP site"):
+                    results = [
+                        growth.result
+                        for growth in run_funding_conditions(
+                            counts,
+                            indicator=indicator_id,
+                            baseline_year=financial_year(baseline_year),
+                            comparison_year=comparison_year,
+                            comparison_months=comparison_months,
+                        )
+                    ]
             except ValueError as error:
                 raise DataError(str(error), file=warehouse_path) from error
         else:
-            results = [
-                run_evaluation(
-                    store,
-                    indicator=indicator_id,
-                    method=method,  # type: ignore[arg-type]
-                    site=site,
-                    care_model=care_model,
-                    baseline_year=financial_year(baseline_year),
-                    comparison_year=comparison_year,
-                    comparison_months=comparison_months,
-                    start=_month(start),
-                    end=_month_end(last_month) if last_month else None,
-                    design=design,  # type: ignore[arg-type]
-                    exclude_sites=exclude_sites,
-                )
-            ]
+            with reporter.step(f"Running {_METHOD_NAMES[method]} for {site or care_model}"):
+                results = [
+                    run_evaluation(
+                        store,
+                        indicator=indicator_id,
+                        method=method,  # type: ignore[arg-type]
+                        site=site,
+                        care_model=care_model,
+                        baseline_year=financial_year(baseline_year),
+                        comparison_year=comparison_year,
+                        comparison_months=comparison_months,
+                        start=_month(start),
+                        end=_month_end(last_month) if last_month else None,
+                        design=design,  # type: ignore[arg-type]
+                        exclude_sites=exclude_sites,
+                        counts=counts,
+                    )
+                ]
     if as_json:
         documents = [result.model_dump(mode="json") for result in results]
         print_json(documents if funding_conditions else documents[0])
         return
-    out = reporter_of(context).out
+    out = reporter.out
     for result in results:
         for line in describe_result(result):
             out.print(line)

@@ -87,7 +87,13 @@ def difference_in_differences(
     if len(target.controls) == 0:
         raise ValueError("there are no comparison practices")
 
-    fit = fit_poisson_two_way(panel.events, panel.exposure, [panel.indicator(treated, after)])
+    treated_rows = np.array([unit in treated for unit in panel.units])
+    if panel.events[treated_rows][:, ~after].sum() == 0 or panel.events[treated_rows][:, after].sum() == 0:
+        raise ValueError("the target has no events before or after the start")
+    try:
+        fit = fit_poisson_two_way(panel.events, panel.exposure, [panel.indicator(treated, after)])
+    except (ArithmeticError, np.linalg.LinAlgError) as error:
+        raise ValueError(f"the model could not be fitted ({error}): too few events at the target?") from error
     log_ratio, standard_error = float(fit.coefficients[0]), float(fit.standard_errors[0])
 
     control_panel = panel.subset(controls)
@@ -103,11 +109,17 @@ def difference_in_differences(
             placebo_event.append((group, event))
     interval = placebo_calibrated(log_ratio, standard_error, placebo_statistics, confidence=confidence)
 
-    event_fit = fit_poisson_two_way(
-        panel.events, panel.exposure, _event_regressors(panel, treated, offsets, years)
-    )
-    event_study = _event_study(event_fit, placebo_event, years, confidence)
-    pre_trend = _pre_trend(event_fit, placebo_event, years, pre_years)
+    event_fit = _fit(panel, _event_regressors(panel, treated, offsets, years))
+    if event_fit is None:
+        event_study: list[dict[str, Any]] = []
+        pre_trend: dict[str, Any] = {
+            "tested": False,
+            "reason": "the year-by-year model could not be fitted (too few events at the target in some year)",
+            "p_value": None,
+        }
+    else:
+        event_study = _event_study(event_fit, placebo_event, years, confidence)
+        pre_trend = _pre_trend(event_fit, placebo_event, years, pre_years)
 
     caveats = [
         "Assumes the target's practices would have followed the comparison practices' trend (parallel "

@@ -643,7 +643,10 @@ def matched_controls(
     covariates = list(COVARIATES)
     if indicator not in ("emergency_admissions", "emergency_bed_days"):
         covariates.append("prior_outcome")
-    fit = _fit_matched(cohort, covariates, neighbours)
+    try:
+        fit = _fit_matched(cohort, covariates, neighbours)
+    except (ArithmeticError, np.linalg.LinAlgError) as error:
+        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
     matching, kept = fit.matching, fit.kept
     balance = balance_table(cohort, matching.weights, covariates)
     area_balance = balance_table(cohort, matching.weights, list(AREA_COVARIATES))

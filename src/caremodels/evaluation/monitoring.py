@@ -4,11 +4,19 @@ against the rest of England, and the 2017 funding condition.
 Growth of an area is rate(comparison period) / rate(baseline period) - 1. The comparison period is a
 later financial year, or any run of later months; a run shorter than a year is compared with the same
 calendar months of the baseline year (year-to-date monitoring), so that winter is not compared with
-summer. The comparison with the rest of
-England is the ratio of the two growth ratios; its interval treats the four annual counts as
-independent Poisson counts (variance of the log ratio = sum of 1/count), which ignores
-over-dispersion between practices and so is too narrow. Controlled methods that allow for it are
-in the other evaluation modules; this one reproduces the programme's own headline figure.
+summer. The comparison with the rest of England is the ratio of the two growth ratios. Growth, the
+rest's growth, their difference in percentage points and the funding condition are the programme's
+own figures, unadjusted.
+
+The interval: treating the four period counts as independent Poisson counts (variance of the log
+ratio = sum of 1/count) ignores over-dispersion between practices, so that interval is too narrow
+(docs/evaluation.md measures it). Given placebo areas (the comparison practices grouped by clinical
+commissioning group, as ``EvaluationTarget.controls`` holds them), each placebo area's growth is
+compared with the rest of the comparison practices in the same way, and the interval is calibrated
+on those placebo statistics (``caremodels.evaluation.inference``), as the difference-in-differences
+and synthetic control methods do. The Poisson interval stays in the diagnostics. Without placebo
+areas (a caller holding only two aggregated groups) the estimate keeps the Poisson interval and a
+caveat says it is too narrow.
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
+from caremodels.errors import CaremodelsError
+from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.targets import resolve_target
 from caremodels.periods import (
     financial_year,
     financial_year_bounds,
@@ -30,7 +41,7 @@ from caremodels.periods import (
     month_start,
     months_between,
 )
-from caremodels.reference import programme_constants, site_memberships, vanguard_sites
+from caremodels.reference import programme_constants, vanguard_sites
 from caremodels.stats import crude_rate
 
 __all__ = [
@@ -185,9 +196,13 @@ def growth_against_rest(
     comparison_months: tuple[dt.date, dt.date] | None = None,
     care_model: str | None = None,
     multiplier: float = 1000,
+    placebo_areas: Mapping[str, Collection[str]] | None = None,
 ) -> GrowthComparison:
     """Growth from the baseline year to the comparison year (default: the latest complete year) or
-    to a run of later months (``comparison_months``, first and last month)."""
+    to a run of later months (``comparison_months``, first and last month).
+
+    ``placebo_areas`` (name to practice codes, within ``rest_practices``) calibrate the interval:
+    each is compared with the rest of ``rest_practices`` as if it were the area (module docstring)."""
     baseline_year = (
         baseline_year if baseline_year is not None else programme_constants().baseline_financial_year
     )
@@ -216,31 +231,56 @@ def growth_against_rest(
     rest_base = period_rates(counts, rest_practices, "rest of England", baseline_period, multiplier)
     rest_later = period_rates(counts, rest_practices, "rest of England", comparison_period, multiplier)
 
+    for period_rate in (base, rest_base):
+        if period_rate.events == 0:
+            raise ValueError(
+                f"{period_rate.area} has no events in the baseline period {period_rate.financial_year}: "
+                "growth from it is undefined"
+            )
     growth = later.rate / base.rate - 1
     rest_growth = rest_later.rate / rest_base.rate - 1
     ratio = (1 + growth) / (1 + rest_growth)
-    counts_used = (base.events, later.events, rest_base.events, rest_later.events)
     caveats = [
         "Uncontrolled comparison: differences in population, case mix and trends between the area and "
         "the rest of England are not adjusted for.",
-        "Poisson intervals ignore over-dispersion between practices, so they are too narrow; see the "
-        "controlled methods for honest uncertainty.",
     ]
-    if min(counts_used) == 0:
+    poisson = _poisson_interval(ratio, (base.events, later.events, rest_base.events, rest_later.events))
+    inference: dict[str, object] | None = None
+    if poisson is None:
         low = high = p_value = math.nan
-        caveats.append("A year with no events: the ratio has no interval.")
+        caveats.append("A period with no events: the ratio has no interval.")
+    elif placebo_areas is None:
+        low, high, p_value = poisson["ci_low"], poisson["ci_high"], poisson["p_value"]
+        caveats.append(
+            "Poisson intervals ignore over-dispersion between practices, so they are too narrow; see the "
+            "controlled methods for honest uncertainty."
+        )
     else:
-        standard_error = math.sqrt(sum(1 / count for count in counts_used))
-        z = scipy_stats.norm.ppf(0.975)
-        low = math.exp(math.log(ratio) - z * standard_error)
-        high = math.exp(math.log(ratio) + z * standard_error)
-        p_value = float(2 * scipy_stats.norm.sf(abs(math.log(ratio)) / standard_error))
+        calibrated = placebo_calibrated(
+            math.log(ratio),
+            poisson["standard_error"],
+            _placebo_statistics(counts, placebo_areas, rest_practices, baseline_period, comparison_period),
+        )
+        low, high, p_value = calibrated.ci_low, calibrated.ci_high, calibrated.p_value
+        inference = _inference_document(calibrated)
+        if math.isnan(calibrated.ci_low):
+            caveats.append(
+                f"Only {calibrated.placebos} comparison areas could serve as placebos: too few for an "
+                "interval (at least 3 needed); the Poisson interval in the diagnostics is too narrow."
+            )
+        few = few_placebos_caveat(calibrated.placebos)
+        if few:
+            caveats.append(few)
     difference = (growth - rest_growth) * 100
     diagnostics: dict[str, object] = {
         "growth": growth,
         "rest_growth": rest_growth,
         "difference_percentage_points": difference,
     }
+    if poisson is not None:
+        diagnostics["poisson_interval"] = poisson
+    if inference is not None:
+        diagnostics["inference"] = inference
     threshold = programme_constants().funding_condition_2017.get(care_model or "")
     if threshold is not None:
         diagnostics["funding_condition_2017"] = {
@@ -253,7 +293,11 @@ def growth_against_rest(
         target={"area": area, **({"care_model": care_model} if care_model else {})},
         periods={"baseline": base.financial_year, "comparison": later.financial_year},
         estimate=Estimate(
-            rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
+            rate_ratio=ratio,
+            ci_low=low,
+            ci_high=high,
+            percent_change=(ratio - 1) * 100,
+            p_value=None if math.isnan(p_value) else p_value,
         ),
         diagnostics=diagnostics,
         caveats=caveats,
@@ -272,6 +316,79 @@ def growth_against_rest(
     )
 
 
+def _poisson_interval(ratio: float, counts_used: tuple[int, int, int, int]) -> dict[str, float] | None:
+    """The ratio of growth ratios' interval if the four period counts were independent Poisson
+    counts; None if one is zero."""
+    if min(counts_used) == 0:
+        return None
+    standard_error = math.sqrt(sum(1 / count for count in counts_used))
+    z = float(scipy_stats.norm.ppf(0.975))
+    return {
+        "standard_error": standard_error,
+        "ci_low": math.exp(math.log(ratio) - z * standard_error),
+        "ci_high": math.exp(math.log(ratio) + z * standard_error),
+        "p_value": float(2 * scipy_stats.norm.sf(abs(math.log(ratio)) / standard_error)),
+    }
+
+
+def _practice_totals(counts: pd.DataFrame, period: tuple[dt.date, dt.date]) -> pd.DataFrame:
+    """Events and registered months per practice over a period (months from period[0] to period[1])."""
+    months = pd.to_datetime(counts["month"]).dt.date
+    rows = counts[(months >= period[0]) & (months <= period[1])]
+    return rows.groupby("practice_code")[["numerator", "denominator"]].sum()
+
+
+def _placebo_statistics(
+    counts: pd.DataFrame,
+    placebo_areas: Mapping[str, Collection[str]],
+    rest_practices: Collection[str],
+    baseline_period: tuple[dt.date, dt.date],
+    comparison_period: tuple[dt.date, dt.date],
+) -> list[float]:
+    """For each placebo area, its log ratio of growth ratios against the rest of ``rest_practices``,
+    divided by that ratio's Poisson standard error. Areas without events in a period, or without
+    any practice beside them, give none."""
+    rest = sorted(set(rest_practices))
+    # Rows: practices of the rest; columns: events and registered months before, then after.
+    totals = pd.concat(
+        [
+            _practice_totals(counts, baseline_period).reindex(rest).fillna(0.0),
+            _practice_totals(counts, comparison_period).reindex(rest).fillna(0.0),
+        ],
+        axis=1,
+    ).to_numpy(dtype=float)
+    everyone = totals.sum(axis=0)
+    index = {code: position for position, code in enumerate(rest)}
+    statistics = []
+    for _, codes in sorted(placebo_areas.items()):
+        rows = [index[code] for code in set(codes) if code in index]
+        if not rows or len(rows) == len(rest):
+            continue
+        inside = totals[rows].sum(axis=0)
+        outside = everyone - inside
+        if min(inside.min(), outside.min()) <= 0:
+            continue  # no events (or nobody registered) in a period: growth is undefined
+        base_in, base_in_months, later_in, later_in_months = inside
+        base_out, base_out_months, later_out, later_out_months = outside
+        log_ratio = math.log((later_in / later_in_months) / (base_in / base_in_months)) - math.log(
+            (later_out / later_out_months) / (base_out / base_out_months)
+        )
+        standard_error = math.sqrt(1 / base_in + 1 / later_in + 1 / base_out + 1 / later_out)
+        statistics.append(log_ratio / standard_error)
+    return statistics
+
+
+def _inference_document(interval: CalibratedInterval) -> dict[str, object]:
+    return {
+        "method": "placebo areas (comparison CCGs, each against the rest of the comparison practices), "
+        "studentised, Student t",
+        "placebos": interval.placebos,
+        "dispersion_over_poisson": interval.dispersion,
+        "poisson_standard_error": interval.poisson_standard_error,
+        "rank_p_value": interval.rank_p_value,
+    }
+
+
 def funding_conditions(
     counts: pd.DataFrame,
     *,
@@ -284,32 +401,28 @@ def funding_conditions(
     """The 2017 funding condition for every site of a care model type that had one (PACS, MCP)
     with practices in the data: each site's growth against the practices in no site of its type."""
     thresholds = programme_constants().funding_condition_2017
-    memberships = site_memberships(membership_file)
     present = set(counts["practice_code"])
     results = []
     for site in vanguard_sites():
         if site.care_model not in thresholds:
             continue
-        area_practices = set(memberships[site.id].practice_codes) & present
-        if not area_practices:
-            continue
-        same_model = {
-            code
-            for other in vanguard_sites()
-            if other.care_model == site.care_model
-            for code in memberships[other.id].practice_codes
-        }
+        try:
+            # The site's practices, and the rest: practices in no site of its type, by CCG.
+            target = resolve_target(present, site=site.id, membership_file=membership_file)
+        except CaremodelsError:
+            continue  # no practices of this site in the data
         results.append(
             growth_against_rest(
                 counts,
-                area_practices,
+                target.treated_practices,
                 indicator=indicator,
                 area=site.short_name,
-                rest_practices=present - same_model,
+                rest_practices=target.control_practices,
                 baseline_year=baseline_year,
                 comparison_year=comparison_year,
                 comparison_months=comparison_months,
                 care_model=site.care_model,
+                placebo_areas=target.controls,
             )
         )
     return results

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
@@ -97,6 +98,7 @@ def evaluate(
                 comparison_year=comparison_year,
                 comparison_months=comparison_months,
                 care_model=target.care_model,
+                placebo_areas=target.controls,
             ).result
             return growth.model_copy(update={"target": {**growth.target, **target.describe()}})
         if method == "did":
@@ -104,5 +106,5 @@ def evaluate(
         if method == "synthetic":
             return synthetic_control(counts, target, indicator=indicator, end=end)
         return matched_controls(warehouse, target, indicator=indicator, end=end, design=design)
-    except (ValueError, ArithmeticError) as error:
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise CaremodelsError(f"{method}: {error}") from error
