@@ -1,6 +1,6 @@
 """The tiny economy against the realism targets of docs/synthetic-data.md.
 
-The tiny economy has about 20,000 registered people, so each tolerance below allows for its noise (stated beside
+The tiny economy has about 46,000 registered people, so each tolerance below allows for its noise (stated beside
 each check); benchmarks/synth_realism.py measures a region of 2 million people against the same
 targets, and docs/synthetic-data.md records those figures.
 """
@@ -24,7 +24,7 @@ def realism(tiny_economy: SynthResult) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("measure", "target", "tolerance"),
     [
-        # Per 1,000 registered people in 2015/16; the tiny economy's 2015/16 has about 20,000
+        # Per 1,000 registered people in 2015/16; the tiny economy's 2015/16 has about 46,000
         # person-years, and its practices differ by about 17% (over-dispersion), so about +-25%.
         ("emergency_admissions_per_1000", 100, 0.25),
         ("elective_admissions_per_1000", 140, 0.25),
@@ -89,7 +89,7 @@ def test_deprivation_gradient_and_over_dispersion(realism: dict[str, Any]) -> No
 
 def test_care_home_residents(realism: dict[str, Any]) -> None:
     # Improvement Analytics Unit 2019: 2.8% of people 65+ live in care homes; residents have 0.70 emergency admissions and
-    # 0.98 A&E attendances a year. The tiny economy has about 100 residents.
+    # 0.98 A&E attendances a year. The tiny economy has several hundred residents, most in Wakefield's full-size practices.
     assert 0.015 < realism["care_home_residents_share_of_65_plus"] < 0.045
     assert realism["care_home_residents_aged_65_plus_share"] > 0.9
     assert 0.4 < realism["care_home_emergency_admissions_per_resident_year"] < 1.1
@@ -102,7 +102,7 @@ def test_care_home_residents(realism: dict[str, Any]) -> None:
 def test_long_term_conditions_match_qof_prevalence(realism: dict[str, Any]) -> None:
     for condition, target in rates.CONDITION_PREVALENCE.items():
         measured = realism["condition_prevalence"][condition]
-        # About 20,000 people: +-35% for the common registers, +-60% for those under 1.5%.
+        # About 46,000 people: +-35% for the common registers, +-60% for those under 1.5%.
         tolerance = 0.35 if target >= 0.015 else 0.6
         assert abs(measured / target - 1) < tolerance, (condition, measured)
 

@@ -5,7 +5,9 @@ that England's registered population is 57.1 million in mid-2015, growing 0.8% a
 follow England's 2023 population, tilted younger in deprived practices (``population``).
 
 Scales: ``tiny`` takes three practices from each of four sites (Fylde Coast, Morecambe Bay, Connecting
-Care Wakefield, Sunderland) and ten from the rest of England, at a tenth of their size (seconds).
+Care Wakefield, Sunderland) and ten from the rest of England, at a tenth of their size except
+Connecting Care Wakefield's, which are at full size so that its care homes have a few hundred
+residents for the matched comparison the demo shows (seconds).
 ``region`` takes every practice of the same four sites, whose reported results the default effects
 reproduce, plus a sample of the rest of England as comparators: about 2 million people. ``england``
 takes every practice. ``fraction`` samples the chosen practices, keeping at least one of every site.
@@ -48,6 +50,9 @@ SITES_OF_SEED_RESULTS = (
 _TINY_PER_SITE = 3
 _TINY_REST = 10
 _TINY_SIZE_FACTOR = 0.1
+# A tenth of three practices has about 20 care home residents: too few to match. At full size the
+# care-home site has about 600, and no other practice's output changes (each has its own streams).
+_TINY_FULL_SIZE_SITES = ("connecting-care-wakefield",)
 _TINY_MIN_LIST = 3000
 # Rest-of-England comparators in the region, by 2021 list size: with the four sites, about 2 million
 # people in 2013-2020.
@@ -115,8 +120,9 @@ def select_practices(config: SynthConfig, rng: np.random.Generator) -> list[Econ
             codes = sorted(
                 c for c in memberships[site_id].practice_codes if sizes.get(c, 0) >= _TINY_MIN_LIST
             )
+            factor = 1.0 if site_id in _TINY_FULL_SIZE_SITES else _TINY_SIZE_FACTOR
             for code in rng.choice(codes, size=min(_TINY_PER_SITE, len(codes)), replace=False):
-                chosen[str(code)] = _TINY_SIZE_FACTOR
+                chosen[str(code)] = factor
         ordinary = [code for code in rest if sizes[code] >= _TINY_MIN_LIST]
         for code in rng.choice(ordinary, size=_TINY_REST, replace=False):
             chosen[str(code)] = _TINY_SIZE_FACTOR
