@@ -119,6 +119,19 @@ def test_site_page_data(client: TestClient, evaluated: DashboardFigures) -> None
     methods = {(item["indicator"], item["method"]) for item in site["evaluations"]}
     assert ("emergency_admissions", "baseline") in methods
     assert len(methods) > 1, "a controlled method should have run for the headline indicator"
+    growth = next(
+        item
+        for item in site["evaluations"]
+        if item["indicator"] == "emergency_admissions" and item["method"] == "baseline"
+    )
+    # The programme's comparison is calibrated on comparison CCGs (placebo areas); the Poisson
+    # interval, which ignores over-dispersion between areas, is kept in the diagnostics.
+    inference = growth["diagnostics"]["inference"]
+    assert inference["placebos"] >= 3
+    poisson = growth["diagnostics"]["poisson_interval"]
+    estimate = growth["estimate"]
+    ratio = (estimate["ci_high"] / estimate["ci_low"]) / (poisson["ci_high"] / poisson["ci_low"])
+    assert ratio != pytest.approx(1.0, abs=1e-9)
     for item in site["evaluations"]:
         estimate = item["estimate"]
         if estimate["ci_low"] is not None:
@@ -384,3 +397,25 @@ def test_a_missing_warehouse_is_one_clear_error(tmp_path: Any) -> None:
 
     with pytest.raises(CaremodelsError, match="no warehouse at"):
         create_app(tmp_path / "missing.duckdb")
+
+
+def test_care_home_site_shows_its_own_figure_beside_matched_controls(
+    client: TestClient, evaluated: DashboardFigures
+) -> None:
+    site = get_json(client, "/api/sites/connecting-care-wakefield")
+    by_method = {
+        item["method"]: item
+        for item in site["evaluations"]
+        if item["indicator"] == "care_home_emergency_admissions"
+    }
+    not_run = [item for item in site["evaluations_not_run"] if item["method"] == "matched controls"]
+    assert not not_run, not_run
+    assert {"before_after", "matched"} <= set(by_method)
+    for method in ("before_after", "matched"):
+        estimate = by_method[method]["estimate"]
+        assert estimate["ci_low"] <= estimate["rate_ratio"] <= estimate["ci_high"]
+    assert "balance" in by_method["matched"]["diagnostics"]
+    assert site["own_figure_explanation"], "the page must say why the two figures differ"
+    page = client.get("/sites/connecting-care-wakefield")
+    assert page.status_code == 200
+    assert 'id="own-figure-explanation"' in page.text

@@ -84,6 +84,7 @@ METHOD_NAMES = {
     "did": "Difference in differences",
     "synthetic": "Synthetic control",
     "matched": "Matched controls",
+    "before_after": "Site's own before-and-after",
 }
 
 

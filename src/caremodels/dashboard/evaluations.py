@@ -12,17 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
+from caremodels.evaluation.claims import BeforeAfterVersusMatched, before_after_versus_matched
 from caremodels.evaluation.did import difference_in_differences
 from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.synthetic import synthetic_control
 from caremodels.evaluation.targets import EvaluationTarget, resolve_target
 from caremodels.indicators import IndicatorDefinition
+from caremodels.warehouse.store import Warehouse
 
-__all__ = ["CONTROLLED_INDICATORS", "ControlledMethod", "controlled_methods", "run_controlled"]
+__all__ = [
+    "CARE_HOME_INDICATOR",
+    "CONTROLLED_INDICATORS",
+    "ControlledMethod",
+    "care_home_comparison",
+    "controlled_methods",
+    "run_controlled",
+]
 
 CONTROLLED_INDICATORS = (
     "emergency_admissions",
@@ -59,6 +70,23 @@ def controlled_methods() -> list[ControlledMethod]:
         ControlledMethod("difference in differences", _difference_in_differences),
         ControlledMethod("synthetic control", _synthetic_control),
     ]
+
+
+CARE_HOME_INDICATOR = "care_home_emergency_admissions"
+"""What an enhanced health in care homes site's matched comparison measures: its residents'
+emergency admissions (counted per person, on the days they lived in a home)."""
+
+
+def care_home_comparison(warehouse_path: Path, site_id: str) -> tuple[BeforeAfterVersusMatched | None, str]:
+    """The site's own before-and-after figure for its care home residents beside the matched-control
+    estimate (``caremodels.evaluation.before_after_versus_matched``), or None and the reason it could
+    not be run. Person-level, so it reads the warehouse itself (read-only)."""
+    try:
+        with Warehouse(warehouse_path, read_only=True) as warehouse:
+            warehouse.connection.execute("SET enable_progress_bar = false")
+            return before_after_versus_matched(warehouse, site_id), ""
+    except (CaremodelsError, ValueError, ArithmeticError, KeyError, duckdb.Error) as error:
+        return None, str(error)
 
 
 def run_controlled(

@@ -35,7 +35,13 @@ from caremodels.dashboard.areas import (
     values_by_area,
     values_of_groups,
 )
-from caremodels.dashboard.evaluations import CONTROLLED_INDICATORS, controlled_methods, run_controlled
+from caremodels.dashboard.evaluations import (
+    CARE_HOME_INDICATOR,
+    CONTROLLED_INDICATORS,
+    care_home_comparison,
+    controlled_methods,
+    run_controlled,
+)
 from caremodels.dashboard.measures import MeasureRule
 from caremodels.dashboard.reported import ReportedResult, reported_results, reported_results_source
 from caremodels.dashboard.schemas import (
@@ -188,10 +194,12 @@ class DashboardFigures:
             for code in self.memberships[site.id].practice_codes:
                 self.sites_of_practice.setdefault(code, []).append(site.short_name)
         self.deciles = _deprivation_deciles()
+        # Comparison practices are grouped by CCG to calibrate growth intervals (placebo areas).
+        self.ccg_of = {practice.practice_code: practice.ccg_code for practice in practices()}
         self.methods = controlled_methods()
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
-        self._controlled: dict[str, tuple[list[EvaluationOut], list[SkippedEvaluation]]] = {}
+        self._controlled: dict[str, tuple[list[EvaluationOut], list[SkippedEvaluation], list[str]]] = {}
         self._evaluations_file = evaluations_file
         self._evaluations_done = threading.Event()
         # Computed now, so that the first visitor does not wait for them.
@@ -216,6 +224,7 @@ class DashboardFigures:
                     self._controlled[site_id] = (
                         [EvaluationOut.model_validate(item) for item in entry["results"]],
                         [SkippedEvaluation.model_validate(item) for item in entry["skipped"]],
+                        [str(line) for line in entry["explanation"]],
                     )
             except (OSError, ValueError, KeyError) as error:
                 _LOG.warning("saved evaluations in %s not used: %s", self._evaluations_file, error)
@@ -238,9 +247,18 @@ class DashboardFigures:
             }
             for site_id in missing:
                 results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
+                explanation: list[str] = []
+                if self.sites[site_id].care_model == "EHCH":
+                    comparison, reason = care_home_comparison(self.snapshot.path, site_id)
+                    if comparison is None:
+                        not_run.append(("matched controls", CARE_HOME_INDICATOR, reason))
+                    else:
+                        results += [comparison.before_after.result, comparison.matched]
+                        explanation = list(comparison.explanation)
                 self._controlled[site_id] = (
-                    [evaluation_out(result) for result in results],
+                    [_as_care_home_indicator(evaluation_out(result)) for result in results],
                     [SkippedEvaluation(method=m, indicator=i, reason=r) for m, i, r in not_run],
+                    explanation,
                 )
             self._save_evaluations()
         finally:
@@ -253,8 +271,9 @@ class DashboardFigures:
             site_id: {
                 "results": [item.model_dump(mode="json") for item in results],
                 "skipped": [item.model_dump(mode="json") for item in skipped],
+                "explanation": explanation,
             }
-            for site_id, (results, skipped) in self._controlled.items()
+            for site_id, (results, skipped, explanation) in self._controlled.items()
         }
         try:
             self._evaluations_file.write_text(json.dumps(document), encoding="utf-8")
@@ -357,20 +376,26 @@ class DashboardFigures:
         counts = self._counts(definition.id)
         if not set(area_practices) & set(counts["practice_code"]):
             return None, f"no practices of {area} have data for this indicator"
-        two_groups = rule.growth_counts(
-            self.matrices[definition.id].group_frame({_AREA: set(area_practices), _REST: set(rest_practices)})
+        # The rest as one pseudo-practice per CCG: each CCG is also a placebo area, so that the interval
+        # allows for how much areas' growth varies by more than chance (caremodels.evaluation.monitoring).
+        rest_by_ccg: dict[str, set[str]] = {}
+        for code in set(rest_practices):
+            rest_by_ccg.setdefault(f"{_REST} {self.ccg_of.get(code, code)}", set()).add(code)
+        grouped = rule.growth_counts(
+            self.matrices[definition.id].group_frame({_AREA: set(area_practices), **rest_by_ccg})
         )
         try:
             comparison = growth_against_rest(
-                two_groups,
+                grouped,
                 {_AREA},
                 indicator=definition.id,
                 area=area,
-                rest_practices={_REST},
+                rest_practices=set(rest_by_ccg),
                 baseline_year=baseline_year,
                 comparison_year=comparison_year,
                 care_model=care_model,
                 multiplier=definition.multiplier,
+                placebo_areas={name: {name} for name in rest_by_ccg},
             )
         except (ValueError, ZeroDivisionError) as error:
             return None, str(error)
@@ -501,12 +526,13 @@ class DashboardFigures:
         controlled = self._controlled.get(site_id)
         if controlled is None:
             return basics.model_copy(update={"evaluations_status": "computing"})
-        results, skipped = controlled
+        results, skipped, explanation = controlled
         return basics.model_copy(
             update={
                 "evaluations": basics.evaluations + results,
                 "evaluations_not_run": skipped,
                 "evaluations_status": "ready",
+                "own_figure_explanation": explanation,
             }
         )
 
@@ -1113,6 +1139,14 @@ def _growth_out(comparison: GrowthComparison) -> tuple[GrowthOut | None, str | N
         ),
         None,
     )
+
+
+def _as_care_home_indicator(evaluation: EvaluationOut) -> EvaluationOut:
+    """Person-level care-home results count residents' emergency admissions: label them so, not as
+    the whole population's indicator."""
+    if evaluation.method in ("matched", "before_after"):
+        return evaluation.model_copy(update={"indicator": CARE_HOME_INDICATOR})
+    return evaluation
 
 
 def evaluation_out(result: EvaluationResult) -> EvaluationOut:

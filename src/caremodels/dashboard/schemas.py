@@ -279,6 +279,11 @@ class SiteResponse(_Out):
     evaluations_status: Literal["ready", "computing", "not_available"] = Field(
         description="Controlled evaluations run after start-up; 'computing' until they are done."
     )
+    own_figure_explanation: list[str] = Field(
+        default_factory=list,
+        description="For an enhanced health in care homes site: why its residents' own before-and-after "
+        "figure and the matched-control estimate (both among the evaluations) differ.",
+    )
     reported: list[ReportedVsMeasured]
 
 

@@ -287,7 +287,7 @@ def _read_warehouse(warehouse_path: Path, indicator_timeout: float) -> Warehouse
 
 # -- the snapshot cache ------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 def _cache_key(warehouse_path: Path, indicator_timeout: float) -> str:
