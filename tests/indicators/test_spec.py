@@ -304,3 +304,34 @@ def test_geographies_group_the_right_practices(engine: CountingEngine, groups_fi
     expected_groups = {"Fylde": 1, "Wakefield and Wirral": 3, "Bay group": 2}
     assert first_year["group"] == expected_groups
     assert first_year["pcn"] == expected_groups
+
+
+def test_counting_many_together_equals_counting_each_alone(
+    duckdb_fixture_engine: CountingEngine, groups_file: Path
+) -> None:
+    # The whole catalogue in one call, each indicator asking for different periods (as when their
+    # tables cover different months): every indicator gets exactly its own periods, as if alone.
+    from caremodels.indicators.geography import area_set
+    from caremodels.indicators.periods import complete_periods, month_index
+
+    first, last = month_index(dt.date(2014, 4, 1)), month_index(dt.date(2016, 3, 1))
+    offered = complete_periods("month", first, last) + complete_periods("quarter", first, last)
+    definitions = catalogue()
+    periods = {d.id: offered[number % 4 :: 3 + number % 2] for number, d in enumerate(definitions)}
+    periods[definitions[0].id] = []
+    area_sets = [area_set("practice"), area_set("group", groups_file=groups_file)]
+    together = duckdb_fixture_engine.counts_many(definitions, area_sets, periods)
+    for definition in definitions:
+        alone = duckdb_fixture_engine.counts(definition, area_sets, periods[definition.id])
+        key = ["level", "code", "period", "first_month", *(["sex", "age_band"] if "sex" in alone else [])]
+        mine = together[definition.id]
+        assert len(mine) == len(alone), definition.id
+        if alone.empty:
+            continue
+        pd.testing.assert_frame_equal(
+            mine.sort_values(key).reset_index(drop=True),
+            alone.sort_values(key).reset_index(drop=True),
+            check_dtype=False,
+            obj=definition.id,
+        )
+    assert together[definitions[0].id].empty

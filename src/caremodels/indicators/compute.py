@@ -87,11 +87,14 @@ def _dsr(counts: pd.DataFrame, multiplier: int) -> pd.DataFrame:
     # Age-sex standardisation: the same ESP2013 age weights for each sex.
     weights = np.tile(weights_by_band, 2)
     frame = counts.astype({"age_band": "int64"})
-    observed = frame.pivot_table(index=_GROUP, columns=BAND_COLUMNS, values="numerator", aggfunc="sum")
-    population = frame.pivot_table(index=_GROUP, columns=BAND_COLUMNS, values="denominator", aggfunc="sum")
-    events = frame.groupby(_GROUP)["events"].sum()
-    observed = observed.reindex(columns=bands, fill_value=0.0).fillna(0.0)
-    population = population.reindex(index=observed.index, columns=bands, fill_value=0.0).fillna(0.0)
+    by_band = frame.set_index(_GROUP + BAND_COLUMNS)[["numerator", "denominator", "events"]]
+    if by_band.index.has_duplicates:
+        by_band = by_band.groupby(level=list(range(by_band.index.nlevels))).sum()
+    # One row per area-period, one column per quantity and band (unstack: a pivot without grouping).
+    wide = pd.DataFrame(by_band.unstack(BAND_COLUMNS, fill_value=0.0))
+    observed = pd.DataFrame(wide["numerator"]).reindex(columns=bands, fill_value=0.0).fillna(0.0)
+    population = pd.DataFrame(wide["denominator"]).reindex(columns=bands, fill_value=0.0).fillna(0.0)
+    events = pd.DataFrame(wide["events"]).fillna(0.0).sum(axis=1)
     counts_array = observed.to_numpy(dtype=float)
     population_array = population.to_numpy(dtype=float)
     undefined = ((population_array == 0) & (counts_array > 0)).any(axis=1)
@@ -168,21 +171,19 @@ def indicator_results_many(
     first_month: dt.date | None = None,
     last_month: dt.date | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """``indicator_results`` for several indicators, by id. Indicators whose data cover the same
-    months are counted together, which lets an engine share scans between them."""
+    """``indicator_results`` for several indicators, by id. They are counted together, each for the
+    complete periods its own data cover, which lets an engine share work between them."""
     area_sets = [
         area_set(level, groups_file=groups_file, site_membership_file=site_membership_file)
         for level in levels
     ]
-    by_periods: dict[tuple[Period, ...], list[IndicatorDefinition]] = {}
-    for definition in definitions:
-        chosen = requested_periods(
+    periods_of: dict[str, list[Period]] = {
+        definition.id: requested_periods(
             engine, definition, periods, first_month=first_month, last_month=last_month
         )
-        by_periods.setdefault(tuple(chosen), []).append(definition)
-    counted: dict[str, pd.DataFrame] = {}
-    for shared_periods, together in by_periods.items():
-        counted.update(engine.counts_many(together, area_sets, list(shared_periods)))
+        for definition in definitions
+    }
+    counted = engine.counts_many(definitions, area_sets, periods_of)
     return {definition.id: _finished(definition, counted[definition.id]) for definition in definitions}
 
 
@@ -200,14 +201,18 @@ def _finished(definition: IndicatorDefinition, counts: pd.DataFrame) -> pd.DataF
         results = _statistics(definition, counts)
     kept = (results["numerator"] != 0) | (results["denominator"] != 0) | (results["events"] != 0)
     results = results[kept].sort_values(["level", "code", "period", "first_month"], kind="stable")
+    # Dates by lookup: there are few distinct months and many rows.
+    months = set(results["first_month"]) | set(results["last_month"])
+    starts = {month: month_start(month) for month in months}
+    ends = {month: month_start(month + 1) - dt.timedelta(days=1) for month in months}
     return pd.DataFrame(
         {
             "indicator_id": definition.id,
             "level": results["level"].astype(str),
             "code": results["code"].astype(str),
             "period": results["period"].astype(str),
-            "period_start": results["first_month"].map(month_start),
-            "period_end": results["last_month"].map(lambda m: month_start(m + 1) - dt.timedelta(days=1)),
+            "period_start": results["first_month"].map(starts),
+            "period_end": results["last_month"].map(ends),
             "numerator": results["numerator"].astype(float),
             "denominator": results["denominator"].astype(float),
             "value": results["value"].astype(float),

@@ -20,7 +20,7 @@ denominator; they may carry zeros.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -66,9 +66,10 @@ class CountingEngine(Protocol):
         self,
         definitions: Sequence[IndicatorDefinition],
         area_sets: Sequence[AreaSet],
-        periods: Sequence[Period],
+        periods: Mapping[str, Sequence[Period]],
     ) -> dict[str, pd.DataFrame]:
-        """``counts`` of several definitions by id (an engine may share work between them)."""
+        """``counts`` of several definitions by id, each for its own periods (``periods`` by
+        definition id). An engine may share work between them."""
         ...
 
     def close(self) -> None: ...

@@ -26,7 +26,7 @@ import datetime as dt
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,9 @@ DEFAULT_SPARK_CONFIG: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _EPOCH = dt.date(1970, 1, 1)
+_FEW_QUANTITIES = 12
+"""Up to this many quantities (numerators, event counts, denominators) in one query, they are put
+in columns by the engine; above it, by pandas (see ``IbisEngine.counts_many``)."""
 
 
 def _month_index(value: ir.Value) -> ir.IntegerValue:
@@ -235,27 +238,24 @@ class IbisEngine:
         matched = pairs.filter(*tests).select(*[f"key{i}" for i in range(len(key))]).distinct()
         return table.semi_join(matched, [(column, f"key{i}") for i, column in enumerate(key)])
 
-    def _source_months(
-        self, source: _Source, measures: Sequence[_Measure], first: int, last: int
-    ) -> ir.Table:
-        """One scan of an event source: by practice and month (and sex and age band), for each
-        measure ``j`` the sum of its weight (``v{j}``) and its number of events (``n{j}``) over
-        the events passing its conditions."""
-        base = self.table(source.table)
-        tests = _tests(base, source.table, measures)
-        if all(test is not None for test in tests):
-            base = base.filter(ibis.or_(*tests))
-        table = self._linked(base, source)
-        tests = _tests(table, source.table, measures)
+    def _measure_months(self, source: _Source, measure: _Measure, first: int, last: int) -> ir.Table:
+        """By practice and month (and sex and age band): the sum of a measure's weight (``value``)
+        and its number of events (``events``) over the source's events passing its conditions."""
+        table = self.table(source.table)
+        tests = [_condition(table, source.table, condition) for condition in measure.where]
+        # The months as a range of the date itself, which the scan can use to skip data.
+        when: Any = table[source.date]
+        tests += [
+            when >= _month_bound(source.table, source.date, first),
+            when < _month_bound(source.table, source.date, last + 1),
+        ]
+        table = table.filter(*tests)
+        table = self._linked(table, source)
         columns: dict[str, Any] = {
             "practice": table[EVENT_TABLES[source.table].practice_column],
             "month": _month_index(table[source.date]),
+            "weight": _weight_value(table, source.table, measure.weight),
         }
-        one = ibis.literal(1.0, type="float64")
-        for index, (measure, test) in enumerate(zip(measures, tests, strict=True)):
-            weight = _weight_value(table, source.table, measure.weight)
-            columns[f"v{index}"] = weight if test is None else ibis.ifelse(test, weight, 0.0)
-            columns[f"n{index}"] = one if test is None else ibis.ifelse(test, one, 0.0)
         keys = ["practice", "month"]
         if source.banded:
             age: Any = table.age
@@ -270,9 +270,7 @@ class IbisEngine:
             rows = rows.filter(rows.sex.isin(["1", "2"]))
         if source.cohort == "care_home_residents":
             rows = self._while_resident(rows)
-        rows = rows.filter(rows.month.between(first, last))
-        values = [f"{kind}{index}" for index in range(len(measures)) for kind in ("v", "n")]
-        return rows.group_by(keys).aggregate(**{column: rows[column].sum() for column in values})
+        return rows.group_by(keys).aggregate(value=rows.weight.sum(), events=rows.count())
 
     def _while_resident(self, rows: ir.Table) -> ir.Table:
         """Events on a day the person was resident in a care home, moved to the home's practice."""
@@ -406,15 +404,15 @@ class IbisEngine:
     def _stacked(
         self, definitions: Sequence[IndicatorDefinition], first: int, last: int
     ) -> tuple[ir.Table, dict[str, tuple[str, str, str]]]:
-        """Practice-month sums for several definitions at once, one column per quantity, and for
-        each definition the names of its (numerator, events, denominator) columns.
+        """Practice-month sums for several definitions at once, in long form (practice, month,
+        [sex, age_band], quantity, amount), and for each definition the names of its numerator,
+        events and denominator quantities.
 
-        Definitions reading the same table, date, cohort and linked event share one scan; the
-        registered population and care-home residence are computed once. The parts are stacked and
-        summed by practice and month, so a part without a row counts as zero.
+        A measure shared by several definitions (the same events and weight) is computed once, and
+        so are the registered population and care-home residence. A quantity with no row for a
+        practice-month counts as zero; one query answers them all.
         """
         banded = definitions[0].standardisation == "esp2013"
-        keys = ["practice", "month", *(["sex", "age_band"] if banded else [])]
         sources: dict[_Source, list[_Measure]] = {}
         populations: dict[tuple[Any, ...], str] = {}
 
@@ -441,9 +439,29 @@ class IbisEngine:
             columns_of[definition.id] = (value, events, counted)
 
         parts: list[ir.Table] = []
+
+        def long(part: ir.Table, **amounts: Any) -> None:
+            for quantity, amount in amounts.items():
+                parts.append(
+                    part.select(
+                        practice=part.practice.cast("string"),
+                        month=part.month.cast("int64"),
+                        **(
+                            {"sex": part.sex.cast("string"), "age_band": part.age_band.cast("int64")}
+                            if banded
+                            else {}
+                        ),
+                        quantity=ibis.literal(quantity),
+                        amount=amount.cast("float64"),
+                    )
+                )
+
+        # One filtered aggregation per distinct measure (DuckDB pushes the filters into its scans),
+        # stacked in long form: a quantity name and an amount per row.
         for index, (source, measures) in enumerate(sources.items()):
-            part = self._source_months(source, measures, first, last)
-            parts.append(part.rename({f"s{index}_{c}": c for c in part.columns if c not in keys}))
+            for number, measure in enumerate(measures):
+                part = self._measure_months(source, measure, first, last)
+                long(part, **{f"s{index}_v{number}": part.value, f"s{index}_n{number}": part.events})
         for population, name in populations.items():
             if population[0] == "registered":
                 part = self._registered_population(
@@ -451,27 +469,9 @@ class IbisEngine:
                 )
             else:
                 part = self._resident_days(first, last)
-            parts.append(part.select(*keys, **{name: part.denominator}))
-        quantities = [column for part in parts for column in part.columns if column not in keys]
-        aligned = []
-        for part in parts:
-            bands: dict[str, Any] = (
-                {"sex": part.sex.cast("string"), "age_band": part.age_band.cast("int64")} if banded else {}
-            )
-            aligned.append(
-                part.select(
-                    practice=part.practice.cast("string"),
-                    month=part.month.cast("int64"),
-                    **bands,
-                    **{
-                        q: part[q].cast("float64") if q in part.columns else ibis.literal(0.0, type="float64")
-                        for q in quantities
-                    },
-                )
-            )
-        stacked = ibis.union(*aligned, distinct=False) if len(aligned) > 1 else aligned[0]
-        summed = stacked.group_by(keys).aggregate(**{q: stacked[q].sum() for q in quantities})
-        return summed, columns_of
+            long(part, **{name: part.denominator})
+        stacked = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+        return stacked, columns_of
 
     def practice_months(self, definition: IndicatorDefinition, first: int, last: int) -> ir.Table:
         """Numerator, denominator and events by practice and month (and sex and age band if
@@ -479,22 +479,29 @@ class IbisEngine:
         stacked, columns_of = self._stacked([definition], first, last)
         value, events, counted = columns_of[definition.id]
         keys = [column for column in ("practice", "month", "sex", "age_band") if column in stacked.columns]
-        return stacked.select(
-            *keys, numerator=stacked[value], denominator=stacked[counted], events=stacked[events]
-        ).view()  # closes the join chain (see counts_many)
+
+        def total(quantity: str) -> Any:
+            return ibis.ifelse(stacked.quantity == quantity, stacked.amount, 0.0).sum()
+
+        return (
+            stacked.group_by(keys)
+            .aggregate(numerator=total(value), denominator=total(counted), events=total(events))
+            .view()  # closes the join chain (see counts_many)
+        )
 
     def counts(
         self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
     ) -> pd.DataFrame:
-        return self.counts_many([definition], area_sets, periods)[definition.id]
+        return self.counts_many([definition], area_sets, {definition.id: periods})[definition.id]
 
     def counts_many(
         self,
         definitions: Sequence[IndicatorDefinition],
         area_sets: Sequence[AreaSet],
-        periods: Sequence[Period],
+        periods: Mapping[str, Sequence[Period]],
     ) -> dict[str, pd.DataFrame]:
-        """``counts`` for several definitions in one query (two if some are standardised)."""
+        """``counts`` for several definitions in one query (two if some are standardised), over
+        every period any of them asks for; each then keeps its own periods."""
         banded = [d for d in definitions if d.standardisation == "esp2013"]
         crude = [d for d in definitions if d.standardisation != "esp2013"]
         if banded and crude:
@@ -505,12 +512,13 @@ class IbisEngine:
         if not definitions:
             return {}
         band_keys = ["sex", "age_band"] if banded else []
-        if not periods or not area_sets:
+        own_periods = {d.id: set(periods[d.id]) for d in definitions}
+        every_period = sorted(set().union(*own_periods.values()))
+        if not every_period or not area_sets:
             return {d.id: pd.DataFrame(columns=COUNT_COLUMNS + band_keys) for d in definitions}
-        first = min(period.first_month for period in periods)
-        last = max(period.last_month for period in periods)
+        first = min(period.first_month for period in every_period)
+        last = max(period.last_month for period in every_period)
         stacked, columns_of = self._stacked(definitions, first, last)
-        quantities = [c for c in stacked.columns if c not in ("practice", "month", *band_keys)]
         if len(area_sets) == 1:
             mapped = self._areas(stacked, area_sets[0])
         else:
@@ -537,7 +545,7 @@ class IbisEngine:
             pd.DataFrame(
                 [
                     (period.kind, month, period.first_month, period.last_month)
-                    for period in periods
+                    for period in every_period
                     for month in range(period.first_month, period.last_month + 1)
                 ],
                 columns=["period", "period_month", "first_month", "last_month"],
@@ -545,14 +553,47 @@ class IbisEngine:
         )
         placed = mapped.join(period_map, [("month", "period_month")])
         keys = ["level", "code", "period", "first_month", "last_month", *band_keys]
-        summed = placed.group_by(keys).aggregate(**{q: placed[q].sum() for q in quantities})
-        frame = self.execute(summed)
+        quantities = sorted({name for names in columns_of.values() for name in names})
+        if len(quantities) <= _FEW_QUANTITIES:
+            # A column per quantity, summed in the engine.
+            frame = self.execute(
+                placed.group_by(keys).aggregate(
+                    **{
+                        quantity: ibis.ifelse(placed.quantity == quantity, placed.amount, 0.0).sum()
+                        for quantity in quantities
+                    }
+                )
+            )
+        else:
+            # With many quantities, conditional sums over every row cost more than summing by
+            # quantity and turning the rows (unique per key and quantity) into columns here.
+            long = self.execute(placed.group_by([*keys, "quantity"]).aggregate(amount=placed.amount.sum()))
+            frame = (
+                long.set_index([*keys, "quantity"])["amount"]
+                .unstack("quantity", fill_value=0)
+                .reindex(columns=quantities, fill_value=0.0)
+                .rename_axis(columns=None)
+                .reset_index()
+            )
         results = {}
         for definition in definitions:
             value, events, counted = columns_of[definition.id]
-            results[definition.id] = frame[keys].assign(
-                numerator=frame[value], denominator=frame[counted], events=frame[events]
-            )[COUNT_COLUMNS + band_keys]
+            mine = frame
+            if own_periods[definition.id] != set(every_period):
+                # A period is named by its kind and first month.
+                starts_by_kind: dict[str, list[int]] = {}
+                for period in own_periods[definition.id]:
+                    starts_by_kind.setdefault(period.kind, []).append(period.first_month)
+                wanted = pd.Series(False, index=frame.index)
+                for kind, starts in starts_by_kind.items():
+                    wanted |= (frame["period"] == kind) & frame["first_month"].isin(starts)
+                mine = frame[wanted]
+            counts = mine[keys].assign(numerator=mine[value], denominator=mine[counted], events=mine[events])[
+                COUNT_COLUMNS + band_keys
+            ]
+            # Rows that only other definitions' quantities brought in are not this definition's.
+            held = (counts["numerator"] != 0) | (counts["denominator"] != 0) | (counts["events"] != 0)
+            results[definition.id] = counts[held].reset_index(drop=True)
         return results
 
     def _practices_present(self, definitions: Sequence[IndicatorDefinition]) -> frozenset[str]:
@@ -638,13 +679,12 @@ class _Measure:
     weight: str
 
 
-def _tests(table: ir.Table, table_name: str, measures: Sequence[_Measure]) -> list[Any]:
-    """Each measure's conditions combined, or None for a measure that takes every event."""
-    tests: list[Any] = []
-    for measure in measures:
-        parts = [_condition(table, table_name, condition) for condition in measure.where]
-        tests.append(ibis.and_(*parts) if parts else None)
-    return tests
+def _month_bound(table_name: str, column: str, month: int) -> Any:
+    """The first moment of month index ``month``, typed like the column it is compared with."""
+    day = month_start(month)
+    if SOURCE_TABLES[table_name].column(column).type == "timestamp":
+        return ibis.literal(dt.datetime(day.year, day.month, 1), type="timestamp")
+    return ibis.literal(day, type="date")
 
 
 def _weight_value(table: ir.Table, table_name: str, weight: str) -> Any:

@@ -20,7 +20,7 @@ that pandas can hold.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,10 +231,13 @@ class ReferenceEngine:
         self,
         definitions: Sequence[IndicatorDefinition],
         area_sets: Sequence[AreaSet],
-        periods: Sequence[Period],
+        periods: Mapping[str, Sequence[Period]],
     ) -> dict[str, pd.DataFrame]:
         """One definition after another: nothing is shared but the monthly registered population."""
-        return {definition.id: self.counts(definition, area_sets, periods) for definition in definitions}
+        return {
+            definition.id: self.counts(definition, area_sets, periods[definition.id])
+            for definition in definitions
+        }
 
     def counts(
         self, definition: IndicatorDefinition, area_sets: Sequence[AreaSet], periods: Sequence[Period]
