@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,13 @@ def main() -> int:
     parser.add_argument("--scale", choices=["tiny", "region", "england"])
     parser.add_argument("--fraction", type=float, default=1.0)
     parser.add_argument("--out", type=Path, help="Keep the generated files and warehouses here.")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=["parquet", "csv"],
+        default=["parquet", "csv"],
+        help="Which copies to load (CSV copies of a whole England are tens of gigabytes).",
+    )
     arguments = parser.parse_args()
     if (arguments.source is None) == (arguments.scale is None):
         parser.error("give --source DIR or --scale")
@@ -108,13 +116,18 @@ def main() -> int:
     try:
         parquet_dir = arguments.source or _generate(out, arguments.scale, arguments.fraction)
         csv_dir = out / "csv"
-        _csv_copies(parquet_dir, csv_dir)
+        if "csv" in arguments.formats:
+            _csv_copies(parquet_dir, csv_dir)
         print(f"cores: {os.cpu_count()}, DuckDB {duckdb.__version__}")
         header = f"{'file':<34}{'rows':>12}{'floor s':>10}{'floor rows/s':>15}{'ingest s':>10}{'ingest rows/s':>15}{'x floor':>9}"
         print(header)
         totals: dict[str, list[float]] = {}
         for path in sorted(
-            [*parquet_dir.glob("*.parquet"), *csv_dir.glob("*.csv")], key=lambda p: (p.suffix, p.name)
+            [
+                *(parquet_dir.glob("*.parquet") if "parquet" in arguments.formats else []),
+                *(csv_dir.glob("*.csv") if "csv" in arguments.formats else []),
+            ],
+            key=lambda p: (p.suffix, p.name),
         ):
             table = path.stem
             if table not in SOURCE_TABLES:
@@ -135,6 +148,11 @@ def main() -> int:
                 f"{'all ' + suffix[1:] + ' files':<34}{int(rows):>12,}{floor:>10.2f}{rows / floor:>15,.0f}"
                 f"{seconds:>10.2f}{rows / seconds:>15,.0f}{seconds / floor:>9.1f}"
             )
+        # Loads run one after another in this process, so its peak is the largest single load's.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(
+            f"peak memory of the loading process: {peak:.1f} GB; load average {os.getloadavg()[0]:.1f} at the end"
+        )
     finally:
         if arguments.out is None:
             shutil.rmtree(out, ignore_errors=True)

@@ -202,3 +202,61 @@ def test_a_load_killed_midway_leaves_no_partial_batch(tmp_path: Path, tiny_econo
     after = _status(warehouse_path)
     assert after["tables"] == before["tables"]
     assert after["batches"] == before["batches"]
+
+
+def _spells_with_problems(tmp_path: Path, tiny_economy: SynthResult) -> Path:
+    """The tiny economy's first 500 spells as Parquet, with a bad practice code in rows 7 and 403."""
+    frame = pq.read_table(tiny_economy.files["apc_spells"]).slice(0, 500).to_pandas()
+    column = frame.columns.get_loc("gp_practice_code")
+    frame.iloc[[6, 402], column] = "XX"
+    path = tmp_path / "apc_spells.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def _contents(path: Path) -> tuple[list[tuple], list[tuple], tuple]:
+    with Warehouse(path, read_only=True) as warehouse:
+        return (
+            warehouse.query("SELECT * EXCLUDE (batch_id) FROM apc_spells ORDER BY ALL"),
+            warehouse.query("SELECT row_number, field, reason FROM quarantine ORDER BY ALL"),
+            warehouse.query(
+                "SELECT rows_read, rows_loaded, rows_quarantined, rows_excluded_opt_out FROM ingest_batches"
+            )[0],
+        )
+
+
+def test_a_large_parquet_file_loaded_in_chunks_gives_the_same_warehouse(
+    tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
+) -> None:
+    source = _spells_with_problems(tmp_path, tiny_economy)
+    opted_out = frozenset(pq.read_table(source, columns=["nhs_number"])["nhs_number"].to_pylist()[100:101])
+    results = {}
+    for chunk_rows in (1_000_000, 64):
+        path = tmp_path / f"chunks-{chunk_rows}.duckdb"
+        with Warehouse(path) as warehouse:
+            results[chunk_rows] = load_file(
+                warehouse,
+                source,
+                pseudonymiser=pseudonymiser,
+                opt_outs=opted_out,
+                today=TODAY,
+                chunk_rows=chunk_rows,
+            )
+    whole, chunked = _contents(tmp_path / "chunks-1000000.duckdb"), _contents(tmp_path / "chunks-64.duckdb")
+    assert chunked == whole
+    # Row numbers in the quarantine are the file's, not the chunk's.
+    assert [row[0] for row in whole[1]] == [7, 403]
+    assert whole[2][0] == 500 and whole[2][1] + whole[2][2] + whole[2][3] == 500 and whole[2][3] >= 1
+    assert results[64].rows_loaded == results[1_000_000].rows_loaded
+
+
+def test_strict_load_in_chunks_loads_nothing(
+    tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
+) -> None:
+    source = _spells_with_problems(tmp_path, tiny_economy)
+    path = tmp_path / "strict.duckdb"
+    with Warehouse(path) as warehouse:
+        with pytest.raises(DataError, match="row 7"):
+            load_file(warehouse, source, pseudonymiser=pseudonymiser, strict=True, today=TODAY, chunk_rows=64)
+        assert warehouse.query("SELECT count(*) FROM ingest_batches")[0][0] == 0
+        assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 0

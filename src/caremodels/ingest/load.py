@@ -19,12 +19,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from caremodels import __version__
 from caremodels.errors import CaremodelsError, DataError
-from caremodels.ingest.mapping import LoadedMapping
+from caremodels.ingest.mapping import LoadedMapping, TableMapping
 from caremodels.ingest.pseudonymise import Pseudonymiser
-from caremodels.ingest.read import stage_file
+from caremodels.ingest.read import StagedSource, stage_file
 from caremodels.ingest.validate import (
     CheckedTable,
     check_staged,
@@ -251,60 +252,69 @@ def write_batches(
     loaded: dict[str, int] = {}
     with warehouse.transaction() as connection:
         for batch in batches:
-            for old_batch, old_tables in batch.replaces:
-                for name in [
-                    *filter(None, old_tables.split(",")),
-                    "quarantine",
-                    "ingest_notes",
-                    "ingest_batches",
-                ]:
-                    connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
-            count = 0
-            for rows in batch.rows:
-                reader = staging.execute(rows.sql).to_arrow_reader(1_000_000)
-                connection.register("incoming_rows", reader)
-                try:
-                    inserted = connection.execute(
-                        f"INSERT INTO {rows.table} SELECT * FROM incoming_rows"
-                    ).fetchone()
-                finally:
-                    connection.unregister("incoming_rows")
-                count += int(inserted[0]) if inserted else 0
+            delete_replaced(connection, batch.replaces)
+            count = sum(insert_rows(connection, staging, rows) for rows in batch.rows)
+            record_batch(connection, batch, count)
             loaded[batch.batch_id] = count
-            quarantine = batch.problems.assign(batch_id=batch.batch_id, file=batch.file)[
-                ["batch_id", "file", *_QUARANTINE_COLUMNS]
-            ]
-            connection.register("incoming_quarantine", quarantine)
-            connection.execute("INSERT INTO quarantine SELECT * FROM incoming_quarantine")
-            connection.unregister("incoming_quarantine")
-            for (kind, resource, reason), rows_noted in sorted(batch.notes.items()):
-                connection.execute(
-                    "INSERT INTO ingest_notes VALUES (?, ?, ?, ?, ?)",
-                    [batch.batch_id, kind, resource, reason, rows_noted],
-                )
-            connection.execute(
-                "INSERT INTO ingest_batches (batch_id, source, table_name, content_hash, rows_read, rows_loaded, "
-                "rows_quarantined, rows_excluded_opt_out, loaded_at, software_version, source_format, "
-                "rows_unmapped, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    batch.batch_id,
-                    batch.source,
-                    ",".join(batch.table_names),
-                    batch.content_hash,
-                    batch.rows_read,
-                    count,
-                    len(batch.problems),
-                    batch.excluded,
-                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    __version__,
-                    batch.source_format,
-                    batch.unmapped,
-                    batch.mapping,
-                ],
-            )
-            if batch.rows_read != count + len(batch.problems) + batch.excluded + batch.unmapped:
-                raise CaremodelsError(f"row accounting failed for {batch.source}: this is a bug")
     return loaded
+
+
+def delete_replaced(connection: duckdb.DuckDBPyConnection, replaces: list[tuple[str, str]]) -> None:
+    """Inside the load's transaction: remove the rows of the batches a new version replaces."""
+    for old_batch, old_tables in replaces:
+        for name in [*filter(None, old_tables.split(",")), "quarantine", "ingest_notes", "ingest_batches"]:
+            connection.execute(f"DELETE FROM {name} WHERE batch_id = ?", [old_batch])
+
+
+def insert_rows(
+    connection: duckdb.DuckDBPyConnection, staging: duckdb.DuckDBPyConnection, rows: TableRows
+) -> int:
+    """Stream a staging query's rows into a warehouse table; returns how many were inserted."""
+    reader = staging.execute(rows.sql).to_arrow_reader(1_000_000)
+    connection.register("incoming_rows", reader)
+    try:
+        inserted = connection.execute(f"INSERT INTO {rows.table} SELECT * FROM incoming_rows").fetchone()
+    finally:
+        connection.unregister("incoming_rows")
+    return int(inserted[0]) if inserted else 0
+
+
+def record_batch(connection: duckdb.DuckDBPyConnection, batch: PreparedBatch, count: int) -> None:
+    """Inside the load's transaction: the batch's quarantine, notes and record, with the row accounting
+    checked (a failure rolls the whole load back)."""
+    quarantine = batch.problems.assign(batch_id=batch.batch_id, file=batch.file)[
+        ["batch_id", "file", *_QUARANTINE_COLUMNS]
+    ]
+    connection.register("incoming_quarantine", quarantine)
+    connection.execute("INSERT INTO quarantine SELECT * FROM incoming_quarantine")
+    connection.unregister("incoming_quarantine")
+    for (kind, resource, reason), rows_noted in sorted(batch.notes.items()):
+        connection.execute(
+            "INSERT INTO ingest_notes VALUES (?, ?, ?, ?, ?)",
+            [batch.batch_id, kind, resource, reason, rows_noted],
+        )
+    connection.execute(
+        "INSERT INTO ingest_batches (batch_id, source, table_name, content_hash, rows_read, rows_loaded, "
+        "rows_quarantined, rows_excluded_opt_out, loaded_at, software_version, source_format, "
+        "rows_unmapped, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch.batch_id,
+            batch.source,
+            ",".join(batch.table_names),
+            batch.content_hash,
+            batch.rows_read,
+            count,
+            len(batch.problems),
+            batch.excluded,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            __version__,
+            batch.source_format,
+            batch.unmapped,
+            batch.mapping,
+        ],
+    )
+    if batch.rows_read != count + len(batch.problems) + batch.excluded + batch.unmapped:
+        raise CaremodelsError(f"row accounting failed for {batch.source}: this is a bug")
 
 
 def result_of(batch: PreparedBatch, loaded: int) -> LoadResult:
@@ -330,6 +340,11 @@ def result_of(batch: PreparedBatch, loaded: int) -> LoadResult:
     )
 
 
+LOAD_CHUNK_ROWS = 5_000_000
+"""Parquet files with more rows are checked and pseudonymised this many rows at a time (each chunk in
+memory, never on disk), all in one warehouse transaction, so that memory stays bounded."""
+
+
 def load_file(
     warehouse: Warehouse,
     path: Path,
@@ -340,10 +355,17 @@ def load_file(
     table: str | None = None,
     today: dt.date | None = None,
     mapping: LoadedMapping | None = None,
+    chunk_rows: int = LOAD_CHUNK_ROWS,
 ) -> LoadResult:
-    """Load one CSV or Parquet file as one batch. With ``strict`` any bad row fails the whole load."""
+    """Load one CSV or Parquet file as one batch. With ``strict`` any bad row fails the whole load.
+
+    A Parquet file of more than ``chunk_rows`` rows is checked in chunks of that many rows inside one
+    transaction: the load stays atomic, but duplicate keys are then found within a chunk only.
+    """
     if not path.exists():
         raise DataError("no such file", file=path)
+    if chunk_rows < 1:
+        raise CaremodelsError("chunk_rows must be at least 1")
     today = today or dt.date.today()
     if table is None and mapping is not None:
         table = mapping.table_for(path.name)
@@ -358,61 +380,100 @@ def load_file(
     existing = existing_batches(warehouse, table=spec.name, source=path.name)
     if any(old == batch_id for old, _ in existing):
         return recorded_result(warehouse, batch_id, file=path.name)
+    table_mapping = mapping.for_table(spec.name) if mapping else None
+    total = parquet_rows(path)
+    ranges: list[tuple[int, int] | None] = (
+        [(first, min(first + chunk_rows, total)) for first in range(0, total, chunk_rows)]
+        if total is not None and total > chunk_rows
+        else [None]
+    )
 
-    staging = staging_connection()
-    try:
-        try:
-            staged = stage_file(staging, path, spec, mapping.for_table(spec.name) if mapping else None)
-            checked = check_staged(
-                staging,
-                staged.view,
-                spec,
-                typed_columns=staged.typed_columns,
-                today=today,
-                expected_formats=staged.expected_formats,
-            )
-        except duckdb.OutOfMemoryException as error:
-            # Identifiable rows are never spilled to disk, so a file must fit in memory to be checked.
-            raise DataError(
-                "not enough memory to check this file in memory: split it into smaller files", file=path
-            ) from error
-        except duckdb.Error as error:
-            # The engine's message may quote a value from the file, so only its kind is shown.
-            raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error
-        problems = pd.concat(
-            [staged.read_problems.astype({"row_number": "int64"}), problem_frame(staging, checked)],
-            ignore_index=True,
-        )
-        if staged.field_labels:
-            problems["field"] = problems["field"].map(lambda name: staged.field_labels.get(name, name))
-        if strict and len(problems):
-            raise strict_failure(problems, path)
-        excluded = 0
-        opt_out_table(staging, opt_outs)
-        if spec.has_person:
-            excluded = count_opted_out(staging, checked)
+    rows_read = excluded = loaded = 0
+    source_format = ""
+    problem_parts: list[pd.DataFrame] = []
+    with warehouse.transaction() as connection:
+        delete_replaced(connection, existing)
+        for rows in ranges:
+            staging = staging_connection()
+            try:
+                staged, checked = _stage_and_check(staging, path, spec, table_mapping, today, rows)
+                problems = pd.concat(
+                    [staged.read_problems.astype({"row_number": "int64"}), problem_frame(staging, checked)],
+                    ignore_index=True,
+                )
+                if staged.field_labels:
+                    problems["field"] = problems["field"].replace(staged.field_labels)
+                if strict and len(problems):
+                    raise strict_failure(problems, path)
+                problem_parts.append(problems)
+                opt_out_table(staging, opt_outs)
+                if spec.has_person:
+                    excluded += count_opted_out(staging, checked)
+                pseudonyms = pseudonym_table(staging, checked, pseudonymiser) if spec.has_person else None
+                loaded += insert_rows(
+                    connection,
+                    staging,
+                    good_rows_sql(spec, checked, batch_id=batch_id, pseudonyms=pseudonyms),
+                )
+                rows_read += staged.rows_read
+                source_format = staged.source_format
+            finally:
+                staging.close()
         batch = PreparedBatch(
             batch_id=batch_id,
             source=path.name,
             file=path.name,
             table_names=(spec.name,),
             content_hash=content_hash,
-            source_format=staged.source_format,
+            source_format=source_format,
             mapping=mapping.label if mapping else "",
-            rows_read=staged.rows_read,
-            problems=problems.sort_values("row_number", kind="stable", ignore_index=True),
+            rows_read=rows_read,
+            problems=pd.concat(problem_parts, ignore_index=True).sort_values(
+                "row_number", kind="stable", ignore_index=True
+            ),
             excluded=excluded,
-            rows=[
-                good_rows_sql(
-                    spec,
-                    checked,
-                    batch_id=batch_id,
-                    pseudonyms=pseudonym_table(staging, checked, pseudonymiser) if spec.has_person else None,
-                )
-            ],
+            rows=[],
             replaces=existing,
         )
-        loaded = write_batches(warehouse, staging, [batch])
-    finally:
-        staging.close()
-    return result_of(batch, loaded[batch_id])
+        record_batch(connection, batch, loaded)
+    return result_of(batch, loaded)
+
+
+def parquet_rows(path: Path) -> int | None:
+    """Rows in a Parquet file from its footer (None for other files, or a footer that cannot be read:
+    the staging step then reports the file as unreadable)."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+
+
+def _stage_and_check(
+    staging: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: TableSpec,
+    mapping: TableMapping | None,
+    today: dt.date,
+    rows: tuple[int, int] | None,
+) -> tuple[StagedSource, CheckedTable]:
+    try:
+        staged = stage_file(staging, path, spec, mapping, rows=rows)
+        checked = check_staged(
+            staging,
+            staged.view,
+            spec,
+            typed_columns=staged.typed_columns,
+            today=today,
+            expected_formats=staged.expected_formats,
+        )
+    except duckdb.OutOfMemoryException as error:
+        # Identifiable rows are never spilled to disk, so a file (or chunk) must fit in memory.
+        raise DataError(
+            "not enough memory to check this file in memory: split it into smaller files", file=path
+        ) from error
+    except duckdb.Error as error:
+        # The engine's message may quote a value from the file, so only its kind is shown.
+        raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error
+    return staged, checked

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from caremodels.errors import DataError
+from caremodels.errors import CaremodelsError, DataError
 from caremodels.ingest.mapping import ColumnSource, TableMapping
 from caremodels.ingest.validate import REPLACEMENT_CHARACTER, native_type, quote, text_expression
 from caremodels.warehouse.schema import Column, TableSpec
@@ -282,11 +282,21 @@ def _stage_csv(
 
 
 def _stage_parquet(
-    connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: TableSpec,
+    mapping: TableMapping,
+    rows: tuple[int, int] | None = None,
 ) -> StagedSource:
     source = f"read_parquet({_literal(str(path))}, file_row_number = true)"
+    # A chunk: rows first to stop - 1 of the file, counted from 0; their row numbers stay the file's.
+    chunk = (
+        ""
+        if rows is None
+        else f" WHERE file_row_number >= {int(rows[0])} AND file_row_number < {int(rows[1])}"
+    )
     try:
-        rows = _count(connection, f"SELECT count(*) FROM read_parquet({_literal(str(path))})")
+        rows_read = _count(connection, f"SELECT count(*) FROM {source}{chunk}")
         described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as error:
         raise DataError(
@@ -296,11 +306,12 @@ def _stage_parquet(
     available = {name: name for name in source_types}
     selects, typed, expected, labels = _select_list(path, spec, mapping, available, source_types)
     connection.execute(
-        f"CREATE OR REPLACE VIEW staged AS SELECT file_row_number + 1 AS _row, {', '.join(selects)} FROM {source}"
+        f"CREATE OR REPLACE VIEW staged AS SELECT file_row_number + 1 AS _row, {', '.join(selects)} "
+        f"FROM {source}{chunk}"
     )
     return StagedSource(
         view="staged",
-        rows_read=rows,
+        rows_read=rows_read,
         typed_columns=typed,
         expected_formats=expected,
         read_problems=pd.DataFrame({"row_number": pd.Series(dtype="int64"), "field": [], "reason": []}),
@@ -310,13 +321,21 @@ def _stage_parquet(
 
 
 def stage_file(
-    connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping | None = None
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: TableSpec,
+    mapping: TableMapping | None = None,
+    *,
+    rows: tuple[int, int] | None = None,
 ) -> StagedSource:
-    """Stage a .csv or .parquet file as view ``staged`` for ``check_staged``."""
+    """Stage a .csv or .parquet file (or, for Parquet, rows ``first`` to ``stop - 1`` of it) as view
+    ``staged`` for ``check_staged``."""
     mapping = mapping or TableMapping()
     suffixes = "".join(path.suffixes[-1:]).lower()
     if suffixes == ".parquet":
-        return _stage_parquet(connection, path, spec, mapping)
+        return _stage_parquet(connection, path, spec, mapping, rows)
+    if rows is not None:
+        raise CaremodelsError("only Parquet files are staged in chunks")
     if suffixes == ".csv":
         return _stage_csv(connection, path, spec, mapping)
     raise DataError("unsupported file type (use .parquet or .csv)", file=path)

@@ -14,6 +14,7 @@ uses the same SQL on files staged by ``caremodels.ingest.read``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -76,7 +77,15 @@ def staging_connection() -> duckdb.DuckDBPyConnection:
     numbers) live here only, in memory, until they are pseudonymised."""
     connection = duckdb.connect(":memory:")
     connection.execute("SET temp_directory = ''")
+    # DuckDB's default limit (80% of memory) leaves too little for the loading process itself, and the
+    # kernel would kill it instead of DuckDB failing with a message: keep staging to half.
+    connection.execute(f"SET memory_limit = '{staging_memory_limit_bytes() // 2**20}MiB'")
     return connection
+
+
+def staging_memory_limit_bytes() -> int:
+    """Half the machine's physical memory: what the staging database may hold."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
 def nhs_number_valid(values: pd.Series) -> pd.Series:
