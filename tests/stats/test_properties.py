@@ -91,8 +91,9 @@ def test_crude_rate_arrays_match_scalar(values: np.ndarray, denominator: float, 
     for i, count in enumerate(values):
         single = crude_rate(float(count), denominator, confidence=confidence)
         assert result.value[i] == single.value
-        assert result.lower[i] == single.lower
-        assert result.upper[i] == single.upper
+        # numpy's vectorised cube root and power may differ from the scalar path in the last bit.
+        assert result.lower[i] == pytest.approx(single.lower, rel=1e-12)
+        assert result.upper[i] == pytest.approx(single.upper, rel=1e-12)
 
 
 @st.composite
