@@ -11,9 +11,10 @@ import pytest
 from caremodels.cli import main
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation import METHODS, evaluate, funding_conditions, indicator_counts
-from caremodels.ingest import Pseudonymiser, load_file
+from caremodels.ingest import Pseudonymiser
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
+from tests.conftest import load_tables
 
 from .care_home_simulation import TREATED_SITE, simulate_care_homes
 
@@ -31,21 +32,12 @@ def care_home_warehouse(
     tmp_path_factory: pytest.TempPathFactory, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
 ) -> Path:
     """The tiny economy with its care home, condition and frailty tables, for matched controls."""
-    import datetime as dt
-
-    path = tmp_path_factory.mktemp("care_homes") / "warehouse.duckdb"
-    with Warehouse(path) as warehouse:
-        for table in (
-            "gp_registrations",
-            "apc_spells",
-            "care_home_residence",
-            "conditions",
-            "frailty_assessments",
-        ):
-            load_file(
-                warehouse, tiny_economy.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
-            )
-    return path
+    return load_tables(
+        tmp_path_factory.mktemp("care_homes") / "warehouse.duckdb",
+        tiny_economy,
+        ("gp_registrations", "apc_spells", "care_home_residence", "conditions", "frailty_assessments"),
+        pseudonymiser,
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
