@@ -13,6 +13,7 @@ __all__ = [
     "financial_year",
     "financial_year_bounds",
     "financial_year_label",
+    "month_end",
     "month_start",
     "months_between",
     "parse_financial_year",
@@ -58,6 +59,12 @@ def parse_month(text: str) -> dt.date:
 
 def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
+
+
+def month_end(day: dt.date) -> dt.date:
+    """The last day of ``day``'s month."""
+    following = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
 
 
 def months_between(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import click
 
 from caremodels import __version__
 from caremodels.cli.console import Reporter
-from caremodels.periods import parse_financial_year
+from caremodels.periods import parse_financial_year, parse_month
 
 __all__ = ["CONTEXT_SETTINGS", "WAREHOUSE_OPTION", "cli", "financial_year", "print_json", "reporter_of"]
 
@@ -31,6 +32,16 @@ def reporter_of(context: click.Context) -> Reporter:
 
 def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
+
+
+def month(value: str | None) -> dt.date | None:
+    """A --from/--to/--start/--end value (YYYY-MM) as the first day of that month."""
+    if value is None:
+        return None
+    try:
+        return parse_month(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
 
 
 def financial_year(value: str | None) -> int | None:

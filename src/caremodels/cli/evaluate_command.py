@@ -15,11 +15,12 @@ from caremodels.cli.common import (
     WAREHOUSE_OPTION,
     cli,
     financial_year,
+    month,
     print_json,
     reporter_of,
 )
 from caremodels.errors import DataError
-from caremodels.periods import parse_month
+from caremodels.periods import month_end
 
 if TYPE_CHECKING:
     from caremodels.evaluation import EvaluationResult
@@ -38,21 +39,12 @@ _METHOD_NAMES = {
 }
 
 
-def _month(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return parse_month(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
-
-
 def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] | None]:
     """A financial year (2016/17) or a run of months (2016-04..2016-12)."""
     if value is None or ".." not in value:
         return financial_year(value), None
     first, _, last = value.partition("..")
-    start, finish = _month(first), _month(last)
+    start, finish = month(first), month(last)
     if start is None or finish is None:
         raise click.BadParameter("give a run of months as YYYY-MM..YYYY-MM")
     return None, (start, finish)
@@ -126,7 +118,7 @@ def evaluate(
     if chosen != 1:
         raise click.UsageError("give exactly one of --site, --care-model or --funding-conditions")
     comparison_year, comparison_months = _comparison(comparison)
-    last_month = _month(end)
+    last_month = month(end)
     reporter = reporter_of(context)
     with Warehouse(warehouse_path, read_only=True) as store:
         # Progress goes to stderr (silenced by --quiet), so --json output stays clean on stdout.
@@ -159,8 +151,8 @@ def evaluate(
                         baseline_year=financial_year(baseline_year),
                         comparison_year=comparison_year,
                         comparison_months=comparison_months,
-                        start=_month(start),
-                        end=_month_end(last_month) if last_month else None,
+                        start=month(start),
+                        end=month_end(last_month) if last_month else None,
                         design=design,  # type: ignore[arg-type]
                         exclude_sites=exclude_sites,
                         counts=counts,
@@ -174,11 +166,6 @@ def evaluate(
     for result in results:
         for line in describe_result(result):
             out.print(line)
-
-
-def _month_end(month: dt.date) -> dt.date:
-    following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
 
 
 def _ratio(value: float) -> str:

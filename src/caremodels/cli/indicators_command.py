@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from caremodels.cli.common import CONTEXT_SETTINGS, cli, print_json, reporter_of
+from caremodels.cli.common import CONTEXT_SETTINGS, cli, month, print_json, reporter_of
 from caremodels.indicators.geography import LEVELS
 from caremodels.indicators.periods import PERIOD_KINDS
-from caremodels.periods import parse_month
-
-
-def _month(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return parse_month(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
@@ -165,8 +154,8 @@ def indicators_compute(
             spark_master=spark_master,
             groups_file=groups_file,
             site_membership_file=site_membership_file,
-            first_month=_month(first_month),
-            last_month=_month(last_month),
+            first_month=month(first_month),
+            last_month=month(last_month),
             policy=policy,
         )
     reporter.out.print(f"{rows:,} rows written to {out_file} (counts disclosure-controlled)")

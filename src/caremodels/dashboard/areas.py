@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from caremodels.dashboard.measures import MeasureRule
-from caremodels.periods import financial_year, financial_year_label
+from caremodels.periods import financial_year, financial_year_label, month_end
 from caremodels.reference import SiteMembership, care_model_types, practices, vanguard_sites
 
 __all__ = [
@@ -82,15 +82,10 @@ VALUE_COLUMNS = [
 ]
 
 
-def _month_end(month: dt.date) -> dt.date:
-    following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
-
-
 def _period_of(month: dt.date, kind: PeriodKind) -> tuple[str, dt.date, dt.date]:
     """Label, first day and last day of the period of ``kind`` that holds ``month``."""
     if kind == "month":
-        return month.isoformat()[:7], month, _month_end(month)
+        return month.isoformat()[:7], month, month_end(month)
     year = financial_year(month)
     if kind == "financial_year":
         return financial_year_label(year), dt.date(year, 4, 1), dt.date(year + 1, 3, 31)
@@ -99,7 +94,7 @@ def _period_of(month: dt.date, kind: PeriodKind) -> tuple[str, dt.date, dt.date]
     first_month = (4 + 3 * index - 1) % 12 + 1
     first = dt.date(year if first_month >= 4 else year + 1, first_month, 1)
     last_month = dt.date(first.year + (first.month + 1) // 12, (first.month + 1) % 12 + 1, 1)
-    return f"{financial_year_label(year)} Q{index + 1}", first, _month_end(last_month)
+    return f"{financial_year_label(year)} Q{index + 1}", first, month_end(last_month)
 
 
 def period_table(months: Sequence[dt.date], kind: PeriodKind) -> pd.DataFrame:

@@ -51,6 +51,7 @@ from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
+from caremodels.periods import month_end
 from caremodels.reference import emergency_admission_methods, practices
 from caremodels.warehouse.store import Warehouse
 
@@ -162,7 +163,7 @@ def build_cohort(
         last = connection.execute(f"SELECT max({outcome.date_expression}) FROM {outcome.table}").fetchone()[0]  # type: ignore[index]
         if last is None:
             raise CaremodelsError(f"the warehouse holds no {outcome.table}")
-        end = _month_end(last)
+        end = month_end(last)
     if end <= target.start:
         raise CaremodelsError(f"follow-up would end before the start {target.start:%Y-%m}")
     arms = pd.DataFrame(
@@ -343,11 +344,6 @@ def _conditions_and_frailty(connection: Any) -> pd.DataFrame:
         """
     ).df()
     return frame
-
-
-def _month_end(day: dt.date) -> dt.date:
-    following = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
 
 
 def _person_events(

@@ -38,6 +38,7 @@ from caremodels.periods import (
     financial_year,
     financial_year_bounds,
     financial_year_label,
+    month_end,
     month_start,
     months_between,
 )
@@ -156,14 +157,9 @@ def _comparison_periods(
         shift = financial_year(first) - baseline_year
         baseline = (
             dt.date(first.year - shift, first.month, 1),
-            _month_end(dt.date(last.year - shift, last.month, 1)),
+            month_end(dt.date(last.year - shift, last.month, 1)),
         )
-    return baseline, (first, _month_end(last))
-
-
-def _month_end(month: dt.date) -> dt.date:
-    following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
+    return baseline, (first, month_end(last))
 
 
 def monthly_rates(
