@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from caremodels.cli.console import Reporter
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation import (
     BeforeAfterVersusMatched,
@@ -28,6 +27,7 @@ from caremodels.evaluation import (
 from caremodels.indicators.output import compute_to_file
 from caremodels.ingest import Pseudonymiser, load_file, load_key
 from caremodels.programme import practices_of_care_model
+from caremodels.progress import Reporter
 from caremodels.reference import VANGUARD_CARE_MODELS
 from caremodels.synth import SynthConfig, default_effects_path, generate, load_effects
 from caremodels.synth.config import EffectsFile

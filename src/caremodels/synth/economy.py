@@ -17,14 +17,13 @@ Boundaries: reads only reference data; randomness only through the ``Generator``
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from caremodels.reference import Practice, data_path, practices, site_memberships, vanguard_sites
+from caremodels.reference import Practice, practices, site_memberships, vanguard_sites
 from caremodels.synth import rates
 from caremodels.synth.config import SynthConfig
 from caremodels.synth.providers import acute_providers_by_practice, ambulance_trust_for_postcode
@@ -33,7 +32,6 @@ __all__ = [
     "ANNUAL_LIST_GROWTH",
     "LIST_SIZE_DATE",
     "EconomyPractice",
-    "age_sex_distribution",
     "list_scale_at",
     "select_practices",
 ]
@@ -184,15 +182,3 @@ def _sample_keeping_sites(
             members = [code for code in codes if site in site_ids.get(code, ())]
             keep.add(str(rng.choice(members)))
     return {code: chosen[code] for code in sorted(keep)}
-
-
-@functools.cache
-def age_sex_distribution() -> tuple[np.ndarray, np.ndarray]:
-    """England 2023 population as (ages 0..90, counts[sex, age]) with sex 0 = male, 1 = female."""
-    counts = np.zeros((2, 91))
-    with data_path("ons_england_population_2023.csv").open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            age = 90 if row["age"].startswith("90") else int(row["age"])
-            counts[0 if row["sex"] == "males" else 1, age] += float(row["count"])
-    counts.setflags(write=False)
-    return np.arange(91), counts

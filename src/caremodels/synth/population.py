@@ -21,7 +21,8 @@ import pyarrow as pa
 
 from caremodels.synth import rates
 from caremodels.synth.config import SynthConfig
-from caremodels.synth.economy import EconomyPractice, age_sex_distribution
+from caremodels.synth.economy import EconomyPractice
+from caremodels.synth.england import age_sex_distribution
 
 __all__ = ["NEVER", "Calendar", "People", "simulate_people"]
 

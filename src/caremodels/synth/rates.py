@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from caremodels.synth.england import age_sex_distribution
+
 __all__ = [
     "CONDITIONS",
     "EVENT_KINDS",
@@ -703,8 +705,6 @@ def _gompertz_by_age() -> np.ndarray:
 @functools.cache
 def rate_model() -> RateModel:
     """The calibrated model (computed once; deterministic)."""
-    from caremodels.synth.economy import age_sex_distribution
-
     _, population = age_sex_distribution()
     by_age = population.sum(axis=0)
     weights = by_age / by_age.sum()
