@@ -171,3 +171,93 @@ def programme_coverage(
     reporter_of(context).out.print(
         "Each █ is 2.5% of England's registered population; the goal is 20 blocks."
     )
+
+
+@programme.command("support", context_settings=CONTEXT_SETTINGS)
+@click.argument("log_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--every-site", is_flag=True, help="List every vanguard site, including those with no support.")
+@click.option("--entries", is_flag=True, help="Print every entry of the log instead of the summaries.")
+@click.option(
+    "--groups-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write group,practice_code for the sites that received --enabler and the others (for --groups).",
+)
+@click.option("--enabler", "enabler_text", help="The enabler (number or name) for --groups-out.")
+@click.option("--membership", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def programme_support(
+    context: click.Context,
+    log_file: Path,
+    every_site: bool,
+    entries: bool,
+    groups_out: Path | None,
+    enabler_text: str | None,
+    membership: Path | None,
+    as_json: bool,
+) -> None:
+    """The support log: which site received what support under the eight national enablers, when,
+    and what it asked for."""
+    from caremodels.programme.support import (
+        enabler_support,
+        find_enabler,
+        outcome_groups,
+        site_support,
+        support_log,
+        write_outcome_groups,
+    )
+
+    log = support_log(log_file)
+    if groups_out is not None:
+        if enabler_text is None:
+            raise click.UsageError("--groups-out needs --enabler")
+        number = find_enabler(enabler_text).number
+        written = write_outcome_groups(outcome_groups(log, number, membership_file=membership), groups_out)
+        reporter_of(context).out.print(f"{written} practice rows written to {groups_out}")
+        return
+    if entries:
+        if as_json:
+            print_json([entry.model_dump(mode="json") for entry in log])
+            return
+        table = Table("site", "enabler", "date", "asked for", "received", title="Support log")
+        for entry in log:
+            table.add_row(
+                entry.site_name,
+                f"{entry.enabler_number} {entry.enabler_name}",
+                entry.date.isoformat(),
+                entry.asked_for,
+                entry.received or "(not received)",
+            )
+        reporter_of(context).out.print(table)
+        return
+    sites = site_support(log, every_site=every_site)
+    by_enabler = enabler_support(log)
+    if as_json:
+        print_json(
+            {
+                "sites": [site.model_dump(mode="json") for site in sites],
+                "enablers": [enabler.model_dump(mode="json") for enabler in by_enabler],
+            }
+        )
+        return
+    table = Table(
+        "site", "care model", "entries", "received", "unmet", "enablers received", title="Support by site"
+    )
+    for site in sites:
+        table.add_row(
+            site.site_name,
+            site.care_model,
+            str(site.entries),
+            str(site.received),
+            str(site.unmet_requests),
+            ", ".join(str(number) for number in site.enablers_received),
+        )
+    reporter_of(context).out.print(table)
+    enabler_table = Table("enabler", "sites received", "asked, not received", title="Support by enabler")
+    for enabler in by_enabler:
+        enabler_table.add_row(
+            f"{enabler.number} {enabler.name}",
+            str(len(enabler.sites_received)),
+            str(len(enabler.sites_asked_not_received)),
+        )
+    reporter_of(context).out.print(enabler_table)
