@@ -22,6 +22,8 @@ PUBLIC_COMMANDS = {
     "report",
     "serve",
     "programme",
+    "budget",
+    "survey",
 }
 
 
