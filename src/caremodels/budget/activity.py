@@ -5,14 +5,16 @@ numerators of the indicators a tariff prices, for the membership's practices ove
 financial year) and priced by a user's tariff (YAML: indicator, need component, unit cost, and the
 risk share of the contract). The target is the population budget per registered patient of each
 priced component times the registered population the warehouse holds for the same practices
-(the denominator of ``emergency_admissions``: the mean list size over the year), so a synthetic
-economy at any scale is compared with the budget its own population would carry. Components the
+(the denominator of ``emergency_admissions``: the mean list size over the year), times the share of
+the component the tariff's activity is meant to cover (``component_shares``, 1 when not given), so a
+synthetic economy at any scale is compared with the budget its own population would carry. Components the
 tariff does not price are listed as not measured, not counted as zero.
 
 The variance is target less actual: positive is an underspend (a gain), negative an overspend (a
 loss), shared between provider and commissioner by the tariff's risk share. Counts are published
-through disclosure control (``caremodels.indicators.disclosure``): a small count is suppressed, with
-its cost, and the totals that would reveal it are withheld.
+through disclosure control (``caremodels.indicators.disclosure``): counts are rounded and a small
+count is suppressed, with its cost and the totals that would reveal it; costs are priced from the
+published counts.
 
 Boundaries: no SQL here; the warehouse is read only through ``caremodels.indicators``.
 """
@@ -74,6 +76,12 @@ class Tariff(BaseModel):
     currency: str = "GBP"
     lines: tuple[TariffLine, ...] = Field(min_length=1)
     risk_share: RiskShare
+    # The share of a component's budget the priced activity is meant to cover (1 when not given): a
+    # tariff of emergency admissions, A&E and first outpatients prices only part of general and acute.
+    component_shares: dict[NeedComponent, float] = Field(default_factory=dict)
+
+    def share_of(self, component: NeedComponent) -> float:
+        return self.component_shares.get(component, 1.0)
 
 
 def load_tariff(path: Path) -> Tariff:
@@ -91,6 +99,11 @@ def load_tariff(path: Path) -> Tariff:
         raise DataError(first["msg"], file=path, field=".".join(str(p) for p in first["loc"])) from error
     if tariff.currency != "GBP":
         raise DataError("only GBP tariffs are supported", file=path, field="currency")
+    for component, share in tariff.component_shares.items():
+        if not 0 < share <= 1:
+            raise DataError(
+                "a share must be above 0 and at most 1", file=path, field=f"component_shares.{component}"
+            )
     seen: set[str] = set()
     for index, line in enumerate(tariff.lines):
         field = f"lines.{index}.indicator"
@@ -222,7 +235,7 @@ def activity_comparison(
     for component in dict.fromkeys(line.component for line in priced):
         budget_line = scope[component]
         per_head = budget_line.registered_budget / budget_line.registered_population
-        target = per_head * population
+        target = per_head * population * tariff.share_of(component)
         mine = [line for line in lines if line.component == component]
         actual = None if any(line.cost is None for line in mine) else sum(line.cost or 0.0 for line in mine)
         comparisons.append(

@@ -303,3 +303,91 @@ def budget_activity(
                 f"{comparison.outcome}: £{comparison.variance:+,.0f}; provider's share £{comparison.provider_share:+,.0f}, "
                 f"commissioner's £{comparison.commissioner_share:+,.0f}"
             )
+
+
+@budget.command("system", context_settings=CONTEXT_SETTINGS)
+@click.argument("system_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--warehouse",
+    "warehouse_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The DuckDB warehouse the activity and A&E waits are counted from.",
+)
+@click.option(
+    "--tariff",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="YAML of unit costs per indicator (docs/examples/budget/tariff.yaml).",
+)
+@click.option(
+    "--standards-csv",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Published counts for RTT, diagnostics and cancer: standard,month,organisation_code,numerator,denominator.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def budget_system(
+    context: click.Context,
+    system_file: Path,
+    warehouse_path: Path,
+    tariff: Path,
+    standards_csv: Path | None,
+    as_json: bool,
+) -> None:
+    """An accountable care system's activity cost by month against its combined control total, and
+    the four operational standards, with Making Data Count icons."""
+    from caremodels.budget import load_tariff
+    from caremodels.budget.system import (
+        load_standard_counts,
+        load_system,
+        operational_standards_of,
+        system_control_total,
+    )
+
+    system = load_system(system_file)
+    control = system_control_total(system, load_tariff(tariff), warehouse_path)
+    counts = load_standard_counts(standards_csv) if standards_csv is not None else ()
+    standards = operational_standards_of(system, warehouse_path, counts)
+    if as_json:
+        print_json(
+            {
+                "system": system.model_dump(mode="json"),
+                "control_total": control.model_dump(mode="json"),
+                "standards": [standard.model_dump(mode="json") for standard in standards],
+            }
+        )
+        return
+    out = reporter_of(context).out
+    table = Table(
+        "month",
+        "control total",
+        "activity cost",
+        "variance",
+        title=f"{control.system}: control total, {control.financial_year}",
+    )
+    for month in control.months:
+        table.add_row(
+            month.month.strftime("%Y-%m"),
+            f"£{month.control_total:,.0f}",
+            "suppressed" if month.activity_cost is None else f"£{month.activity_cost:,.0f}",
+            "" if month.variance is None else f"£{month.variance:+,.0f}",
+        )
+    out.print(table)
+    out.print(
+        f"Year: control total £{control.control_total_at_warehouse_population:,.0f} at the warehouse's population, "
+        f"activity {'suppressed' if control.activity_cost is None else f'£{control.activity_cost:,.0f}'}; variation {control.variation_icon}, assurance {control.assurance_icon}"
+    )
+    standards_table = Table(
+        "standard", "threshold", "latest", "variation", "assurance", "source", title="Operational standards"
+    )
+    for standard in standards:
+        standards_table.add_row(
+            standard.name,
+            f"{standard.threshold:.0%}",
+            "no data" if standard.latest is None else f"{standard.latest:.1%}",
+            standard.variation_icon or "",
+            standard.assurance_icon or "",
+            standard.source or standard.caveats[0],
+        )
+    out.print(standards_table)
