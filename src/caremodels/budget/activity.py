@@ -216,20 +216,18 @@ def activity_comparison(
             "events": [int(row_of(line.indicator)["events"]) for line in priced],
         }
     )
-    counts["cost"] = counts["count"] * [line.unit_cost for line in priced]
-    published = apply_disclosure_control(
-        counts, ["count"], withheld_columns=["cost"], also_suppress_on=["events"]
-    )
+    published = apply_disclosure_control(counts, ["count"], also_suppress_on=["events"])
+    # Priced from the published counts, so a cost never reveals a count more exactly than the count.
     lines = tuple(
         ActivityLine(
             indicator=line.indicator,
             component=line.component,
             unit_cost=line.unit_cost,
             count=None if bool(row.suppressed) else int(row["count"]),
-            cost=None if bool(row.suppressed) else float(counts["cost"].iloc[index]),
+            cost=None if bool(row.suppressed) else float(row["count"]) * line.unit_cost,
             suppressed=bool(row.suppressed),
         )
-        for index, (line, (_, row)) in enumerate(zip(priced, published.iterrows(), strict=True))
+        for line, (_, row) in zip(priced, published.iterrows(), strict=True)
     )
     comparisons = []
     for component in dict.fromkeys(line.component for line in priced):

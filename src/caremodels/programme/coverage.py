@@ -431,11 +431,12 @@ def coverage_lenses(
 def _projection(years: Sequence[LensYear], goal: float, last_year: int) -> Projection:
     window = list(years[-(PROJECTION_PACE_YEARS + 1) :])
     pace = (window[-1].share - window[0].share) / (len(window) - 1) if len(window) > 1 else 0.0
+    # Shares equal to ~1e-17 when nothing changed: that is no pace at all.
+    pace = 0.0 if abs(pace) < 1e-12 else pace
     share = years[-1].share if years else 0.0
     projected: list[tuple[str, float]] = []
     reached = next((year.financial_year for year in years if year.share >= goal), None)
-    # Shares are equal to ~1e-17 when nothing changed: no pace, no projection.
-    if reached is None and pace > 1e-12:
+    if reached is None and pace > 0:
         for step in range(1, _PROJECTION_HORIZON + 1):
             share = min(1.0, share + pace)
             label = financial_year_label(last_year + step)
