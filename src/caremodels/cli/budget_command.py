@@ -9,15 +9,7 @@ import click
 from rich.table import Table
 
 from caremodels.cli.common import CONTEXT_SETTINGS, cli, financial_year, print_json, reporter_of
-
-_COMPONENTS = (
-    "general_and_acute",
-    "community_services",
-    "mental_health",
-    "maternity",
-    "prescribing",
-    "primary_medical_care",
-)
+from caremodels.reference.spread import NEED_COMPONENTS, NeedComponent
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
@@ -52,7 +44,8 @@ def _budget_options(command: Any) -> Any:
             help="Budget scope for a --membership group (a site uses its own care model).",
         ),
         click.option(
-            "--components", help=f"Comma-separated components instead of the scope: {', '.join(_COMPONENTS)}."
+            "--components",
+            help=f"Comma-separated components instead of the scope: {', '.join(NEED_COMPONENTS)}.",
         ),
         click.option(
             "--unregistered-warehouse",
@@ -103,20 +96,22 @@ def _budgets(
     year = financial_year(year_text)
     if year is None:
         raise click.BadParameter("required", param_hint="--year")
-    chosen = None
+    chosen: list[NeedComponent] | None = None
     if components:
-        chosen = [part.strip() for part in components.split(",") if part.strip()]
-        unknown = set(chosen) - set(_COMPONENTS)
+        names = [part.strip() for part in components.split(",") if part.strip()]
+        unknown = set(names) - set(NEED_COMPONENTS)
         if unknown:
             raise click.BadParameter(
                 f"unknown component(s): {', '.join(sorted(unknown))}", param_hint="--components"
             )
+        chosen = [component for name in names for component in NEED_COMPONENTS if component == name]
     envelope = load_envelope(envelope_file, year)
-    memberships = (
-        [membership_of_site(site, site_membership)]
-        if site is not None
-        else read_memberships(membership_file, care_model)  # type: ignore[arg-type]
-    )
+    if site is not None:
+        memberships = [membership_of_site(site, site_membership)]
+    elif membership_file is not None:
+        memberships = read_memberships(membership_file, care_model)
+    else:  # excluded above; kept so the two options cannot drift apart
+        raise click.UsageError("give exactly one of --site or --membership")
     results = []
     for membership in memberships:
         area = unregistered_area or membership.name
@@ -125,7 +120,7 @@ def _budgets(
             estimate = unregistered_from_warehouse(unregistered_warehouse, area, year)
         elif unregistered_csv is not None:
             estimate = unregistered_from_csv(unregistered_csv, area, year)
-        results.append(population_budget(membership, envelope, components=chosen, unregistered=estimate))  # type: ignore[arg-type]
+        results.append(population_budget(membership, envelope, components=chosen, unregistered=estimate))
     return results
 
 
