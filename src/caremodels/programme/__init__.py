@@ -23,14 +23,25 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from caremodels.programme.coverage import lens_coverage, scaled_population, vanguards_lens
+from caremodels.programme.coverage import (
+    CoverageLens,
+    LensCoverage,
+    coverage_lenses,
+    lens_coverage,
+    scaled_population,
+    vanguards_lens,
+)
 from caremodels.reference import practices, site_memberships, vanguard_sites
 
 __all__ = [
     "DEFAULT_COVERAGE_MODELS",
+    "CoverageLens",
     "CoverageYear",
+    "LensCoverage",
     "SiteSummary",
     "coverage",
+    "coverage_lenses",
+    "lens_coverage",
     "practices_of_care_model",
     "scaled_population",
     "site_summaries",
