@@ -151,6 +151,20 @@ def test_unregistered_estimate_from_the_warehouse_table_matches_the_csv(
     )
     connection.close()
     from_table = unregistered_from_warehouse(path, "fylde-coast", 2016)
+    # A loader that stored the financial year as its starting calendar year is read the same way.
+    second = tmp_path / "w2.duckdb"
+    Warehouse(second).close()
+    connection = duckdb.connect(str(second))
+    connection.execute(
+        "CREATE TABLE unregistered_population AS SELECT area_type, area_code, "
+        "CAST(substr(financial_year, 1, 4) AS INTEGER) AS financial_year, registered_population, "
+        "unregistered_estimate FROM read_csv_auto(?, header = true)",
+        [str(tiny_economy.unregistered_population)],
+    )
+    connection.close()
+    assert unregistered_from_warehouse(second, "fylde-coast", 2016).per_registered == pytest.approx(
+        from_table.per_registered
+    )
     from_csv = unregistered_from_csv(tiny_economy.unregistered_population, "fylde-coast", 2016)
     assert from_table.per_registered == pytest.approx(from_csv.per_registered)
     assert 0 < from_csv.per_registered < 0.2

@@ -239,9 +239,15 @@ def _estimate_from_rows(
     rows: Iterable[Mapping[str, object]], area_code: str, year: int, source: str, file: Path | None
 ) -> UnregisteredEstimate:
     label = financial_year_label(year)
-    found = [
-        row for row in rows if str(row["area_code"]) == area_code and str(row["financial_year"]) == label
-    ]
+
+    def same_year(value: object) -> bool:
+        # Written 2016/17 by the generator; a loader may have kept it so or stored the start year.
+        try:
+            return parse_financial_year(str(value)) == year
+        except ValueError:
+            return False
+
+    found = [row for row in rows if str(row["area_code"]) == area_code and same_year(row["financial_year"])]
     if not found:
         raise DataError(
             f"no unregistered estimate for area {area_code!r} in {label}",
