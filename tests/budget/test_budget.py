@@ -275,3 +275,23 @@ def test_budget_commands_print_json(tiny_warehouse: Path, capsys: pytest.Capture
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "ae_attendances" in error
     assert main(["budget", "population", "--year", "2016/17", "--envelope", str(ENVELOPE)]) == 2
+
+
+def test_membership_csv_gives_a_budget_per_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    codes = membership_of_site("fylde-coast").practice_codes
+    groups = tmp_path / "groups.csv"
+    groups.write_text(
+        "group,practice_code\n"
+        + "".join(f"{'north' if index % 2 else 'south'},{code}\n" for index, code in enumerate(codes)),
+        encoding="utf-8",
+    )
+    common = ["--year", "2016/17", "--envelope", str(ENVELOPE), "--json"]
+    assert main(["budget", "population", "--membership", str(groups), "--care-model", "MCP", *common]) == 0
+    parts = json.loads(capsys.readouterr().out)
+    assert [part["membership"] for part in parts] == ["south", "north"]
+    assert main(["budget", "population", "--site", "fylde-coast", *common]) == 0
+    [whole] = json.loads(capsys.readouterr().out)
+    assert sum(part["budget"] for part in parts) == pytest.approx(whole["budget"], rel=1e-12)
+    # A group has no care model of its own: without --care-model or --components it is refused.
+    assert main(["budget", "population", "--membership", str(groups), *common]) == 1
+    assert "--care-model" in capsys.readouterr().err
