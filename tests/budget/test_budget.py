@@ -26,6 +26,7 @@ from caremodels.cli import main
 from caremodels.errors import DataError
 from caremodels.indicators import find_indicator, practice_month_counts
 from caremodels.indicators.disclosure import round_count
+from caremodels.reference.list_growth import list_scale_at
 from caremodels.reference.spread import NEED_COMPONENTS, WeightedPopulation, weighted_populations
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
@@ -295,3 +296,13 @@ def test_membership_csv_gives_a_budget_per_group(tmp_path: Path, capsys: pytest.
     # A group has no care model of its own: without --care-model or --components it is refused.
     assert main(["budget", "population", "--membership", str(groups), *common]) == 1
     assert "--care-model" in capsys.readouterr().err
+
+
+def test_list_growth_carries_the_populations_to_the_budget_year() -> None:
+    site = membership_of_site("fylde-coast")
+    early = population_budget(site, load_envelope(ENVELOPE, 2015))
+    late = population_budget(site, load_envelope(ENVELOPE, 2018))
+    assert late.registered_population / early.registered_population == pytest.approx(
+        list_scale_at(dt.date(2018, 10, 1)) / list_scale_at(dt.date(2015, 10, 1)), rel=1e-12
+    )
+    assert early.weighted_population_year == "2022/23" and early.list_growth < late.list_growth < 1

@@ -353,6 +353,8 @@ class PopulationBudget(BaseModel):
     membership: str
     care_model: str | None
     financial_year: str
+    weighted_population_year: str
+    list_growth: float  # registered population in the budget year over that of the weighted populations
     components: tuple[ComponentBudget, ...]
     practices: int
     practices_without_weighted_population: tuple[str, ...]
@@ -461,6 +463,8 @@ def population_budget(
         membership=membership.name,
         care_model=membership.care_model,
         financial_year=envelope.label,
+        weighted_population_year=financial_year_label(WEIGHTED_POPULATION_YEAR),
+        list_growth=growth,
         components=tuple(lines),
         practices=len(present),
         practices_without_weighted_population=missing,

@@ -152,6 +152,10 @@ def _print_budget(context: click.Context, result: Any) -> None:
             f"£{step.running_pounds:,.0f}",
         )
     out.print(waterfall)
+    out.print(
+        f"Populations of {result.weighted_population_year} carried to {result.financial_year} along "
+        f"England's list growth (x{result.list_growth:.4f})."
+    )
     if result.practices_without_weighted_population:
         out.print(
             f"{len(result.practices_without_weighted_population)} practice(s) have no weighted population "
