@@ -223,7 +223,7 @@ def load_questionnaires(path: Path) -> list[Survey]:
         questions = tuple(
             SurveyQuestion(link_id=item.linkId, text=item.text)
             for item in questionnaire.item
-            if item.linkId != TEAM_LINK_ID and item.type in ("choice", "coding")
+            if item.linkId != TEAM_LINK_ID and item.type in ("choice", "open-choice", "coding")
         )
         surveys.append(
             Survey(
