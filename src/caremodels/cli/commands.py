@@ -5,12 +5,14 @@ work, and prints."""
 from __future__ import annotations
 
 from caremodels.cli import (  # noqa: F401  (imported to register their commands)
+    budget_command,
     demo_command,
     evaluate_command,
     indicators_command,
     ingest_command,
     programme_command,
     serve_command,
+    survey_command,
     synth_command,
 )
 from caremodels.cli.common import cli

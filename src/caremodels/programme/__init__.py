@@ -1,12 +1,18 @@
 """The programme view: the vanguard sites with their populations, and coverage of England by new
 care models per financial year against the goal of 50% by 2020/21.
 
-Populations are registered list sizes of January 2021 (the shipped practice list) scaled to each
-financial year along England's registered-population path (``caremodels.synth.economy.list_scale_at``), over the approximate site membership
-(``caremodels.reference.site_memberships``). A site counts towards coverage from the financial year
-in which it was selected. By default coverage counts the population-based care models (MCP and
-PACS, whose providers hold a population budget for the whole registered list); other types can be
-added, each practice counted once however many sites it belongs to.
+Populations are registered list sizes of January 2021 (the shipped practice list) scaled along
+England's registered-population path (``caremodels.reference.list_growth``), over the approximate
+site membership (``caremodels.reference.site_memberships``). Coverage is counted lens by lens
+(``caremodels.programme.coverage``): a practice counts in a financial year when a member that
+includes it had started by 1 October of that year, so nothing is covered before the first vanguards
+of March 2015. ``coverage`` is the vanguards lens: by default the population-based care models (MCP
+and PACS, whose providers hold a population budget for the whole registered list); other types can be
+added, each practice counted once however many sites it belongs to. The support log
+(``caremodels.programme.support``) records what national support each site received.
+
+Boundaries: a secondary-use, national view: reads reference data and users' files; never the
+synthetic generator or the care record.
 """
 
 from __future__ import annotations
@@ -17,20 +23,25 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from caremodels.periods import financial_year, financial_year_label
-from caremodels.reference import (
-    practices,
-    programme_constants,
-    site_memberships,
-    vanguard_sites,
+from caremodels.programme.coverage import (
+    CoverageLens,
+    LensCoverage,
+    coverage_lenses,
+    lens_coverage,
+    scaled_population,
+    vanguards_lens,
 )
-from caremodels.synth.economy import list_scale_at
+from caremodels.reference import practices, site_memberships, vanguard_sites
 
 __all__ = [
     "DEFAULT_COVERAGE_MODELS",
+    "CoverageLens",
     "CoverageYear",
+    "LensCoverage",
     "SiteSummary",
     "coverage",
+    "coverage_lenses",
+    "lens_coverage",
     "practices_of_care_model",
     "scaled_population",
     "site_summaries",
@@ -61,13 +72,6 @@ class CoverageYear(BaseModel):
     covered_population: int
     share: float
     goal_share: float | None
-
-
-def scaled_population(population_2021: float, year: int) -> float:
-    """A January 2021 list size scaled to the middle (1 October) of financial year ``year``, with the
-    same national registered-population path as the synthetic generator (57.1 million in mid-2015,
-    growing 0.8% a year)."""
-    return population_2021 * list_scale_at(dt.date(year, 10, 1))
 
 
 def site_summaries(membership_file: Path | None = None) -> list[SiteSummary]:
@@ -106,30 +110,19 @@ def coverage(
     last_year: int | None = None,
     membership_file: Path | None = None,
 ) -> list[CoverageYear]:
-    constants = programme_constants()
-    last_year = last_year if last_year is not None else constants.coverage_goal_financial_year
-    sizes = {practice.practice_code: practice.list_size_2021 for practice in practices()}
-    england_2021 = sum(sizes.values())
-    memberships = site_memberships(membership_file)
-    years = []
-    for year in range(first_year, last_year + 1):
-        covered_codes = {
-            code
-            for site in vanguard_sites()
-            if site.care_model in care_models and financial_year(site.selected) <= year
-            for code in memberships[site.id].practice_codes
-        }
-        covered = scaled_population(sum(sizes[code] for code in covered_codes), year)
-        england = scaled_population(england_2021, year)
-        years.append(
-            CoverageYear(
-                financial_year=financial_year_label(year),
-                england_population=round(england),
-                covered_population=round(covered),
-                share=covered / england,
-                goal_share=constants.coverage_goal_share
-                if year == constants.coverage_goal_financial_year
-                else None,
-            )
+    """The vanguards lens (``caremodels.programme.coverage``) for the chosen care model types."""
+    lens = lens_coverage(
+        vanguards_lens(care_models, membership_file=membership_file),
+        first_year=first_year,
+        last_year=last_year,
+    )
+    return [
+        CoverageYear(
+            financial_year=year.financial_year,
+            england_population=year.england_population,
+            covered_population=year.covered_population,
+            share=year.share,
+            goal_share=year.goal_share,
         )
-    return years
+        for year in lens.years
+    ]

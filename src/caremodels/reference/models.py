@@ -156,3 +156,106 @@ class SiteMembership(Record):
     site_id: str
     practice_codes: tuple[str, ...]
     source: Literal["built-in approximation", "user file"]
+
+
+NeedComponent = Literal[
+    "general_and_acute",
+    "community_services",
+    "mental_health",
+    "maternity",
+    "prescribing",
+    "primary_medical_care",
+]
+NEED_COMPONENTS: tuple[NeedComponent, ...] = (
+    "general_and_acute",
+    "community_services",
+    "mental_health",
+    "maternity",
+    "prescribing",
+    "primary_medical_care",
+)
+
+
+class WeightedPopulation(Record):
+    """One practice's registered population and weighted population per need component (NHS England,
+    2024/25 allocations; populations of 2022/23). A component's need index is its weighted population
+    divided by the registered population."""
+
+    practice_code: str
+    ccg_code_2021: str
+    icb_code: str
+    registered_population: float = Field(ge=0)
+    general_and_acute: float = Field(ge=0)
+    community_services: float = Field(ge=0)
+    mental_health: float = Field(ge=0)
+    maternity: float = Field(ge=0)
+    health_inequalities: float = Field(ge=0)
+    prescribing: float = Field(ge=0)
+    core_services: float = Field(ge=0)
+    primary_medical_care: float = Field(ge=0)
+
+    def weighted(self, component: NeedComponent) -> float:
+        value: float = getattr(self, component)
+        return value
+
+
+class BudgetScope(Record):
+    """The need components a care model's population budget covers."""
+
+    care_model: CareModelCode
+    components: tuple[NeedComponent, ...] = Field(min_length=1)
+    description: str
+
+    @field_validator("components")
+    @classmethod
+    def _distinct(cls, value: tuple[NeedComponent, ...]) -> tuple[NeedComponent, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a component is listed twice")
+        return value
+
+
+class GeographyPart(Record):
+    """Practices drawn from geography: those whose January 2021 CCG code is in ``ccg_codes``,
+    narrowed to ``postcode_districts`` when given and leaving out ``exclude_postcode_districts``."""
+
+    ccg_codes: tuple[str, ...] = Field(min_length=1)
+    postcode_districts: tuple[str, ...] = ()
+    exclude_postcode_districts: tuple[str, ...] = ()
+
+    @field_validator("ccg_codes")
+    @classmethod
+    def _ccg_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not _CCG_CODE.match(code):
+                raise ValueError(f"{code!r} is not a CCG code (e.g. 03R)")
+        return value
+
+    @field_validator("postcode_districts", "exclude_postcode_districts")
+    @classmethod
+    def _districts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for district in value:
+            if not _POSTCODE_DISTRICT.match(district):
+                raise ValueError(f"{district!r} is not a postcode district (e.g. FY1)")
+        return value
+
+    def includes(self, practice: Practice) -> bool:
+        district = practice.postcode_district
+        return (
+            practice.ccg_code in self.ccg_codes
+            and (not self.postcode_districts or district in self.postcode_districts)
+            and district not in self.exclude_postcode_districts
+        )
+
+
+class IntegratedCareSystem(Record):
+    """An accountable (later integrated) care system as designated in one wave, with the practices it
+    covers drawn from geography (``parts``). A system that grew appears again in a later wave with
+    the practices it gained."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    name: str
+    designated: dt.date
+    wave: str
+    parts: tuple[GeographyPart, ...] = Field(min_length=1)
+    source: str
+    note: str = ""

@@ -18,12 +18,12 @@ Boundaries: reads only reference data; randomness only through the ``Generator``
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from caremodels.reference import Practice, practices, site_memberships, vanguard_sites
+from caremodels.reference.list_growth import LIST_SIZE_DATE, list_scale_at
 from caremodels.synth import rates
 from caremodels.synth.config import SynthConfig
 from caremodels.synth.providers import acute_providers_by_practice, ambulance_trust_for_postcode
@@ -36,8 +36,7 @@ __all__ = [
     "select_practices",
 ]
 
-# The date of the list sizes in the reference data, and England's registered population growth.
-LIST_SIZE_DATE = dt.date(2021, 1, 1)
+# England's registered population path (``list_scale_at``) is defined once, in the reference data.
 ANNUAL_LIST_GROWTH = rates.ANNUAL_LIST_GROWTH
 SITES_OF_SEED_RESULTS = (
     "fylde-coast",
@@ -77,20 +76,6 @@ class EconomyPractice:
 
     def list_size_at(self, day: dt.date) -> float:
         return self.list_size_2021 * self.size_factor * list_scale_at(day)
-
-
-@functools.cache
-def _national_list_2021() -> int:
-    return sum(p.list_size_2021 for p in practices())
-
-
-def list_scale_at(day: dt.date) -> float:
-    """Registered population on ``day`` as a multiple of the January 2021 list sizes."""
-    years = (np.datetime64(day, "D") - rates.REGISTERED_POPULATION_DATE).astype(
-        np.int64
-    ) / rates.DAYS_PER_YEAR
-    national = rates.REGISTERED_POPULATION_2015 * (1 + rates.ANNUAL_LIST_GROWTH) ** years
-    return float(national / _national_list_2021())
 
 
 def _site_ids_by_practice() -> dict[str, tuple[str, ...]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from caremodels.reference import list_growth
 from caremodels.synth.england import age_sex_distribution
 
 __all__ = [
@@ -57,11 +58,11 @@ REGISTRATION_TURNOVER = 0.05
 # Joiners per person-year beyond the steady-state flows: lists measured 0.6% growth a year without it
 # (care-home residents and the frail die faster than the flows assume); this brings it to about 0.8%.
 JOINERS_CALIBRATION = 0.002
-# England's registered population: 57.1 million in mid-2015 (NHS Digital, Numbers of Patients
-# Registered at a GP Practice, via House of Commons Library 2016), growing about 0.8% a year.
-REGISTERED_POPULATION_2015 = 57.1e6
-REGISTERED_POPULATION_DATE = np.datetime64("2015-07-01")
-ANNUAL_LIST_GROWTH = 0.008
+# England's registered population (57.1 million in mid-2015, growing about 0.8% a year) is defined
+# once, in caremodels.reference.list_growth.
+REGISTERED_POPULATION_2015 = list_growth.REGISTERED_POPULATION_2015
+REGISTERED_POPULATION_DATE = list_growth.REGISTERED_POPULATION_DATE
+ANNUAL_LIST_GROWTH = list_growth.ANNUAL_LIST_GROWTH
 # Crude death rate about 9 per 1,000 (ONS, Deaths registered in England and Wales, 2015: 495,000 in
 # England for 54.8 million residents).
 DEATHS_PER_PERSON_YEAR = 0.009
