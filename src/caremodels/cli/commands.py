@@ -10,6 +10,7 @@ from caremodels.cli import (  # noqa: F401  (imported to register their commands
     indicators_command,
     ingest_command,
     programme_command,
+    risk_command,
     serve_command,
     synth_command,
 )

@@ -131,11 +131,19 @@ def feature_sql(connection: duckdb.DuckDBPyConnection, index_date: dt.date, *, o
         for name, condition in definition.conditions.items()
     )
     ltc_flags = ",\n".join(
-        f"      max(CASE WHEN condition = {_quoted([name])} THEN 1 ELSE 0 END) AS ltc_{name}" for name in CONDITIONS
+        f"      max(CASE WHEN condition = {_quoted([name])} THEN 1 ELSE 0 END) AS ltc_{name}"
+        for name in CONDITIONS
     )
     optional = {
         table: bool(_columns(connection, table))
-        for table in ("ae_attendances", "op_attendances", "ambulance_incidents", "conditions", "frailty_assessments", "care_home_residence")
+        for table in (
+            "ae_attendances",
+            "op_attendances",
+            "ambulance_incidents",
+            "conditions",
+            "frailty_assessments",
+            "care_home_residence",
+        )
     }
 
     def counted(table: str, name: str, sql: str) -> str:
@@ -162,7 +170,9 @@ outcome AS (
         else ""
     )
     outcome_join = "LEFT JOIN outcome USING (person_id)" if outcome else ""
-    parr_select = ",\n    ".join(f"coalesce(apc.parr_{name}, 0) AS parr_{name}" for name in definition.conditions)
+    parr_select = ",\n    ".join(
+        f"coalesce(apc.parr_{name}, 0) AS parr_{name}" for name in definition.conditions
+    )
     ltc_select = ",\n    ".join(f"coalesce(cond.ltc_{name}, 0) AS ltc_{name}" for name in CONDITIONS)
     return f"""
 WITH base AS (
@@ -196,14 +206,48 @@ hfrs AS (
     JOIN risk_hfrs_points USING (code)
     GROUP BY person_id
 ),
-ae AS ({counted("ae_attendances", "ae_attendances_1y", f"SELECT person_id, count(*) AS ae_attendances_1y FROM ae_attendances WHERE arrival_time > {year_ago} AND arrival_time < {day} + INTERVAL 1 DAY GROUP BY person_id")}),
-op AS ({counted("op_attendances", "outpatient_attendances_1y", f"SELECT person_id, count(*) AS outpatient_attendances_1y FROM op_attendances WHERE attended IN ('5', '6') AND appointment_date > {year_ago} AND appointment_date <= {day} GROUP BY person_id")}),
-amb AS ({counted("ambulance_incidents", "ambulance_incidents_1y", f"SELECT person_id, count(*) AS ambulance_incidents_1y FROM ambulance_incidents WHERE call_time > {year_ago} AND call_time < {day} + INTERVAL 1 DAY GROUP BY person_id")}),
-cond AS ({f'''SELECT person_id, count(DISTINCT condition) AS condition_count,
+ae AS ({
+        counted(
+            "ae_attendances",
+            "ae_attendances_1y",
+            f"SELECT person_id, count(*) AS ae_attendances_1y FROM ae_attendances WHERE arrival_time > {year_ago} AND arrival_time < {day} + INTERVAL 1 DAY GROUP BY person_id",
+        )
+    }),
+op AS ({
+        counted(
+            "op_attendances",
+            "outpatient_attendances_1y",
+            f"SELECT person_id, count(*) AS outpatient_attendances_1y FROM op_attendances WHERE attended IN ('5', '6') AND appointment_date > {year_ago} AND appointment_date <= {day} GROUP BY person_id",
+        )
+    }),
+amb AS ({
+        counted(
+            "ambulance_incidents",
+            "ambulance_incidents_1y",
+            f"SELECT person_id, count(*) AS ambulance_incidents_1y FROM ambulance_incidents WHERE call_time > {year_ago} AND call_time < {day} + INTERVAL 1 DAY GROUP BY person_id",
+        )
+    }),
+cond AS ({
+        f'''SELECT person_id, count(DISTINCT condition) AS condition_count,
 {ltc_flags}
-    FROM conditions WHERE diagnosis_date <= {day} GROUP BY person_id''' if optional["conditions"] else f"SELECT NULL::VARCHAR AS person_id, 0 AS condition_count, {ltc_empty} WHERE false"}),
-efi AS ({counted("frailty_assessments", "efi_score", f"SELECT person_id, arg_max(efi_score, assessment_date) AS efi_score FROM frailty_assessments WHERE assessment_date <= {day} AND assessment_date > {two_years_ago} GROUP BY person_id")}),
-home AS ({counted("care_home_residence", "care_home", f"SELECT DISTINCT person_id, 1 AS care_home FROM care_home_residence WHERE residence_start <= {day} AND (residence_end IS NULL OR residence_end >= {day})")}){outcome_cte}
+    FROM conditions WHERE diagnosis_date <= {day} GROUP BY person_id'''
+        if optional["conditions"]
+        else f"SELECT NULL::VARCHAR AS person_id, 0 AS condition_count, {ltc_empty} WHERE false"
+    }),
+efi AS ({
+        counted(
+            "frailty_assessments",
+            "efi_score",
+            f"SELECT person_id, arg_max(efi_score, assessment_date) AS efi_score FROM frailty_assessments WHERE assessment_date <= {day} AND assessment_date > {two_years_ago} GROUP BY person_id",
+        )
+    }),
+home AS ({
+        counted(
+            "care_home_residence",
+            "care_home",
+            f"SELECT DISTINCT person_id, 1 AS care_home FROM care_home_residence WHERE residence_start <= {day} AND (residence_end IS NULL OR residence_end >= {day})",
+        )
+    }){outcome_cte}
 SELECT
     base.person_id,
     greatest(base.age, 0)::DOUBLE AS age,

@@ -55,7 +55,9 @@ def _parr30_sql() -> str:
         f"{definition.terms['index_admission_emergency']!r} * index_admission_emergency",
     ]
     bands = definition.deprivation_bands
-    cases = " ".join(f"WHEN imd_score >= {low!r} THEN {coefficient!r}" for low, coefficient in reversed(bands))
+    cases = " ".join(
+        f"WHEN imd_score >= {low!r} THEN {coefficient!r}" for low, coefficient in reversed(bands)
+    )
     parts.append(f"(CASE {cases} ELSE 0.0 END)")
     parts += [f"{condition.coefficient!r} * parr_{name}" for name, condition in definition.conditions.items()]
     return "(" + " + ".join(parts) + ")"
@@ -190,7 +192,7 @@ def _design(frame: pd.DataFrame, terms: dict[str, str]) -> pd.DataFrame:
     connection = duckdb.connect()
     try:
         connection.register("features", frame)
-        select = ", ".join(f"({sql})::DOUBLE AS \"{name}\"" for name, sql in terms.items())
+        select = ", ".join(f'({sql})::DOUBLE AS "{name}"' for name, sql in terms.items())
         return connection.execute(f"SELECT {select} FROM features").df()
     finally:
         connection.close()
@@ -209,9 +211,7 @@ def _logistic(outcome: np.ndarray, design: pd.DataFrame) -> tuple[float, dict[st
     return float(params[0]), {name: float(value) for name, value in zip(kept, params[1:], strict=True)}
 
 
-def fit_models(
-    frame: pd.DataFrame, index_date: dt.date, *, imported: tuple[str, ...] = ()
-) -> FittedModels:
+def fit_models(frame: pd.DataFrame, index_date: dt.date, *, imported: tuple[str, ...] = ()) -> FittedModels:
     """Fit every model on a training frame (features and ``emergency_admissions_next_year``)."""
     outcome = (frame["emergency_admissions_next_year"].to_numpy() > 0).astype(np.float64)
     if outcome.min() == outcome.max():
@@ -244,7 +244,7 @@ def predict(frame: pd.DataFrame, models: FittedModels) -> pd.DataFrame:
     connection = duckdb.connect()
     try:
         connection.register("features", frame)
-        select = ", ".join(f"{probability_sql(m, terms)} AS \"{m.name}\"" for m in models.models)
+        select = ", ".join(f'{probability_sql(m, terms)} AS "{m.name}"' for m in models.models)
         return connection.execute(f"SELECT {select} FROM features").df()
     finally:
         connection.close()

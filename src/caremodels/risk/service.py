@@ -233,9 +233,9 @@ def _write_scores(
     if people == 0:
         raise CaremodelsError(f"nobody is registered on {index_date.isoformat()} in this warehouse")
     quantiles = [1.0 - share for _, share in TIERS]
-    values = connection.execute(
-        f"SELECT quantile_cont({column}, {quantiles!r}) FROM risk_scores"
-    ).fetchone()[0]  # type: ignore[index]
+    values = connection.execute(f"SELECT quantile_cont({column}, {quantiles!r}) FROM risk_scores").fetchone()[
+        0
+    ]  # type: ignore[index]
     thresholds = {name: float(value) for (name, _), value in zip(TIERS, values, strict=True)}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")

@@ -16,12 +16,16 @@ Boundaries: one practice at a time; draws nothing (no random numbers), so adding
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from caremodels.errors import CaremodelsError
 from caremodels.synth.events import PracticeContext
 
-__all__ = ["ORACLE_FILE", "ORACLE_FOLDER", "ORACLE_SCHEMA", "oracle_table"]
+__all__ = ["ORACLE_FILE", "ORACLE_FOLDER", "ORACLE_SCHEMA", "oracle_table", "read_oracle"]
 
 ORACLE_FOLDER = "oracle"
 ORACLE_FILE = "expected_events.parquet"
@@ -41,7 +45,9 @@ def oracle_table(context: PracticeContext) -> pa.Table:
     ``events.draw_events`` (community and care-home parts, each times its cohort multiplier)."""
     people, calendar = context.people, context.calendar
     community, resident = context.expected("emergency", "emergency_admissions")
-    community_effect, resident_effect = context.cohort_multipliers(context.effects_for("emergency_admissions"))
+    community_effect, resident_effect = context.cohort_multipliers(
+        context.effects_for("emergency_admissions")
+    )
     expected = community.astype(np.float64) * community_effect + resident.astype(np.float64) * resident_effect
     exposure = context.community_years + context.resident_years
     years = calendar.financial_years
@@ -58,3 +64,18 @@ def oracle_table(context: PracticeContext) -> pa.Table:
         },
         schema=ORACLE_SCHEMA,
     )
+
+
+def read_oracle(synth_dir: Path, financial_year: int) -> pa.Table:
+    """The oracle's rows for one financial year (``nhs_number``, ``expected_emergency_admissions``)."""
+    path = synth_dir / ORACLE_FOLDER / ORACLE_FILE
+    if not path.exists():
+        raise CaremodelsError(
+            f"no oracle at {path}: generate the economy with this version of caremodels synth"
+        )
+    table = pq.read_table(
+        path,
+        columns=["nhs_number", "financial_year", "expected_emergency_admissions"],
+        filters=[("financial_year", "=", financial_year)],
+    )
+    return table.select(["nhs_number", "expected_emergency_admissions"])
