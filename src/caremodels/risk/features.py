@@ -15,6 +15,7 @@ instead of a date of birth only that function changes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import duckdb
 import pandas as pd
@@ -81,28 +82,35 @@ def age_sql(columns: set[str], index_date: dt.date) -> str:
     raise CaremodelsError("gp_registrations has no date of birth or birth year: cannot compute ages")
 
 
+@functools.cache
+def mean_practice_imd() -> float:
+    """England's mean practice IMD 2019 score: the score of a practice without one (or unknown)."""
+    scores = [p.imd2019_score for p in practices() if p.imd2019_score is not None]
+    return float(sum(scores) / len(scores))
+
+
 def prepare_connection(connection: duckdb.DuckDBPyConnection) -> None:
     """Register the reference tables the feature SQL joins (practice deprivation, HFRS points)."""
     imd = [(p.practice_code, p.imd2019_score) for p in practices()]
-    connection.register(
-        "risk_practice_imd",
-        pa.table(
-            {
-                "practice_code": pa.array([code for code, _ in imd], pa.string()),
-                "imd_score": pa.array([score for _, score in imd], pa.float64()),
-            }
-        ),
+    practice_imd = pa.table(
+        {
+            "practice_code": pa.array([code for code, _ in imd], pa.string()),
+            "imd_score": pa.array([mean_practice_imd() if s is None else s for _, s in imd], pa.float64()),
+        }
     )
     weights = hfrs_weights()
-    connection.register(
-        "risk_hfrs_points",
-        pa.table(
-            {
-                "code": pa.array([w.icd10_3 for w in weights], pa.string()),
-                "points": pa.array([w.points for w in weights], pa.float64()),
-            }
-        ),
+    points = pa.table(
+        {
+            "code": pa.array([w.icd10_3 for w in weights], pa.string()),
+            "points": pa.array([w.points for w in weights], pa.float64()),
+        }
     )
+    # Temporary tables (in memory, so a read-only warehouse will do): DuckDB joins its own tables
+    # faster than Python objects it has to scan through the replacement-scan bridge.
+    for name, table in (("risk_practice_imd", practice_imd), ("risk_hfrs_points", points)):
+        connection.register(f"{name}_arrow", table)
+        connection.execute(f"CREATE OR REPLACE TEMPORARY TABLE {name} AS SELECT * FROM {name}_arrow")
+        connection.unregister(f"{name}_arrow")
 
 
 def _columns(connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -176,10 +184,15 @@ outcome AS (
     ltc_select = ",\n    ".join(f"coalesce(cond.ltc_{name}, 0) AS ltc_{name}" for name in CONDITIONS)
     return f"""
 WITH base AS (
-    SELECT person_id, practice_code, sex, {age} AS age
-    FROM gp_registrations
+    -- One row per person: the latest registration covering the day (ties by practice code). An
+    -- aggregate, not a window, because it is faster.
+    SELECT person_id,
+           arg_max(practice_code, latest) AS practice_code,
+           arg_max(sex, latest) AS sex,
+           arg_max({age}, latest) AS age
+    FROM (SELECT *, strftime(registration_start, '%Y%m%d') || practice_code AS latest FROM gp_registrations)
     WHERE registration_start <= {day} AND (registration_end IS NULL OR registration_end > {day})
-    QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY registration_start DESC, practice_code) = 1
+    GROUP BY person_id
 ),
 spells AS (
     SELECT person_id, admission_date, discharge_date, primary_diagnosis, {emergency} AS emergency,
@@ -252,7 +265,7 @@ SELECT
     base.person_id,
     greatest(base.age, 0)::DOUBLE AS age,
     CASE WHEN base.sex = '2' THEN 1 ELSE 0 END AS female,
-    coalesce(imd.imd_score, (SELECT avg(imd_score) FROM risk_practice_imd)) AS imd_score,
+    coalesce(imd.imd_score, {mean_practice_imd()!r}) AS imd_score,
     coalesce(home.care_home, 0) AS care_home,
     coalesce(apc.emergency_admissions_1y, 0) AS emergency_admissions_1y,
     coalesce(apc.emergency_admission_30d, 0) AS emergency_admission_30d,
