@@ -165,3 +165,17 @@ def test_cli_validate_json_with_the_oracle_and_an_imported_score(
     page = report.read_text()
     assert "<svg" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "oracle" in page
+
+
+def test_an_imported_score_with_a_bad_row_names_the_row_not_the_value(tmp_path: Path) -> None:
+    from caremodels.errors import DataError
+    from caremodels.risk import read_imported_scores
+
+    path = tmp_path / "acg.csv"
+    path.write_text("person_id,score\naaa,0.5\nbbb,secret-value\n")
+    with pytest.raises(DataError, match=r"row 3.*score") as raised:
+        read_imported_scores(path)
+    assert "secret-value" not in str(raised.value)
+    path.write_text("person_id,value\naaa,0.5\n")
+    with pytest.raises(DataError, match="missing column"):
+        read_imported_scores(path)

@@ -12,7 +12,6 @@ import click
 from rich.table import Table
 
 from caremodels.cli.common import CONTEXT_SETTINGS, WAREHOUSE_OPTION, cli, print_json, reporter_of
-from caremodels.errors import CaremodelsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -252,8 +251,6 @@ def risk_score(
     segment, by person_id (pseudonym) only."""
     from caremodels.risk import FittedModels, score
 
-    if memory_limit is not None and not memory_limit.replace(".", "").rstrip("KMGTBkmgtib").isdigit():
-        raise CaremodelsError(f"--memory-limit: not a size such as 6GB: {memory_limit}")
     summary = score(
         warehouse_path,
         index_date.date(),

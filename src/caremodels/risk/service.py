@@ -12,6 +12,7 @@ pseudonymise it first, so this module never sees an NHS number.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def read_imported_scores(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"person_id": str})
     except (OSError, ValueError) as error:
-        raise DataError(f"cannot read the scores: {error}", file=path) from error
+        # The parser's message can quote a line of the file: name the failure, not the content.
+        raise DataError(f"cannot read the scores as CSV ({type(error).__name__})", file=path) from error
     missing = {"person_id", "score"} - set(frame.columns)
     if missing:
         raise DataError(f"missing column(s) {', '.join(sorted(missing))}", file=path, row=1)
@@ -209,6 +211,8 @@ def score(
     with Warehouse(warehouse, read_only=True) as store:
         connection = store.connection
         if memory_limit:
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", memory_limit, flags=re.IGNORECASE):
+                raise CaremodelsError(f"not a memory size such as 6GB: {memory_limit}")
             connection.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
             connection.execute(f"SET threads = {int(threads)}")
