@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import numpy as np
@@ -154,6 +155,8 @@ def test_cli_validate_json_with_the_oracle_and_an_imported_score(
             f"acg={imported}",
             "--report",
             str(report),
+            "--figures",
+            str(tmp_path / "figures"),
             "--json",
         ]
     )
@@ -165,6 +168,15 @@ def test_cli_validate_json_with_the_oracle_and_an_imported_score(
     page = report.read_text()
     assert "<svg" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "oracle" in page
+    figures = sorted((tmp_path / "figures").glob("*.svg"))
+    assert {f.name for f in figures} >= {
+        "risk-auroc.svg",
+        "risk-calibration-cpm.svg",
+        "risk-calibration-oracle.svg",
+    }
+    for figure in figures:
+        root = ElementTree.parse(figure).getroot()  # well-formed, standalone SVG
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def test_an_imported_score_with_a_bad_row_names_the_row_not_the_value(tmp_path: Path) -> None:
