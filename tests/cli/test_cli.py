@@ -24,6 +24,7 @@ PUBLIC_COMMANDS = {
     "programme",
     "budget",
     "survey",
+    "risk",
 }
 
 

@@ -11,6 +11,7 @@ from caremodels.cli import (  # noqa: F401  (imported to register their commands
     indicators_command,
     ingest_command,
     programme_command,
+    risk_command,
     serve_command,
     survey_command,
     synth_command,

@@ -21,6 +21,7 @@ from caremodels.synth.config import SynthConfig
 from caremodels.synth.economy import EconomyPractice
 from caremodels.synth.events import EventDraw, PracticeContext, draw_events
 from caremodels.synth.nhs_number import synthetic_nhs_numbers
+from caremodels.synth.oracle import oracle_table
 from caremodels.synth.population import NEVER, Calendar, People, simulate_people
 from caremodels.synth.truth import PracticeTally
 
@@ -67,6 +68,7 @@ class PracticeOutput:
     registered: list[int]  # people registered on each census day of the job
     people: People | None  # kept only when some are sampled for the FHIR export
     fhir_people: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    oracle: pa.Table | None = None  # expected events by person and year (test-only, ``synth.oracle``)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -992,4 +994,5 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
         registered,
         people if len(sampled) else None,
         sampled,
+        oracle_table(context),
     )

@@ -7,7 +7,8 @@ from generators seeded by the configuration's seed and the practice's position, 
 byte-identical for the same configuration whatever the number of workers.
 
 Boundaries: ``generate(config, out_dir)`` writes one file per table (Parquet or CSV), ``truth.json``,
-``unregistered_population.csv``, ``manifest.json`` and, when asked, ``fhir/*.ndjson``.
+``unregistered_population.csv``, ``manifest.json``, the test-only ``oracle/expected_events.parquet``
+(``synth.oracle``) and, when asked, ``fhir/*.ndjson``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from caremodels.synth.activity import PracticeJob, PracticeOutput, generate_prac
 from caremodels.synth.config import SynthConfig
 from caremodels.synth.economy import EconomyPractice, select_practices
 from caremodels.synth.fhir import FhirWriter
+from caremodels.synth.oracle import ORACLE_FILE, ORACLE_FOLDER, ORACLE_SCHEMA
 from caremodels.synth.population import Calendar, day_number
 from caremodels.synth.schema import TABLES
 from caremodels.synth.truth import REST_OF_ENGLAND, SiteTally, truth_document
@@ -56,6 +58,7 @@ class SynthResult:
     truth: dict[str, Any] = field(default_factory=dict)
     unregistered_population: Path | None = None
     fhir_files: dict[str, Path] = field(default_factory=dict)
+    oracle: Path | None = None  # test-only expected events (``synth.oracle``), never ingested
 
 
 class _Writer:
@@ -201,11 +204,17 @@ def generate(
     jobs, population = _jobs(config, calendar, economy, fhir_patients, census_days)
     registered: list[tuple[EconomyPractice, list[int]]] = []
     writer = _Writer(out_dir, file_format)
+    # The oracle goes in its own folder, always Parquet: ingest opens folders one level deep only.
+    oracle_path = out_dir / ORACLE_FOLDER / ORACLE_FILE
+    oracle_path.parent.mkdir(exist_ok=True)
+    oracle_writer = pq.ParquetWriter(oracle_path, ORACLE_SCHEMA, compression="zstd")
     fhir = FhirWriter(out_dir / "fhir", config.seed) if fhir_patients > 0 else None
     try:
         for done, output in enumerate(_outputs(jobs, workers), start=1):
             for table, batch in output.tables.items():
                 writer.write(table, batch)
+            if output.oracle is not None:
+                oracle_writer.write_table(output.oracle)
             tally.add(output.site_ids, output.tally)
             registered.append((jobs[done - 1].practice, output.registered))
             if fhir is not None:
@@ -214,6 +223,7 @@ def generate(
                 progress(done, len(jobs))
     finally:
         writer.close()
+        oracle_writer.close()
         fhir_files = fhir.close() if fhir is not None else {}
 
     truth = truth_document(config, tally)
@@ -236,6 +246,10 @@ def generate(
         },
         "fhir": {name: path.relative_to(out_dir).as_posix() for name, path in sorted(fhir_files.items())},
         "fhir_resources": dict(sorted(fhir.counts.items())) if fhir is not None else {},
+        "oracle": {
+            "file": oracle_path.relative_to(out_dir).as_posix(),
+            "use": "tests and risk validation only; never ingested (docs/risk-stratification.md)",
+        },
     }
     (out_dir / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -249,6 +263,7 @@ def generate(
         truth=truth,
         unregistered_population=unregistered_path,
         fhir_files=fhir_files,
+        oracle=oracle_path,
     )
 
 
