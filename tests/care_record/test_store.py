@@ -33,7 +33,7 @@ def test_an_older_store_is_upgraded_never_silently_reused(
 ) -> None:
     url = new_store_url(backend)
     init_store(url, revision="0001")
-    with pytest.raises(StoreError, match="revision 0001.*care-record init"):
+    with pytest.raises(StoreError, match=r"revision 0001.*care-record init"):
         open_store(url)
     assert init_store(url) == ("0001", head_revision())
     store = open_store(url)
