@@ -83,3 +83,44 @@ def new_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+class Scenario:
+    def __init__(
+        self, backend: str, url: str, store: object, app: object, patients: dict[str, str], cases: list
+    ) -> None:
+        self.backend = backend
+        self.url = url
+        self.store = store
+        self.app = app
+        self.patients = patients
+        self.cases = cases
+        self._tokens: dict[str, dict[str, str]] = {}
+
+    def token(self, user_id: str) -> dict[str, str]:
+        from caremodels.care_record.identity import demo_token
+
+        if user_id not in self._tokens:
+            self._tokens[user_id] = {"Authorization": f"Bearer {demo_token(self.store, user_id)}"}  # type: ignore[arg-type]
+        return self._tokens[user_id]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def scenario(request: pytest.FixtureRequest, new_store_url: Callable[[str], str]) -> Iterator[Scenario]:
+    from fastapi.testclient import TestClient
+
+    from caremodels.care_record import init_store, open_store
+    from caremodels.care_record.app import create_app
+    from caremodels.care_record.identity import rotate_demo_key
+    from tests.care_record.scenario import all_cases, build
+
+    url = new_store_url(str(request.param))
+    init_store(url)
+    store = open_store(url)
+    rotate_demo_key(store)
+    cases = all_cases()
+    patients = build(store, cases)
+    app = create_app(store)
+    with TestClient(app) as client:
+        yield Scenario(str(request.param), url, store, client, patients, cases)
+    store.close()

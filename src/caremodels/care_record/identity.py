@@ -17,6 +17,7 @@ Boundaries: reads and writes only the ``settings`` and ``users`` tables.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,11 @@ def demo_token(store: Store, user_id: str, *, now: dt.datetime | None = None) ->
     return jwt.encode(claims, key, algorithm="ES256")  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=8)
+def _public_key(pem: str) -> Any:
+    return serialization.load_pem_private_key(pem.encode("ascii"), password=None).public_key()
+
+
 @dataclass
 class Authenticator:
     """Verifies bearer tokens against the configured issuer and reads the principal from the claims."""
@@ -149,8 +155,7 @@ class Authenticator:
             )
         if pem is None:
             raise Unauthenticated("the demo issuer has no key: the server was not started with one")
-        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-        return DEMO_ISSUER, DEMO_AUDIENCE, key.public_key(), ["ES256"]
+        return DEMO_ISSUER, DEMO_AUDIENCE, _public_key(pem), ["ES256"]
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.lower().startswith("bearer "):

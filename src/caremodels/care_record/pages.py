@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
@@ -184,7 +183,9 @@ def page_router(app: FastAPI, service: CareRecord, authenticator: Authenticator)
         form = await _form(request)
         minutes = form.get("minutes", "60")
         try:
-            service.break_glass(principal, patient_id, form.get("reason", ""), int(minutes) if minutes.isdigit() else 0)
+            service.break_glass(
+                principal, patient_id, form.get("reason", ""), int(minutes) if minutes.isdigit() else 0
+            )
         except AccessDenied:
             raise
         except CareRecordError as error:

@@ -269,34 +269,74 @@ class IndexedRelationship:
     status_param: str | None = "status"
     where: tuple[tuple[str, str], ...] = ()
 
+    def params(self) -> set[str]:
+        return {
+            self.actor_param,
+            *([self.status_param] if self.status_param else []),
+            *(param for param, _ in self.where),
+        }
+
+    def matches(self, values: dict[str, set[str]], actor_refs: frozenset[str]) -> bool:
+        """Whether one resource's indexed values (by parameter) make this relationship."""
+        if not values.get(self.actor_param, set()) & actor_refs:
+            return False
+        if self.status_param and not values.get(self.status_param, set()) & set(self.statuses):
+            return False
+        return all(value in values.get(param, set()) for param, value in self.where)
+
     def find(
         self, conn: Connection, principal: Principal, actor_refs: frozenset[str], patient_ids: Sequence[str]
     ) -> dict[str, set[str]]:
         del principal
-        if not actor_refs:
-            return {}
-        conditions = [(self.actor_param, tuple(sorted(actor_refs)))]
-        if self.status_param:
-            conditions.append((self.status_param, self.statuses))
-        conditions += [(param, (value,)) for param, value in self.where]
-        found: dict[str, set[str]] = defaultdict(set)
-        for chunk in _chunks(patient_ids):
-            query = sa.select(resources.c.patient_id).where(
-                resources.c.resource_type == self.resource_type, resources.c.patient_id.in_(chunk)
-            )
-            for param, values in conditions:
-                index = search_index.alias()
-                query = query.where(
-                    sa.exists().where(
-                        index.c.resource_type == self.resource_type,
-                        index.c.resource_id == resources.c.id,
-                        index.c.param == param,
-                        index.c.value.in_(values),
-                    )
-                )
-            for (patient_id,) in conn.execute(query.distinct()):
-                found[patient_id].add(self.kind)
+        return _indexed_find(conn, [self], actor_refs, patient_ids)
+
+
+def _indexed_find(
+    conn: Connection,
+    providers: Sequence[IndexedRelationship],
+    actor_refs: frozenset[str],
+    patient_ids: Sequence[str],
+) -> dict[str, set[str]]:
+    """Every indexed provider in one query per chunk of patients: the index rows of their open
+    resources of the providers' types, matched in Python."""
+    found: dict[str, set[str]] = defaultdict(set)
+    if not actor_refs or not providers:
         return found
+    types = sorted({provider.resource_type for provider in providers})
+    params = sorted(set().union(*(provider.params() for provider in providers)))
+    for chunk in _chunks(patient_ids):
+        rows = conn.execute(
+            sa.select(
+                resources.c.patient_id,
+                search_index.c.resource_type,
+                search_index.c.resource_id,
+                search_index.c.param,
+                search_index.c.value,
+            )
+            .join(
+                search_index,
+                sa.and_(
+                    search_index.c.resource_type == resources.c.resource_type,
+                    search_index.c.resource_id == resources.c.id,
+                ),
+            )
+            .where(
+                resources.c.patient_id.in_(chunk),
+                resources.c.resource_type.in_(types),
+                search_index.c.param.in_(params),
+            )
+        )
+        values: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        owners: dict[tuple[str, str], str] = {}
+        for row in rows:
+            key = (row.resource_type, row.resource_id)
+            values[key][row.param].add(row.value)
+            owners[key] = row.patient_id
+        for key, indexed in values.items():
+            for provider in providers:
+                if provider.resource_type == key[0] and provider.matches(indexed, actor_refs):
+                    found[owners[key]].add(provider.kind)
+    return found
 
 
 _PROVIDERS: list[RelationshipProvider] = [
@@ -306,6 +346,9 @@ _PROVIDERS: list[RelationshipProvider] = [
     IndexedRelationship("caseload", "CareTeam", "participant"),
     IndexedRelationship("care-home", "EpisodeOfCare", "organization", where=(("type", CARE_HOME_EPISODE),)),
 ]
+
+
+_DISSENT = IndexedRelationship("dissent", "Consent", "provision-type")
 
 
 def register_relationship_provider(provider: RelationshipProvider) -> None:
@@ -399,15 +442,17 @@ def gather(
             ):
                 sensitive.add(row.id)
     codes = _organisation_codes(conn, {ref for ref in practices.values() if ref})
-    dissent: set[str] = set()
-    for chunk in _chunks(ids):
-        consent = IndexedRelationship("dissent", "Consent", "provision-type")
-        dissent.update(consent.find(conn, principal, frozenset({"deny"}), chunk))
     actor_refs = organisation_refs(conn, principal.org_code)
     if principal.practitioner_id:
         actor_refs |= {f"Practitioner/{principal.practitioner_id}"}
-    relationships: dict[str, set[str]] = defaultdict(set)
+    # Dissent is found like a relationship: an active Consent whose provision type is deny. The
+    # "actor" it must name is the value deny, so it is matched separately from the user's references.
+    dissent = set(_indexed_find(conn, [_DISSENT], frozenset({"deny"}), ids))
+    indexed = [provider for provider in _PROVIDERS if isinstance(provider, IndexedRelationship)]
+    relationships: dict[str, set[str]] = defaultdict(set, _indexed_find(conn, indexed, actor_refs, ids))
     for provider in _PROVIDERS:
+        if isinstance(provider, IndexedRelationship):
+            continue
         for patient_id, kinds in provider.find(conn, principal, actor_refs, ids).items():
             relationships[patient_id] |= kinds
     glass: set[str] = set()

@@ -219,7 +219,7 @@ def _engine(url: URL) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
-        return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return sa.create_engine(url, pool_size=10, max_overflow=10)
     except (NoSuchModuleError, ArgumentError) as error:
         raise StoreError(f"store {_safe(url)}: {error}") from error
 
