@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from caremodels.care_record import init_store, open_store
 from caremodels.care_record.app import create_app
 from caremodels.care_record.audit import verify
-from caremodels.care_record.identity import configure_external_issuer, demo_token, rotate_demo_key
+from caremodels.care_record.identity import demo_token, rotate_demo_key
 from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.store import audit_events
 from caremodels.cli import cli
@@ -95,7 +95,7 @@ def test_removing_a_row_or_the_newest_rows_is_found(small) -> None:
 
 
 def test_an_access_whose_audit_fails_fails(small, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, store, cases, patients = small
+    _url, store, cases, patients = small
     client = TestClient(create_app(store), raise_server_exceptions=False)
     headers = {"Authorization": f"Bearer {demo_token(store, cases[0].user_id())}"}
     patient = patients[cases[0].key]
