@@ -127,6 +127,19 @@ async def _body(request: Request) -> Any:
         raise CareRecordError("the body is not JSON") from None
 
 
+# The bodies are read as JSON by the routes themselves (a FHIR resource is validated by its R4B
+# model, not by FastAPI); the OpenAPI document still says a JSON object is expected.
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FHIR_JSON: {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
 def fhir_router(service: CareRecord, authenticator: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/fhir")
 
@@ -137,7 +150,7 @@ def fhir_router(service: CareRecord, authenticator: Authenticator) -> APIRouter:
     def metadata() -> FhirResponse:
         return FhirResponse(capability_statement())
 
-    @router.post("")
+    @router.post("", openapi_extra=_JSON_BODY)
     async def transaction(request: Request, authorization: str | None = Header(default=None)) -> FhirResponse:
         principal = who(authorization)
         return FhirResponse(service.transaction(principal, await _body(request)))
@@ -155,7 +168,7 @@ def fhir_router(service: CareRecord, authenticator: Authenticator) -> APIRouter:
             service.search(principal, resource_type, list(request.query_params.multi_items()))
         )
 
-    @router.post("/{resource_type}")
+    @router.post("/{resource_type}", openapi_extra=_JSON_BODY)
     async def create(
         resource_type: str, request: Request, authorization: str | None = Header(default=None)
     ) -> FhirResponse:
@@ -182,7 +195,7 @@ def fhir_router(service: CareRecord, authenticator: Authenticator) -> APIRouter:
         found = service.read(principal, resource_type, resource_id, int(version))
         return FhirResponse(found, headers=_etag(found))
 
-    @router.put("/{resource_type}/{resource_id}")
+    @router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY)
     async def update(
         resource_type: str,
         resource_id: str,

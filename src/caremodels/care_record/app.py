@@ -78,6 +78,14 @@ def create_app(store: Store) -> FastAPI:
             500, "exception", "the care record could not complete the request; nothing was changed"
         )
 
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # Method, path and status only: query strings can carry NHS numbers (identifier searches),
+        # so uvicorn's own access log, which prints them, is switched off in start_care_record.
+        _log.info("%s %s %s", request.method, request.url.path, response.status_code)
+        return response
+
     app.include_router(fhir_router(service, authenticator))
     from caremodels.care_record.pages import page_router
 
@@ -95,6 +103,9 @@ def start_care_record(
     rotate_demo_key(store)
     app: Any = create_app(store)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        logging.basicConfig(
+            level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         store.close()

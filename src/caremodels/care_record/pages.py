@@ -115,10 +115,17 @@ def page_router(app: FastAPI, service: CareRecord, authenticator: Authenticator)
         return response
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request, nhs_number: str | None = None) -> Response:
+    def home(request: Request) -> Response:
         if not request.cookies.get(COOKIE) and not request.headers.get("authorization"):
             return RedirectResponse("/login", status_code=303)
+        who(request)
+        return render(request, "home.html", results=None, nhs_number="", page_title="Find a patient")
+
+    @app.post("/", response_class=HTMLResponse, include_in_schema=False)
+    async def find(request: Request) -> Response:
+        # A POST, so that the NHS number is in neither the URL, the browser history nor a log.
         principal = who(request)
+        nhs_number = (await _form(request)).get("nhs_number", "")
         results: list[dict[str, Any]] | None = None
         if nhs_number:
             digits = nhs_number.replace(" ", "")
