@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,11 +141,20 @@ class Authenticator:
     """Verifies bearer tokens against the configured issuer and reads the principal from the claims."""
 
     store: Store
+    # The issuer settings change only at `init` and at the start of `serve`; reading them once a few
+    # seconds spares every request a transaction of its own.
+    cache_seconds: float = 5.0
+    _cached: tuple[float, str | None, str | None] | None = None
+
+    def _settings(self) -> tuple[str | None, str | None]:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self.cache_seconds:
+            with self.store.begin() as conn:
+                self._cached = (now, _setting(conn, _EXTERNAL), _setting(conn, _DEMO_KEY))
+        return self._cached[1], self._cached[2]
 
     def _verifier(self) -> tuple[str, str, Any, list[str]]:
-        with self.store.begin() as conn:
-            external = _setting(conn, _EXTERNAL)
-            pem = _setting(conn, _DEMO_KEY)
+        external, pem = self._settings()
         if external is not None:
             config = json.loads(external)
             return (

@@ -366,11 +366,23 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterable[list[str]]:
 
 def load_agreements(conn: Connection) -> tuple[SharingAgreement, ...]:
     members: dict[str, set[str]] = defaultdict(set)
-    for row in conn.execute(sa.select(agreement_members)):
-        members[row.agreement_id].add(row.org_code)
+    names: dict[str, tuple[str, str]] = {}
+    rows = conn.execute(
+        sa.select(
+            sharing_agreements.c.id,
+            sharing_agreements.c.name,
+            sharing_agreements.c.mode,
+            agreement_members.c.org_code,
+        )
+        .join(agreement_members, agreement_members.c.agreement_id == sharing_agreements.c.id, isouter=True)
+        .order_by(sharing_agreements.c.id)
+    )
+    for row in rows:
+        names[row.id] = (row.name, row.mode)
+        if row.org_code is not None:
+            members[row.id].add(row.org_code)
     return tuple(
-        SharingAgreement(row.id, row.name, row.mode, frozenset(members[row.id]))
-        for row in conn.execute(sa.select(sharing_agreements).order_by(sharing_agreements.c.id))
+        SharingAgreement(key, name, mode, frozenset(members[key])) for key, (name, mode) in names.items()
     )
 
 

@@ -179,24 +179,23 @@ class Stored:
 def read_resource(
     conn: Connection, resource_type: str, resource_id: str, version: int | None = None
 ) -> Stored | None:
-    current = conn.execute(
-        sa.select(resources.c.version_id, resources.c.patient_id).where(
-            resources.c.resource_type == resource_type, resources.c.id == resource_id
+    """The current version (or ``version``) of a resource, with its patient; None when unknown."""
+    wanted = resources.c.version_id if version is None else sa.literal(version)
+    row = conn.execute(
+        sa.select(resource_versions.c.version_id, resources.c.patient_id, resource_versions.c.content)
+        .join(
+            resource_versions,
+            sa.and_(
+                resource_versions.c.resource_type == resources.c.resource_type,
+                resource_versions.c.id == resources.c.id,
+                resource_versions.c.version_id == wanted,
+            ),
         )
+        .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
     ).first()
-    if current is None:
+    if row is None:
         return None
-    wanted = current.version_id if version is None else version
-    content = conn.execute(
-        sa.select(resource_versions.c.content).where(
-            resource_versions.c.resource_type == resource_type,
-            resource_versions.c.id == resource_id,
-            resource_versions.c.version_id == wanted,
-        )
-    ).scalar()
-    if content is None:
-        return None
-    return Stored(resource_type, resource_id, wanted, current.patient_id, json.loads(content))
+    return Stored(resource_type, resource_id, int(row.version_id), row.patient_id, json.loads(row.content))
 
 
 def new_id() -> str:
