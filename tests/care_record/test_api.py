@@ -233,3 +233,111 @@ def test_every_access_is_audited_once_per_patient_in_balp_shape(scenario) -> Non
     assert {entity["role"]["code"] for entity in event["entity"]} == {"1", "24"}
     text = "".join(row.content for row in rows)
     assert NHS_NUMBER_SYSTEM not in text  # patients named by id, never by NHS number
+
+
+def _new_patient(scenario) -> str:
+    import numpy as np
+
+    from caremodels.synth.nhs_number import synthetic_nhs_numbers
+
+    count = scenario.app.get(
+        "/fhir/Patient?general-practitioner=Organization/org-A00001&_count=0", headers=scenario.token(GP)
+    ).json()["total"]
+    number = str(synthetic_nhs_numbers(np.array([count + 100]), population=100_000, seed=11)[0])
+    body = {
+        "resourceType": "Patient",
+        "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": number}],
+        "generalPractitioner": [{"reference": "Organization/org-A00001"}],
+        "meta": {
+            "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]
+        },
+    }
+    created = scenario.app.post("/fhir/Patient", json=body, headers=scenario.token(GP))
+    assert created.status_code == 201, created.json()
+    return str(created.json()["id"])
+
+
+RELATIONSHIPS = {
+    "care-home": lambda p: {
+        "resourceType": "EpisodeOfCare",
+        "status": "active",
+        "patient": {"reference": f"Patient/{p}"},
+        "type": [
+            {
+                "coding": [
+                    {
+                        "system": "https://caremodels.example/CodeSystem/episode-of-care-type",
+                        "code": "care-home-residence",
+                    }
+                ]
+            }
+        ],
+        "managingOrganization": {"reference": "Organization/org-RT001"},
+    },
+    "advice-and-guidance": lambda p: {
+        "resourceType": "CommunicationRequest",
+        "status": "active",
+        "subject": {"reference": f"Patient/{p}"},
+        "recipient": [{"reference": "Organization/org-RT001"}],
+    },
+    "caseload": lambda p: {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{p}"},
+        "participant": [{"member": {"reference": "Organization/org-RT001"}}],
+    },
+    "referral": lambda p: {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{p}"},
+        "performer": [{"reference": "Organization/org-RT001"}],
+    },
+}
+
+
+def test_relationship_providers_open_a_sensitive_record(scenario) -> None:
+    """Each built-in provider: an open resource naming the trust gives its clinician access (even to a
+    sensitive record); closing it takes the access away again."""
+    client = scenario.app
+    for kind, make in RELATIONSHIPS.items():
+        patient = _new_patient(scenario)
+        assert client.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 403, kind
+        created = client.post(
+            f"/fhir/{make(patient)['resourceType']}", json=make(patient), headers=scenario.token(GP)
+        )
+        assert created.status_code == 201, (kind, created.json())
+        assert client.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 200, kind
+        closed = {
+            **created.json(),
+            "status": "revoked"
+            if kind in ("referral", "advice-and-guidance")
+            else "inactive"
+            if kind == "caseload"
+            else "finished",
+        }
+        body = created.json()
+        assert (
+            client.put(
+                f"/fhir/{body['resourceType']}/{body['id']}", json=closed, headers=scenario.token(GP)
+            ).status_code
+            == 200
+        ), kind
+        assert client.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 403, kind
+
+
+def test_a_service_can_register_its_own_relationship_provider(scenario, monkeypatch) -> None:
+    from caremodels.care_record import policy
+
+    patient = _new_patient(scenario)
+
+    class OnCall:
+        kind = "on-call"
+
+        def find(self, conn, principal, actor_refs, patient_ids):
+            return {patient: {"on-call"}} if principal.user_id == TRUST and patient in patient_ids else {}
+
+    monkeypatch.setattr(policy, "_PROVIDERS", [*policy.relationship_providers()])
+    assert scenario.app.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 403
+    policy.register_relationship_provider(OnCall())
+    assert scenario.app.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 200

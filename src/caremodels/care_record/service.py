@@ -30,9 +30,9 @@ from caremodels.care_record.policy import (
     gather,
     load_agreements,
 )
-from caremodels.care_record.registry import ResourceType, resource_type
+from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ResourceType, resource_type
 from caremodels.care_record.resources import CareRecordError
-from caremodels.care_record.store import Store, alerts, audit_events, break_glass, self_claims
+from caremodels.care_record.store import Store, alerts, audit_events, break_glass, search_index, self_claims
 
 __all__ = ["AccessDenied", "CareRecord", "NotFound"]
 
@@ -282,6 +282,7 @@ class CareRecord:
         record = AuditRecord("create", rt.name, resource_id)
         if rt.name == "Patient":
             decision = self._decide(conn, principal, "create", rt.name, None, moment, record)
+            self._refuse_duplicate_nhs_number(conn, body, resource_id)
         else:
             if patient_id is not None and res.read_resource(conn, "Patient", patient_id) is None:
                 raise res.Invalid(f"{rt.name} refers to a Patient that is not in the record")
@@ -304,6 +305,28 @@ class CareRecord:
             recorded=moment,
         )
         return stored.content
+
+    @staticmethod
+    def _refuse_duplicate_nhs_number(conn: Connection, body: dict[str, Any], resource_id: str) -> None:
+        numbers = [
+            f"{NHS_NUMBER_SYSTEM}|{identifier.get('value')}"
+            for identifier in body.get("identifier") or []
+            if isinstance(identifier, dict) and identifier.get("system") == NHS_NUMBER_SYSTEM
+        ]
+        if not numbers:
+            return
+        clash = conn.execute(
+            sa.select(search_index.c.resource_id).where(
+                search_index.c.resource_type == "Patient",
+                search_index.c.param == "identifier",
+                search_index.c.value.in_(numbers),
+                search_index.c.resource_id != resource_id,
+            )
+        ).first()
+        if clash is not None:
+            raise CareRecordError(
+                "a patient with this NHS number is already in the record", status=409, code="duplicate"
+            )
 
     def update(
         self, principal: Principal, type_name: str, resource_id: str, body_in: Any, if_match: str | None
@@ -342,6 +365,8 @@ class CareRecord:
                     code="conflict",
                 )
         patient_id = res.patient_of(rt, body)
+        if rt.name == "Patient":
+            self._refuse_duplicate_nhs_number(conn, body, resource_id)
         if patient_id != current.patient_id:
             raise res.Invalid(f"an update cannot move {rt.name} to another patient's record")
         stored = res.write_resource(
