@@ -341,3 +341,10 @@ def test_a_service_can_register_its_own_relationship_provider(scenario, monkeypa
     assert scenario.app.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 403
     policy.register_relationship_provider(OnCall())
     assert scenario.app.get(f"/fhir/Patient/{patient}", headers=scenario.token(TRUST)).status_code == 200
+
+
+def test_a_search_too_broad_to_decide_is_refused(scenario, monkeypatch) -> None:
+    monkeypatch.setattr("caremodels.care_record.service.MAX_CANDIDATES", 3)
+    response = scenario.app.get("/fhir/Encounter?status=finished", headers=scenario.token(GP))
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["code"] == "too-costly"

@@ -38,6 +38,7 @@ __all__ = ["AccessDenied", "CareRecord", "NotFound"]
 
 T = TypeVar("T")
 MAX_BREAK_GLASS_MINUTES = 240
+MAX_CANDIDATES = 5000
 
 
 class AccessDenied(CareRecordError):
@@ -190,6 +191,14 @@ class CareRecord:
                 if role_check is not None:
                     raise _Refusal(principal, record, role_check, [None])
                 found = res.matching(conn, rt, criteria)
+                if len(found) > MAX_CANDIDATES:
+                    # Each match is decided on its own patient's facts before paging; a search that
+                    # broad is refused (FHIR too-costly) rather than left to run for seconds.
+                    raise CareRecordError(
+                        f"the search matches more than {MAX_CANDIDATES:,} {rt.name} resources: add criteria "
+                        "(for example patient=, identifier= or a date)",
+                        code="too-costly",
+                    )
                 facts = gather(conn, principal, [p for _, p in found if p], moment)
                 agreements = load_agreements(conn)
                 allowed = {
