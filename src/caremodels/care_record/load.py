@@ -603,12 +603,12 @@ def _demo_directory(conn: Connection, build: _Builder, current: pa.Table, care_h
             LEGITIMATE_RELATIONSHIP,
             [*practices, *sorted(care_homes), *trusts],
         ),
-        # The imaging network: the radiologist's trust with the practices of the GP's area (the first
-        # half of the practices), consortium-wide as EMRAD.
+        # The imaging network: the radiologist's trust with the GP's practice and half of the others,
+        # consortium-wide as EMRAD (any member's clinician may see any member practice's patients).
         "imaging-network": (
             "Imaging network (consortium-wide)",
             CONSORTIUM_WIDE,
-            [trust, *practices[: max(1, len(practices) // 2)]],
+            [trust, practice, *practices[: max(1, len(practices) // 2)]],
         ),
     }
     present = set(conn.execute(sa.select(sharing_agreements.c.id)).scalars())
