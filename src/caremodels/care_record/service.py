@@ -201,16 +201,12 @@ class CareRecord:
                     )
                 facts = gather(conn, principal, [p for _, p in found if p], moment)
                 agreements = load_agreements(conn)
-                allowed = {
-                    patient_id
-                    for patient_id, fact in facts.items()
-                    if decide(Access(principal, "search", rt.name, fact, agreements)).allowed
+                decided = {
+                    pid: decide(Access(principal, "search", rt.name, fact, agreements))
+                    for pid, fact in facts.items()
                 }
-                visible: list[tuple[str, str | None]] = [(rid, pid) for rid, pid in found if pid in allowed]
-                decisions = {
-                    pid: decide(Access(principal, "search", rt.name, facts[pid], agreements))
-                    for pid in allowed
-                }
+                decisions = {pid: decision for pid, decision in decided.items() if decision.allowed}
+                visible: list[tuple[str, str | None]] = [(rid, pid) for rid, pid in found if pid in decisions]
             else:
                 decision = self._decide(conn, principal, "search", rt.name, None, moment, record)
                 visible = res.matching(conn, rt, criteria)
