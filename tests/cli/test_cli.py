@@ -22,6 +22,7 @@ PUBLIC_COMMANDS = {
     "report",
     "serve",
     "programme",
+    "care-record",
 }
 
 
