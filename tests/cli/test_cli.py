@@ -25,6 +25,7 @@ PUBLIC_COMMANDS = {
     "budget",
     "survey",
     "risk",
+    "care-record",
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from caremodels.cli import (  # noqa: F401  (imported to register their commands)
     budget_command,
+    care_record_command,
     demo_command,
     evaluate_command,
     indicators_command,

@@ -1,0 +1,189 @@
+"""Care record latency: patient search by NHS number and a patient's whole record ($everything), each
+with the access decision and its audit rows, at ``--clients`` concurrent clients against a real
+``caremodels care-record serve`` process, beside the same queries run directly on the database (the
+floor: no HTTP, no token, no policy, no audit).
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/care_record_benchmark.py [--store URL] [--synth DIR] [--patients 2000]
+        [--clients 8] [--requests 40]
+
+Without ``--store`` it runs on a temporary SQLite file; pass a PostgreSQL URL (for example
+``postgresql+psycopg://root@127.0.0.1:5432/test?options=-csearch_path%3Dbench``, schema created
+first) for PostgreSQL. Without ``--synth`` a tiny economy is generated first. The store is initialised
+and loaded with ``--patients`` patients, then each phase makes clients x requests requests as the GP
+demo user, cycling through the GP's own patients. The run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+CAREMODELS = [sys.executable, "-m", "caremodels", "-q"]
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+def run(*args: str) -> str:
+    return subprocess.run([*CAREMODELS, *args], check=True, capture_output=True, text=True).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def timed(clients: int, requests: int, work: Callable[[int, int], None]) -> tuple[float, float]:
+    """p95 latency (ms) and requests per second of ``work(client, i)`` over all clients."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        mine = []
+        for i in range(requests):
+            start = time.perf_counter()
+            work(number, i)
+            mine.append((time.perf_counter() - start) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return statistics.quantiles(latencies, n=20)[-1], len(latencies) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store")
+    parser.add_argument("--synth", type=Path)
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=40)
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="care-record-benchmark-"))
+    url = options.store or f"sqlite:///{work / 'care-record.db'}"
+    synth = options.synth
+    if synth is None:
+        synth = work / "economy"
+        run("synth", "--scale", "tiny", "--out", str(synth))
+    run("care-record", "init", "--store", url)
+    started = time.perf_counter()
+    run("care-record", "load", "--store", url, "--from", str(synth), "--patients", str(options.patients))
+    print(
+        f"store {url.split('?')[0].split('@')[-1]}: loaded {options.patients} patients in {time.perf_counter() - started:.1f} s"
+    )
+
+    engine = sa.create_engine(
+        url
+        if "+psycopg" in url or url.startswith("sqlite")
+        else url.replace("postgresql://", "postgresql+psycopg://")
+    )
+    with engine.connect() as conn:
+        practice = conn.execute(sa.text("SELECT org_code FROM users WHERE id = 'gp'")).scalar()
+        rows = conn.execute(
+            sa.text(
+                "SELECT i.resource_id, i.value FROM search_index i JOIN search_index g "
+                "ON g.resource_type = 'Patient' AND g.resource_id = i.resource_id AND g.param = 'general-practitioner' "
+                "JOIN search_index o ON o.resource_type = 'Organization' AND o.param = 'identifier' AND o.value = :practice "
+                "AND g.value = 'Organization/' || o.resource_id "
+                "WHERE i.resource_type = 'Patient' AND i.param = 'identifier' AND i.value LIKE :prefix"
+            ),
+            {"practice": practice, "prefix": NHS + "|%"},
+        ).all()
+    patients = [(row.resource_id, row.value.split("|")[1]) for row in rows]
+    if not patients:
+        raise SystemExit("the GP has no patients among those loaded: raise --patients")
+    port = free_port()
+    server = subprocess.Popen(
+        [*CAREMODELS, "care-record", "serve", "--store", url, "--port", str(port)], stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/fhir/metadata")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        token = run("care-record", "token", "--store", url, "--user", "gp").strip()
+        local = threading.local()
+
+        def http_get(path: str) -> None:
+            if not hasattr(local, "connection"):
+                local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            local.connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            response = local.connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"{path}: {response.status} {body[:200]!r}")
+
+        def pick(client: int, i: int) -> tuple[str, str]:
+            return patients[(client * 7919 + i) % len(patients)]
+
+        def api_search(client: int, i: int) -> None:
+            http_get(f"/fhir/Patient?identifier={quote(NHS + '|' + pick(client, i)[1])}")
+
+        def api_record(client: int, i: int) -> None:
+            http_get(f"/fhir/Patient/{pick(client, i)[0]}/$everything")
+
+        search_sql = sa.text(
+            "SELECT v.content FROM search_index i JOIN resources r ON r.resource_type = 'Patient' AND r.id = i.resource_id "
+            "JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version_id = r.version_id "
+            "WHERE i.resource_type = 'Patient' AND i.param = 'identifier' AND i.value = :value"
+        )
+        record_sql = sa.text(
+            "SELECT v.content FROM resources r JOIN resource_versions v ON v.resource_type = r.resource_type "
+            "AND v.id = r.id AND v.version_id = r.version_id WHERE r.patient_id = :patient"
+        )
+
+        def db(
+            statement: sa.TextClause, params: Callable[[int, int], dict[str, str]]
+        ) -> Callable[[int, int], None]:
+            def query(client: int, i: int) -> None:
+                with engine.connect() as conn:
+                    [json.loads(row.content) for row in conn.execute(statement, params(client, i))]
+
+            return query
+
+        phases = [
+            ("patient search", api_search, db(search_sql, lambda c, i: {"value": NHS + "|" + pick(c, i)[1]})),
+            ("patient record", api_record, db(record_sql, lambda c, i: {"patient": pick(c, i)[0]})),
+        ]
+        print(
+            f"{options.clients} clients x {options.requests} requests; {len(patients)} of the GP's patients"
+        )
+        print(f"{'query':<16} {'API p95 ms':>10} {'API req/s':>10} {'floor p95 ms':>13} {'floor req/s':>12}")
+        for name, api, floor in phases:
+            api(0, 0)  # warm up
+            api_p95, api_rate = timed(options.clients, options.requests, api)
+            floor_p95, floor_rate = timed(options.clients, options.requests, floor)
+            print(f"{name:<16} {api_p95:>10.1f} {api_rate:>10.0f} {floor_p95:>13.2f} {floor_rate:>12.0f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The care record web application: the FHIR API at /fhir and the clinicians' and privacy officer's
+pages, over one ``CareRecord`` service (one policy, one audit writer).
+
+``create_app(store)`` builds it; ``start_care_record(store_url, host, port)`` opens the store, makes a
+fresh demo signing key and serves it with uvicorn (``caremodels demo`` and ``care-record serve`` call it).
+
+Boundaries: errors answer as FHIR OperationOutcomes (API) or NHS.UK error pages, never with a
+traceback or a patient-level value; request logs carry methods and paths, and paths carry resource ids
+only (never NHS numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from caremodels import __version__
+from caremodels.care_record.api import fhir_router, operation_outcome
+from caremodels.care_record.identity import Authenticator, rotate_demo_key
+from caremodels.care_record.resources import CareRecordError
+from caremodels.care_record.service import CareRecord
+from caremodels.care_record.store import Store, open_store
+
+__all__ = ["create_app", "start_care_record"]
+
+_log = logging.getLogger("caremodels.care_record")
+
+
+def create_app(store: Store) -> FastAPI:
+    service = CareRecord(store)
+    authenticator = Authenticator(store)
+    app = FastAPI(
+        title="caremodels care record",
+        version=__version__,
+        description="FHIR R4 shared care record: every access decided by one policy and audited (IHE BALP).",
+    )
+    app.state.service = service
+    app.state.authenticator = authenticator
+    app.state.store = store
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/fhir")
+
+    @app.exception_handler(CareRecordError)
+    async def care_record_error(request: Request, error: CareRecordError) -> Response:
+        if wants_html(request):
+            from caremodels.care_record.pages import error_page
+
+            return error_page(request, error.status, str(error))
+        return operation_outcome(error.status, error.code, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        del error
+        return operation_outcome(400, "invalid", "the request is not valid")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if wants_html(request):
+            from caremodels.care_record.pages import error_page
+
+            return error_page(request, error.status_code, str(error.detail))
+        code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+        return operation_outcome(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        # No detail to the client and no request values in the log: the error type names the fault.
+        _log.error(
+            "care record request failed: %s %s (%s)", request.method, request.url.path, type(error).__name__
+        )
+        return operation_outcome(
+            500, "exception", "the care record could not complete the request; nothing was changed"
+        )
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # Method, path and status only: query strings can carry NHS numbers (identifier searches),
+        # so uvicorn's own access log, which prints them, is switched off in start_care_record.
+        _log.info("%s %s %s", request.method, request.url.path, response.status_code)
+        return response
+
+    app.include_router(fhir_router(service, authenticator))
+    from caremodels.care_record.pages import page_router
+
+    page_router(app, service, authenticator)
+    return app
+
+
+def start_care_record(
+    store_url: str, host: str = "127.0.0.1", port: int = 8100, *, log_level: str = "info"
+) -> None:
+    """Serve the care record of an initialised store (blocks until stopped)."""
+    import uvicorn
+
+    store = open_store(store_url)
+    rotate_demo_key(store)
+    app: Any = create_app(store)
+    try:
+        logging.basicConfig(
+            level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        store.close()
