@@ -13,7 +13,7 @@ import pytest
 from caremodels.cli import main
 from caremodels.ingest import KEY_ENVIRONMENT_VARIABLE
 from caremodels.warehouse import Warehouse
-from caremodels.warehouse.schema import SOURCE_TABLES
+from caremodels.warehouse.schema import LOADABLE_TABLES, SOURCE_TABLES
 from tests.conftest import TEST_KEY
 from tests.ingest.sample_rows import csv_text, valid_rows
 
@@ -186,7 +186,7 @@ def test_status_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert (
         set(manifest["tables"])
         == set(exported)
-        == {*SOURCE_TABLES, "ingest_batches", "quarantine", "ingest_notes"}
+        == {*LOADABLE_TABLES, "ingest_batches", "quarantine", "ingest_notes"}
     )
     spells = pq.read_table(out / "apc_spells.parquet")
     assert (

@@ -161,6 +161,29 @@ class _Record:
     full_url: str | None = None
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, before anything is read, a FHIR file that cannot be read at all: missing, unreadable,
+    named ``.gz`` but not gzip-compressed, or gzip-compressed but not named ``.gz``."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2)
+    except FileNotFoundError as error:
+        raise DataError("no such file", file=path) from error
+    except OSError as error:
+        raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error
+    compressed = path.name.lower().endswith(".gz")
+    if compressed and head != _GZIP_MAGIC:
+        raise DataError(
+            "the file is named .gz but is not gzip-compressed: rename it without .gz, or compress it",
+            file=path,
+        )
+    if not compressed and head == _GZIP_MAGIC:
+        raise DataError("the file is gzip-compressed but not named .gz: add .gz to its name", file=path)
+
+
 def _open_text_lines(path: Path) -> Iterator[bytes]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as handle:
@@ -940,13 +963,27 @@ def load_fhir(
     strict: bool = False,
     today: dt.date | None = None,
     mapping: LoadedMapping | None = None,
+    failures: list[DataError] | None = None,
+    replace_overlapping: bool = False,
 ) -> list[LoadResult]:
-    """Load a set of FHIR files (one export) as one batch per file, in one transaction."""
+    """Load a set of FHIR files (one export) as one batch per file, in one transaction.
+
+    A file that cannot be read at all (``check_readable``) raises DataError; with a ``failures`` list
+    it is appended there instead and the other files load without it.
+    """
+    readable = []
+    for path in paths:
+        try:
+            check_readable(path)
+        except DataError as error:
+            if failures is None:
+                raise
+            failures.append(error)
+        else:
+            readable.append(path)
+    paths = readable
     if not paths:
         return []
-    for path in paths:
-        if not path.exists():
-            raise DataError("no such file", file=path)
     today = today or dt.date.today()
     paths = sorted(paths, key=lambda path: path.name)
     group = _group_name(paths)
@@ -1024,7 +1061,7 @@ def load_fhir(
                     replaces=previous[path],
                 )
             )
-        loaded = write_batches(warehouse, staging, batches)
+        loaded = write_batches(warehouse, staging, batches, replace_overlapping=replace_overlapping)
     finally:
         staging.close()
     return [result_of(batch, loaded[batch.batch_id]) for batch in batches]

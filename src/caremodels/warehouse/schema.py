@@ -14,6 +14,8 @@ from typing import Literal
 import pyarrow as pa
 
 __all__ = [
+    "AREA_TABLES",
+    "LOADABLE_TABLES",
     "SOURCE_TABLES",
     "Column",
     "TableSpec",
@@ -509,6 +511,57 @@ SOURCE_TABLES: dict[str, TableSpec] = {
 }
 
 
+# Area-level estimates loaded beside the patient-level tables (no people): ``caremodels synth`` writes
+# ``unregistered_population.csv``; the programme and budget views read the estimate from here.
+AREA_TABLES: dict[str, TableSpec] = {
+    table.name: table
+    for table in (
+        TableSpec(
+            "unregistered_population",
+            "Registered population and the estimated unregistered population (people living in the area "
+            "but registered with no GP practice) by area and financial year: one row per area and year.",
+            (
+                Column(
+                    "area_type",
+                    "string",
+                    "ccg, site (a vanguard site id, or the rest of England) or england (the whole economy).",
+                    codes=("ccg", "site", "england"),
+                ),
+                Column(
+                    "area_code",
+                    "string",
+                    "The area's code: CCG ODS code, site id, or 'economy'.",
+                    pattern=r"[A-Za-z0-9_-]{1,40}",
+                    pattern_reason="not an area code (1-40 letters, digits, - or _)",
+                ),
+                Column(
+                    "financial_year",
+                    "string",
+                    "Financial year, April to March (e.g. 2015/16).",
+                    pattern=r"[0-9]{4}/[0-9]{2}",
+                    pattern_reason="not a financial year (YYYY/YY)",
+                ),
+                Column(
+                    "registered_population",
+                    "integer",
+                    "People registered with the area's GP practices (mid-year).",
+                    minimum=0,
+                ),
+                Column(
+                    "unregistered_estimate",
+                    "integer",
+                    "Estimated people living in the area and registered with no practice.",
+                    minimum=0,
+                ),
+            ),
+            key=("area_type", "area_code", "financial_year"),
+        ),
+    )
+}
+LOADABLE_TABLES: dict[str, TableSpec] = {**SOURCE_TABLES, **AREA_TABLES}
+"""Every table ingest loads: the patient-level source tables and the area-level estimates."""
+
+
 def source_arrow_schema(table: str) -> pa.Schema:
     """Arrow schema of a source (HES-like) file, as the generator writes it."""
     spec = SOURCE_TABLES[table]
@@ -524,7 +577,7 @@ def warehouse_columns(table: str) -> list[tuple[str, str]]:
     """(name, DuckDB type) of a warehouse table: the source columns with nhs_number replaced by
     person_id, then the batch that loaded each row."""
     columns = []
-    for column in SOURCE_TABLES[table].columns:
+    for column in LOADABLE_TABLES[table].columns:
         if column.name == "nhs_number":
             columns.append(("person_id", "VARCHAR"))
         else:

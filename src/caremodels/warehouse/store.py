@@ -22,7 +22,7 @@ import duckdb
 
 from caremodels import __version__
 from caremodels.errors import CaremodelsError
-from caremodels.warehouse.schema import SOURCE_TABLES, warehouse_columns
+from caremodels.warehouse.schema import LOADABLE_TABLES, warehouse_columns
 
 __all__ = ["META_TABLES", "Warehouse"]
 
@@ -88,7 +88,7 @@ class Warehouse:
 
     def _create_tables(self) -> None:
         with self.transaction() as connection:
-            for table in SOURCE_TABLES:
+            for table in LOADABLE_TABLES:
                 columns = ", ".join(f"{name} {kind}" for name, kind in warehouse_columns(table))
                 connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
             for table, column_list in META_TABLES.items():
@@ -131,7 +131,7 @@ class Warehouse:
         present = set(self.tables())
         tables: dict[str, int] = {}
         people_by_table: dict[str, int] = {}
-        for table, spec in SOURCE_TABLES.items():
+        for table, spec in LOADABLE_TABLES.items():
             if table not in present:
                 continue
             if spec.has_person:
@@ -142,7 +142,7 @@ class Warehouse:
             tables[table] = int(rows)
         people_sql = " UNION ".join(
             f"SELECT person_id FROM {table}"
-            for table, spec in SOURCE_TABLES.items()
+            for table, spec in LOADABLE_TABLES.items()
             if table in present and spec.has_person
         )
         people = (
@@ -177,6 +177,7 @@ class Warehouse:
         return {
             "warehouse": str(self.path),
             "tables": tables,
+            "overlap_by_table": self.overlap(present),
             "people_by_table": people_by_table,
             "people": int(people),
             "batches": batches,
@@ -184,6 +185,23 @@ class Warehouse:
             "unmapped_by_reason": notes["unmapped"],
             "defaulted_by_reason": notes["defaulted"],
         }
+
+    def overlap(self, present: set[str] | None = None) -> dict[str, int]:
+        """Per table, the rows whose natural key (``TableSpec.key``) is also held by a row of another
+        batch: counted twice in every indicator. Ingest refuses such loads, so this is 0 unless rows
+        came in before that check or around ingest."""
+        present = set(self.tables()) if present is None else present
+        overlap: dict[str, int] = {}
+        for table, spec in LOADABLE_TABLES.items():
+            if table not in present:
+                continue
+            keys = ", ".join("person_id" if name == "nhs_number" else name for name in spec.key)
+            rows = self.query(
+                f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {keys} "
+                "HAVING count(DISTINCT batch_id) > 1)"
+            )[0][0]
+            overlap[table] = int(rows)
+        return overlap
 
     def export_parquet(self, out_dir: Path) -> dict[str, int]:
         """Write every table (source tables and provenance) as ``out_dir/<table>.parquet``, from one
@@ -194,7 +212,7 @@ class Warehouse:
         """
         out_dir.mkdir(parents=True, exist_ok=True)
         present = set(self.tables())
-        names = [table for table in [*SOURCE_TABLES, *META_TABLES] if table in present]
+        names = [table for table in [*LOADABLE_TABLES, *META_TABLES] if table in present]
         rows: dict[str, int] = {}
         staging = out_dir / ".export-in-progress"
         shutil.rmtree(staging, ignore_errors=True)
