@@ -1,4 +1,4 @@
-"""caremodels ingest, caremodels warehouse status, caremodels warehouse export."""
+"""caremodels ingest, caremodels keygen, caremodels warehouse status, caremodels warehouse export."""
 
 from __future__ import annotations
 
@@ -105,6 +105,8 @@ def ingest(
     failures: list[str] = []
     steps = len(tabular) + (1 if fhir else 0)
     with Warehouse(warehouse_path) as warehouse, reporter.step("Loading files", total=steps) as update:
+        if warehouse.key_fingerprint() not in (None, pseudonymiser.fingerprint):
+            warehouse.claim_key(pseudonymiser.fingerprint)  # one clear error before any file is read
         for index, path in enumerate(tabular):
             try:
                 results.append(
@@ -257,6 +259,27 @@ def _expand(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     # Registrations first, so that a partly loaded folder still has denominators for what it has.
     tabular.sort(key=lambda p: (not p.name.startswith("gp_registrations"), p.name))
     return tabular, fhir
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The key file to create (never overwritten).",
+)
+@click.pass_context
+def keygen(context: click.Context, out_file: Path) -> None:
+    """Write a new pseudonymisation key: 32 random bytes as 64 hex digits, readable by you only.
+
+    Keep it out of the repository and back it up: pseudonyms made with a lost key cannot be linked
+    to new loads. Use it with caremodels ingest --key-file FILE.
+    """
+    from caremodels.ingest import write_key_file
+
+    write_key_file(out_file)
+    reporter_of(context).out.print(f"Wrote a new 256-bit pseudonymisation key to {out_file} (mode 0600)")
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)

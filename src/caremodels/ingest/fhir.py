@@ -984,6 +984,8 @@ def load_fhir(
     paths = readable
     if not paths:
         return []
+    if warehouse.key_fingerprint() not in (None, pseudonymiser.fingerprint):
+        warehouse.claim_key(pseudonymiser.fingerprint)  # raises KeyMismatchError before reading
     today = today or dt.date.today()
     paths = sorted(paths, key=lambda path: path.name)
     group = _group_name(paths)
@@ -1061,7 +1063,13 @@ def load_fhir(
                     replaces=previous[path],
                 )
             )
-        loaded = write_batches(warehouse, staging, batches, replace_overlapping=replace_overlapping)
+        loaded = write_batches(
+            warehouse,
+            staging,
+            batches,
+            pseudonymiser_fingerprint=pseudonymiser.fingerprint,
+            replace_overlapping=replace_overlapping,
+        )
     finally:
         staging.close()
     return [result_of(batch, loaded[batch.batch_id]) for batch in batches]

@@ -263,11 +263,13 @@ def write_batches(
     staging: duckdb.DuckDBPyConnection,
     batches: list[PreparedBatch],
     *,
+    pseudonymiser_fingerprint: str,
     replace_overlapping: bool = False,
 ) -> dict[str, int]:
     """Write prepared batches in one warehouse transaction; returns rows loaded per batch id."""
     loaded: dict[str, int] = {}
     with warehouse.transaction() as connection:
+        warehouse.claim_key(pseudonymiser_fingerprint)
         for batch in batches:
             delete_replaced(connection, batch.replaces)
             count = sum(insert_rows(connection, staging, rows) for rows in batch.rows)
@@ -448,6 +450,8 @@ def load_file(
     # The file's name is part of the batch: the same content under another name is another batch,
     # which the overlap check then refuses (or replaces the earlier one with).
     batch_id = f"{spec.name}-{hashlib.sha256(f'{identity}:{path.name}'.encode()).hexdigest()[:16]}"
+    if spec.has_person and warehouse.key_fingerprint() not in (None, pseudonymiser.fingerprint):
+        warehouse.claim_key(pseudonymiser.fingerprint)  # raises KeyMismatchError before reading
     existing = existing_batches(warehouse, table=spec.name, source=path.name)
     if any(old == batch_id for old, _ in existing):
         return recorded_result(warehouse, batch_id, file=path.name)
@@ -463,6 +467,8 @@ def load_file(
     source_format = ""
     problem_parts: list[pd.DataFrame] = []
     with warehouse.transaction() as connection:
+        if spec.has_person:
+            warehouse.claim_key(pseudonymiser.fingerprint)
         delete_replaced(connection, existing)
         for rows in ranges:
             staging = staging_connection()

@@ -24,7 +24,7 @@ from caremodels import __version__
 from caremodels.errors import CaremodelsError
 from caremodels.warehouse.schema import LOADABLE_TABLES, warehouse_columns
 
-__all__ = ["META_TABLES", "Warehouse"]
+__all__ = ["META_TABLES", "KeyMismatchError", "Warehouse", "owner_only_files"]
 
 META_TABLES: dict[str, list[tuple[str, str]]] = {
     "ingest_batches": [
@@ -58,23 +58,47 @@ META_TABLES: dict[str, list[tuple[str, str]]] = {
         ("reason", "VARCHAR"),
         ("rows", "BIGINT"),
     ],
+    # The fingerprint of the pseudonymisation key of the first load (never the key): a load under
+    # another key would give the same people other pseudonyms, so it is refused.
+    "pseudonymisation_key": [
+        ("fingerprint", "VARCHAR"),
+        ("recorded_at", "TIMESTAMP"),
+    ],
 }
 # Columns added after the first release, with the value older batches get.
 _ADDED_COLUMNS = {"source_format": "''", "rows_unmapped": "0", "mapping": "''"}
 
 
+def owner_only_files() -> None:
+    """Make the process's umask at least 077: every file written from here on (the warehouse and its
+    write-ahead log, exports, caches of counts) is readable by its owner only, folders likewise."""
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
+
+
+class KeyMismatchError(CaremodelsError):
+    """A load under a pseudonymisation key other than the warehouse's."""
+
+
 class Warehouse:
-    """A DuckDB warehouse file. Use as a context manager, or call ``close()``."""
+    """A DuckDB warehouse file. Use as a context manager, or call ``close()``.
+
+    Opening one (read or write) makes the process's files owner-only (``owner_only_files``), and a
+    warehouse opened for writing is made owner-only (mode 0600) if it was not.
+    """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise CaremodelsError(f"no warehouse at {self.path} (load one with: caremodels ingest)")
+        owner_only_files()
         try:
             self.connection = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as error:
             raise CaremodelsError(f"cannot open warehouse {self.path}: {error}") from error
         if not read_only:
+            if os.name == "posix" and self.path.exists():
+                self.path.chmod(0o600)
             self._create_tables()
 
     def __enter__(self) -> Warehouse:
@@ -110,6 +134,28 @@ class Warehouse:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key the warehouse was first loaded with (None before any load)."""
+        if "pseudonymisation_key" not in self.tables():
+            return None
+        rows = self.query("SELECT fingerprint FROM pseudonymisation_key ORDER BY recorded_at LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
+    def claim_key(self, fingerprint: str) -> None:
+        """Inside a load's transaction: record ``fingerprint`` on the first load, refuse any other key."""
+        recorded = self.key_fingerprint()
+        if recorded is None:
+            self.connection.execute(
+                "INSERT INTO pseudonymisation_key VALUES (?, ?)",
+                [fingerprint, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+        elif recorded != fingerprint:
+            raise KeyMismatchError(
+                f"warehouse {self.path} was loaded with another pseudonymisation key (fingerprint"
+                f" {recorded}; this key's is {fingerprint}): the same people would get other pseudonyms"
+                " and never link. Load with the warehouse's key (and --project), or into a new warehouse"
+            )
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, parameters or []).fetchall()
@@ -210,13 +256,13 @@ class Warehouse:
         Files are written under temporary names and renamed when complete, so a reader (Apache Spark)
         never sees half a file.
         """
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         present = set(self.tables())
         names = [table for table in [*LOADABLE_TABLES, *META_TABLES] if table in present]
         rows: dict[str, int] = {}
         staging = out_dir / ".export-in-progress"
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         try:
             self.connection.execute("BEGIN TRANSACTION")
             try:
@@ -240,6 +286,7 @@ class Warehouse:
             }
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             for item in staging.iterdir():
+                item.chmod(0o600)  # pseudonymised rows: owner-only whatever the umask
                 os.replace(item, out_dir / item.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
