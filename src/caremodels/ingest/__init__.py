@@ -7,7 +7,7 @@ NHS numbers replaced by keyed pseudonyms, and each file loaded as one atomic, id
 the warehouse.
 """
 
-from caremodels.ingest.fhir import condition_map, is_fhir_file, load_fhir
+from caremodels.ingest.fhir import condition_map, is_fhir_file, load_fhir, load_fhir_resources
 from caremodels.ingest.load import LoadResult, OverlapError, detect_table, load_file, read_opt_outs
 from caremodels.ingest.mapping import LoadedMapping, MappingFile, load_mapping
 from caremodels.ingest.pseudonymise import (
@@ -36,6 +36,7 @@ __all__ = [
     "is_fhir_file",
     "key_entropy_bits",
     "load_fhir",
+    "load_fhir_resources",
     "load_file",
     "load_key",
     "load_mapping",
