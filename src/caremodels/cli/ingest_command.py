@@ -313,6 +313,13 @@ def warehouse_status(context: click.Context, warehouse_path: Path, as_json: bool
             out.print(f"Overlap: {rows:,} row(s) of {name} share their key with a row of another batch")
     else:
         out.print("Overlap: none (no key is held by two batches)")
+    risk = status["reidentification_risk"]
+    if risk["people"]:
+        out.print(
+            f"Re-identification risk ({risk['people']:,} registered people): "
+            f"{risk['unique_on_birth_month_sex_practice']:.1%} unique on (birth month, sex, practice), "
+            f"{risk['unique_on_birth_year_sex_practice']:.1%} on (birth year, sex, practice); goal in docs/ingest.md"
+        )
     batches = Table(
         "batch",
         "source",

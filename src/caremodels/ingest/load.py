@@ -39,7 +39,7 @@ from caremodels.ingest.validate import (
     quote,
     staging_connection,
 )
-from caremodels.warehouse.schema import LOADABLE_TABLES, TableSpec, warehouse_columns
+from caremodels.warehouse.schema import LOADABLE_TABLES, TableSpec, warehouse_columns, warehouse_expression
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["LoadResult", "OverlapError", "detect_table", "load_file", "read_opt_outs"]
@@ -202,7 +202,7 @@ def good_rows_sql(
         elif name == "batch_id":
             selects.append(f"'{batch_id}' AS batch_id")
         else:
-            selects.append(f"c.{quote(name)}")
+            selects.append(f"{warehouse_expression(name, 'c.', table=spec.name)} AS {quote(name)}")
     join = f" JOIN {quote(pseudonyms)} p ON c.nhs_number = p.value" if pseudonyms else ""
     return TableRows(
         table=spec.name,

@@ -224,12 +224,48 @@ class Warehouse:
             "warehouse": str(self.path),
             "tables": tables,
             "overlap_by_table": self.overlap(present),
+            "reidentification_risk": self.reidentification_risk(present),
             "people_by_table": people_by_table,
             "people": int(people),
             "batches": batches,
             "quarantine_by_reason": quarantine,
             "unmapped_by_reason": notes["unmapped"],
             "defaulted_by_reason": notes["defaulted"],
+        }
+
+    def reidentification_risk(self, present: set[str] | None = None) -> dict[str, Any]:
+        """Share of registered people unique in the warehouse on quasi-identifiers an outsider may
+        know: (birth month, sex, practice) and (birth year, sex, practice), each person counted once at
+        their latest registration. The goal is in docs/ingest.md (Re-identification risk)."""
+        present = set(self.tables()) if present is None else present
+        empty = {
+            "people": 0,
+            "unique_on_birth_month_sex_practice": 0.0,
+            "unique_on_birth_year_sex_practice": 0.0,
+        }
+        if "gp_registrations" not in present:
+            return empty
+        people, by_month, by_year = self.query(
+            """
+            WITH people AS (
+                SELECT person_id, practice_code, sex, birth_month, year(birth_month) AS birth_year
+                FROM gp_registrations
+                QUALIFY row_number() OVER (
+                    PARTITION BY person_id ORDER BY registration_start DESC, practice_code) = 1
+            ),
+            by_month AS (SELECT count(*) AS n FROM people GROUP BY birth_month, sex, practice_code),
+            by_year AS (SELECT count(*) AS n FROM people GROUP BY birth_year, sex, practice_code)
+            SELECT (SELECT count(*) FROM people),
+                   (SELECT count(*) FILTER (WHERE n = 1) FROM by_month),
+                   (SELECT count(*) FILTER (WHERE n = 1) FROM by_year)
+            """
+        )[0]
+        if not people:
+            return empty
+        return {
+            "people": int(people),
+            "unique_on_birth_month_sex_practice": round(int(by_month) / int(people), 4),
+            "unique_on_birth_year_sex_practice": round(int(by_year) / int(people), 4),
         }
 
     def overlap(self, present: set[str] | None = None) -> dict[str, int]:
