@@ -185,3 +185,31 @@ def test_resources_from_a_database_load_like_the_same_file(tmp_path: Path) -> No
         (8, "Encounter.period", "must be Period, not a string"),
         (9, "resourceType", "not a FHIR resource (no resourceType)"),
     ]
+
+
+def test_conditions_split_over_two_files_keep_the_earliest_record_once(tmp_path: Path) -> None:
+    def diabetes(identifier: str, onset: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Condition",
+            "id": identifier,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "73211009"}]},
+            "subject": {"reference": "Patient/p1"},
+            "onsetDateTime": onset,
+        }
+
+    folder = tmp_path / "export"
+    paths = [
+        _write(folder, [_patient("p1", _nhs(OTHER))], "Patient.ndjson"),
+        _write(folder, [diabetes("c1", "2012-01-01")], "Condition_1.ndjson"),
+        _write(folder, [diabetes("c2", "2010-05-01")], "Condition_2.ndjson"),
+    ]
+    warehouse = tmp_path / "w.duckdb"
+    with Warehouse(warehouse) as store:
+        results = {
+            result.file: result
+            for result in load_fhir(store, paths, pseudonymiser=PSEUDONYMISER, today=TODAY)
+        }
+        [(date,)] = store.query("SELECT diagnosis_date FROM conditions")
+    assert (results["Condition_1.ndjson"].rows_loaded, results["Condition_1.ndjson"].rows_unmapped) == (0, 1)
+    assert (results["Condition_2.ndjson"].rows_loaded, results["Condition_2.ndjson"].rows_unmapped) == (1, 0)
+    assert date == dt.date(2010, 5, 1)

@@ -879,27 +879,36 @@ def _icd10(raw: str) -> str | None:
     return match.group(1) + (match.group(2) or "X")
 
 
-def _keep_first_conditions(pending: list[dict[str, Any]], outcome: FileOutcome) -> None:
-    """One row per person and condition: the earliest dated record (the table's meaning); the others
-    are counted. Undated records go on, to be quarantined by the validator."""
-    earliest: dict[tuple[str, str], dict[str, Any]] = {}
-    undated: list[dict[str, Any]] = []
-    for row in pending:
-        date = row["diagnosis_date"]
-        if date is None or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", date):
-            undated.append(row)
-            continue
-        group = (row["person_id"], row["condition"])
-        kept = earliest.get(group)
-        if kept is None or (date, row["_row"]) < (kept["diagnosis_date"], kept["_row"]):
-            if kept is not None:
-                outcome.unmapped("Condition", "a later record of a condition already recorded for the person")
-            earliest[group] = row
-        else:
-            outcome.unmapped("Condition", "a later record of a condition already recorded for the person")
-    rows = sorted([*earliest.values(), *undated], key=lambda row: int(row["_row"]))
-    if rows:
-        outcome.rows["conditions"].extend(rows)
+_LATER_CONDITION = "a later record of a condition already recorded for the person"
+
+
+def _keep_first_conditions(pending: list[list[dict[str, Any]]], outcomes: list[FileOutcome]) -> None:
+    """One row per person and condition across the whole export (a bulk export may split Conditions
+    over several files): the earliest dated record (the table's meaning), in the file it came from;
+    each other record is counted as unmapped in its own file. Undated records go on, to be
+    quarantined by the validator."""
+    earliest: dict[tuple[str, str], tuple[str, int, int, dict[str, Any]]] = {}
+    kept: list[list[dict[str, Any]]] = [[] for _ in outcomes]
+    for index, rows in enumerate(pending):
+        for row in rows:
+            date = row["diagnosis_date"]
+            if date is None or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", date):
+                kept[index].append(row)
+                continue
+            group = (row["person_id"], row["condition"])
+            candidate = (date, index, int(row["_row"]), row)
+            known = earliest.get(group)
+            if known is None or candidate[:3] < known[:3]:
+                if known is not None:
+                    outcomes[known[1]].unmapped("Condition", _LATER_CONDITION)
+                earliest[group] = candidate
+            else:
+                outcomes[index].unmapped("Condition", _LATER_CONDITION)
+    for _, index, _, row in earliest.values():
+        kept[index].append(row)
+    for index, rows in enumerate(kept):
+        if rows:
+            outcomes[index].rows["conditions"].extend(sorted(rows, key=lambda row: int(row["_row"])))
 
 
 def map_resources(
@@ -914,11 +923,13 @@ def map_resources(
     export = _Export((record for _, records in sources for record in records), options)
     mapper = _Mapper(export, pseudonymiser, opt_outs, condition_map(options))
     outcomes = []
+    pending: list[list[dict[str, Any]]] = []
     for name, records in sources:
         outcome = FileOutcome(name)
         pending_conditions: list[dict[str, Any]] = []
         for record in records:
             mapper.map_record(record, outcome, pending_conditions)
-        _keep_first_conditions(pending_conditions, outcome)
         outcomes.append(outcome)
+        pending.append(pending_conditions)
+    _keep_first_conditions(pending, outcomes)
     return outcomes
