@@ -147,6 +147,11 @@ def test_a_csv_beside_its_parquet_copy_is_refused(tmp_path: Path, capsys: pytest
     code, results, error = _ingest(capsys, str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"))
     assert code == 1 and results == []
     assert "all hold table apc_spells (a CSV beside its Parquet copy?)" in error
+    # Two extracts of one table, named apart, are not a copy: they load (the overlap check guards them).
+    (tmp_path / "apc_spells.parquet").unlink()
+    (tmp_path / "apc_spells.2016.csv").write_text(HEADER + GOOD.replace("S1,", "S9,"), encoding="utf-8")
+    code, results, error = _ingest(capsys, str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert code == 0 and [result["rows_loaded"] for result in results] == [1, 1]
 
 
 def _emergency_admissions(

@@ -162,19 +162,22 @@ def ingest(
 def _refuse_two_files_for_one_table(
     tabular: list[Path], table: str | None, mapping_file: Path | None
 ) -> None:
-    """Files named after the same table (apc_spells.csv beside apc_spells.parquet) in one call would
+    """Files with one name in two formats (apc_spells.csv beside apc_spells.parquet) in one call would
     load every row twice: refuse before loading anything. Files given to one table with --table or a
     mapping file are separate extracts, kept apart by the overlap check at load instead."""
     if table is not None or mapping_file is not None:
         return
-    by_table: dict[str, list[Path]] = {}
+    by_name: dict[str, list[Path]] = {}
     for path in tabular:
-        by_table.setdefault(path.name.split(".")[0], []).append(path)
-    for name, files in by_table.items():
-        if name in LOADABLE_TABLES and len(files) > 1:
+        # apc_spells.csv and apc_spells.parquet are one extract twice; apc_spells.2019.csv and
+        # apc_spells.2020.csv are two extracts.
+        by_name.setdefault(path.name.rsplit(".", 1)[0].lower(), []).append(path)
+    for name, files in by_name.items():
+        table = name.split(".")[0]
+        if table in LOADABLE_TABLES and len(files) > 1:
             raise CaremodelsError(
-                f"{' and '.join(str(file) for file in files)} all hold table {name} (a CSV beside its Parquet"
-                " copy?): loading both would count every row twice; load one of them"
+                f"{' and '.join(str(file) for file in files)} all hold table {table} (a CSV beside its"
+                " Parquet copy?): loading both would count every row twice; load one of them"
             )
 
 
