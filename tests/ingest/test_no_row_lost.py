@@ -82,10 +82,12 @@ def test_plain_ndjson_named_gz_fails_alone_naming_the_file(
     fake = tmp_path / "Encounter.ndjson.gz"
     fake.write_text(json.dumps(patient) + "\n", encoding="utf-8")
     (tmp_path / "apc_spells.csv").write_text(HEADER + GOOD, encoding="utf-8")
+    (tmp_path / "bundle.json.gz").write_text('{"resourceType": "Bundle"}', encoding="utf-8")
     code, results, error = _ingest(capsys, str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"))
     assert code == 1
     assert [result["table"] for result in results] == ["apc_spells"]
     assert f"file {fake}: the file is named .gz but is not gzip-compressed" in error
+    assert "bundle.json.gz: the file is named .gz but is not gzip-compressed" in error
     # The human summary lists the failure too.
     main(["--quiet", "ingest", str(fake), "--warehouse", str(tmp_path / "w.duckdb")])
     assert "1 file(s) failed" in capsys.readouterr().out

@@ -235,7 +235,7 @@ def _looks_like_fhir_json(path: Path) -> bool:
         with opener(path, "rb") as handle:
             head = handle.read(65536)
     except OSError:
-        return False
+        return True  # unreadable (a .json.gz that is not gzip): the loader reports it, never skipped silently
     return b'"resourceType"' in head
 
 
