@@ -95,7 +95,7 @@ def load_directly(source: Path, warehouse: Path) -> None:
     validation and keyed pseudonyms (person_id is the SHA-256 of the NHS number). For benchmarking
     the indicator engine on data larger than ingest can load on the machine; never for real data."""
     from caremodels.warehouse import Warehouse
-    from caremodels.warehouse.schema import warehouse_columns
+    from caremodels.warehouse.schema import warehouse_columns, warehouse_expression
 
     print(f"loading directly (no ingest) into {warehouse} ...", flush=True)
     partial = warehouse.with_suffix(".partial")
@@ -104,7 +104,11 @@ def load_directly(source: Path, warehouse: Path) -> None:
         for table in TABLE_FILES:
             columns = [name for name, _ in warehouse_columns(table)]
             values = [
-                "sha256(nhs_number)" if name == "person_id" else "'benchmark'" if name == "batch_id" else name
+                "sha256(nhs_number)"
+                if name == "person_id"
+                else "'benchmark'"
+                if name == "batch_id"
+                else warehouse_expression(name, table=table)
                 for name in columns
             ]
             path = str(source / f"{table}.parquet").replace("'", "''")

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dictionary() -> str:
-    from caremodels.warehouse.schema import SOURCE_TABLES
+    from caremodels.warehouse.schema import COARSENED_COLUMNS, LOADABLE_TABLES
 
     lines = [
         "# Data dictionary",
@@ -27,8 +27,18 @@ def data_dictionary() -> str:
         "that column is replaced by `person_id`, a keyed pseudonym (HMAC-SHA256), and every row carries the",
         "`batch_id` of the load that brought it.",
         "",
+        *(
+            f"The warehouse holds no `{source}`: it holds `{name}` instead (the first day of the month;"
+            " see docs/ingest.md, No dates of birth). A registration starting on the date of birth starts"
+            " on the 1st of the birth month (born on or before the 15th) or of the next month."
+            for source, (name, _) in COARSENED_COLUMNS.items()
+        ),
+        "",
+        "`unregistered_population` holds area-level estimates (no people), as `caremodels synth` writes"
+        " them in `unregistered_population.csv`.",
+        "",
     ]
-    for table in SOURCE_TABLES.values():
+    for table in LOADABLE_TABLES.values():
         lines += [f"## `{table.name}`", "", table.description, "", f"Key: {', '.join(table.key)}.", ""]
         lines += ["| column | type | required | HES field | meaning |", "|---|---|---|---|---|"]
         for column in table.columns:

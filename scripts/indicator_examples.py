@@ -232,7 +232,7 @@ def worked_examples(warehouse: Path, groups_file: Path) -> str:
                     "`gp_registrations` of P81004:",
                     _query(
                         connection,
-                        "SELECT person_id, sex, date_of_birth, registration_start, registration_end "
+                        "SELECT person_id, sex, birth_month, registration_start, registration_end "
                         "FROM gp_registrations WHERE practice_code = 'P81004' ORDER BY person_id",
                     ),
                 ),

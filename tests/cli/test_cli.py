@@ -15,6 +15,7 @@ PUBLIC_COMMANDS = {
     "demo",
     "synth",
     "ingest",
+    "keygen",
     "warehouse",
     "indicators",
     "evaluate",

@@ -95,7 +95,10 @@ def simulate_care_homes(
             "person_id": person_id,
             "practice_code": practice,
             "sex": np.where(female, "2", "1"),
-            "date_of_birth": np.datetime64(START) - (age * 365.25).astype("timedelta64[D]"),
+            # The warehouse holds the month of birth (its 1st), not the date.
+            "birth_month": (np.datetime64(START) - (age * 365.25).astype("timedelta64[D]"))
+            .astype("datetime64[M]")
+            .astype("datetime64[D]"),
             "registration_start": np.datetime64("2000-01-01"),
             "registration_end": np.where(died & (leave <= end_of_data), leave, np.datetime64("NaT")),
             "end_reason": np.where(died & (leave <= end_of_data), "death", None),

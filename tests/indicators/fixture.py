@@ -27,7 +27,8 @@ __all__ = ["FIXTURE_GROUPS", "build_fixture_warehouse", "write_groups_file"]
 D = dt.date
 T = dt.datetime
 
-# person, practice, sex, date of birth, registration start, end, end reason
+# person, practice, sex, month of birth (its 1st: the warehouse holds no full date of birth),
+# registration start, end, end reason
 REGISTRATIONS: list[tuple[Any, ...]] = [
     (
         "p01",
@@ -59,7 +60,15 @@ REGISTRATIONS: list[tuple[Any, ...]] = [
     ),  # moves practice on the 15th
     ("p04", "B87001", "2", D(1984, 2, 10), D(2015, 1, 16), None, None),
     ("p05", "B87001", "1", D(1920, 3, 1), D(1995, 1, 1), None, None),  # care home resident throughout; 90+
-    ("p06", "B87001", "2", D(1940, 1, 20), D(1980, 1, 1), None, None),  # turns 75 on 20 January 2015
+    (
+        "p06",
+        "B87001",
+        "2",
+        D(1940, 2, 1),
+        D(1980, 1, 1),
+        None,
+        None,
+    ),  # born February 1940: 75 from February 2015
     ("p07", "N85002", "1", D(1954, 11, 30), D(1985, 1, 1), None, None),
     (
         "p08",
@@ -480,7 +489,7 @@ def write_groups_file(path: Path) -> Path:
 
 _COLUMNS = {
     "gp_registrations": (
-        "person_id, practice_code, sex, date_of_birth, registration_start, registration_end, end_reason"
+        "person_id, practice_code, sex, birth_month, registration_start, registration_end, end_reason"
     ),
     "care_home_residence": (
         "person_id, care_home_id, care_home_type, practice_code, residence_start, residence_end"
@@ -516,7 +525,7 @@ _COLUMNS = {
 def build_fixture_warehouse(path: Path) -> Path:
     """Create the fixture warehouse at ``path`` (a new DuckDB file) and return ``path``."""
     tables = {
-        "gp_registrations": REGISTRATIONS,
+        "gp_registrations": [(*r[:3], r[3].replace(day=1), *r[4:]) for r in REGISTRATIONS],
         "care_home_residence": CARE_HOME_RESIDENCE,
         "apc_spells": APC_SPELLS,
         "ae_attendances": AE_ATTENDANCES,

@@ -169,8 +169,9 @@ def test_mid_month_registered_population(
 
 @every_engine
 def test_age_at_mid_month_and_age_at_admission(engine: CountingEngine, groups_file: Path) -> None:
-    # p06 turns 75 on 20 January 2015: 74 on the 15th of January, 75 from February. Her admission on
-    # 15 January (aged 74) is not counted; on 1 February (aged 75) it is. p05 (94) is in both months.
+    # p06 was born in February 1940 (taken as the 1st): 74 on the 15th of January 2015, 75 from February.
+    # Her admission on 15 January (aged 74) is not counted; on 1 February (aged 75) it is. p05 (94) is
+    # in both months.
     results = _compute(engine, "emergency_admissions_aged_75_and_over", "practice", "month", groups_file)
     january = _row(results, "practice", "B87001", "month", dt.date(2015, 1, 1))
     february = _row(results, "practice", "B87001", "month", dt.date(2015, 2, 1))

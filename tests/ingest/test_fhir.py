@@ -277,13 +277,13 @@ def test_a_uk_core_export_maps_by_class_and_type_and_accounts_for_every_resource
         (
             "Encounter.ndjson",
             5,
-            "subject",
+            "Encounter.subject",
             "the subject Patient was quarantined (invalid NHS number (format or check digit))",
         ),
         ("Encounter.ndjson", 6, "departure_time", "departure_time before arrival_time"),
-        ("Encounter.ndjson", 9, "subject", "the subject Patient is not in the export"),
+        ("Encounter.ndjson", 9, "Encounter.subject", "the subject Patient is not in the export"),
         ("Encounter.ndjson", 10, "", "not valid JSON (truncated or malformed line)"),
-        ("Patient.ndjson.gz", 3, "identifier", "invalid NHS number (format or check digit)"),
+        ("Patient.ndjson.gz", 3, "Patient.identifier", "invalid NHS number (format or check digit)"),
     ]
     patients = by_file["Patient.ndjson.gz"]
     assert (

@@ -13,7 +13,8 @@ import pytest
 from caremodels.cli import main
 from caremodels.ingest import KEY_ENVIRONMENT_VARIABLE
 from caremodels.warehouse import Warehouse
-from caremodels.warehouse.schema import SOURCE_TABLES
+from caremodels.warehouse.schema import LOADABLE_TABLES, SOURCE_TABLES
+from caremodels.warehouse.store import META_TABLES
 from tests.conftest import TEST_KEY
 from tests.ingest.sample_rows import csv_text, valid_rows
 
@@ -183,11 +184,7 @@ def test_status_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["warehouse", "export", "--warehouse", str(warehouse), "--out", str(out), "--json"]) == 0
     exported = json.loads(capsys.readouterr().out)["tables"]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert (
-        set(manifest["tables"])
-        == set(exported)
-        == {*SOURCE_TABLES, "ingest_batches", "quarantine", "ingest_notes"}
-    )
+    assert set(manifest["tables"]) == set(exported) == {*LOADABLE_TABLES, *META_TABLES}
     spells = pq.read_table(out / "apc_spells.parquet")
     assert (
         spells.num_rows == 3

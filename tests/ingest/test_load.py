@@ -17,6 +17,7 @@ from caremodels.errors import DataError
 from caremodels.ingest import Pseudonymiser, load_file, read_opt_outs
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
+from tests.conftest import TEST_KEY
 
 TODAY = dt.date(2026, 1, 1)
 HEADER = "spell_id,nhs_number,gp_practice_code,provider_code,admission_date,discharge_date,admission_method,admission_source,discharge_method,primary_diagnosis,age,sex\n"
@@ -275,3 +276,42 @@ def test_strict_load_in_chunks_loads_nothing(
             load_file(warehouse, source, pseudonymiser=pseudonymiser, strict=True, today=TODAY, chunk_rows=64)
         assert warehouse.query("SELECT count(*) FROM ingest_batches")[0][0] == 0
         assert warehouse.query("SELECT count(*) FROM apc_spells")[0][0] == 0
+
+
+def test_warehouse_file_contains_no_full_date_of_birth(
+    tiny_warehouse: Path, tiny_economy: SynthResult
+) -> None:
+    births = pq.read_table(tiny_economy.files["gp_registrations"], columns=["date_of_birth"])["date_of_birth"]
+    # Dates on the 1st of a month are the birth month itself, which the warehouse keeps by design.
+    dates = {day for day in births.to_pylist() if day.day != 1}
+    assert len(dates) > 1000
+    content = tiny_warehouse.read_bytes()
+    texts = {match.group(0).decode() for match in re.finditer(rb"[12][0-9]{3}-[01][0-9]-[0-3][0-9]", content)}
+    assert not texts & {day.isoformat() for day in dates}
+    connection = duckdb.connect(str(tiny_warehouse), read_only=True)
+    columns = {row[0] for row in connection.execute("DESCRIBE gp_registrations").fetchall()}
+    assert "date_of_birth" not in columns and "birth_month" in columns
+    # Every date the person's registrations hold differs from their date of birth, newborns included.
+    source = pq.read_table(
+        tiny_economy.files["gp_registrations"], columns=["nhs_number", "date_of_birth"]
+    ).to_pandas()
+    pseudonymiser = Pseudonymiser(TEST_KEY)
+    source["person_id"] = [pseudonymiser.pseudonym(number) for number in source["nhs_number"]]
+    connection.register("source_births", source[["person_id", "date_of_birth"]].drop_duplicates())
+    leaks, off_month = connection.execute(
+        """
+        SELECT count(*) FILTER (WHERE day(s.date_of_birth) <> 1 AND s.date_of_birth IN
+                   (r.registration_start, r.registration_end, r.birth_month)),
+               count(*) FILTER (WHERE r.birth_month <> date_trunc('month', s.date_of_birth))
+        FROM gp_registrations r JOIN source_births s USING (person_id)
+        """
+    ).fetchone()
+    connection.close()
+    assert (leaks, off_month) == (0, 0)
+
+
+def test_warehouse_status_measures_the_reidentification_risk(tiny_warehouse: Path) -> None:
+    with Warehouse(tiny_warehouse, read_only=True) as warehouse:
+        risk = warehouse.status()["reidentification_risk"]
+    assert risk["people"] > 1000
+    assert 0 <= risk["unique_on_birth_year_sex_practice"] <= risk["unique_on_birth_month_sex_practice"] <= 1

@@ -12,7 +12,8 @@ import pytest
 
 from caremodels.ingest import Pseudonymiser, load_file
 from caremodels.warehouse import Warehouse
-from caremodels.warehouse.schema import SOURCE_TABLES
+from caremodels.warehouse.schema import LOADABLE_TABLES, SOURCE_TABLES
+from caremodels.warehouse.store import META_TABLES
 from tests.ingest.sample_rows import csv_text, valid_rows
 
 TODAY = dt.date(2026, 1, 1)
@@ -21,7 +22,7 @@ TODAY = dt.date(2026, 1, 1)
 def _counts(warehouse: Warehouse) -> dict[str, int]:
     return {
         table: warehouse.query(f"SELECT count(*) FROM {table}")[0][0]
-        for table in [*SOURCE_TABLES, "ingest_batches", "quarantine", "ingest_notes"]
+        for table in [*LOADABLE_TABLES, *META_TABLES]
     }
 
 

@@ -52,12 +52,14 @@ def test_ages_come_from_one_function_that_also_reads_a_birth_month() -> None:
     connection = duckdb.connect()
     day = dt.date(2018, 3, 31)
     full = age_sql({"date_of_birth"}, day)
-    month = age_sql({"birth_year", "birth_month"}, day)
+    month = age_sql({"birth_month"}, day)
     row = connection.execute(
-        f"SELECT {full}, (SELECT {month} FROM (SELECT 1950 AS birth_year, 3 AS birth_month)) "
+        f"SELECT {full}, (SELECT {month} FROM (SELECT DATE '1950-04-01' AS birth_month)), "
+        f"(SELECT {month} FROM (SELECT DATE '1950-03-01' AS birth_month)) "
         "FROM (SELECT DATE '1950-04-01' AS date_of_birth)"
     ).fetchone()
-    assert row == (67, 68)
+    # Born in April 1950 (taken as the 1st): 67 on 31 March 2018, as from the full date; March: 68.
+    assert row == (67, 67, 68)
     with pytest.raises(CaremodelsError, match="no date of birth"):
         age_sql({"sex"}, day)
 

@@ -209,12 +209,12 @@ def _population(warehouse: Warehouse, profile_date: dt.date | None) -> pd.DataFr
     frame = warehouse.connection.execute(
         f"""
         SELECT practice_code, sex,
-               least(floor(date_sub('year', date_of_birth, $day) / {AGE_BAND_WIDTH}) * {AGE_BAND_WIDTH},
+               least(floor(date_sub('year', birth_month, $day) / {AGE_BAND_WIDTH}) * {AGE_BAND_WIDTH},
                      {OLDEST_BAND_FROM})::INTEGER AS age_from,
                count(*) AS people
         FROM gp_registrations
         WHERE registration_start <= $day AND (registration_end IS NULL OR registration_end >= $day)
-          AND date_of_birth <= $day
+          AND birth_month <= $day
         GROUP BY ALL
         ORDER BY ALL
         """,

@@ -178,7 +178,7 @@ def build_cohort(
         connection.unregister("evaluation_arms")
     if cohort.empty:
         raise CaremodelsError("no care home residents of the target or comparison practices in follow-up")
-    for column in ("index_date", "stay_end", "date_of_birth", "death"):
+    for column in ("index_date", "stay_end", "birth_month", "death"):
         cohort[column] = pd.to_datetime(cohort[column])
     cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
     cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
@@ -211,7 +211,7 @@ def build_cohort(
     else:
         cohort["frailty"] = 0.0
     cohort["person_years"] = ((cohort["followup_end"] - cohort["index_date"]).dt.days + 1) / 365.25
-    cohort["age"] = (cohort["index_date"] - cohort["date_of_birth"]).dt.days / 365.25
+    cohort["age"] = (cohort["index_date"] - cohort["birth_month"]).dt.days / 365.25
     cohort["female"] = (cohort["sex"] == "2").astype(float)
     cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
     imd = {p.practice_code: p.imd2019_score for p in practices()}
@@ -239,7 +239,7 @@ def _practice_admission_ratios(connection: Any, start: dt.date, months: int = 24
         f"""
         WITH exposure AS (
             SELECT practice_code, sex,
-                   least(18, greatest(0, floor(date_diff('day', date_of_birth, CAST($middle AS DATE)) / 365.25 / 5)))
+                   least(18, greatest(0, floor(date_sub('year', birth_month, CAST($middle AS DATE)) / 5)))
                        AS band,
                    sum(date_diff('day', greatest(registration_start, CAST($first AS DATE)),
                                  least(coalesce(registration_end, CAST($last AS DATE)), CAST($last AS DATE))) + 1)
@@ -273,7 +273,7 @@ def _practice_admission_ratios(connection: Any, start: dt.date, months: int = 24
 
 
 def _residents(connection: Any, start: dt.date, end: dt.date, design: Design) -> pd.DataFrame:
-    """One stay per person in a home of either arm, with sex, date of birth and date of death from
+    """One stay per person in a home of either arm, with sex, month of birth and date of death from
     their registrations. new_residents: the person's first stay in any care home, begun during
     follow-up. all_residents: the person's first stay overlapping follow-up."""
     if design == "new_residents":
@@ -306,13 +306,13 @@ def _residents(connection: Any, start: dt.date, end: dt.date, design: Design) ->
             SELECT s.*, a.treated FROM ({stays}) s JOIN evaluation_arms a USING (practice_code)
         ),
         people AS (
-            SELECT person_id, min(sex) AS sex, min(date_of_birth) AS date_of_birth,
+            SELECT person_id, min(sex) AS sex, min(birth_month) AS birth_month,
                    min(CASE WHEN end_reason = 'death' THEN registration_end END) AS death
             FROM gp_registrations
             WHERE person_id IN (SELECT person_id FROM first_stay)
             GROUP BY person_id
         )
-        SELECT f.*, p.sex, p.date_of_birth, p.death
+        SELECT f.*, p.sex, p.birth_month, p.death
         FROM first_stay f JOIN people p USING (person_id)
         ORDER BY f.person_id
         """,

@@ -304,11 +304,12 @@ class IbisEngine:
         registrations = self.table("gp_registrations")
         start: Any = registrations.registration_start
         end: Any = registrations.registration_end
-        birth: Any = registrations.date_of_birth
+        birth: Any = registrations.birth_month  # the 1st of the month of birth
         # A registration counts in a month when it covers the 15th of that month.
         counted_from = _month_index(start) + ibis.ifelse(start.day() > 15, 1, 0)
         counted_to = ibis.ifelse(end.isnull(), last, _month_index(end) - ibis.ifelse(end.day() < 15, 1, 0))
-        # Age at mid-month m is floor((m - born) / 12): the birthday counts once its 15th has passed.
+        # Age at mid-month m is floor((m - born) / 12): the birthday counts once its 15th has passed
+        # (birth_month is the 1st of the month of birth, so from the birth month's mid-month on).
         born = _month_index(birth) + ibis.ifelse(birth.day() > 15, 1, 0)
         spans = registrations.select(
             practice=registrations.practice_code,

@@ -41,15 +41,15 @@ from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.periods import Period, month_index, month_start
 from caremodels.indicators.tables import EVENT_TABLES
 from caremodels.reference import admission_methods
-from caremodels.warehouse.schema import SOURCE_TABLES
+from caremodels.warehouse.schema import warehouse_columns
 
 __all__ = ["ReferenceEngine"]
 
 
 def _as_timestamps(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    for column in SOURCE_TABLES[table].columns:
-        if column.type in ("date", "timestamp"):
-            frame[column.name] = pd.to_datetime(frame[column.name])
+    for name, kind in warehouse_columns(table):
+        if kind in ("DATE", "TIMESTAMP"):
+            frame[name] = pd.to_datetime(frame[name])
     return frame
 
 
@@ -187,7 +187,7 @@ class ReferenceEngine:
         if key in self._populations:
             return self._populations[key]
         registrations = self.table("gp_registrations")
-        birth = registrations["date_of_birth"]
+        birth = registrations["birth_month"]  # the 1st of the month of birth
         by_month = {}
         for month in range(first, last + 1):
             mid = pd.Timestamp(month_start(month).replace(day=15))

@@ -7,33 +7,41 @@ NHS numbers replaced by keyed pseudonyms, and each file loaded as one atomic, id
 the warehouse.
 """
 
-from caremodels.ingest.fhir import condition_map, is_fhir_file, load_fhir
-from caremodels.ingest.load import LoadResult, detect_table, load_file, read_opt_outs
+from caremodels.ingest.fhir import condition_map, is_fhir_file, load_fhir, load_fhir_resources
+from caremodels.ingest.load import LoadResult, OverlapError, detect_table, load_file, read_opt_outs
 from caremodels.ingest.mapping import LoadedMapping, MappingFile, load_mapping
 from caremodels.ingest.pseudonymise import (
     KEY_ENVIRONMENT_VARIABLE,
+    MINIMUM_KEY_BITS,
     Pseudonymiser,
     derive_project_key,
+    key_entropy_bits,
     load_key,
+    write_key_file,
 )
 from caremodels.ingest.validate import ValidationOutcome, nhs_number_valid, validate
 
 __all__ = [
     "KEY_ENVIRONMENT_VARIABLE",
+    "MINIMUM_KEY_BITS",
     "LoadResult",
     "LoadedMapping",
     "MappingFile",
+    "OverlapError",
     "Pseudonymiser",
     "ValidationOutcome",
     "condition_map",
     "derive_project_key",
     "detect_table",
     "is_fhir_file",
+    "key_entropy_bits",
     "load_fhir",
+    "load_fhir_resources",
     "load_file",
     "load_key",
     "load_mapping",
     "nhs_number_valid",
     "read_opt_outs",
     "validate",
+    "write_key_file",
 ]

@@ -6,6 +6,11 @@ a file with the same table and name but new content (or a new column mapping) re
 earlier batch. NHS numbers are replaced by pseudonyms in the in-memory staging database, before
 anything reaches the warehouse; opted-out people's rows are counted, never listed. For every batch,
 rows read = rows loaded + rows quarantined + rows excluded by opt-out + rows unmapped (FHIR only).
+
+Nothing is counted twice: a batch whose rows share natural keys (``TableSpec.key``, with the
+pseudonym for the NHS number) with rows of an earlier batch from another source (a renamed copy, a
+re-extract) is refused, naming the earlier batch, unless ``replace_overlapping`` is set, when the
+earlier batch is removed in the same transaction (``OverlapError``).
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from caremodels.ingest.validate import (
     quote,
     staging_connection,
 )
-from caremodels.warehouse.schema import SOURCE_TABLES, TableSpec, warehouse_columns
+from caremodels.warehouse.schema import LOADABLE_TABLES, TableSpec, warehouse_columns, warehouse_expression
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["LoadResult", "detect_table", "load_file", "read_opt_outs"]
+__all__ = ["LoadResult", "OverlapError", "detect_table", "load_file", "read_opt_outs"]
 
 _QUARANTINE_COLUMNS = ["row_number", "field", "reason"]
 
@@ -57,6 +62,12 @@ class LoadResult:
     unmapped_by_reason: dict[str, int] = field(default_factory=dict)
     defaulted_by_reason: dict[str, int] = field(default_factory=dict)
     source_format: str = ""
+    # Earlier batches from other sources replaced because their rows had the same keys.
+    replaced_overlapping: list[str] = field(default_factory=list)
+
+
+class OverlapError(DataError):
+    """A batch's rows have the natural keys of rows already loaded by another batch."""
 
 
 @dataclass
@@ -85,6 +96,8 @@ class PreparedBatch:
     # (kind, resource type, reason) -> count; kind is 'unmapped' or 'defaulted'.
     notes: dict[tuple[str, str, str], int] = field(default_factory=dict)
     replaces: list[tuple[str, str]] = field(default_factory=list)  # (batch_id, table_name) of older batches
+    # Batches from other sources whose rows had the same keys, replaced (--replace-overlapping).
+    replaced_overlapping: list[str] = field(default_factory=list)
 
     @property
     def unmapped(self) -> int:
@@ -93,13 +106,13 @@ class PreparedBatch:
 
 def detect_table(path: Path) -> TableSpec:
     stem = path.name.split(".")[0]
-    if stem not in SOURCE_TABLES:
+    if stem not in LOADABLE_TABLES:
         raise DataError(
-            f"cannot tell which table this file holds: name it after one of {', '.join(SOURCE_TABLES)},"
+            f"cannot tell which table this file holds: name it after one of {', '.join(LOADABLE_TABLES)},"
             " pass --table, or list its name under files in a column-mapping file",
             file=path,
         )
-    return SOURCE_TABLES[stem]
+    return LOADABLE_TABLES[stem]
 
 
 def read_opt_outs(path: Path) -> frozenset[str]:
@@ -189,7 +202,7 @@ def good_rows_sql(
         elif name == "batch_id":
             selects.append(f"'{batch_id}' AS batch_id")
         else:
-            selects.append(f"c.{quote(name)}")
+            selects.append(f"{warehouse_expression(name, 'c.', table=spec.name)} AS {quote(name)}")
     join = f" JOIN {quote(pseudonyms)} p ON c.nhs_number = p.value" if pseudonyms else ""
     return TableRows(
         table=spec.name,
@@ -246,17 +259,73 @@ def existing_batches(warehouse: Warehouse, *, table: str | None, source: str) ->
 
 
 def write_batches(
-    warehouse: Warehouse, staging: duckdb.DuckDBPyConnection, batches: list[PreparedBatch]
+    warehouse: Warehouse,
+    staging: duckdb.DuckDBPyConnection,
+    batches: list[PreparedBatch],
+    *,
+    pseudonymiser_fingerprint: str,
+    replace_overlapping: bool = False,
 ) -> dict[str, int]:
     """Write prepared batches in one warehouse transaction; returns rows loaded per batch id."""
     loaded: dict[str, int] = {}
     with warehouse.transaction() as connection:
+        warehouse.claim_key(pseudonymiser_fingerprint)
         for batch in batches:
             delete_replaced(connection, batch.replaces)
             count = sum(insert_rows(connection, staging, rows) for rows in batch.rows)
+            for table in batch.table_names:
+                batch.replaced_overlapping += resolve_overlap(
+                    connection, table, batch.batch_id, file=batch.file, replace=replace_overlapping
+                )
             record_batch(connection, batch, count)
             loaded[batch.batch_id] = count
     return loaded
+
+
+def key_columns(table: str) -> list[str]:
+    """A table's natural key as warehouse columns (the pseudonym in place of the NHS number)."""
+    return ["person_id" if name == "nhs_number" else name for name in LOADABLE_TABLES[table].key]
+
+
+def resolve_overlap(
+    connection: duckdb.DuckDBPyConnection, table: str, batch_id: str, *, file: str, replace: bool
+) -> list[str]:
+    """Inside the load's transaction, after batch ``batch_id``'s rows of ``table`` are inserted: find
+    earlier batches holding rows with the same natural keys. Raises OverlapError unless ``replace``,
+    when those batches are deleted; returns the ids of the batches replaced."""
+    keys = ", ".join(quote(name) for name in key_columns(table))
+    overlapping = connection.execute(
+        f"""
+        SELECT o.batch_id, count(*) AS rows, any_value(b.source), any_value(b.loaded_at)
+        FROM {table} o
+        JOIN (SELECT DISTINCT {keys} FROM {table} WHERE batch_id = ?) n USING ({keys})
+        LEFT JOIN ingest_batches b ON b.batch_id = o.batch_id
+        WHERE o.batch_id <> ?
+        GROUP BY o.batch_id ORDER BY o.batch_id
+        """,
+        [batch_id, batch_id],
+    ).fetchall()
+    if not overlapping:
+        return []
+    if not replace:
+        earlier, rows, source, loaded_at = overlapping[0]
+        when = f", loaded {loaded_at:%Y-%m-%d %H:%M}" if loaded_at else ""
+        more = f" (and {len(overlapping) - 1} more batch(es))" if len(overlapping) > 1 else ""
+        raise OverlapError(
+            f"{int(rows):,} row(s) of {table} have the same key ({', '.join(key_columns(table))}) as rows"
+            f" already loaded by batch {earlier} from {source or 'an unknown source'}{when}{more}: refused,"
+            " so that nothing is counted twice; if this file replaces that batch, load it with"
+            " --replace-overlapping",
+            file=file,
+        )
+    replaced = []
+    for earlier, *_ in overlapping:
+        tables = connection.execute(
+            "SELECT table_name FROM ingest_batches WHERE batch_id = ?", [earlier]
+        ).fetchone()
+        delete_replaced(connection, [(str(earlier), str(tables[0]) if tables else table)])
+        replaced.append(str(earlier))
+    return replaced
 
 
 def delete_replaced(connection: duckdb.DuckDBPyConnection, replaces: list[tuple[str, str]]) -> None:
@@ -337,6 +406,7 @@ def result_of(batch: PreparedBatch, loaded: int) -> LoadResult:
         unmapped_by_reason=notes["unmapped"],
         defaulted_by_reason=notes["defaulted"],
         source_format=batch.source_format,
+        replaced_overlapping=list(batch.replaced_overlapping),
     )
 
 
@@ -356,6 +426,7 @@ def load_file(
     today: dt.date | None = None,
     mapping: LoadedMapping | None = None,
     chunk_rows: int = LOAD_CHUNK_ROWS,
+    replace_overlapping: bool = False,
 ) -> LoadResult:
     """Load one CSV or Parquet file as one batch. With ``strict`` any bad row fails the whole load.
 
@@ -369,14 +440,18 @@ def load_file(
     today = today or dt.date.today()
     if table is None and mapping is not None:
         table = mapping.table_for(path.name)
-    spec = SOURCE_TABLES[table] if table else detect_table(path)
+    spec = LOADABLE_TABLES[table] if table else detect_table(path)
     content_hash = file_hash(path)
     identity = (
         content_hash
         if mapping is None
         else hashlib.sha256(f"{content_hash}:{mapping.content_hash}".encode()).hexdigest()
     )
-    batch_id = f"{spec.name}-{identity[:16]}"
+    # The file's name is part of the batch: the same content under another name is another batch,
+    # which the overlap check then refuses (or replaces the earlier one with).
+    batch_id = f"{spec.name}-{hashlib.sha256(f'{identity}:{path.name}'.encode()).hexdigest()[:16]}"
+    if spec.has_person and warehouse.key_fingerprint() not in (None, pseudonymiser.fingerprint):
+        warehouse.claim_key(pseudonymiser.fingerprint)  # raises KeyMismatchError before reading
     existing = existing_batches(warehouse, table=spec.name, source=path.name)
     if any(old == batch_id for old, _ in existing):
         return recorded_result(warehouse, batch_id, file=path.name)
@@ -392,6 +467,8 @@ def load_file(
     source_format = ""
     problem_parts: list[pd.DataFrame] = []
     with warehouse.transaction() as connection:
+        if spec.has_person:
+            warehouse.claim_key(pseudonymiser.fingerprint)
         delete_replaced(connection, existing)
         for rows in ranges:
             staging = staging_connection()
@@ -434,6 +511,9 @@ def load_file(
             excluded=excluded,
             rows=[],
             replaces=existing,
+        )
+        batch.replaced_overlapping += resolve_overlap(
+            connection, spec.name, batch_id, file=path.name, replace=replace_overlapping
         )
         record_batch(connection, batch, loaded)
     return result_of(batch, loaded)

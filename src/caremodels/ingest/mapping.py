@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from caremodels.errors import DataError
-from caremodels.warehouse.schema import SOURCE_TABLES
+from caremodels.warehouse.schema import LOADABLE_TABLES, SOURCE_TABLES
 
 __all__ = ["ColumnSource", "FhirOptions", "LoadedMapping", "MappingFile", "TableMapping", "load_mapping"]
 
@@ -151,9 +151,9 @@ class MappingFile(BaseModel):
     @model_validator(mode="after")
     def _known_names(self) -> MappingFile:
         for table, mapping in self.tables.items():
-            if table not in SOURCE_TABLES:
-                raise ValueError(f"unknown table {table!r} (one of {', '.join(SOURCE_TABLES)})")
-            spec = SOURCE_TABLES[table]
+            if table not in LOADABLE_TABLES:
+                raise ValueError(f"unknown table {table!r} (one of {', '.join(LOADABLE_TABLES)})")
+            spec = LOADABLE_TABLES[table]
             known = {column.name: column for column in spec.columns}
             for name, origin in mapping.column_sources().items():
                 if name not in known:

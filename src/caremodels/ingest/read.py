@@ -9,6 +9,13 @@ problems here, with their line numbers; everything else is left to ``caremodels.
 Row numbers: in a CSV file the header is row 1 and the first record row 2 (records, so a quoted
 field spanning two lines counts once); in a Parquet file the first row is row 1.
 
+No row is lost without a record: before the CSV parser runs, ``count_csv_records`` counts the file's
+records itself, line by line (a record ends at a line feed outside quotes; blank lines are not
+records), and a file whose two counts disagree is refused, naming the line where the file stops
+being countable: a quoted value that never closes (one stray ``"`` in an unquoted file would
+otherwise swallow the rest of the file into one bad row), a quoted value running over more than
+``MAX_LINES_PER_RECORD`` lines, or carriage returns without line feeds (a CR-only file).
+
 Boundaries: reading happens in the in-memory staging database only; nothing here writes to disk.
 """
 
@@ -19,6 +26,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -28,7 +36,12 @@ from caremodels.ingest.mapping import ColumnSource, TableMapping
 from caremodels.ingest.validate import REPLACEMENT_CHARACTER, native_type, quote, text_expression
 from caremodels.warehouse.schema import Column, TableSpec
 
-__all__ = ["StagedSource", "detect_encoding", "stage_file"]
+__all__ = ["MAX_LINES_PER_RECORD", "StagedSource", "count_csv_records", "detect_encoding", "stage_file"]
+
+MAX_LINES_PER_RECORD = 20
+"""A quoted value may hold line breaks, but a record over more lines than this is refused: in
+HES-like extracts it is a stray quote joining many records into one, not a real value."""
+_COUNT_BLOCK_BYTES = 1 << 22
 
 _PYTHON_CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}
 _REJECT_REASONS = {
@@ -83,6 +96,139 @@ def detect_encoding(path: Path, declared: str | None) -> str:
             file=path,
         )
     return "utf-8"
+
+
+@dataclass(frozen=True)
+class RecordCount:
+    """What ``count_csv_records`` found: records (the header included) and physical lines."""
+
+    records: int
+    lines: int
+    # First line of the first record that spans several lines (0 if none).
+    first_multiline: int = 0
+
+
+class _RecordCounter:
+    """Counts CSV records over chunks of text (bytes for ASCII-compatible encodings, str for UTF-16),
+    following RFC 4180 quoting only as far as counting needs: a ``"`` toggles 'inside quotes', and a
+    record ends at a line feed outside quotes."""
+
+    def __init__(self, path: Path, newline: Any, quote_mark: Any, cr: Any) -> None:
+        self.path = path
+        self.newline, self.quote_mark, self.cr = newline, quote_mark, cr
+        self.empty = newline[:0]
+        self.carry: Any = self.empty
+        self.records = self.lines = 0
+        self.inside = False
+        self.record_start = 0
+        self.first_multiline = 0
+
+    def feed(self, chunk: Any, *, final: bool = False) -> None:
+        data = self.carry + chunk
+        parts = data.split(self.newline)
+        self.carry = self.empty if final else parts.pop()
+        if final and parts == [self.empty]:
+            parts = []
+        if len(self.carry) > 4 * _COUNT_BLOCK_BYTES:
+            self._check_carriage_returns([self.carry])
+            raise DataError(
+                f"line {self.lines + 1:,} is longer than {4 * _COUNT_BLOCK_BYTES:,} bytes", file=self.path
+            )
+        if self.inside or self.quote_mark in data:
+            for part in parts:
+                self._line(part)
+            return
+        # Fast path, no quotes: every non-blank line is one record.
+        if self.cr in data and data.count(self.cr) != data.count(self.cr + self.newline):
+            self._check_carriage_returns(parts)
+        self.records += len(parts) - parts.count(self.empty) - parts.count(self.cr)
+        self.lines += len(parts)
+
+    def _line(self, part: Any) -> None:
+        if not self.inside:
+            if self.cr in part[:-1] and self.quote_mark not in part:
+                self._check_carriage_returns([part])
+            self.lines += 1
+            if part in (self.empty, self.cr):
+                return  # a blank line: the parser skips it too
+            self.records += 1
+            self.record_start = self.lines
+        else:
+            self.lines += 1
+            if not self.first_multiline:
+                self.first_multiline = self.record_start
+        if part.count(self.quote_mark) % 2:
+            self.inside = not self.inside
+        if self.inside and self.lines - self.record_start + 1 > MAX_LINES_PER_RECORD:
+            raise DataError(
+                f"line {self.record_start:,}: a quoted value runs over more than {MAX_LINES_PER_RECORD} lines"
+                " (a stray double quote in an unquoted value?): refused, so that no row is lost silently",
+                file=self.path,
+            )
+
+    def _check_carriage_returns(self, parts: list[Any]) -> None:
+        """Refuse a carriage return that does not end a line (``parts`` start at the next line)."""
+        for offset, part in enumerate(parts):
+            if self.cr not in part[:-1]:
+                continue
+            line = self.lines + 1 + offset
+            if line == 1:
+                raise DataError(
+                    "line 1: the file's lines end with carriage returns only (CR, old Mac format), so its"
+                    " records cannot be counted: save it with LF or CRLF line endings",
+                    file=self.path,
+                )
+            raise DataError(
+                f"line {line:,} holds a carriage return (CR) without a line feed outside quotes, so the"
+                " file's records cannot be counted: save it with LF or CRLF line endings",
+                file=self.path,
+            )
+
+    def result(self) -> RecordCount:
+        self.feed(self.empty, final=True)
+        if self.inside:
+            raise DataError(
+                f"line {self.record_start:,}: a quoted value opened here never closes (a stray double quote"
+                " in an unquoted value?), so the rest of the file would be read as one value: refused,"
+                " so that no row is lost silently",
+                file=self.path,
+            )
+        return RecordCount(self.records, self.lines, self.first_multiline)
+
+
+def count_csv_records(path: Path, encoding: str) -> RecordCount:
+    """Count a CSV file's records (the header included) without the CSV parser, to check its count.
+
+    Raises DataError naming the line for a quoted value that never closes or runs over more than
+    ``MAX_LINES_PER_RECORD`` lines, and for carriage returns without line feeds.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+            newline = (
+                "\n".encode(_PYTHON_CODECS.get(encoding, "utf-8"))[-1:] if encoding != "utf-16" else b"\n\0"
+            )
+            if b"\r" in head and newline not in head:
+                raise DataError(
+                    "line 1: the file's lines end with carriage returns only (CR, old Mac format), so its"
+                    " records cannot be counted: save it with LF or CRLF line endings",
+                    file=path,
+                )
+            handle.seek(0)
+            if encoding == "utf-16":
+                decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+                counter = _RecordCounter(path, "\n", '"', "\r")
+                for block in iter(lambda: handle.read(_COUNT_BLOCK_BYTES), b""):
+                    counter.feed(decoder.decode(block))
+                counter.feed(decoder.decode(b"", final=True))
+            else:
+                # UTF-8 and Latin-1: the bytes of \n, \r and " never occur inside another character.
+                counter = _RecordCounter(path, b"\n", b'"', b"\r")
+                for block in iter(lambda: handle.read(_COUNT_BLOCK_BYTES), b""):
+                    counter.feed(block)
+    except OSError as error:
+        raise DataError(f"cannot read the file ({type(error).__name__})", file=path) from error
+    return counter.result()
 
 
 def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
@@ -208,6 +354,7 @@ def _stage_csv(
     connection: duckdb.DuckDBPyConnection, path: Path, spec: TableSpec, mapping: TableMapping
 ) -> StagedSource:
     encoding = detect_encoding(path, mapping.encoding)
+    counted = count_csv_records(path, encoding)
     header = _read_header(path, encoding, mapping.delimiter)
     positional = {name: f"c{index}" for index, name in enumerate(header)}
     columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in positional.values()) + "}"
@@ -246,6 +393,18 @@ def _stage_csv(
         }
     )
     good_rows = _count(connection, "SELECT count(*) FROM raw_rows")
+    if good_rows + len(rejects) != counted.records - 1:
+        where = (
+            f"; the first record over several lines starts on line {counted.first_multiline:,}"
+            if counted.first_multiline
+            else ""
+        )
+        raise DataError(
+            f"the CSV reader found {good_rows + len(rejects):,} records but the file has"
+            f" {max(counted.records - 1, 0):,} (counted line by line){where}: refused, so that no row is"
+            " lost silently",
+            file=path,
+        )
     selects, typed, expected, labels = _select_list(
         path, spec, mapping, positional, dict.fromkeys(header, "VARCHAR")
     )

@@ -70,13 +70,17 @@ def _quoted(values: list[str] | tuple[str, ...] | frozenset[str]) -> str:
 
 def age_sql(columns: set[str], index_date: dt.date) -> str:
     """Age in whole years on the index date, as SQL over ``gp_registrations``. The only place ages are
-    read: from a date of birth today, from a birth year and month (mid-month) when the warehouse
-    holds those instead."""
+    read: from the warehouse's birth month (the 1st of the month of birth), or from a full date of
+    birth or a birth year in a warehouse of another kind."""
     day = _date(index_date)
     if "date_of_birth" in columns:
         return f"date_diff('year', date_of_birth, {day}) - CASE WHEN strftime(date_of_birth, '%m%d') > '{index_date:%m%d}' THEN 1 ELSE 0 END"
-    if {"birth_year", "birth_month"} <= columns:
-        return f"floor(date_diff('day', make_date(birth_year::INTEGER, birth_month::INTEGER, 15), {day}) / 365.25)"
+    if "birth_month" in columns:
+        # The warehouse's birth month (its 1st): the same completed-years rule as every engine
+        # (caremodels.warehouse.schema.age_from_birth_month).
+        return (
+            f"year({day}) - year(birth_month) - CASE WHEN month({day}) < month(birth_month) THEN 1 ELSE 0 END"
+        )
     if "birth_year" in columns:
         return f"floor(date_diff('day', make_date(birth_year::INTEGER, 7, 1), {day}) / 365.25)"
     raise CaremodelsError("gp_registrations has no date of birth or birth year: cannot compute ages")

@@ -20,19 +20,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from caremodels.reference.fhir import (
+    ADMISSION_METHOD_EXTENSION,
+    DISCHARGE_METHOD_EXTENSION,
+    ICD10_SYSTEM_PREFIX,
+    NHS_NUMBER_SYSTEM,
+    ODS_SYSTEMS,
+    SNOMED,
+    TREATMENT_FUNCTION_SYSTEM,
+)
 from caremodels.synth.activity import PracticeOutput
 
 __all__ = ["FhirWriter"]
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
-SNOMED_SYSTEM = "http://snomed.info/sct"
+# The systems the reader (caremodels.ingest) maps, from the shared resource-access module.
+ODS_SYSTEM = ODS_SYSTEMS[0]
+ICD10_SYSTEM = ICD10_SYSTEM_PREFIX
+SNOMED_SYSTEM = SNOMED
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-TREATMENT_FUNCTION_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDataModelAndDictionary-treatment-function"
 DISCHARGE_DISPOSITION_SYSTEM = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
-ADMISSION_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AdmissionMethod"
-DISCHARGE_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-DischargeMethod"
 ADMISSION_METHOD_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdmissionMethodEngland"
 DISCHARGE_METHOD_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-DischargeMethodEngland"
 URGENT_CARE_CLINIC = ("702927004", "Urgent care clinic")  # SNOMED CT: A&E types 3 and 4

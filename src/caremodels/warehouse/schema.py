@@ -2,23 +2,32 @@
 validation, the warehouse and the data dictionary (``docs/data-dictionary.md`` is generated from here).
 
 Source files (HES-like extracts) carry ``nhs_number``; the warehouse never does. At the boundary the
-NHS number becomes ``person_id``, a keyed pseudonym (see ``caremodels.ingest.pseudonymise``). Codes
+NHS number becomes ``person_id``, a keyed pseudonym (see ``caremodels.ingest.pseudonymise``), and the
+date of birth becomes ``birth_month``, the first day of the month of birth (``COARSENED_COLUMNS``),
+so the warehouse holds no full date of birth. Age at a date from the month of birth follows one
+rule everywhere: the person is taken as born on the 1st of the month (``age_from_birth_month``). Codes
 follow HES and the NHS Data Dictionary where one exists; each column says which.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
 import pyarrow as pa
 
 __all__ = [
+    "AREA_TABLES",
+    "COARSENED_COLUMNS",
+    "LOADABLE_TABLES",
     "SOURCE_TABLES",
     "Column",
     "TableSpec",
+    "age_from_birth_month",
     "source_arrow_schema",
     "warehouse_columns",
+    "warehouse_expression",
 ]
 
 ColumnType = Literal["string", "date", "timestamp", "integer", "float"]
@@ -509,6 +518,57 @@ SOURCE_TABLES: dict[str, TableSpec] = {
 }
 
 
+# Area-level estimates loaded beside the patient-level tables (no people): ``caremodels synth`` writes
+# ``unregistered_population.csv``; the programme and budget views read the estimate from here.
+AREA_TABLES: dict[str, TableSpec] = {
+    table.name: table
+    for table in (
+        TableSpec(
+            "unregistered_population",
+            "Registered population and the estimated unregistered population (people living in the area "
+            "but registered with no GP practice) by area and financial year: one row per area and year.",
+            (
+                Column(
+                    "area_type",
+                    "string",
+                    "ccg, site (a vanguard site id, or the rest of England) or england (the whole economy).",
+                    codes=("ccg", "site", "england"),
+                ),
+                Column(
+                    "area_code",
+                    "string",
+                    "The area's code: CCG ODS code, site id, or 'economy'.",
+                    pattern=r"[A-Za-z0-9_-]{1,40}",
+                    pattern_reason="not an area code (1-40 letters, digits, - or _)",
+                ),
+                Column(
+                    "financial_year",
+                    "string",
+                    "Financial year, April to March (e.g. 2015/16).",
+                    pattern=r"[0-9]{4}/[0-9]{2}",
+                    pattern_reason="not a financial year (YYYY/YY)",
+                ),
+                Column(
+                    "registered_population",
+                    "integer",
+                    "People registered with the area's GP practices (mid-year).",
+                    minimum=0,
+                ),
+                Column(
+                    "unregistered_estimate",
+                    "integer",
+                    "Estimated people living in the area and registered with no practice.",
+                    minimum=0,
+                ),
+            ),
+            key=("area_type", "area_code", "financial_year"),
+        ),
+    )
+}
+LOADABLE_TABLES: dict[str, TableSpec] = {**SOURCE_TABLES, **AREA_TABLES}
+"""Every table ingest loads: the patient-level source tables and the area-level estimates."""
+
+
 def source_arrow_schema(table: str) -> pa.Schema:
     """Arrow schema of a source (HES-like) file, as the generator writes it."""
     spec = SOURCE_TABLES[table]
@@ -520,13 +580,54 @@ def source_arrow_schema(table: str) -> pa.Schema:
     )
 
 
+# Source columns the warehouse holds only in a coarser form: source name -> (warehouse name, SQL of
+# the warehouse value from the source column, ``{}`` standing for it).
+COARSENED_COLUMNS: dict[str, tuple[str, str]] = {
+    "date_of_birth": ("birth_month", "CAST(date_trunc('month', {}) AS DATE)"),
+}
+_COARSENED_BY_WAREHOUSE_NAME = {name: (source, sql) for source, (name, sql) in COARSENED_COLUMNS.items()}
+# A registration that starts on the date of birth (a newborn) would give the date of birth away:
+# it starts instead on the 1st of the birth month (born on or before the 15th) or the 1st of the
+# next month (born after), which every engine counts alike, since a registration counts in a month
+# when it covers the 15th; never after the registration's end.
+_NEWBORN_REGISTRATION_START = (
+    'CASE WHEN {p}"registration_start" = {p}"date_of_birth" THEN least('
+    'CAST(CASE WHEN day({p}"date_of_birth") <= 15'
+    " THEN date_trunc('month', {p}\"date_of_birth\")"
+    " ELSE date_trunc('month', {p}\"date_of_birth\") + INTERVAL 1 MONTH END AS DATE),"
+    " coalesce({p}\"registration_end\", DATE '9999-12-31'))"
+    ' ELSE {p}"registration_start" END'
+)
+
+
+def warehouse_expression(name: str, prefix: str = "", *, table: str = "") -> str:
+    """SQL giving warehouse column ``name`` of ``table`` from a source row (``prefix`` qualifies the
+    source columns, e.g. ``c.``): the column itself, or its coarsened form (``birth_month`` from
+    ``date_of_birth``; a newborn's ``registration_start``). ``person_id`` and ``batch_id`` are the
+    loader's to supply."""
+    if name in _COARSENED_BY_WAREHOUSE_NAME:
+        source, sql = _COARSENED_BY_WAREHOUSE_NAME[name]
+        return sql.format(f'{prefix}"{source}"')
+    if table == "gp_registrations" and name == "registration_start":
+        return _NEWBORN_REGISTRATION_START.format(p=prefix)
+    return f'{prefix}"{name}"'
+
+
+def age_from_birth_month(birth_month: dt.date, day: dt.date) -> int:
+    """Completed years at ``day`` of a person born in the month of ``birth_month``, taken as born on
+    its 1st: the rule every engine follows (a birthday counts from the 1st of the birth month)."""
+    return day.year - birth_month.year - (day.month < birth_month.month)
+
+
 def warehouse_columns(table: str) -> list[tuple[str, str]]:
     """(name, DuckDB type) of a warehouse table: the source columns with nhs_number replaced by
-    person_id, then the batch that loaded each row."""
+    person_id and coarsened columns by their warehouse form, then the batch that loaded each row."""
     columns = []
-    for column in SOURCE_TABLES[table].columns:
+    for column in LOADABLE_TABLES[table].columns:
         if column.name == "nhs_number":
             columns.append(("person_id", "VARCHAR"))
+        elif column.name in COARSENED_COLUMNS:
+            columns.append((COARSENED_COLUMNS[column.name][0], _DUCKDB_TYPES[column.type]))
         else:
             columns.append((column.name, _DUCKDB_TYPES[column.type]))
     columns.append(("batch_id", "VARCHAR"))
