@@ -7,8 +7,9 @@ high baseline year (regression to the mean) and the trend everyone shared. Indep
 evaluations sometimes disagreed. ``before_after_versus_matched`` computes both on the same warehouse,
 with the numbers that explain the gap, and words them in plain English.
 
-Boundaries: reads care_home_residence and the outcome's table through DuckDB SQL; returns models
-holding aggregates only (rates per resident-year), never person-level rows.
+Boundaries: reads the indicator's events per person and day through the indicator engine and the
+residence (resident-years) through DuckDB SQL; returns models holding aggregates only (rates per
+resident-year), never person-level rows.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.matched import PersonOutcome, matched_controls, person_outcomes
+from caremodels.evaluation.matched import matched_controls, outcome_definition
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.indicators import IndicatorDefinition
+from caremodels.indicators.ibis_engine import duckdb_engine_for
 from caremodels.periods import financial_year_bounds, financial_year_label
 from caremodels.reference import find_site, vanguard_sites
 from caremodels.stats import crude_rate
@@ -36,6 +39,7 @@ __all__ = [
     "ResidentYear",
     "before_after_versus_matched",
     "resident_rates",
+    "residents_definition",
 ]
 
 
@@ -75,12 +79,24 @@ class BeforeAfterVersusMatched(BaseModel):
     explanation: list[str]
 
 
+def residents_definition(indicator: str) -> IndicatorDefinition:
+    """The catalogue indicator counted for care home residents: its own definition when it is a
+    residents' indicator (``care_home_emergency_admissions``...), otherwise the same events kept
+    only on days the person lived in a care home, at the practice aligned with the home."""
+    definition = outcome_definition(indicator)
+    if definition.numerator.cohort == "care_home_residents":
+        return definition
+    numerator = definition.numerator.model_copy(update={"cohort": "care_home_residents"})
+    return definition.model_copy(update={"numerator": numerator})
+
+
 def resident_rates(
     warehouse: Warehouse, practices: set[str], *, indicator: str, years: list[int]
 ) -> list[ResidentYear]:
     """Events per resident-year among residents of homes aligned with ``practices``, counting only
-    events on days the person lived in such a home, for each financial year."""
-    outcome = _person_outcome(indicator)
+    events on days the person lived in such a home, for each financial year. The events are the
+    indicator's own, per person and day from the indicator engine."""
+    definition = residents_definition(indicator)
     connection = warehouse.connection
     bounds = pd.DataFrame(
         [(year, *financial_year_bounds(year)) for year in years], columns=["year", "first_day", "last_day"]
@@ -89,61 +105,61 @@ def resident_rates(
     connection.register("claim_years", bounds)
     connection.register("claim_practices", homes)
     try:
-        frame: pd.DataFrame = connection.execute(
-            f"""
+        exposure: pd.DataFrame = connection.execute(
+            """
             WITH stays AS (
                 SELECT person_id, residence_start AS first_day,
                        coalesce(residence_end, DATE '9999-12-31') AS last_day
                 FROM care_home_residence JOIN claim_practices USING (practice_code)
-            ),
-            exposure AS (
-                SELECT y.year,
-                       sum(greatest(0, date_diff('day', greatest(s.first_day, y.first_day),
-                                                 least(s.last_day, y.last_day)) + 1)) / 365.25 AS resident_years
-                FROM claim_years y JOIN stays s
-                  ON s.first_day <= y.last_day AND s.last_day >= y.first_day
-                GROUP BY y.year
-            ),
-            events AS (
-                SELECT y.year, sum(e.value) AS events
-                FROM (SELECT person_id, CAST({outcome.date_expression} AS DATE) AS day,
-                             CAST({outcome.value_expression} AS DOUBLE) AS value
-                      FROM {outcome.table} WHERE {outcome.condition}) e
-                JOIN stays s ON s.person_id = e.person_id AND e.day BETWEEN s.first_day AND s.last_day
-                JOIN claim_years y ON e.day BETWEEN y.first_day AND y.last_day
-                GROUP BY y.year
             )
-            SELECT y.year, coalesce(x.resident_years, 0) AS resident_years, coalesce(e.events, 0) AS events
-            FROM claim_years y LEFT JOIN exposure x USING (year) LEFT JOIN events e USING (year)
-            ORDER BY y.year
+            SELECT y.year,
+                   coalesce(sum(greatest(0, date_diff('day', greatest(s.first_day, y.first_day),
+                                         least(s.last_day, y.last_day)) + 1)), 0) / 365.25 AS resident_years
+            FROM claim_years y LEFT JOIN stays s
+              ON s.first_day <= y.last_day AND s.last_day >= y.first_day
+            GROUP BY y.year ORDER BY y.year
             """
         ).df()
     finally:
         connection.unregister("claim_years")
         connection.unregister("claim_practices")
+    engine = duckdb_engine_for(warehouse)
+    try:
+        events = engine.person_day_events(
+            definition,
+            first_day=financial_year_bounds(min(years))[0],
+            last_day=financial_year_bounds(max(years))[1],
+        )
+    finally:
+        engine.close()
+    events = events[events["practice_code"].isin(practices)]
+    by_year = {
+        int(year): float(
+            events.loc[
+                (events["day"] >= pd.Timestamp(first)) & (events["day"] <= pd.Timestamp(last)), "numerator"
+            ].sum()
+        )
+        for year, first, last in bounds.itertuples(index=False)
+    }
+    counted = definition.numerator.measure == "count"
     rows = []
-    for year, resident_years, events in frame[["year", "resident_years", "events"]].itertuples(index=False):
+    for year, resident_years in exposure[["year", "resident_years"]].itertuples(index=False):
         if resident_years <= 0:
             raise CaremodelsError(f"no care home residents in {financial_year_label(int(year))}")
-        estimate = crude_rate(float(events), float(resident_years), multiplier=1)
+        total = by_year[int(year)]
+        estimate = crude_rate(total, float(resident_years), multiplier=1)
         rows.append(
             ResidentYear(
                 financial_year=financial_year_label(int(year)),
-                events=float(events),
+                events=total,
                 resident_years=float(resident_years),
                 rate=estimate.value,
-                ci_low=estimate.lower,
-                ci_high=estimate.upper,
+                # Bed days are not Poisson counts: no interval.
+                ci_low=estimate.lower if counted else math.nan,
+                ci_high=estimate.upper if counted else math.nan,
             )
         )
     return rows
-
-
-def _person_outcome(indicator: str) -> PersonOutcome:
-    outcomes = person_outcomes()
-    if indicator not in outcomes:
-        raise CaremodelsError(f"cannot count {indicator!r} for care home residents")
-    return outcomes[indicator]
 
 
 def _before_after(
@@ -154,7 +170,8 @@ def _before_after(
         "Uncontrolled before-and-after comparison: everything else that changed between the two years "
         "is credited to the care model.",
     ]
-    if min(baseline.events, comparison.events) > 0:
+    # Bed days carry no Poisson interval (their ci_low is NaN), so neither does their ratio.
+    if min(baseline.events, comparison.events) > 0 and math.isfinite(baseline.ci_low):
         standard_error = math.sqrt(1 / baseline.events + 1 / comparison.events)
         z = float(scipy_stats.norm.ppf(0.975))
         low, high = ratio * math.exp(-z * standard_error), ratio * math.exp(z * standard_error)
