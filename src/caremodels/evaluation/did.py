@@ -36,7 +36,7 @@ from caremodels.evaluation.panel import CountPanel, PoissonFit, fit_poisson_two_
 from caremodels.evaluation.result import Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 
-__all__ = ["MIN_PRE_MONTHS", "difference_in_differences"]
+__all__ = ["MIN_PRE_MONTHS", "PRE_TREND_POWER_GOAL", "difference_in_differences"]
 
 MIN_PRE_MONTHS = 12
 
@@ -75,7 +75,11 @@ def difference_in_differences(
         counts = counts[pd.to_datetime(counts["month"]).dt.date <= end]
         months = [month for month in months if month <= end]
     treated, controls = target.treated_practices, target.control_practices
-    panel = CountPanel.from_counts(counts, treated | controls)
+    # Rule for cells with events but no exposure (a list that fell to zero before the 15th): they
+    # are left out, and the result says how many (see CountPanel.without_unexposed_events).
+    panel, unexposed_cells, unexposed_events = CountPanel.from_counts(
+        counts, treated | controls
+    ).without_unexposed_events()
     offsets = _month_index(panel.periods, target.start)
     after = offsets >= 0
     if int((~after).sum()) < MIN_PRE_MONTHS:
@@ -119,7 +123,10 @@ def difference_in_differences(
         }
     else:
         event_study = _event_study(event_fit, placebo_event, years, confidence)
-        pre_trend = _pre_trend(event_fit, placebo_event, years, pre_years)
+        # Years from the middle of the reference year (the year before the start) to the middle of
+        # each month after the start, averaged: how far a pre-trend would carry into the estimate.
+        reach = float(np.mean(offsets[after] / 12 + 1 / 24 + 0.5))
+        pre_trend = _pre_trend(event_fit, placebo_event, years, pre_years, log_ratio=log_ratio, reach=reach)
 
     caveats = [
         "Assumes the target's practices would have followed the comparison practices' trend (parallel "
@@ -134,8 +141,21 @@ def difference_in_differences(
     few = few_placebos_caveat(interval.placebos)
     if few:
         caveats.append(few)
+    if unexposed_cells:
+        caveats.append(
+            f"{unexposed_cells} practice-month(s) had {unexposed_events:g} event(s) but no registered "
+            "patients on the 15th (a list that fell to zero mid-month, as when a practice closes): "
+            "they are left out of the model."
+        )
     if pre_trend.get("p_value") is not None and pre_trend["p_value"] < 0.05:
         caveats.append("The event study shows a difference before the start: the estimate may be biased.")
+    elif pre_trend.get("low_power"):
+        caveats.append(
+            "The pre-trend test has low power: a steady trend before the start of "
+            f"{pre_trend['explaining_trend_percent_per_year']:+.1f}% a year, enough to explain the whole "
+            f"estimate, would be found only {pre_trend['power_against_explaining_trend']:.0%} of the time, "
+            "so passing it is no evidence of parallel trends."
+        )
     ratio = math.exp(log_ratio)
     return EvaluationResult(
         method="did",
@@ -156,6 +176,8 @@ def difference_in_differences(
             "model": "Poisson, practice and month fixed effects, log registered population offset",
             "treated_practices": len(treated),
             "comparison_practices": len(controls),
+            "unexposed_cells_left_out": unexposed_cells,
+            "unexposed_events_left_out": unexposed_events,
             "inference": _inference_document(interval),
             "event_study": event_study,
             "pre_trend": pre_trend,
@@ -206,13 +228,30 @@ def _wald(fit: PoissonFit, indexes: list[int]) -> float:
     return float(coefficients @ np.linalg.solve(covariance, coefficients))
 
 
+PRE_TREND_POWER_GOAL = 0.8
+"""Below this power against a pre-trend that would explain the estimate, the test is labelled low power."""
+
+
 def _pre_trend(
-    fit: PoissonFit, placebos: list[tuple[str, PoissonFit]], years: list[int], pre_years: list[int]
+    fit: PoissonFit,
+    placebos: list[tuple[str, PoissonFit]],
+    years: list[int],
+    pre_years: list[int],
+    *,
+    log_ratio: float,
+    reach: float,
 ) -> dict[str, Any]:
     """A joint test that the years before the reference year match it. The Poisson Wald statistic
     is divided by the placebos' mean Wald statistic per coefficient (their spread relative to
     Poisson noise) and referred to an F distribution with as many denominator degrees of freedom as
-    placebos; the rank among the placebos' own Wald statistics is reported beside it."""
+    placebos; the rank among the placebos' own Wald statistics is reported beside it.
+
+    Its power: against a steady trend of ``d`` (log rate ratio per year) before the start, the
+    year-before coefficients are ``d * (year + 1)`` and the statistic is non-central F with
+    non-centrality ``d^2 v' V^-1 v / dispersion``. Reported: the trend the test finds 80% of the
+    time (``minimum_detectable_trend_percent_per_year``), and its power against the trend that,
+    carried on for ``reach`` years (the mean distance from the reference year to the months
+    after the start), would by itself explain the estimate. Below 80% the test is labelled low power."""
     if not pre_years:
         return {"tested": False, "reason": "only one year before the start", "p_value": None}
     indexes = [years.index(year) for year in pre_years]
@@ -223,11 +262,33 @@ def _pre_trend(
     dispersion = float(np.mean(placebo_values)) / len(indexes)
     statistic = own / len(indexes) / dispersion
     exceed = sum(1 for value in placebo_values if value >= own)
+    k, denominator_df = len(indexes), len(placebo_values)
+    shape = np.array([year + 1 for year in pre_years], dtype=float)
+    covariance = fit.covariance[np.ix_(indexes, indexes)]
+    # Non-centrality per unit squared trend.
+    unit = float(shape @ np.linalg.solve(covariance, shape)) / dispersion
+    critical = float(scipy_stats.f.isf(0.05, k, denominator_df))
+
+    def power(trend: float) -> float:
+        return float(scipy_stats.ncf.sf(critical, k, denominator_df, trend * trend * unit))
+
+    low, high = 0.0, 1.0
+    while power(high) < PRE_TREND_POWER_GOAL and high < 50:
+        high *= 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if power(middle) < PRE_TREND_POWER_GOAL else (low, middle)
+    explaining = abs(log_ratio) / reach if reach > 0 else math.inf
+    explaining_power = power(explaining)
     return {
         "tested": True,
         "years": pre_years,
         "wald_statistic": own,
         "f_statistic": statistic,
-        "p_value": float(scipy_stats.f.sf(statistic, len(indexes), len(placebo_values))),
-        "rank_p_value": (1 + exceed) / (len(placebo_values) + 1),
+        "p_value": float(scipy_stats.f.sf(statistic, k, denominator_df)),
+        "rank_p_value": (1 + exceed) / (denominator_df + 1),
+        "minimum_detectable_trend_percent_per_year": math.expm1(high) * 100,
+        "explaining_trend_percent_per_year": math.expm1(math.copysign(explaining, log_ratio)) * 100,
+        "power_against_explaining_trend": explaining_power,
+        "low_power": explaining_power < PRE_TREND_POWER_GOAL,
     }
