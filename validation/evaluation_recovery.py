@@ -269,9 +269,8 @@ def run_replicate(
                 continue
             estimate = result.estimate
             finite = math.isfinite(estimate.ci_low) and math.isfinite(estimate.ci_high)
-            treated = result.diagnostics.get(
-                "matched_treated", result.diagnostics.get("treated_practices", "")
-            )
+            diagnostics = result.diagnostics
+            treated = getattr(diagnostics, "matched_treated", getattr(diagnostics, "treated_practices", ""))
             rows.append(
                 _row(
                     seed,
@@ -310,6 +309,8 @@ def summarise(rows: Iterable[dict[str, str]]) -> list[dict[str, Any]]:
     known = ["baseline", "did", "synthetic", "matched"]
     for method in known + sorted(set(by_method) - set(known)):
         records = by_method.get(method, [])
+        if not records and method not in by_method and set(by_method) - set(known):
+            continue  # a study of other methods (care_home_outcomes): no empty rows
         # An interval the method declined to give (too few placebos) is a failure, not a miss.
         done = [
             row

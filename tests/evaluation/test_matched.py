@@ -82,7 +82,7 @@ def test_exact_matching_on_sex_and_home_type() -> None:
     matching = match_on_propensity(cohort, covariates=["age", "female", "nursing"], neighbours=2)
     assert matching.matched_treated + matching.unmatched_treated == 20
     table = balance_table(cohort, matching.weights, ["female", "nursing"])
-    assert all(row["smd_after"] == pytest.approx(0.0, abs=1e-12) for row in table)
+    assert all(row.smd_after == pytest.approx(0.0, abs=1e-12) for row in table)
 
 
 def test_weighted_poisson_matches_a_hand_computed_rate_ratio() -> None:

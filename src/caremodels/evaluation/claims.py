@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -23,24 +24,32 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.matched import matched_controls, outcome_definition
-from caremodels.evaluation.result import Estimate, EvaluationResult
-from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.evaluation.matched import outcome_definition
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
+from caremodels.evaluation.run import evaluate, indicator_counts, target_for
+from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import IndicatorDefinition
 from caremodels.indicators.ibis_engine import duckdb_engine_for
 from caremodels.periods import financial_year_bounds, financial_year_label
-from caremodels.reference import find_site, vanguard_sites
+from caremodels.reference import find_site
 from caremodels.stats import crude_rate
 from caremodels.warehouse.store import Warehouse
 
 __all__ = [
     "BeforeAfter",
+    "BeforeAfterDiagnostics",
     "BeforeAfterVersusMatched",
     "ResidentYear",
     "before_after_versus_matched",
     "resident_rates",
     "residents_definition",
 ]
+
+
+class BeforeAfterDiagnostics(Diagnostics):
+    baseline_rate: float
+    comparison_rate: float
+    rate_unit: str
 
 
 class ResidentYear(BaseModel):
@@ -191,12 +200,13 @@ def _before_after(
             estimate=Estimate(
                 rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
             ),
-            diagnostics={
-                "baseline_rate": baseline.rate,
-                "comparison_rate": comparison.rate,
-                "rate_unit": "per resident-year",
-            },
+            diagnostics=BeforeAfterDiagnostics(
+                baseline_rate=baseline.rate,
+                comparison_rate=comparison.rate,
+                rate_unit="per resident-year",
+            ),
             caveats=caveats,
+            comparison_pool=target.pool,
         ),
     )
 
@@ -205,37 +215,45 @@ def before_after_versus_matched(
     warehouse: Warehouse,
     site: str,
     *,
-    indicator: str = "emergency_admissions",
+    indicator: str = "care_home_emergency_admissions",
     baseline_year: int = 2015,
     comparison_year: int = 2016,
     end: dt.date | None = None,
-    exclude_other_vanguards: bool = True,
+    pool: PoolRule = DEFAULT_POOL,
+    exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> BeforeAfterVersusMatched:
     """The site's own figure (its care home residents' rate in ``comparison_year`` against
     ``baseline_year``) beside the matched-control estimate for residents who moved in from the start
-    of the comparison year, with the numbers that explain the difference. Unless
-    ``exclude_other_vanguards`` is false, residents of homes in other population-based vanguard sites
-    (MCP, PACS and EHCH, which changed how their care homes were supported too) are not comparisons."""
+    of the comparison year, with the numbers that explain the difference. The matched estimate is
+    exactly ``evaluate(method="matched", start=<April of the comparison year>)`` with the same
+    comparison ``pool`` and ``exclude_sites``, so the command line, the report, the demo and the
+    dashboard show one figure; ``indicator`` is any catalogue indicator of people's events, counted
+    for residents (``residents_definition``)."""
     if comparison_year <= baseline_year:
         raise CaremodelsError("the comparison year must come after the baseline year")
     found = find_site(site)
-    present = {row[0] for row in warehouse.query("SELECT DISTINCT practice_code FROM care_home_residence")}
-    others = (
-        [
-            other.id
-            for other in vanguard_sites()
-            if other.care_model in ("MCP", "PACS", "EHCH") and other.id != found.id
-        ]
-        if exclude_other_vanguards
-        else []
+    matched = evaluate(
+        warehouse,
+        indicator=indicator,
+        method="matched",
+        site=found.id,
+        start=financial_year_bounds(comparison_year)[0],
+        end=end,
+        pool=pool,
+        exclude_sites=exclude_sites,
+        membership_file=membership_file,
+        counts=counts,
     )
-    matched_target = resolve_target(
+    present = counts if counts is not None else indicator_counts(warehouse, indicator)
+    matched_target = target_for(
         present,
         site=found.id,
         start=financial_year_bounds(comparison_year)[0],
-        exclude_sites=others,
+        exclude_sites=exclude_sites,
         membership_file=membership_file,
+        pool=pool,
     )
     years = [baseline_year - 1, baseline_year, comparison_year]
     try:
@@ -253,7 +271,6 @@ def before_after_versus_matched(
         warehouse, matched_target.control_practices, indicator=indicator, years=years
     )
     before_after = _before_after(matched_target, indicator, site_years[-2], site_years[-1])
-    matched = matched_controls(warehouse, matched_target, indicator=indicator, end=end)
     elsewhere_change = (other_years[-1].rate / other_years[-2].rate - 1) * 100
     jump = (site_years[1].rate / site_years[0].rate - 1) * 100 if with_prior else None
     elsewhere_jump = (other_years[1].rate / other_years[0].rate - 1) * 100 if with_prior else None
@@ -281,7 +298,7 @@ def _explain(
     elsewhere_jump: float | None,
     years: list[int],
 ) -> list[str]:
-    measure = indicator.replace("_", " ")
+    measure = indicator.removeprefix("care_home_").replace("_", " ")
     own = before_after.result.estimate
     baseline, comparison = before_after.baseline, before_after.comparison
     estimate = matched.estimate

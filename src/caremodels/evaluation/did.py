@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
 from caremodels.evaluation.inference import (
@@ -33,12 +34,76 @@ from caremodels.evaluation.inference import (
     placebo_calibrated,
 )
 from caremodels.evaluation.panel import CountPanel, PoissonFit, fit_poisson_two_way
-from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult, PlaceboInference
 from caremodels.evaluation.targets import EvaluationTarget
 
-__all__ = ["MIN_PRE_MONTHS", "PRE_TREND_POWER_GOAL", "difference_in_differences"]
+__all__ = [
+    "MIN_PRE_MONTHS",
+    "PRE_TREND_POWER_GOAL",
+    "DidDiagnostics",
+    "EventYear",
+    "PreTrend",
+    "difference_in_differences",
+]
 
 MIN_PRE_MONTHS = 12
+
+
+class EventYear(BaseModel):
+    """One year of the event study: the site against the comparison practices, relative to the
+    year before the start (the reference)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_year: int
+    rate_ratio: float
+    ci_low: float
+    ci_high: float
+    reference: bool
+
+
+class PreTrend(BaseModel):
+    """The joint test that the years before the reference year match it, and its power."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tested: bool
+    reason: str | None = None
+    p_value: float | None = None
+    years: list[int] = []
+    wald_statistic: float | None = None
+    f_statistic: float | None = None
+    rank_p_value: float | None = None
+    minimum_detectable_trend_percent_per_year: float | None = None
+    explaining_trend_percent_per_year: float | None = None
+    power_against_explaining_trend: float | None = None
+    low_power: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """How to read the test in one phrase."""
+        if not self.tested or self.p_value is None:
+            return f"not tested: {self.reason}"
+        if self.p_value < 0.05:
+            return f"p = {self.p_value:.3f}: the site was already diverging before the start"
+        if self.low_power:
+            return (
+                f"p = {self.p_value:.3f}, but the pre-trend test has low power "
+                f"({self.power_against_explaining_trend:.0%} against a trend that would explain the estimate): "
+                "no evidence either way"
+            )
+        return f"p = {self.p_value:.3f}: no sign of a difference before the start"
+
+
+class DidDiagnostics(Diagnostics):
+    model: str
+    treated_practices: int
+    comparison_practices: int
+    unexposed_cells_left_out: int
+    unexposed_events_left_out: float
+    inference: PlaceboInference
+    event_study: list[EventYear]
+    pre_trend: PreTrend
 
 
 def _month_index(months: tuple[dt.date, ...], start: dt.date) -> np.ndarray:
@@ -115,12 +180,11 @@ def difference_in_differences(
 
     event_fit = _fit(panel, _event_regressors(panel, treated, offsets, years))
     if event_fit is None:
-        event_study: list[dict[str, Any]] = []
-        pre_trend: dict[str, Any] = {
-            "tested": False,
-            "reason": "the year-by-year model could not be fitted (too few events at the target in some year)",
-            "p_value": None,
-        }
+        event_study: list[EventYear] = []
+        pre_trend = PreTrend(
+            tested=False,
+            reason="the year-by-year model could not be fitted (too few events at the target in some year)",
+        )
     else:
         event_study = _event_study(event_fit, placebo_event, years, confidence)
         # Years from the middle of the reference year (the year before the start) to the middle of
@@ -147,13 +211,13 @@ def difference_in_differences(
             "patients on the 15th (a list that fell to zero mid-month, as when a practice closes): "
             "they are left out of the model."
         )
-    if pre_trend.get("p_value") is not None and pre_trend["p_value"] < 0.05:
+    if pre_trend.p_value is not None and pre_trend.p_value < 0.05:
         caveats.append("The event study shows a difference before the start: the estimate may be biased.")
-    elif pre_trend.get("low_power"):
+    elif pre_trend.low_power:
         caveats.append(
             "The pre-trend test has low power: a steady trend before the start of "
-            f"{pre_trend['explaining_trend_percent_per_year']:+.1f}% a year, enough to explain the whole "
-            f"estimate, would be found only {pre_trend['power_against_explaining_trend']:.0%} of the time, "
+            f"{pre_trend.explaining_trend_percent_per_year:+.1f}% a year, enough to explain the whole "
+            f"estimate, would be found only {pre_trend.power_against_explaining_trend:.0%} of the time, "
             "so passing it is no evidence of parallel trends."
         )
     ratio = math.exp(log_ratio)
@@ -172,36 +236,35 @@ def difference_in_differences(
             percent_change=(ratio - 1) * 100,
             p_value=None if math.isnan(interval.p_value) else interval.p_value,
         ),
-        diagnostics={
-            "model": "Poisson, practice and month fixed effects, log registered population offset",
-            "treated_practices": len(treated),
-            "comparison_practices": len(controls),
-            "unexposed_cells_left_out": unexposed_cells,
-            "unexposed_events_left_out": unexposed_events,
-            "inference": _inference_document(interval),
-            "event_study": event_study,
-            "pre_trend": pre_trend,
-        },
+        diagnostics=DidDiagnostics(
+            model="Poisson, practice and month fixed effects, log registered population offset",
+            treated_practices=len(treated),
+            comparison_practices=len(controls),
+            unexposed_cells_left_out=unexposed_cells,
+            unexposed_events_left_out=unexposed_events,
+            inference=_inference_document(interval),
+            event_study=event_study,
+            pre_trend=pre_trend,
+        ),
         caveats=caveats,
+        comparison_pool=target.pool,
     )
 
 
-def _inference_document(interval: CalibratedInterval) -> dict[str, Any]:
-    return {
-        "method": "placebo pseudo-sites (comparison CCGs), studentised, Student t",
-        "placebos": interval.placebos,
-        "dispersion_over_poisson": interval.dispersion,
-        "poisson_standard_error": interval.poisson_standard_error,
-        "rank_p_value": interval.rank_p_value,
-    }
+def _inference_document(interval: CalibratedInterval) -> PlaceboInference:
+    return PlaceboInference(
+        method="placebo pseudo-sites (comparison CCGs), studentised, Student t",
+        placebos=interval.placebos,
+        dispersion_over_poisson=interval.dispersion,
+        poisson_standard_error=interval.poisson_standard_error,
+        rank_p_value=interval.rank_p_value,
+    )
 
 
 def _event_study(
     fit: PoissonFit, placebos: list[tuple[str, PoissonFit]], years: list[int], confidence: float
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [
-        {"event_year": -1, "rate_ratio": 1.0, "ci_low": 1.0, "ci_high": 1.0, "reference": True}
-    ]
+) -> list[EventYear]:
+    rows = [EventYear(event_year=-1, rate_ratio=1.0, ci_low=1.0, ci_high=1.0, reference=True)]
     for index, year in enumerate(years):
         statistics = [float(p.coefficients[index] / p.standard_errors[index]) for _, p in placebos]
         interval = placebo_calibrated(
@@ -211,15 +274,15 @@ def _event_study(
             confidence=confidence,
         )
         rows.append(
-            {
-                "event_year": year,
-                "rate_ratio": math.exp(interval.log_estimate),
-                "ci_low": interval.ci_low,
-                "ci_high": interval.ci_high,
-                "reference": False,
-            }
+            EventYear(
+                event_year=year,
+                rate_ratio=math.exp(interval.log_estimate),
+                ci_low=interval.ci_low,
+                ci_high=interval.ci_high,
+                reference=False,
+            )
         )
-    return sorted(rows, key=lambda row: int(row["event_year"]))
+    return sorted(rows, key=lambda row: row.event_year)
 
 
 def _wald(fit: PoissonFit, indexes: list[int]) -> float:
@@ -240,7 +303,7 @@ def _pre_trend(
     *,
     log_ratio: float,
     reach: float,
-) -> dict[str, Any]:
+) -> PreTrend:
     """A joint test that the years before the reference year match it. The Poisson Wald statistic
     is divided by the placebos' mean Wald statistic per coefficient (their spread relative to
     Poisson noise) and referred to an F distribution with as many denominator degrees of freedom as
@@ -253,12 +316,12 @@ def _pre_trend(
     carried on for ``reach`` years (the mean distance from the reference year to the months
     after the start), would by itself explain the estimate. Below 80% the test is labelled low power."""
     if not pre_years:
-        return {"tested": False, "reason": "only one year before the start", "p_value": None}
+        return PreTrend(tested=False, reason="only one year before the start")
     indexes = [years.index(year) for year in pre_years]
     own = _wald(fit, indexes)
     placebo_values = [_wald(placebo, indexes) for _, placebo in placebos]
     if len(placebo_values) < MIN_PLACEBOS:
-        return {"tested": False, "reason": "too few placebo pseudo-sites", "p_value": None}
+        return PreTrend(tested=False, reason="too few placebo pseudo-sites")
     dispersion = float(np.mean(placebo_values)) / len(indexes)
     statistic = own / len(indexes) / dispersion
     exceed = sum(1 for value in placebo_values if value >= own)
@@ -280,15 +343,15 @@ def _pre_trend(
         low, high = (middle, high) if power(middle) < PRE_TREND_POWER_GOAL else (low, middle)
     explaining = abs(log_ratio) / reach if reach > 0 else math.inf
     explaining_power = power(explaining)
-    return {
-        "tested": True,
-        "years": pre_years,
-        "wald_statistic": own,
-        "f_statistic": statistic,
-        "p_value": float(scipy_stats.f.sf(statistic, k, denominator_df)),
-        "rank_p_value": (1 + exceed) / (denominator_df + 1),
-        "minimum_detectable_trend_percent_per_year": math.expm1(high) * 100,
-        "explaining_trend_percent_per_year": math.expm1(math.copysign(explaining, log_ratio)) * 100,
-        "power_against_explaining_trend": explaining_power,
-        "low_power": explaining_power < PRE_TREND_POWER_GOAL,
-    }
+    return PreTrend(
+        tested=True,
+        years=pre_years,
+        wald_statistic=own,
+        f_statistic=statistic,
+        p_value=float(scipy_stats.f.sf(statistic, k, denominator_df)),
+        rank_p_value=(1 + exceed) / (denominator_df + 1),
+        minimum_detectable_trend_percent_per_year=math.expm1(high) * 100,
+        explaining_trend_percent_per_year=math.expm1(math.copysign(explaining, log_ratio)) * 100,
+        power_against_explaining_trend=explaining_power,
+        low_power=explaining_power < PRE_TREND_POWER_GOAL,
+    )

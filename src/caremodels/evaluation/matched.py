@@ -54,12 +54,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
-from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.indicators import IndicatorDefinition, find_indicator
 from caremodels.indicators.engines import CountingEngine
@@ -75,8 +75,10 @@ __all__ = [
     "AREA_COVARIATES",
     "BALANCE_GOAL",
     "COVARIATES",
+    "BalanceRow",
     "Design",
     "MatchedCohort",
+    "MatchedDiagnostics",
     "balance_table",
     "build_cohort",
     "match_on_propensity",
@@ -114,6 +116,49 @@ _ENGLAND_MEAN_IMD = 23.0
 # Prior hospital use matched on for every outcome (the covariates prior_emergency_admissions and
 # prior_bed_days); another outcome's own prior events are added as prior_outcome.
 _PRIOR_USE_INDICATORS = ("emergency_admissions", "emergency_bed_days")
+
+
+class BalanceRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    covariate: str
+    label: str
+    treated_mean_before: float
+    comparison_mean_before: float
+    smd_before: float
+    treated_mean_after: float
+    comparison_mean_after: float
+    smd_after: float
+
+
+class MatchedInference(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    placebos: int
+    dispersion_over_robust: float
+    robust_standard_error: float
+    rank_p_value: float
+
+
+class MatchedDiagnostics(Diagnostics):
+    model: str
+    treated_residents: int
+    comparison_residents: int
+    matched_treated: int
+    unmatched_treated: int
+    comparison_used: int
+    neighbours: int
+    caliper_logit_sd: float
+    balance: list[BalanceRow]
+    balance_goal: float
+    area_balance: list[BalanceRow]
+    max_abs_smd_before: float
+    max_abs_smd_after: float
+    treated_rate: float
+    matched_comparison_rate: float
+    rate_unit: str
+    inference: MatchedInference
 
 
 def _events_per_person(definition: IndicatorDefinition) -> IndicatorDefinition:
@@ -508,7 +553,7 @@ def _nearest(sorted_scores: FloatArray, score: float, count: int, caliper: float
 
 def balance_table(
     cohort: pd.DataFrame, weights: FloatArray, covariates: Sequence[str] = tuple(COVARIATES)
-) -> list[dict[str, Any]]:
+) -> list[BalanceRow]:
     """Means and standardised mean differences before and after matching. The SMD's denominator is
     the pooled standard deviation before matching, so that before and after are on one scale."""
     treated = cohort["treated"].to_numpy() == 1
@@ -525,16 +570,16 @@ def balance_table(
         else:
             treated_after = control_after = math.nan
         rows.append(
-            {
-                "covariate": column,
-                "label": {**COVARIATES, **AREA_COVARIATES}.get(column, column),
-                "treated_mean_before": treated_before,
-                "comparison_mean_before": control_before,
-                "smd_before": (treated_before - control_before) / spread if spread > 0 else 0.0,
-                "treated_mean_after": treated_after,
-                "comparison_mean_after": control_after,
-                "smd_after": (treated_after - control_after) / spread if spread > 0 else 0.0,
-            }
+            BalanceRow(
+                covariate=column,
+                label={**COVARIATES, **AREA_COVARIATES}.get(column, column),
+                treated_mean_before=treated_before,
+                comparison_mean_before=control_before,
+                smd_before=(treated_before - control_before) / spread if spread > 0 else 0.0,
+                treated_mean_after=treated_after,
+                comparison_mean_after=control_after,
+                smd_after=(treated_after - control_after) / spread if spread > 0 else 0.0,
+            )
         )
     return rows
 
@@ -692,7 +737,7 @@ def matched_controls(
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]
     control_weights = matching.weights[kept][frame["treated"].to_numpy() == 0]
-    worst_after = max(abs(row["smd_after"]) for row in balance)
+    worst_after = max(abs(row.smd_after) for row in balance)
     caveats = [
         "Matching balances only what is recorded: unrecorded differences between homes or residents "
         "(for example dementia severity or the home's own practice) can still bias the estimate.",
@@ -732,37 +777,38 @@ def matched_controls(
         estimate=Estimate(
             rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
         ),
-        diagnostics={
-            "model": "weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
+        diagnostics=MatchedDiagnostics(
+            model="weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
             "offset, robust (HC3) variance",
-            "treated_residents": treated_count,
-            "comparison_residents": int((cohort["treated"] == 0).sum()),
-            "matched_treated": matching.matched_treated,
-            "unmatched_treated": matching.unmatched_treated,
-            "comparison_used": matching.comparison_used,
-            "neighbours": neighbours,
-            "caliper_logit_sd": 0.2,
-            "balance": balance,
-            "balance_goal": BALANCE_GOAL,
-            "area_balance": area_balance,
-            "max_abs_smd_before": max(abs(row["smd_before"]) for row in balance),
-            "max_abs_smd_after": worst_after,
-            "treated_rate": _rate(treated_rows["outcome"], treated_rows["person_years"]),
-            "matched_comparison_rate": _rate(
+            treated_residents=treated_count,
+            comparison_residents=int((cohort["treated"] == 0).sum()),
+            matched_treated=matching.matched_treated,
+            unmatched_treated=matching.unmatched_treated,
+            comparison_used=matching.comparison_used,
+            neighbours=neighbours,
+            caliper_logit_sd=0.2,
+            balance=balance,
+            balance_goal=BALANCE_GOAL,
+            area_balance=area_balance,
+            max_abs_smd_before=max(abs(row.smd_before) for row in balance),
+            max_abs_smd_after=worst_after,
+            treated_rate=_rate(treated_rows["outcome"], treated_rows["person_years"]),
+            matched_comparison_rate=_rate(
                 control_rows["outcome"] * control_weights, control_rows["person_years"] * control_weights
             ),
-            "rate_unit": f"{_unit(definition)} per person-year",
-            "inference": {
-                "method": "placebo pseudo-sites (comparison CCGs' residents), studentised, Student t"
+            rate_unit=f"{_unit(definition)} per person-year",
+            inference=MatchedInference(
+                method="placebo pseudo-sites (comparison CCGs' residents), studentised, Student t"
                 if calibrated
                 else "robust (HC3) standard error, normal",
-                "placebos": interval.placebos,
-                "dispersion_over_robust": interval.dispersion,
-                "robust_standard_error": standard_error,
-                "rank_p_value": interval.rank_p_value,
-            },
-        },
+                placebos=interval.placebos,
+                dispersion_over_robust=interval.dispersion,
+                robust_standard_error=standard_error,
+                rank_p_value=interval.rank_p_value,
+            ),
+        ),
         caveats=caveats,
+        comparison_pool=target.pool,
     )
 
 
