@@ -135,9 +135,13 @@ def run_demo(
             f"{result.periods['baseline']} to {result.periods['comparison']}, rest of England "
             f"{diagnostics['rest_growth']:+.1%} (ratio {result.estimate.rate_ratio:.3f}, "
             f"{_interval(result.estimate, ratio=True)})"
+            + (
+                f"; against {result.comparison_pool.comparison_practices} comparison practices "
+                f"({result.comparison_pool.rule})"
+                if result.comparison_pool is not None
+                else ""
+            )
         )
-    if comparisons and comparisons[0].comparison_pool is not None:
-        lines.append(f"Comparisons: {comparisons[0].comparison_pool.summary()}")
     lines.extend(_care_home_lines(care_home, care_home_error, effects, care_home_file))
     return DemoSummary(
         warehouse=warehouse_path,
