@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 row
                 for row in read_rows(out)
-                if not (row["method"] in methods and int(row["seed"]) in set(seeds))
+                if not (row["method"].partition(":")[0] in methods and int(row["seed"]) in set(seeds))
             ],
         )
     if not arguments.summary_only:

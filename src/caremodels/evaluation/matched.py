@@ -113,6 +113,8 @@ _EXACT = ("female", "nursing")
 MIN_PLACEBO_RESIDENTS = 20
 Design = Literal["new_residents", "all_residents"]
 _ENGLAND_MEAN_IMD = 23.0
+# Ridge per unit of weight on the outcome model's covariates, used only when they separate the data.
+SEPARATION_PENALTY = 1e-3
 # Prior hospital use matched on for every outcome (the covariates prior_emergency_admissions and
 # prior_bed_days); another outcome's own prior events are added as prior_outcome.
 _PRIOR_USE_INDICATORS = ("emergency_admissions", "emergency_bed_days")
@@ -590,19 +592,27 @@ def weighted_poisson(
     log_offset: FloatArray,
     weights: FloatArray,
     clusters: NDArray[Any] | None = None,
+    *,
+    penalty: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Weighted Poisson regression (quasi-likelihood, so non-integer outcomes such as bed days are
     fine); returns the coefficients and their robust (sandwich) covariance. Without clusters each
     row is its own cluster and the variance is HC3 (each row's score divided by one minus its
     leverage), which holds its level better than the plain sandwich in samples of a few hundred
-    people with skewed counts; with clusters, the clustered sandwich with a G / (G - 1) correction."""
+    people with skewed counts; with clusters, the clustered sandwich with a G / (G - 1) correction.
+
+    ``penalty`` > 0 adds a ridge of ``penalty`` times the total weight to every coefficient after
+    the intercept and the treatment (columns 2 onwards): for covariates that separate the data
+    (some combination predicts no events at all, so the unpenalised estimate runs off to infinity)."""
+    ridge = np.zeros(design.shape[1])
+    ridge[2:] = penalty * float(weights.sum())
     coefficients = np.zeros(design.shape[1])
     positive = outcome[weights > 0]
     coefficients[0] = math.log(max(positive.sum(), 0.5) / np.exp(log_offset[weights > 0]).sum())
     for _ in range(100):
         mean = np.exp(design @ coefficients + log_offset)
-        score = design.T @ (weights * (outcome - mean))
-        information = (design * (weights * mean)[:, None]).T @ design
+        score = design.T @ (weights * (outcome - mean)) - ridge * coefficients
+        information = (design * (weights * mean)[:, None]).T @ design + np.diag(ridge)
         step = np.linalg.solve(information, score)
         step = step / max(1.0, float(np.abs(step).max()) / 2.0)
         coefficients = coefficients + step
@@ -611,7 +621,7 @@ def weighted_poisson(
     else:
         raise ArithmeticError("the outcome model did not converge")
     mean = np.exp(design @ coefficients + log_offset)
-    information = (design * (weights * mean)[:, None]).T @ design
+    information = (design * (weights * mean)[:, None]).T @ design + np.diag(ridge)
     bread = np.linalg.inv(information)
     contributions = design * (weights * (outcome - mean))[:, None]
     if clusters is None:
@@ -632,6 +642,7 @@ class _MatchedFit:
     standard_error: float
     matching: MatchedCohort
     kept: NDArray[np.bool_]
+    penalised: bool = False
 
 
 def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: int) -> _MatchedFit:
@@ -648,13 +659,22 @@ def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: in
             [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
         )
     )
-    coefficients, covariance = weighted_poisson(
+    arguments = (
         frame["outcome"].to_numpy(dtype=float),
         regressors,
         np.log(frame["person_years"].to_numpy(dtype=float)),
         matching.weights[kept],
     )
-    return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept)
+    penalised = False
+    try:
+        coefficients, covariance = weighted_poisson(*arguments)
+    except (ArithmeticError, np.linalg.LinAlgError):
+        # Covariates that separate the data (no events at all for some combination) send the
+        # unpenalised estimate to infinity: a small ridge on the covariates (not the treatment)
+        # keeps it finite.
+        coefficients, covariance = weighted_poisson(*arguments, penalty=SEPARATION_PENALTY)
+        penalised = True
+    return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept, penalised)
 
 
 def _independent_columns(matrix: FloatArray, *, tolerance: float = 1e-8) -> FloatArray:
@@ -757,6 +777,12 @@ def matched_controls(
     few = few_placebos_caveat(interval.placebos)
     if few:
         caveats.append(few)
+    if fit.penalised:
+        caveats.append(
+            "The covariates separated the matched residents (some combination predicted no events at all), "
+            f"so the outcome model's covariates carry a small ridge penalty ({SEPARATION_PENALTY:g} per unit "
+            "of weight); the treatment coefficient is not penalised."
+        )
     if matching.unmatched_treated:
         caveats.append(
             f"{matching.unmatched_treated} treated residents had no comparison resident within the caliper "
