@@ -14,26 +14,72 @@ person and day), DuckDB SQL only for person-level cohorts (residence, conditions
 reference data; writes nothing.
 """
 
-from caremodels.evaluation.claims import BeforeAfter, BeforeAfterVersusMatched, before_after_versus_matched
-from caremodels.evaluation.did import difference_in_differences
-from caremodels.evaluation.matched import matched_controls
-from caremodels.evaluation.methods import REGISTRY, EvaluationMethod, MethodInputs, find_method
-from caremodels.evaluation.monitoring import (
-    GrowthComparison,
-    funding_conditions,
-    growth_against_rest,
-    monthly_rates,
-)
-from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
-from caremodels.evaluation.run import METHODS, Method, evaluate, indicator_counts
-from caremodels.evaluation.synthetic import synthetic_control
-from caremodels.evaluation.targets import (
-    DEFAULT_POOL,
-    POOL_RULES,
-    ComparisonPool,
-    EvaluationTarget,
-    resolve_target,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from caremodels.evaluation.claims import (
+        BeforeAfter,
+        BeforeAfterVersusMatched,
+        before_after_versus_matched,
+    )
+    from caremodels.evaluation.did import difference_in_differences
+    from caremodels.evaluation.matched import matched_controls
+    from caremodels.evaluation.methods import REGISTRY, EvaluationMethod, MethodInputs, find_method
+    from caremodels.evaluation.monitoring import (
+        GrowthComparison,
+        funding_conditions,
+        growth_against_rest,
+        monthly_rates,
+    )
+    from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
+    from caremodels.evaluation.run import METHODS, Method, evaluate, indicator_counts
+    from caremodels.evaluation.synthetic import synthetic_control
+    from caremodels.evaluation.targets import (
+        DEFAULT_POOL,
+        POOL_RULES,
+        ComparisonPool,
+        EvaluationTarget,
+        resolve_target,
+    )
+
+# Where each public name lives: imported on first use, so that reading the registry of methods (the
+# command line does, to build its options) does not load the statistics and the engines.
+_HOMES = {
+    "BeforeAfter": "claims",
+    "BeforeAfterVersusMatched": "claims",
+    "before_after_versus_matched": "claims",
+    "difference_in_differences": "did",
+    "matched_controls": "matched",
+    "GrowthComparison": "monitoring",
+    "funding_conditions": "monitoring",
+    "growth_against_rest": "monitoring",
+    "monthly_rates": "monitoring",
+    "REGISTRY": "methods",
+    "EvaluationMethod": "methods",
+    "MethodInputs": "methods",
+    "find_method": "methods",
+    "Diagnostics": "result",
+    "Estimate": "result",
+    "EvaluationResult": "result",
+    "METHODS": "run",
+    "Method": "run",
+    "evaluate": "run",
+    "indicator_counts": "run",
+    "synthetic_control": "synthetic",
+    "DEFAULT_POOL": "targets",
+    "POOL_RULES": "targets",
+    "ComparisonPool": "targets",
+    "EvaluationTarget": "targets",
+    "resolve_target": "targets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f"caremodels.evaluation.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'caremodels.evaluation' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_POOL",

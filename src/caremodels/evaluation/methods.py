@@ -7,28 +7,28 @@ it works at (practice-month counts or people), the typed model of its diagnostic
 new method is its own module plus one entry here.
 
 Boundaries: no data access of its own; runners call the method modules with the inputs the runner
-assembled (``MethodInputs``).
+assembled (``MethodInputs``). The registry is light to import (the command line reads it to build
+its options): each runner imports its method's module when it runs, and ``diagnostics`` resolves
+the model class when asked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
-import pandas as pd
-
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.did import DidDiagnostics, difference_in_differences
-from caremodels.evaluation.matched import Design, MatchedDiagnostics, matched_controls
-from caremodels.evaluation.monitoring import BaselineDiagnostics, growth_against_rest
-from caremodels.evaluation.result import Diagnostics, EvaluationResult
-from caremodels.evaluation.synthetic import SyntheticDiagnostics, synthetic_control
-from caremodels.evaluation.targets import EvaluationTarget
-from caremodels.indicators import IndicatorDefinition
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from caremodels.evaluation.matched import Design
+    from caremodels.evaluation.result import Diagnostics, EvaluationResult
+    from caremodels.evaluation.targets import EvaluationTarget
+    from caremodels.indicators import IndicatorDefinition
     from caremodels.warehouse.store import Warehouse
 
 __all__ = ["METHODS", "REGISTRY", "EvaluationMethod", "Method", "MethodInputs", "find_method"]
@@ -66,14 +66,24 @@ class EvaluationMethod:
     help: str
     """One line for the command line's --method."""
     level: Literal["practice", "person"]
-    diagnostics: type[Diagnostics]
+    diagnostics_model: str
+    """Where the typed diagnostics model lives: ``module:Class``."""
     runner: Callable[[MethodInputs], EvaluationResult]
+
+    @property
+    def diagnostics(self) -> type[Diagnostics]:
+        """The Pydantic model of this method's ``EvaluationResult.diagnostics``."""
+        module, _, name = self.diagnostics_model.partition(":")
+        model: type[Diagnostics] = getattr(importlib.import_module(module), name)
+        return model
 
     def run(self, inputs: MethodInputs) -> EvaluationResult:
         return self.runner(inputs)
 
 
 def _baseline(inputs: MethodInputs) -> EvaluationResult:
+    from caremodels.evaluation.monitoring import growth_against_rest
+
     target = inputs.target
     growth = growth_against_rest(
         inputs.counts,
@@ -94,12 +104,16 @@ def _baseline(inputs: MethodInputs) -> EvaluationResult:
 
 
 def _did(inputs: MethodInputs) -> EvaluationResult:
+    from caremodels.evaluation.did import difference_in_differences
+
     return difference_in_differences(
         inputs.counts, inputs.target, indicator=inputs.definition.id, end=inputs.end
     )
 
 
 def _synthetic(inputs: MethodInputs) -> EvaluationResult:
+    from caremodels.evaluation.synthetic import synthetic_control
+
     return synthetic_control(
         inputs.counts,
         inputs.target,
@@ -110,6 +124,8 @@ def _synthetic(inputs: MethodInputs) -> EvaluationResult:
 
 
 def _matched(inputs: MethodInputs) -> EvaluationResult:
+    from caremodels.evaluation.matched import matched_controls
+
     if inputs.warehouse is None:
         raise CaremodelsError("matched controls follow people: they need the warehouse")
     return matched_controls(
@@ -134,7 +150,7 @@ REGISTRY: dict[str, EvaluationMethod] = {
             ),
             help="growth from the baseline year against the rest of England (programme monitoring)",
             level="practice",
-            diagnostics=BaselineDiagnostics,
+            diagnostics_model="caremodels.evaluation.monitoring:BaselineDiagnostics",
             runner=_baseline,
         ),
         EvaluationMethod(
@@ -153,7 +169,7 @@ REGISTRY: dict[str, EvaluationMethod] = {
             ),
             help="difference in differences on the practice-by-month panel",
             level="practice",
-            diagnostics=DidDiagnostics,
+            diagnostics_model="caremodels.evaluation.did:DidDiagnostics",
             runner=_did,
         ),
         EvaluationMethod(
@@ -169,7 +185,7 @@ REGISTRY: dict[str, EvaluationMethod] = {
             ),
             help="synthetic control at site level",
             level="practice",
-            diagnostics=SyntheticDiagnostics,
+            diagnostics_model="caremodels.evaluation.synthetic:SyntheticDiagnostics",
             runner=_synthetic,
         ),
         EvaluationMethod(
@@ -188,7 +204,7 @@ REGISTRY: dict[str, EvaluationMethod] = {
             ),
             help="care home residents against matched residents elsewhere (any indicator of people's events)",
             level="person",
-            diagnostics=MatchedDiagnostics,
+            diagnostics_model="caremodels.evaluation.matched:MatchedDiagnostics",
             runner=_matched,
         ),
     )
