@@ -20,6 +20,14 @@ residents of Connecting Care Wakefield. Two studies:
   methods only (a tiny economy has too few comparison care home residents);
 - ``care_homes``: region-scale economies sampled to 5% of their practices (practices at full size,
   about 60,000 people), April 2013 to March 2018, matched controls and the practice-level methods.
+- ``care_home_outcomes``: the same economies with effects planted on the A&E attendances and the
+  emergency bed days of care home residents of every EHCH site instead (each 0 in odd replicates,
+  drawn independently from -0.25 to -0.10 in even ones; bed days through the length of stay), and
+  matched controls for Connecting Care Wakefield's residents on the catalogue indicators
+  ``care_home_ae_attendances`` and ``care_home_emergency_bed_days`` (rows ``matched:INDICATOR``).
+  The truth is what the generator realised for the site's residents over 2015/16 to 2017/18
+  (``truth.json``: events with the effects over events without), since an A&E effect cannot thin
+  the attendances that end in an admission.
 
 Comparisons never include practices of a site that has a planted effect of its own
 (``--exclude-site``), so that the truth is known exactly: the rate ratio is 1 + e (or 1 + c, or 1).
@@ -33,6 +41,7 @@ Wilson 95% intervals for both.
 
     nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study practice --replicates 200
     nice -n 19 .venv/bin/python validation/evaluation_recovery.py --study care_homes --replicates 200
+    nice -n 10 .venv/bin/python validation/evaluation_recovery.py --study care_home_outcomes --replicates 30
     nice -n 10 .venv/bin/python validation/evaluation_recovery.py --study practice --methods baseline --rerun
     .venv/bin/python validation/evaluation_recovery.py --study practice --summary-only
 """
@@ -42,6 +51,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import math
 import tempfile
 import time
@@ -69,6 +79,8 @@ class Study:
     methods: tuple[str, ...]
     first_month: dt.date
     last_month: dt.date
+    # Care-home outcomes with planted effects, each evaluated by matched controls (care_home_outcomes).
+    care_home_outcomes: tuple[str, ...] = ()
 
 
 STUDIES = {
@@ -79,10 +91,24 @@ STUDIES = {
     "care_homes": Study(
         "region", 0.05, ("baseline", "did", "synthetic", "matched"), dt.date(2013, 4, 1), dt.date(2018, 3, 1)
     ),
+    "care_home_outcomes": Study(
+        "region",
+        0.05,
+        ("matched",),
+        dt.date(2013, 4, 1),
+        dt.date(2018, 3, 1),
+        care_home_outcomes=("care_home_ae_attendances", "care_home_emergency_bed_days"),
+    ),
 }
+# The generator's measure behind each care-home outcome indicator.
+CARE_HOME_MEASURES = {
+    "care_home_ae_attendances": "ae_attendances",
+    "care_home_emergency_bed_days": "emergency_bed_days",
+}
+TRUTH_YEARS = ("2015/16", "2016/17", "2017/18")
 START = dt.date(2015, 4, 1)
 INDICATOR = "emergency_admissions"
-TABLES = ("gp_registrations", "apc_spells")
+TABLES = ("gp_registrations", "apc_spells", "ae_attendances")
 PERSON_TABLES = ("care_home_residence", "conditions", "frailty_assessments")
 # A fixed key: replicates are synthetic, and pseudonyms only need to be consistent within one.
 KEY = b"caremodels-validation-key-not-secret-0123"
@@ -114,8 +140,34 @@ def planted_effects(seed: int) -> tuple[float, float]:
     return practice_effect, care_home_effect
 
 
+def care_home_outcome_effects(seed: int) -> dict[str, float]:
+    """Relative change planted on each care-home outcome of a replicate (0 in odd replicates)."""
+    rng = np.random.default_rng([seed, 20150402])
+    return {
+        indicator: 0.0 if seed % 2 else float(rng.uniform(-0.25, -0.10)) for indicator in CARE_HOME_MEASURES
+    }
+
+
+def realised_truth(truth_file: Path, measure: str) -> float:
+    """Events with the planted effects over events without, for Connecting Care Wakefield's care
+    home residents over the years of follow-up (``truth.json``)."""
+    rows = json.loads(truth_file.read_text(encoding="utf-8"))["realised_by_year"]
+    chosen = [
+        row
+        for row in rows
+        if row["site"] == "connecting-care-wakefield"
+        and row["measure"] == measure
+        and row["cohort"] == "care_home_residents"
+        and row["financial_year"] in TRUTH_YEARS
+    ]
+    without = sum(float(row["events_without_effect"]) for row in chosen)
+    return sum(float(row["events_with_effect"]) for row in chosen) / without if without else math.nan
+
+
 def replicate_config(seed: int, study: Study) -> SynthConfig:
     practice_effect, care_home_effect = planted_effects(seed)
+    if study.care_home_outcomes:
+        care_home_effect = 0.0
     effects = [
         Effect(
             target=EffectTarget(site=EFFECT_SITE),
@@ -135,6 +187,17 @@ def replicate_config(seed: int, study: Study) -> SynthConfig:
                 note="validation: care home effect",
             )
         )
+    for indicator, change in care_home_outcome_effects(seed).items():
+        if study.care_home_outcomes and change:
+            effects.append(
+                Effect(
+                    target=EffectTarget(care_model="EHCH", cohort="care_home_residents"),
+                    measure=CARE_HOME_MEASURES[indicator],  # type: ignore[arg-type]
+                    relative_change=change,
+                    start=START,
+                    note=f"validation: care home effect on {indicator}",
+                )
+            )
     return SynthConfig.model_validate(
         {
             "scale": study.scale,
@@ -172,37 +235,42 @@ def run_replicate(
                 load_file(
                     warehouse, synthetic.files[table], pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1)
                 )
-    plan: list[tuple[str, str, float, tuple[str, ...]]] = []
-    for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
-        excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
-        for method in ("baseline", "did", "synthetic"):
-            if method in methods:
-                plan.append((place, method, truth, excluded))
-    if "matched" in methods:
-        plan.append((CARE_HOME_SITE, "matched", 1 + care_home_effect, (EFFECT_SITE,)))
+    # (place, method, indicator, truth, sites excluded from the comparisons)
+    plan: list[tuple[str, str, str, float, tuple[str, ...]]] = []
+    if study.care_home_outcomes:
+        for indicator in study.care_home_outcomes:
+            truth = realised_truth(work_dir / "synthetic" / "truth.json", CARE_HOME_MEASURES[indicator])
+            plan.append((CARE_HOME_SITE, f"matched:{indicator}", indicator, truth, (EFFECT_SITE,)))
+    else:
+        for place, truth in [(EFFECT_SITE, 1 + practice_effect)] + [(site, 1.0) for site in NULL_SITES]:
+            excluded = tuple(site for site in (EFFECT_SITE, CARE_HOME_SITE) if site != place)
+            for method in ("baseline", "did", "synthetic"):
+                if method in methods:
+                    plan.append((place, method, INDICATOR, truth, excluded))
+        if "matched" in methods:
+            plan.append((CARE_HOME_SITE, "matched", INDICATOR, 1 + care_home_effect, (EFFECT_SITE,)))
     rows = []
     with Warehouse(warehouse_path, read_only=True) as warehouse:
         counts = indicator_counts(warehouse, INDICATOR)
-        for place, method, truth, excluded in plan:
+        for place, method, indicator, truth, excluded in plan:
             started = time.perf_counter()
             try:
                 result = evaluate(
                     warehouse,
-                    indicator=INDICATOR,
-                    method=method,  # type: ignore[arg-type]
+                    indicator=indicator,
+                    method=method.partition(":")[0],  # type: ignore[arg-type]
                     site=place,
                     start=START,
                     exclude_sites=excluded,
-                    counts=counts,
+                    counts=counts if indicator == INDICATOR else None,
                 )
             except CaremodelsError as error:
                 rows.append(_row(seed, place, method, truth, started, error=str(error)))
                 continue
             estimate = result.estimate
             finite = math.isfinite(estimate.ci_low) and math.isfinite(estimate.ci_high)
-            treated = result.diagnostics.get(
-                "matched_treated", result.diagnostics.get("treated_practices", "")
-            )
+            diagnostics = result.diagnostics
+            treated = getattr(diagnostics, "matched_treated", getattr(diagnostics, "treated_practices", ""))
             rows.append(
                 _row(
                     seed,
@@ -238,8 +306,11 @@ def summarise(rows: Iterable[dict[str, str]]) -> list[dict[str, Any]]:
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)
     summary = []
-    for method in ("baseline", "did", "synthetic", "matched"):
+    known = ["baseline", "did", "synthetic", "matched"]
+    for method in known + sorted(set(by_method) - set(known)):
         records = by_method.get(method, [])
+        if not records and method not in by_method and set(by_method) - set(known):
+            continue  # a study of other methods (care_home_outcomes): no empty rows
         # An interval the method declined to give (too few placebos) is a failure, not a miss.
         done = [
             row
@@ -334,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 row
                 for row in read_rows(out)
-                if not (row["method"] in methods and int(row["seed"]) in set(seeds))
+                if not (row["method"].partition(":")[0] in methods and int(row["seed"]) in set(seeds))
             ],
         )
     if not arguments.summary_only:
@@ -346,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             if new_file:
                 writer.writeheader()
             for seed in seeds:
-                wanted = tuple(method for method in methods if (seed, method) not in done)
+                wanted = tuple(
+                    method
+                    for method in methods
+                    if (seed, method) not in done
+                    and not any((seed, f"{method}:{o}") in done for o in study.care_home_outcomes)
+                )
                 if not wanted:
                     continue
                 started = time.perf_counter()

@@ -38,6 +38,8 @@ __all__ = ["CARE_HOME_SITE", "DemoSummary", "run_demo"]
 # The care-home site whose reported before-and-after figures the default effects reproduce.
 CARE_HOME_SITE = "Wakefield care homes"
 INDICATOR = "emergency_admissions"
+# The care-home site is measured on its residents' indicator, per resident-year, as the report does.
+CARE_HOME_INDICATOR = "care_home_emergency_admissions"
 
 
 @dataclass
@@ -101,7 +103,9 @@ def run_demo(
                     )
         with reporter.step(f"5/5 {CARE_HOME_SITE}: the site's own figure beside matched controls"):
             try:
-                care_home = before_after_versus_matched(warehouse, CARE_HOME_SITE, indicator=INDICATOR)
+                care_home = before_after_versus_matched(
+                    warehouse, CARE_HOME_SITE, indicator=CARE_HOME_INDICATOR
+                )
             except CaremodelsError as error:
                 care_home_error = str(error)
     (results_dir / "evaluation.json").write_text(
@@ -131,6 +135,12 @@ def run_demo(
             f"{result.periods['baseline']} to {result.periods['comparison']}, rest of England "
             f"{diagnostics['rest_growth']:+.1%} (ratio {result.estimate.rate_ratio:.3f}, "
             f"{_interval(result.estimate, ratio=True)})"
+            + (
+                f"; against {result.comparison_pool.comparison_practices} comparison practices "
+                f"({result.comparison_pool.rule})"
+                if result.comparison_pool is not None
+                else ""
+            )
         )
     lines.extend(_care_home_lines(care_home, care_home_error, effects, care_home_file))
     return DemoSummary(
@@ -158,13 +168,19 @@ def _care_home_lines(
     own = care_home.before_after
     matched = care_home.matched
     lines = [
-        f"{care_home.site}, emergency admissions of care home residents:",
+        f"{care_home.site}, emergency admissions of care home residents ({CARE_HOME_INDICATOR}, per resident-year):",
         f"  site's own before-and-after ({own.baseline.financial_year} to {own.comparison.financial_year}): "
         f"{own.result.estimate.percent_change:+.1f}% ({_interval(own.result.estimate)})",
         f"  matched controls ({matched.diagnostics['matched_treated']} new residents from "
         f"{own.comparison.financial_year} matched): {matched.estimate.percent_change:+.1f}% "
         f"({_interval(matched.estimate)})",
     ]
+    if matched.comparison_pool is not None:
+        lines.append(f"  {matched.comparison_pool.summary()}")
+    lines.append(
+        f"  the same figure: caremodels evaluate --site {CARE_HOME_SITE!r} --method matched "
+        f"--indicator {CARE_HOME_INDICATOR} --start {matched.periods['followup'][:7]}"
+    )
     # What this synthetic economy planted, so the two figures can be judged against the truth.
     for effect in effects.effects:
         if effect.measure == INDICATOR and effect.target.cohort == "care_home_residents":

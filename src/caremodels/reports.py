@@ -25,74 +25,43 @@ from caremodels import __version__
 from caremodels.dashboard.charts import Series, line_chart
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation import (
+    REGISTRY,
     EvaluationResult,
     before_after_versus_matched,
-    difference_in_differences,
-    growth_against_rest,
+    evaluate,
     indicator_counts,
     monthly_rates,
-    synthetic_control,
 )
 from caremodels.evaluation.claims import BeforeAfterVersusMatched
-from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.evaluation.run import target_for
+from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
 from caremodels.reference import VanguardSite, find_site
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["IndicatorSection", "MethodRow", "interval_chart", "site_report_html", "write_site_report"]
+__all__ = [
+    "CARE_HOME_INDICATORS",
+    "IndicatorSection",
+    "MethodRow",
+    "interval_chart",
+    "site_report_html",
+    "write_site_report",
+]
 
 _TEXT, _GRID, _BLUE, _RED = "#212b32", "#d8dde0", "#005eb8", "#d5281b"
 
-PLAIN_ENGLISH = {
-    "before_after": (
-        "The site's own figure: its rate in a later year against an earlier year. Nothing is compared "
-        "with it, so it credits the care model with everything else that changed: national trends, "
-        "a return to normal after an unusual year, changes in who lives there."
-    ),
-    "baseline": (
-        "Programme monitoring, as NHS England did it: how fast the site's rate grew from the baseline "
-        "year, against how fast it grew in the practices of the rest of England (those in no site of "
-        "the same type). It removes national trends but not differences between the areas. Its interval "
-        "comes from comparing each comparison area's growth with the rest in the same way (placebos), "
-        "so it reflects how much areas' growth really varies."
-    ),
-    "did": (
-        "Difference in differences: every practice is compared with itself before the start and "
-        "with every comparison practice month by month, in one count model. The estimate is how much "
-        "the site's practices changed beyond what the comparison practices changed. It relies on the "
-        "site following the comparison trend had nothing happened; the event-study chart checks that "
-        "for the years before the start. The interval comes from repeating the analysis with each "
-        "comparison area as a pretend site (placebos), so it reflects how much areas really vary."
-    ),
-    "synthetic": (
-        "Synthetic control: a weighted mix of comparison areas is chosen to move like the site before "
-        "the start; after the start, that mix shows what would have happened to the site. The fit "
-        "before the start (RMSPE: the typical gap between the site and its mix) says how far to trust "
-        "it; each comparison area is also treated as a pretend site to show how big gaps get by chance."
-    ),
-    "matched": (
-        "Matched controls, as the Improvement Analytics Unit evaluated care-home vanguards: people "
-        "who moved into the site's care homes are compared with similar people who moved into homes "
-        "elsewhere at the same time, matched on age, sex, deprivation, hospital use in the year "
-        "before, frailty, long-term conditions and the type of home (residential or nursing). The "
-        "balance table shows how similar the two groups are (standardised differences below 0.1 are "
-        "the goal). The estimate is the ratio of their admission rates over the same months."
-    ),
-}
-SHORT_NAMES = {
-    "before_after": "Before and after",
-    "baseline": "Programme monitoring",
-    "did": "Difference in differences",
-    "synthetic": "Synthetic control",
-    "matched": "Matched controls",
-}
-METHOD_NAMES = {
-    "before_after": "Site's own before-and-after",
-    "baseline": "Against the rest of England (programme monitoring)",
-    "did": "Difference in differences",
-    "synthetic": "Synthetic control",
-    "matched": "Matched controls (care home residents)",
-}
+_BEFORE_AFTER = (
+    "The site's own figure: its rate in a later year against an earlier year. Nothing is compared "
+    "with it, so it credits the care model with everything else that changed: national trends, "
+    "a return to normal after an unusual year, changes in who lives there."
+)
+# Names and plain English from the evaluation layer's registry of methods (and the site's own figure).
+PLAIN_ENGLISH = {"before_after": _BEFORE_AFTER} | {m.id: m.description for m in REGISTRY.values()}
+SHORT_NAMES = {"before_after": "Before and after"} | {m.id: m.short_name for m in REGISTRY.values()}
+METHOD_NAMES = {"before_after": "Site's own before-and-after"} | {m.id: m.title for m in REGISTRY.values()}
+CARE_HOME_INDICATORS = ("care_home_emergency_admissions",)
+"""What a care home (EHCH) site's report measures by default: its residents' indicators, per
+resident-year (the whole population's rates would hide the residents in everyone else)."""
 
 
 @dataclass
@@ -120,6 +89,8 @@ class IndicatorSection:
     charts: dict[str, str] = field(default_factory=dict)
     balance: list[dict[str, Any]] = field(default_factory=list)
     claim: BeforeAfterVersusMatched | None = None
+    pool: str = ""
+    excluded: list[str] = field(default_factory=list)
 
 
 def _percent_with_interval(result: EvaluationResult) -> str:
@@ -236,35 +207,38 @@ def _run(action: Any) -> tuple[EvaluationResult | None, str | None]:
 
 
 def _indicator_section(
-    warehouse: Warehouse, site: VanguardSite, indicator: str, counts: pd.DataFrame, target: EvaluationTarget
+    warehouse: Warehouse,
+    site: VanguardSite,
+    indicator: str,
+    counts: pd.DataFrame,
+    target: EvaluationTarget,
+    pool: PoolRule,
 ) -> IndicatorSection:
     definition = find_indicator(indicator)
-    section = IndicatorSection(indicator=indicator, title=definition.title, unit=definition.unit)
+    section = IndicatorSection(
+        indicator=indicator,
+        title=definition.title,
+        unit=definition.unit,
+        pool=target.pool.summary() if target.pool else "",
+        excluded=[
+            f"{excluded.name} ({excluded.practices} practices): {excluded.reason}"
+            for excluded in (target.pool.excluded_sites if target.pool else ())
+            if excluded.practices
+        ],
+    )
     treated = target.treated_practices
 
-    def baseline() -> EvaluationResult:
-        return growth_against_rest(
-            counts,
-            treated,
-            indicator=indicator,
-            area=target.area,
-            rest_practices=target.control_practices,
-            care_model=target.care_model,
-            multiplier=definition.multiplier,
-            placebo_areas=target.controls,
-        ).result
+    def run(method: str) -> EvaluationResult:
+        # The one call the command line makes (caremodels evaluate), with the same counts and pool.
+        return evaluate(warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool)
 
-    result, error = _run(baseline)
-    own, own_periods = "", ""
-    if result is not None:
-        own = f"{result.diagnostics['growth'] * 100:+.1f}%"
-        own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
-    section.rows.append(MethodRow("baseline", METHOD_NAMES["baseline"], result, own, own_periods, error))
-
-    for method, function in (("did", difference_in_differences), ("synthetic", synthetic_control)):
-        result, error = _run(lambda function=function: function(counts, target, indicator=indicator))
+    for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
+        result, error = _run(lambda method=method: run(method))
         own = own_periods = ""
-        if result is not None:
+        if result is not None and method == "baseline":
+            own = f"{result.diagnostics['growth'] * 100:+.1f}%"
+            own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
+        elif result is not None:
             before, after = _parse_period(result.periods["before"]), _parse_period(result.periods["after"])
             own = f"{_rate_change(counts, treated, before, after):+.1f}%"
             own_periods = f"{result.periods['before']} against {result.periods['after']}"
@@ -273,7 +247,9 @@ def _indicator_section(
     if site.care_model == "EHCH":
         claim, error = None, None
         try:
-            claim = before_after_versus_matched(warehouse, site.id, indicator=indicator)
+            claim = before_after_versus_matched(
+                warehouse, site.id, indicator=indicator, pool=pool, counts=counts
+            )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)
         section.claim = claim
@@ -376,14 +352,22 @@ def _charts(
     return charts
 
 
-def site_report_html(warehouse: Warehouse, site_name: str, indicators: Sequence[str] | None = None) -> str:
-    """The report for one site as an HTML string."""
+def site_report_html(
+    warehouse: Warehouse,
+    site_name: str,
+    indicators: Sequence[str] | None = None,
+    *,
+    pool: PoolRule = DEFAULT_POOL,
+) -> str:
+    """The report for one site as an HTML string. By default a care home (EHCH) site reports its
+    residents' indicators (``CARE_HOME_INDICATORS``), other sites emergency admissions."""
     site = find_site(site_name)
+    default = list(CARE_HOME_INDICATORS) if site.care_model == "EHCH" else ["emergency_admissions"]
     sections = []
-    for indicator in indicators or ["emergency_admissions"]:
+    for indicator in indicators or default:
         counts = indicator_counts(warehouse, indicator)
-        target = resolve_target(set(counts["practice_code"]), site=site.id)
-        sections.append(_indicator_section(warehouse, site, indicator, counts, target))
+        target = target_for(counts, site=site.id, pool=pool)
+        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool))
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
@@ -399,11 +383,16 @@ def site_report_html(warehouse: Warehouse, site_name: str, indicators: Sequence[
 
 
 def write_site_report(
-    warehouse_path: Path, site_name: str, out_file: Path, *, indicators: Sequence[str] | None = None
+    warehouse_path: Path,
+    site_name: str,
+    out_file: Path,
+    *,
+    indicators: Sequence[str] | None = None,
+    pool: PoolRule = DEFAULT_POOL,
 ) -> Path:
     """Write the site's report to ``out_file`` and return its path."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
-        html = site_report_html(warehouse, site_name, indicators)
+        html = site_report_html(warehouse, site_name, indicators, pool=pool)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
     return out_file

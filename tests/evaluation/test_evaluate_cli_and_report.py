@@ -18,7 +18,16 @@ from tests.conftest import load_tables
 
 from .care_home_simulation import TREATED_SITE, simulate_care_homes
 
-RESULT_KEYS = {"method", "indicator", "target", "periods", "estimate", "diagnostics", "caveats"}
+RESULT_KEYS = {
+    "method",
+    "indicator",
+    "target",
+    "periods",
+    "estimate",
+    "diagnostics",
+    "caveats",
+    "comparison_pool",
+}
 ESTIMATE_KEYS = {"rate_ratio", "ci_low", "ci_high", "percent_change", "p_value"}
 
 

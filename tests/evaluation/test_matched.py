@@ -82,7 +82,7 @@ def test_exact_matching_on_sex_and_home_type() -> None:
     matching = match_on_propensity(cohort, covariates=["age", "female", "nursing"], neighbours=2)
     assert matching.matched_treated + matching.unmatched_treated == 20
     table = balance_table(cohort, matching.weights, ["female", "nursing"])
-    assert all(row["smd_after"] == pytest.approx(0.0, abs=1e-12) for row in table)
+    assert all(row.smd_after == pytest.approx(0.0, abs=1e-12) for row in table)
 
 
 def test_weighted_poisson_matches_a_hand_computed_rate_ratio() -> None:
@@ -170,3 +170,23 @@ def test_a_covariate_collinear_with_treatment_is_left_out_of_the_outcome_model()
     kept = _independent_columns(matrix)
     assert kept.shape == (5, 3)
     assert (kept[:, 1] == treated).all()
+
+
+def test_covariates_that_separate_the_data_are_penalised_not_fatal() -> None:
+    # A covariate that is 1 exactly for the rows without events: its unpenalised coefficient runs
+    # off to minus infinity and the information matrix becomes singular.
+    rng = np.random.default_rng(5)
+    size = 200
+    treated = (np.arange(size) % 2).astype(float)
+    separating = (np.arange(size) % 5 == 0).astype(float)
+    outcome = np.where(separating == 1, 0.0, rng.poisson(2.0, size).astype(float))
+    design = np.column_stack([np.ones(size), treated, separating - separating.mean()])
+    offset, weights = np.zeros(size), np.ones(size)
+    with pytest.raises((ArithmeticError, np.linalg.LinAlgError)):
+        weighted_poisson(outcome, design, offset, weights)
+    coefficients, covariance = weighted_poisson(outcome, design, offset, weights, penalty=1e-3)
+    assert np.isfinite(coefficients).all() and np.isfinite(covariance).all()
+    # The treatment is not penalised: it is the rate ratio among the rows with events.
+    kept = separating == 0
+    ratio = outcome[kept & (treated == 1)].mean() / outcome[kept & (treated == 0)].mean()
+    assert math.exp(coefficients[1]) == pytest.approx(ratio, rel=1e-2)

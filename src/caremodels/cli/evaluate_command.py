@@ -20,23 +20,20 @@ from caremodels.cli.common import (
     reporter_of,
 )
 from caremodels.errors import DataError
+from caremodels.evaluation.methods import REGISTRY
+from caremodels.evaluation.targets import DEFAULT_POOL, POOL_DESCRIPTIONS, POOL_RULES
 from caremodels.periods import month_end
 
 if TYPE_CHECKING:
     from caremodels.evaluation import EvaluationResult
 
-_METHOD_HELP = (
-    "baseline: growth from the baseline year against the rest of England (programme monitoring); "
-    "did: difference in differences on the practice-by-month panel; matched: care home residents "
-    "against matched residents elsewhere; synthetic: synthetic control at site level."
+# The methods, their help and the comparison pools come from the evaluation layer's registry.
+_METHOD_HELP = "; ".join(f"{method.id}: {method.help}" for method in REGISTRY.values()) + "."
+_POOL_HELP = (
+    "Which practices may be comparisons: "
+    + "; ".join(f"{rule}: {POOL_DESCRIPTIONS[rule]}" for rule in POOL_RULES)
+    + ". The result prints the pool and every site it left out."
 )
-
-_METHOD_NAMES = {
-    "baseline": "programme monitoring",
-    "did": "difference in differences",
-    "matched": "matched controls",
-    "synthetic": "synthetic control",
-}
 
 
 def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] | None]:
@@ -62,7 +59,7 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
 )
 @click.option(
     "--method",
-    type=click.Choice(["baseline", "did", "matched", "synthetic"]),
+    type=click.Choice(list(REGISTRY)),
     default="baseline",
     show_default=True,
     help=_METHOD_HELP,
@@ -90,6 +87,13 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
     multiple=True,
     help="A site whose practices must not serve as comparisons (it runs something else); repeatable.",
 )
+@click.option(
+    "--pool",
+    type=click.Choice(list(POOL_RULES)),
+    default=DEFAULT_POOL,
+    show_default=True,
+    help=_POOL_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def evaluate(
@@ -106,9 +110,11 @@ def evaluate(
     end: str | None,
     design: str,
     exclude_sites: tuple[str, ...],
+    pool: str,
     as_json: bool,
 ) -> None:
-    """Evaluate a site or care model type on an indicator with one method."""
+    """Evaluate a site or care model type on an indicator with one method. Matched controls take any
+    catalogue indicator of people's events (for example ambulance_conveyances)."""
     from caremodels.evaluation import evaluate as run_evaluation
     from caremodels.evaluation import funding_conditions as run_funding_conditions
     from caremodels.evaluation import indicator_counts
@@ -140,12 +146,12 @@ def evaluate(
             except ValueError as error:
                 raise DataError(str(error), file=warehouse_path) from error
         else:
-            with reporter.step(f"Running {_METHOD_NAMES[method]} for {site or care_model}"):
+            with reporter.step(f"Running {REGISTRY[method].name} for {site or care_model}"):
                 results = [
                     run_evaluation(
                         store,
                         indicator=indicator_id,
-                        method=method,  # type: ignore[arg-type]
+                        method=method,
                         site=site,
                         care_model=care_model,
                         baseline_year=financial_year(baseline_year),
@@ -155,6 +161,7 @@ def evaluate(
                         end=month_end(last_month) if last_month else None,
                         design=design,  # type: ignore[arg-type]
                         exclude_sites=exclude_sites,
+                        pool=pool,  # type: ignore[arg-type]
                         counts=counts,
                     )
                 ]
@@ -182,40 +189,74 @@ def describe_result(result: EvaluationResult) -> list[str]:
         f"{_ratio(estimate.ci_high)}); change {estimate.percent_change:+.1f}%"
         + (f"; p = {estimate.p_value:.3f}" if estimate.p_value is not None else ""),
     ]
-    diagnostics = result.diagnostics
-    if "growth" in diagnostics:
-        lines.append(
-            f"  growth {diagnostics['growth']:+.1%}; rest of England {diagnostics['rest_growth']:+.1%}; "
-            f"difference {diagnostics['difference_percentage_points']:+.1f} points"
-        )
-    condition = diagnostics.get("funding_condition_2017")
-    if condition:
-        lines.append(
-            f"  2017 funding condition (growth {condition['required_points_below_rest']:.0f} or more percentage points below the rest of England): "
-            + ("met" if condition["met"] else "not met")
-        )
-    if "pre_trend" in diagnostics and diagnostics["pre_trend"].get("tested"):
-        lines.append(f"  pre-trend test: p = {diagnostics['pre_trend']['p_value']:.3f}")
-    if "inference" in diagnostics:
-        inference = diagnostics["inference"]
-        spread = inference.get("dispersion_over_poisson", inference.get("dispersion_over_robust"))
-        lines.append(
-            f"  inference: {inference['method']}; {inference['placebos']} placebos"
-            + (f", spread {spread:.2f} times the model's" if spread is not None else "")
-        )
-    if "fit" in diagnostics:
-        fit = diagnostics["fit"]
-        lines.append(
-            f"  fit before the start: RMSPE {fit['pre_rmspe']:.2f} ({fit['unit']}); post/pre ratio "
-            f"{fit['post_pre_ratio']:.2f}, placebo rank p = {fit['rank_p_value']:.3f}"
-        )
-    if "balance" in diagnostics:
-        lines.append(
-            f"  matched {diagnostics['matched_treated']} of {diagnostics['treated_residents']} residents; "
-            f"largest |SMD| {diagnostics['max_abs_smd_before']:.2f} before, "
-            f"{diagnostics['max_abs_smd_after']:.2f} after matching (goal < {diagnostics['balance_goal']})"
-        )
+    lines += _diagnostic_lines(result)
+    if result.comparison_pool is not None:
+        pool = result.comparison_pool
+        lines.append(f"  {pool.summary()}")
+        for excluded in pool.excluded_sites:
+            if excluded.practices:
+                lines.append(
+                    f"    left out: {excluded.name} ({excluded.practices} practices): {excluded.reason}"
+                )
     lines += [f"  caveat: {caveat}" for caveat in result.caveats]
+    return lines
+
+
+def _diagnostic_lines(result: EvaluationResult) -> list[str]:
+    """Each method's diagnostics, read from its typed model."""
+    from caremodels.evaluation.did import DidDiagnostics
+    from caremodels.evaluation.matched import MatchedDiagnostics
+    from caremodels.evaluation.monitoring import BaselineDiagnostics
+    from caremodels.evaluation.synthetic import SyntheticDiagnostics
+
+    d = result.diagnostics
+    lines: list[str] = []
+    if isinstance(d, BaselineDiagnostics):
+        lines.append(
+            f"  growth {d.growth:+.1%}; comparison practices {d.rest_growth:+.1%}; "
+            f"difference {d.difference_percentage_points:+.1f} points"
+        )
+        if d.funding_condition_2017 is not None:
+            condition = d.funding_condition_2017
+            lines.append(
+                f"  2017 funding condition (growth {condition.required_points_below_rest:.0f} or more percentage "
+                "points below the rest of England): " + ("met" if condition.met else "not met")
+            )
+    if isinstance(d, DidDiagnostics):
+        lines.append(f"  pre-trend test: {d.pre_trend.verdict}")
+        if d.pre_trend.minimum_detectable_trend_percent_per_year is not None:
+            lines.append(
+                "  pre-trend test finds a steady trend of "
+                f"{d.pre_trend.minimum_detectable_trend_percent_per_year:.1f}% a year 80% of the time"
+            )
+    if isinstance(d, DidDiagnostics | SyntheticDiagnostics) or (
+        isinstance(d, BaselineDiagnostics) and d.inference is not None
+    ):
+        inference = d.inference
+        if inference is not None:
+            spread = inference.dispersion_over_poisson
+            lines.append(
+                f"  inference: {inference.method}; {inference.placebos} placebos"
+                + (f", spread {spread:.2f} times the model's" if math.isfinite(spread) else "")
+            )
+    if isinstance(d, SyntheticDiagnostics):
+        fit = d.fit
+        lines.append(
+            f"  fit before the start: RMSPE {fit.pre_rmspe:.2f} ({fit.unit}); post/pre ratio "
+            f"{fit.post_pre_ratio:.2f}, placebo rank p = {fit.rank_p_value:.3f}"
+        )
+    if isinstance(d, MatchedDiagnostics):
+        spread = d.inference.dispersion_over_robust
+        lines.append(
+            f"  inference: {d.inference.method}; {d.inference.placebos} placebos"
+            + (f", spread {spread:.2f} times the model's" if math.isfinite(spread) else "")
+        )
+        lines.append(
+            f"  matched {d.matched_treated} of {d.treated_residents} residents; "
+            f"largest |SMD| {d.max_abs_smd_before:.2f} before, "
+            f"{d.max_abs_smd_after:.2f} after matching (goal < {d.balance_goal}); rates "
+            f"{d.treated_rate:.3f} against {d.matched_comparison_rate:.3f} {d.rate_unit}"
+        )
     return lines
 
 
@@ -316,15 +357,34 @@ def _fmt(value: Any) -> str:
     "--indicator",
     "indicator_ids",
     multiple=True,
-    help="Indicator to report (repeatable; default: emergency admissions).",
+    help="Indicator to report (repeatable; default: emergency admissions, and for a care home site "
+    "its residents' emergency admissions).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(list(POOL_RULES)),
+    default=DEFAULT_POOL,
+    show_default=True,
+    help=_POOL_HELP,
 )
 @click.pass_context
 def report(
-    context: click.Context, warehouse_path: Path, site: str, out_file: Path, indicator_ids: tuple[str, ...]
+    context: click.Context,
+    warehouse_path: Path,
+    site: str,
+    out_file: Path,
+    indicator_ids: tuple[str, ...],
+    pool: str,
 ) -> None:
     """Write a printable evaluation report for a site (HTML): its own before-and-after figure beside
     each controlled estimate, the methods in plain English, diagnostics and charts."""
     from caremodels.reports import write_site_report
 
-    written = write_site_report(warehouse_path, site, out_file, indicators=list(indicator_ids) or None)
+    written = write_site_report(
+        warehouse_path,
+        site,
+        out_file,
+        indicators=list(indicator_ids) or None,
+        pool=pool,  # type: ignore[arg-type]
+    )
     reporter_of(context).out.print(f"report written to {written}")

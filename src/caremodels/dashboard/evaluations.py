@@ -19,9 +19,8 @@ import pandas as pd
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.claims import BeforeAfterVersusMatched, before_after_versus_matched
-from caremodels.evaluation.did import difference_in_differences
+from caremodels.evaluation.methods import REGISTRY, EvaluationMethod, MethodInputs
 from caremodels.evaluation.result import EvaluationResult
-from caremodels.evaluation.synthetic import synthetic_control
 from caremodels.evaluation.targets import EvaluationTarget, resolve_target
 from caremodels.indicators import IndicatorDefinition
 from caremodels.warehouse.store import Warehouse
@@ -52,23 +51,23 @@ class ControlledMethod:
     run: Runner
 
 
-def _difference_in_differences(
-    counts: pd.DataFrame, target: EvaluationTarget, definition: IndicatorDefinition
-) -> EvaluationResult:
-    return difference_in_differences(counts, target, indicator=definition.id)
+def _registry_runner(method: EvaluationMethod) -> Runner:
+    def run(
+        counts: pd.DataFrame, target: EvaluationTarget, definition: IndicatorDefinition
+    ) -> EvaluationResult:
+        return method.run(MethodInputs(counts=counts, target=target, definition=definition))
 
-
-def _synthetic_control(
-    counts: pd.DataFrame, target: EvaluationTarget, definition: IndicatorDefinition
-) -> EvaluationResult:
-    return synthetic_control(counts, target, indicator=definition.id, multiplier=definition.multiplier)
+    return run
 
 
 def controlled_methods() -> list[ControlledMethod]:
-    """The controlled methods a site page shows, in the order it shows them."""
+    """The controlled methods a site page shows, in the order it shows them: the practice-level
+    methods of the evaluation registry other than programme monitoring, run by the registry's own
+    runners (what ``caremodels evaluate`` runs)."""
     return [
-        ControlledMethod("difference in differences", _difference_in_differences),
-        ControlledMethod("synthetic control", _synthetic_control),
+        ControlledMethod(method.name, _registry_runner(method))
+        for method in REGISTRY.values()
+        if method.level == "practice" and method.id != "baseline"
     ]
 
 

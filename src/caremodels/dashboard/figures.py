@@ -1156,7 +1156,7 @@ def evaluation_out(result: EvaluationResult) -> EvaluationOut:
         target={str(key): str(value) for key, value in result.target.items()},
         periods={str(key): str(value) for key, value in result.periods.items()},
         estimate={key: _finite(value) for key, value in result.estimate.model_dump().items()},
-        diagnostics=_clean(result.diagnostics),
+        diagnostics=_clean(result.diagnostics.model_dump()),
         caveats=list(result.caveats),
     )
 

@@ -7,14 +7,16 @@ high baseline year (regression to the mean) and the trend everyone shared. Indep
 evaluations sometimes disagreed. ``before_after_versus_matched`` computes both on the same warehouse,
 with the numbers that explain the gap, and words them in plain English.
 
-Boundaries: reads care_home_residence and the outcome's table through DuckDB SQL; returns models
-holding aggregates only (rates per resident-year), never person-level rows.
+Boundaries: reads the indicator's events per person and day through the indicator engine and the
+residence (resident-years) through DuckDB SQL; returns models holding aggregates only (rates per
+resident-year), never person-level rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -22,21 +24,32 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.matched import PersonOutcome, matched_controls, person_outcomes
-from caremodels.evaluation.result import Estimate, EvaluationResult
-from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.evaluation.matched import outcome_definition
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
+from caremodels.evaluation.run import evaluate, indicator_counts, target_for
+from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
+from caremodels.indicators import IndicatorDefinition
+from caremodels.indicators.ibis_engine import duckdb_engine_for
 from caremodels.periods import financial_year_bounds, financial_year_label
-from caremodels.reference import find_site, vanguard_sites
+from caremodels.reference import find_site
 from caremodels.stats import crude_rate
 from caremodels.warehouse.store import Warehouse
 
 __all__ = [
     "BeforeAfter",
+    "BeforeAfterDiagnostics",
     "BeforeAfterVersusMatched",
     "ResidentYear",
     "before_after_versus_matched",
     "resident_rates",
+    "residents_definition",
 ]
+
+
+class BeforeAfterDiagnostics(Diagnostics):
+    baseline_rate: float
+    comparison_rate: float
+    rate_unit: str
 
 
 class ResidentYear(BaseModel):
@@ -75,12 +88,24 @@ class BeforeAfterVersusMatched(BaseModel):
     explanation: list[str]
 
 
+def residents_definition(indicator: str) -> IndicatorDefinition:
+    """The catalogue indicator counted for care home residents: its own definition when it is a
+    residents' indicator (``care_home_emergency_admissions``...), otherwise the same events kept
+    only on days the person lived in a care home, at the practice aligned with the home."""
+    definition = outcome_definition(indicator)
+    if definition.numerator.cohort == "care_home_residents":
+        return definition
+    numerator = definition.numerator.model_copy(update={"cohort": "care_home_residents"})
+    return definition.model_copy(update={"numerator": numerator})
+
+
 def resident_rates(
     warehouse: Warehouse, practices: set[str], *, indicator: str, years: list[int]
 ) -> list[ResidentYear]:
     """Events per resident-year among residents of homes aligned with ``practices``, counting only
-    events on days the person lived in such a home, for each financial year."""
-    outcome = _person_outcome(indicator)
+    events on days the person lived in such a home, for each financial year. The events are the
+    indicator's own, per person and day from the indicator engine."""
+    definition = residents_definition(indicator)
     connection = warehouse.connection
     bounds = pd.DataFrame(
         [(year, *financial_year_bounds(year)) for year in years], columns=["year", "first_day", "last_day"]
@@ -89,61 +114,61 @@ def resident_rates(
     connection.register("claim_years", bounds)
     connection.register("claim_practices", homes)
     try:
-        frame: pd.DataFrame = connection.execute(
-            f"""
+        exposure: pd.DataFrame = connection.execute(
+            """
             WITH stays AS (
                 SELECT person_id, residence_start AS first_day,
                        coalesce(residence_end, DATE '9999-12-31') AS last_day
                 FROM care_home_residence JOIN claim_practices USING (practice_code)
-            ),
-            exposure AS (
-                SELECT y.year,
-                       sum(greatest(0, date_diff('day', greatest(s.first_day, y.first_day),
-                                                 least(s.last_day, y.last_day)) + 1)) / 365.25 AS resident_years
-                FROM claim_years y JOIN stays s
-                  ON s.first_day <= y.last_day AND s.last_day >= y.first_day
-                GROUP BY y.year
-            ),
-            events AS (
-                SELECT y.year, sum(e.value) AS events
-                FROM (SELECT person_id, CAST({outcome.date_expression} AS DATE) AS day,
-                             CAST({outcome.value_expression} AS DOUBLE) AS value
-                      FROM {outcome.table} WHERE {outcome.condition}) e
-                JOIN stays s ON s.person_id = e.person_id AND e.day BETWEEN s.first_day AND s.last_day
-                JOIN claim_years y ON e.day BETWEEN y.first_day AND y.last_day
-                GROUP BY y.year
             )
-            SELECT y.year, coalesce(x.resident_years, 0) AS resident_years, coalesce(e.events, 0) AS events
-            FROM claim_years y LEFT JOIN exposure x USING (year) LEFT JOIN events e USING (year)
-            ORDER BY y.year
+            SELECT y.year,
+                   coalesce(sum(greatest(0, date_diff('day', greatest(s.first_day, y.first_day),
+                                         least(s.last_day, y.last_day)) + 1)), 0) / 365.25 AS resident_years
+            FROM claim_years y LEFT JOIN stays s
+              ON s.first_day <= y.last_day AND s.last_day >= y.first_day
+            GROUP BY y.year ORDER BY y.year
             """
         ).df()
     finally:
         connection.unregister("claim_years")
         connection.unregister("claim_practices")
+    engine = duckdb_engine_for(warehouse)
+    try:
+        events = engine.person_day_events(
+            definition,
+            first_day=financial_year_bounds(min(years))[0],
+            last_day=financial_year_bounds(max(years))[1],
+        )
+    finally:
+        engine.close()
+    events = events[events["practice_code"].isin(practices)]
+    by_year = {
+        int(year): float(
+            events.loc[
+                (events["day"] >= pd.Timestamp(first)) & (events["day"] <= pd.Timestamp(last)), "numerator"
+            ].sum()
+        )
+        for year, first, last in bounds.itertuples(index=False)
+    }
+    counted = definition.numerator.measure == "count"
     rows = []
-    for year, resident_years, events in frame[["year", "resident_years", "events"]].itertuples(index=False):
+    for year, resident_years in exposure[["year", "resident_years"]].itertuples(index=False):
         if resident_years <= 0:
             raise CaremodelsError(f"no care home residents in {financial_year_label(int(year))}")
-        estimate = crude_rate(float(events), float(resident_years), multiplier=1)
+        total = by_year[int(year)]
+        estimate = crude_rate(total, float(resident_years), multiplier=1)
         rows.append(
             ResidentYear(
                 financial_year=financial_year_label(int(year)),
-                events=float(events),
+                events=total,
                 resident_years=float(resident_years),
                 rate=estimate.value,
-                ci_low=estimate.lower,
-                ci_high=estimate.upper,
+                # Bed days are not Poisson counts: no interval.
+                ci_low=estimate.lower if counted else math.nan,
+                ci_high=estimate.upper if counted else math.nan,
             )
         )
     return rows
-
-
-def _person_outcome(indicator: str) -> PersonOutcome:
-    outcomes = person_outcomes()
-    if indicator not in outcomes:
-        raise CaremodelsError(f"cannot count {indicator!r} for care home residents")
-    return outcomes[indicator]
 
 
 def _before_after(
@@ -154,7 +179,8 @@ def _before_after(
         "Uncontrolled before-and-after comparison: everything else that changed between the two years "
         "is credited to the care model.",
     ]
-    if min(baseline.events, comparison.events) > 0:
+    # Bed days carry no Poisson interval (their ci_low is NaN), so neither does their ratio.
+    if min(baseline.events, comparison.events) > 0 and math.isfinite(baseline.ci_low):
         standard_error = math.sqrt(1 / baseline.events + 1 / comparison.events)
         z = float(scipy_stats.norm.ppf(0.975))
         low, high = ratio * math.exp(-z * standard_error), ratio * math.exp(z * standard_error)
@@ -174,12 +200,13 @@ def _before_after(
             estimate=Estimate(
                 rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
             ),
-            diagnostics={
-                "baseline_rate": baseline.rate,
-                "comparison_rate": comparison.rate,
-                "rate_unit": "per resident-year",
-            },
+            diagnostics=BeforeAfterDiagnostics(
+                baseline_rate=baseline.rate,
+                comparison_rate=comparison.rate,
+                rate_unit="per resident-year",
+            ),
             caveats=caveats,
+            comparison_pool=target.pool,
         ),
     )
 
@@ -188,37 +215,45 @@ def before_after_versus_matched(
     warehouse: Warehouse,
     site: str,
     *,
-    indicator: str = "emergency_admissions",
+    indicator: str = "care_home_emergency_admissions",
     baseline_year: int = 2015,
     comparison_year: int = 2016,
     end: dt.date | None = None,
-    exclude_other_vanguards: bool = True,
+    pool: PoolRule = DEFAULT_POOL,
+    exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> BeforeAfterVersusMatched:
     """The site's own figure (its care home residents' rate in ``comparison_year`` against
     ``baseline_year``) beside the matched-control estimate for residents who moved in from the start
-    of the comparison year, with the numbers that explain the difference. Unless
-    ``exclude_other_vanguards`` is false, residents of homes in other population-based vanguard sites
-    (MCP, PACS and EHCH, which changed how their care homes were supported too) are not comparisons."""
+    of the comparison year, with the numbers that explain the difference. The matched estimate is
+    exactly ``evaluate(method="matched", start=<April of the comparison year>)`` with the same
+    comparison ``pool`` and ``exclude_sites``, so the command line, the report, the demo and the
+    dashboard show one figure; ``indicator`` is any catalogue indicator of people's events, counted
+    for residents (``residents_definition``)."""
     if comparison_year <= baseline_year:
         raise CaremodelsError("the comparison year must come after the baseline year")
     found = find_site(site)
-    present = {row[0] for row in warehouse.query("SELECT DISTINCT practice_code FROM care_home_residence")}
-    others = (
-        [
-            other.id
-            for other in vanguard_sites()
-            if other.care_model in ("MCP", "PACS", "EHCH") and other.id != found.id
-        ]
-        if exclude_other_vanguards
-        else []
+    matched = evaluate(
+        warehouse,
+        indicator=indicator,
+        method="matched",
+        site=found.id,
+        start=financial_year_bounds(comparison_year)[0],
+        end=end,
+        pool=pool,
+        exclude_sites=exclude_sites,
+        membership_file=membership_file,
+        counts=counts,
     )
-    matched_target = resolve_target(
+    present = counts if counts is not None else indicator_counts(warehouse, indicator)
+    matched_target = target_for(
         present,
         site=found.id,
         start=financial_year_bounds(comparison_year)[0],
-        exclude_sites=others,
+        exclude_sites=exclude_sites,
         membership_file=membership_file,
+        pool=pool,
     )
     years = [baseline_year - 1, baseline_year, comparison_year]
     try:
@@ -236,7 +271,6 @@ def before_after_versus_matched(
         warehouse, matched_target.control_practices, indicator=indicator, years=years
     )
     before_after = _before_after(matched_target, indicator, site_years[-2], site_years[-1])
-    matched = matched_controls(warehouse, matched_target, indicator=indicator, end=end)
     elsewhere_change = (other_years[-1].rate / other_years[-2].rate - 1) * 100
     jump = (site_years[1].rate / site_years[0].rate - 1) * 100 if with_prior else None
     elsewhere_jump = (other_years[1].rate / other_years[0].rate - 1) * 100 if with_prior else None
@@ -264,7 +298,7 @@ def _explain(
     elsewhere_jump: float | None,
     years: list[int],
 ) -> list[str]:
-    measure = indicator.replace("_", " ")
+    measure = indicator.removeprefix("care_home_").replace("_", " ")
     own = before_after.result.estimate
     baseline, comparison = before_after.baseline, before_after.comparison
     estimate = matched.estimate

@@ -29,9 +29,18 @@ analysis is repeated with each comparison CCG's residents as if they were the ta
 of those placebo estimates, relative to their robust standard errors, widens (or narrows) the
 target's. With fewer than three usable placebos the robust interval is given, with a caveat.
 
-Boundaries: reads the warehouse (care_home_residence, gp_registrations, apc_spells, conditions,
-frailty_assessments and the outcome's table) through DuckDB SQL; returns an ``EvaluationResult``.
-Person-level rows never leave this module except as aggregates.
+Outcome: any catalogue indicator whose events carry a person (``outcome_definition``). Its events
+are counted per person and day by the indicator engine (``person_day_events``), from the indicator's
+own YAML definition, and so are the prior emergency admissions and bed days matched on: this module
+holds no indicator SQL. The person-level cohort (who lived in which home, from when to when) replaces
+the definition's own cohort: a residents' indicator such as ``care_home_ae_attendances`` counts the
+same events here as ``ae_attendances``. The practice-level covariate adjusted for in the outcome
+model is the practice's own observed over expected events *of the outcome* before the start, so an
+A&E outcome is adjusted for how readily a practice's patients go to A&E, not for their admissions.
+
+Boundaries: reads the warehouse through the indicator engine (events) and DuckDB SQL for the cohort
+only (care_home_residence, gp_registrations, conditions, frailty_assessments); returns an
+``EvaluationResult``. Person-level rows never leave this module except as aggregates.
 """
 
 from __future__ import annotations
@@ -45,28 +54,37 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
-from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
+from caremodels.indicators import IndicatorDefinition, find_indicator
+from caremodels.indicators.engines import CountingEngine
+from caremodels.indicators.geography import AreaSet
+from caremodels.indicators.ibis_engine import duckdb_engine_for
+from caremodels.indicators.periods import Period, month_index, month_start
+from caremodels.indicators.tables import EVENT_TABLES
 from caremodels.periods import month_end
-from caremodels.reference import emergency_admission_methods, practices
+from caremodels.reference import practices
 from caremodels.warehouse.store import Warehouse
 
 __all__ = [
     "AREA_COVARIATES",
     "BALANCE_GOAL",
     "COVARIATES",
+    "BalanceRow",
     "Design",
     "MatchedCohort",
-    "PersonOutcome",
+    "MatchedDiagnostics",
     "balance_table",
     "build_cohort",
     "match_on_propensity",
     "matched_controls",
-    "person_outcomes",
+    "outcome_definition",
+    "practice_outcome_ratios",
     "weighted_poisson",
 ]
 
@@ -88,60 +106,131 @@ COVARIATES: dict[str, str] = {
 # all of a site's residents, so with a few treated practices matching on it would trade away the
 # balance of everything else.
 AREA_COVARIATES: dict[str, str] = {
-    "log_practice_admission_ratio": "Practice's emergency admissions before the start, observed / expected (log)",
+    "log_practice_outcome_ratio": "Practice's events of the outcome before the start, observed / expected (log)",
 }
 _EXACT = ("female", "nursing")
 # A comparison area needs this many residents to serve as a placebo.
 MIN_PLACEBO_RESIDENTS = 20
 Design = Literal["new_residents", "all_residents"]
 _ENGLAND_MEAN_IMD = 23.0
+# Ridge per unit of weight on the outcome model's covariates, used only when they separate the data.
+SEPARATION_PENALTY = 1e-3
+# Prior hospital use matched on for every outcome (the covariates prior_emergency_admissions and
+# prior_bed_days); another outcome's own prior events are added as prior_outcome.
+_PRIOR_USE_INDICATORS = ("emergency_admissions", "emergency_bed_days")
 
 
-@dataclass(frozen=True)
-class PersonOutcome:
-    """How to count an indicator's events for one person: a table, an event date, a filter and the
-    value each event adds (1 for a count, the length of stay for bed days)."""
+class BalanceRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    table: str
-    date_expression: str
-    condition: str
-    value_expression: str
-    unit: str
-
-
-def person_outcomes() -> dict[str, PersonOutcome]:
-    emergency = ", ".join(f"'{code}'" for code in sorted(emergency_admission_methods()))
-    elective = "'11', '12', '13'"
-    return {
-        "emergency_admissions": PersonOutcome(
-            "apc_spells", "admission_date", f"admission_method IN ({emergency})", "1", "admissions"
-        ),
-        "emergency_bed_days": PersonOutcome(
-            "apc_spells",
-            "admission_date",
-            f"admission_method IN ({emergency})",
-            "date_diff('day', admission_date, discharge_date)",
-            "bed days",
-        ),
-        "elective_admissions": PersonOutcome(
-            "apc_spells", "admission_date", f"admission_method IN ({elective})", "1", "admissions"
-        ),
-        "ae_attendances": PersonOutcome(
-            "ae_attendances", "CAST(arrival_time AS DATE)", "TRUE", "1", "attendances"
-        ),
-        "ambulance_incidents": PersonOutcome(
-            "ambulance_incidents", "CAST(call_time AS DATE)", "TRUE", "1", "incidents"
-        ),
-    }
+    covariate: str
+    label: str
+    treated_mean_before: float
+    comparison_mean_before: float
+    smd_before: float
+    treated_mean_after: float
+    comparison_mean_after: float
+    smd_after: float
 
 
-def _outcome(indicator: str) -> PersonOutcome:
-    outcomes = person_outcomes()
-    if indicator not in outcomes:
+class MatchedInference(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    placebos: int
+    dispersion_over_robust: float
+    robust_standard_error: float
+    rank_p_value: float
+
+
+class MatchedDiagnostics(Diagnostics):
+    model: str
+    treated_residents: int
+    comparison_residents: int
+    matched_treated: int
+    unmatched_treated: int
+    comparison_used: int
+    neighbours: int
+    caliper_logit_sd: float
+    balance: list[BalanceRow]
+    balance_goal: float
+    area_balance: list[BalanceRow]
+    max_abs_smd_before: float
+    max_abs_smd_after: float
+    treated_rate: float
+    matched_comparison_rate: float
+    rate_unit: str
+    inference: MatchedInference
+
+
+def _events_per_person(definition: IndicatorDefinition) -> IndicatorDefinition:
+    """The definition's events whoever and wherever the person was: the person-level cohort (who
+    lived in which home, from when to when) takes the place of the definition's own cohort."""
+    if definition.numerator.cohort == "all_patients":
+        return definition
+    numerator = definition.numerator.model_copy(update={"cohort": "all_patients"})
+    return definition.model_copy(update={"numerator": numerator})
+
+
+def _same_events(one: IndicatorDefinition, other: IndicatorDefinition) -> bool:
+    def key(definition: IndicatorDefinition) -> tuple[Any, ...]:
+        n = definition.numerator
+        return (n.table, n.date, frozenset(n.where), n.linked, n.measure, n.sum_of)
+
+    return key(_events_per_person(one)) == key(_events_per_person(other))
+
+
+def outcome_definition(indicator: str) -> IndicatorDefinition:
+    """The catalogue indicator whose events matched controls count per person; refused if its
+    events carry no person (prescribing) or are not counted as events (a proportion)."""
+    definition = find_indicator(indicator)
+    if not EVENT_TABLES[definition.numerator.table].has_person:
         raise CaremodelsError(
-            f"matched controls cannot count {indicator!r} per person (can: {', '.join(sorted(outcomes))})"
+            f"matched controls cannot count {indicator!r} per person: {definition.numerator.table} holds no people"
         )
-    return outcomes[indicator]
+    if definition.statistic != "rate":
+        raise CaremodelsError(
+            f"matched controls cannot count {indicator!r} per person: it is a proportion, not a rate of events"
+        )
+    return definition
+
+
+def _unit(definition: IndicatorDefinition) -> str:
+    if definition.numerator.measure == "bed_days":
+        return "bed days"
+    if definition.numerator.measure == "sum":
+        return str(definition.numerator.sum_of)
+    return "events"
+
+
+def _events_by_window(
+    engine: CountingEngine,
+    definition: IndicatorDefinition,
+    cohort: pd.DataFrame,
+    prior_days: int,
+    during: str,
+    prior: str,
+) -> pd.DataFrame:
+    """Per person of ``cohort``: the definition's measure summed from the index date to the end of
+    follow-up (``during``) and in the ``prior_days`` before the index date (``prior``)."""
+    first = (cohort["index_date"].min() - pd.Timedelta(days=prior_days)).date()
+    last = cohort["followup_end"].max().date()
+    events = engine.person_day_events(
+        _events_per_person(definition), first_day=first, last_day=last, people=set(cohort["person_id"])
+    )
+    joined = events.merge(cohort[["person_id", "index_date", "followup_end"]], on="person_id")
+    in_followup = (joined["day"] >= joined["index_date"]) & (joined["day"] <= joined["followup_end"])
+    before = (joined["day"] < joined["index_date"]) & (
+        joined["day"] >= joined["index_date"] - pd.Timedelta(days=prior_days)
+    )
+    frame = pd.DataFrame(
+        {
+            "person_id": joined["person_id"],
+            during: joined["numerator"].where(in_followup, 0.0),
+            prior: joined["numerator"].where(before, 0.0),
+        }
+    )
+    return frame.groupby("person_id", as_index=False)[[during, prior]].sum()
 
 
 def build_cohort(
@@ -154,46 +243,57 @@ def build_cohort(
     design: Design = "new_residents",
 ) -> pd.DataFrame:
     """One row per resident of a target or comparison care home in follow-up: ``treated`` (0/1),
-    care home, ``person_years``, ``outcome`` (events in follow-up) and the covariates."""
-    outcome = _outcome(indicator)
+    care home, ``person_years``, ``outcome`` (the indicator's events in follow-up, counted per
+    person by the indicator engine) and the covariates."""
+    definition = outcome_definition(indicator)
     connection = warehouse.connection
     if not connection.execute("SELECT count(*) FROM care_home_residence").fetchone()[0]:  # type: ignore[index]
         raise CaremodelsError("the warehouse holds no care home residences: matched controls need them")
-    if end is None:
-        last = connection.execute(f"SELECT max({outcome.date_expression}) FROM {outcome.table}").fetchone()[0]  # type: ignore[index]
-        if last is None:
-            raise CaremodelsError(f"the warehouse holds no {outcome.table}")
-        end = month_end(last)
-    if end <= target.start:
-        raise CaremodelsError(f"follow-up would end before the start {target.start:%Y-%m}")
-    arms = pd.DataFrame(
-        [(code, 1) for code in sorted(target.treated_practices)]
-        + [(code, 0) for code in sorted(target.control_practices)],
-        columns=["practice_code", "treated"],
-    )
-    connection.register("evaluation_arms", arms)
+    engine = duckdb_engine_for(warehouse)
     try:
-        cohort = _residents(connection, target.start, end, design)
+        if end is None:
+            months = engine.data_months(definition.numerator)
+            if months is None:
+                raise CaremodelsError(f"the warehouse holds no {definition.numerator.table}")
+            end = month_end(month_start(months[1]))
+        if end <= target.start:
+            raise CaremodelsError(f"follow-up would end before the start {target.start:%Y-%m}")
+        arms = pd.DataFrame(
+            [(code, 1) for code in sorted(target.treated_practices)]
+            + [(code, 0) for code in sorted(target.control_practices)],
+            columns=["practice_code", "treated"],
+        )
+        connection.register("evaluation_arms", arms)
+        try:
+            cohort = _residents(connection, target.start, end, design)
+        finally:
+            connection.unregister("evaluation_arms")
+        if cohort.empty:
+            raise CaremodelsError("no care home residents of the target or comparison practices in follow-up")
+        for column in ("index_date", "stay_end", "birth_month", "death"):
+            cohort[column] = pd.to_datetime(cohort[column]).astype("datetime64[ns]")
+        cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
+        cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
+        events = _events_by_window(engine, definition, cohort, prior_days, "outcome", "prior_outcome")
+        admissions = _events_by_window(
+            engine,
+            find_indicator("emergency_admissions"),
+            cohort,
+            prior_days,
+            "_",
+            "prior_emergency_admissions",
+        )
+        days = _events_by_window(
+            engine, find_indicator("emergency_bed_days"), cohort, prior_days, "_", "prior_bed_days"
+        )
+        ratios = practice_outcome_ratios(engine, definition, target.start)
     finally:
-        connection.unregister("evaluation_arms")
-    if cohort.empty:
-        raise CaremodelsError("no care home residents of the target or comparison practices in follow-up")
-    for column in ("index_date", "stay_end", "birth_month", "death"):
-        cohort[column] = pd.to_datetime(cohort[column])
-    cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
-    cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
+        engine.close()
     connection.register("evaluation_cohort", cohort[["person_id", "index_date", "followup_end"]])
     try:
-        events = _person_events(connection, outcome, prior_days, "outcome", "prior_outcome")
-        outcomes = person_outcomes()
-        admissions = _person_events(
-            connection, outcomes["emergency_admissions"], prior_days, "_", "prior_emergency_admissions"
-        )
-        days = _person_events(connection, outcomes["emergency_bed_days"], prior_days, "_", "prior_bed_days")
         extra = _conditions_and_frailty(connection)
     finally:
         connection.unregister("evaluation_cohort")
-    ratios = _practice_admission_ratios(connection, target.start)
     cohort = (
         cohort.merge(events, on="person_id", how="left")
         .merge(admissions[["person_id", "prior_emergency_admissions"]], on="person_id", how="left")
@@ -218,7 +318,7 @@ def build_cohort(
     cohort["deprivation"] = [
         imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
     ]
-    cohort["log_practice_admission_ratio"] = np.log(
+    cohort["log_practice_outcome_ratio"] = np.log(
         cohort["practice_code"].map(ratios).fillna(1.0).astype(float).clip(lower=0.05)
     )
     start = pd.Timestamp(target.start)
@@ -227,49 +327,46 @@ def build_cohort(
     return cohort.reset_index(drop=True)
 
 
-def _practice_admission_ratios(connection: Any, start: dt.date, months: int = 24) -> dict[str, float]:
-    """Each practice's emergency admissions in the ``months`` before the start over those expected
-    from every practice's rates by sex and five-year age band (indirect standardisation): what its
-    patients share (its homes, its ways of working), which matching on people alone cannot see."""
-    emergency = person_outcomes()["emergency_admissions"].condition
-    first = dt.date(start.year - months // 12, start.month, 1)
-    last = start - dt.timedelta(days=1)
-    middle = first + (last - first) / 2
-    frame: pd.DataFrame = connection.execute(
-        f"""
-        WITH exposure AS (
-            SELECT practice_code, sex,
-                   least(18, greatest(0, floor(date_sub('year', birth_month, CAST($middle AS DATE)) / 5)))
-                       AS band,
-                   sum(date_diff('day', greatest(registration_start, CAST($first AS DATE)),
-                                 least(coalesce(registration_end, CAST($last AS DATE)), CAST($last AS DATE))) + 1)
-                       / 365.25 AS person_years
-            FROM gp_registrations
-            WHERE registration_start <= CAST($last AS DATE)
-              AND (registration_end IS NULL OR registration_end >= CAST($first AS DATE))
-            GROUP BY ALL
-        ),
-        events AS (
-            SELECT gp_practice_code AS practice_code, sex, least(18, floor(age / 5)) AS band, count(*) AS events
-            FROM apc_spells
-            WHERE {emergency} AND admission_date BETWEEN CAST($first AS DATE) AND CAST($last AS DATE)
-            GROUP BY ALL
-        ),
-        cells AS (
-            SELECT x.practice_code, x.sex, x.band, x.person_years, coalesce(e.events, 0) AS events
-            FROM exposure x LEFT JOIN events e USING (practice_code, sex, band)
-        ),
-        national AS (
-            SELECT sex, band, sum(events) / sum(person_years) AS rate FROM cells GROUP BY ALL
-        )
-        SELECT c.practice_code, sum(c.events) AS observed, sum(c.person_years * n.rate) AS expected
-        FROM cells c JOIN national n USING (sex, band)
-        GROUP BY c.practice_code
-        """,
-        {"first": first, "last": last, "middle": middle},
-    ).df()
-    frame = frame[frame["expected"] > 0]
-    return dict(zip(frame["practice_code"], frame["observed"] / frame["expected"], strict=True))
+def practice_outcome_ratios(
+    engine: CountingEngine, definition: IndicatorDefinition, start: dt.date, months: int = 24
+) -> dict[str, float]:
+    """Each practice's events of the outcome (whoever the person, wherever they lived) in the
+    ``months`` before the start over those expected from every practice's rates by sex and
+    five-year age band (indirect standardisation; by the practice's list alone when the events carry
+    no age and sex): what its patients share (its homes, its ways of working, how readily it sends
+    people to hospital for this outcome), which matching on people alone cannot see. Counted by the
+    indicator engine from the indicator's own definition."""
+    numerator = _events_per_person(definition).numerator
+    last = month_index(start) - 1
+    first = last - months + 1
+    area = AreaSet("practice", "each_practice", {}, "each practice")
+    period = Period("month", first, last)
+    document = {
+        **definition.model_dump(by_alias=True, exclude={"numerator", "denominator"}),
+        "numerator": numerator.model_dump(by_alias=True),
+        "denominator": {"kind": "registered_population"},
+        "statistic": "rate",
+        "standardisation": "esp2013",
+    }
+    try:
+        standardised = IndicatorDefinition.model_validate(document)
+    except ValidationError:
+        standardised = IndicatorDefinition.model_validate({**document, "standardisation": "none"})
+    counts = engine.counts(standardised, [area], [period])
+    counts = counts[counts["denominator"] > 0]
+    if counts.empty:
+        return {}
+    bands = [column for column in ("sex", "age_band") if column in counts.columns]
+    if bands:
+        national = counts.groupby(bands)[["numerator", "denominator"]].sum()
+        rate = (national["numerator"] / national["denominator"]).rename("rate").reset_index()
+        counts = counts.merge(rate, on=bands)
+    else:
+        counts = counts.assign(rate=counts["numerator"].sum() / counts["denominator"].sum())
+    counts = counts.assign(expected=counts["denominator"] * counts["rate"])
+    totals = counts.groupby("code")[["numerator", "expected"]].sum()
+    totals = totals[totals["expected"] > 0]
+    return dict(zip(totals.index, totals["numerator"] / totals["expected"], strict=True))
 
 
 def _residents(connection: Any, start: dt.date, end: dt.date, design: Design) -> pd.DataFrame:
@@ -341,26 +438,6 @@ def _conditions_and_frailty(connection: Any) -> pd.DataFrame:
         FROM evaluation_cohort c
         LEFT JOIN recorded r USING (person_id)
         LEFT JOIN latest l USING (person_id)
-        """
-    ).df()
-    return frame
-
-
-def _person_events(
-    connection: Any, outcome: PersonOutcome, prior_days: int, during: str, prior: str
-) -> pd.DataFrame:
-    frame: pd.DataFrame = connection.execute(
-        f"""
-        SELECT c.person_id,
-               sum(CASE WHEN e.day >= c.index_date AND e.day <= c.followup_end THEN e.value ELSE 0 END)
-                   AS {during},
-               sum(CASE WHEN e.day < c.index_date AND e.day >= c.index_date - INTERVAL {int(prior_days)} DAY
-                        THEN e.value ELSE 0 END) AS {prior}
-        FROM evaluation_cohort c
-        JOIN (SELECT person_id, CAST({outcome.date_expression} AS DATE) AS day,
-                     CAST({outcome.value_expression} AS DOUBLE) AS value
-              FROM {outcome.table} WHERE {outcome.condition}) e USING (person_id)
-        GROUP BY c.person_id
         """
     ).df()
     return frame
@@ -478,7 +555,7 @@ def _nearest(sorted_scores: FloatArray, score: float, count: int, caliper: float
 
 def balance_table(
     cohort: pd.DataFrame, weights: FloatArray, covariates: Sequence[str] = tuple(COVARIATES)
-) -> list[dict[str, Any]]:
+) -> list[BalanceRow]:
     """Means and standardised mean differences before and after matching. The SMD's denominator is
     the pooled standard deviation before matching, so that before and after are on one scale."""
     treated = cohort["treated"].to_numpy() == 1
@@ -495,16 +572,16 @@ def balance_table(
         else:
             treated_after = control_after = math.nan
         rows.append(
-            {
-                "covariate": column,
-                "label": {**COVARIATES, **AREA_COVARIATES}.get(column, column),
-                "treated_mean_before": treated_before,
-                "comparison_mean_before": control_before,
-                "smd_before": (treated_before - control_before) / spread if spread > 0 else 0.0,
-                "treated_mean_after": treated_after,
-                "comparison_mean_after": control_after,
-                "smd_after": (treated_after - control_after) / spread if spread > 0 else 0.0,
-            }
+            BalanceRow(
+                covariate=column,
+                label={**COVARIATES, **AREA_COVARIATES}.get(column, column),
+                treated_mean_before=treated_before,
+                comparison_mean_before=control_before,
+                smd_before=(treated_before - control_before) / spread if spread > 0 else 0.0,
+                treated_mean_after=treated_after,
+                comparison_mean_after=control_after,
+                smd_after=(treated_after - control_after) / spread if spread > 0 else 0.0,
+            )
         )
     return rows
 
@@ -515,19 +592,27 @@ def weighted_poisson(
     log_offset: FloatArray,
     weights: FloatArray,
     clusters: NDArray[Any] | None = None,
+    *,
+    penalty: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Weighted Poisson regression (quasi-likelihood, so non-integer outcomes such as bed days are
     fine); returns the coefficients and their robust (sandwich) covariance. Without clusters each
     row is its own cluster and the variance is HC3 (each row's score divided by one minus its
     leverage), which holds its level better than the plain sandwich in samples of a few hundred
-    people with skewed counts; with clusters, the clustered sandwich with a G / (G - 1) correction."""
+    people with skewed counts; with clusters, the clustered sandwich with a G / (G - 1) correction.
+
+    ``penalty`` > 0 adds a ridge of ``penalty`` times the total weight to every coefficient after
+    the intercept and the treatment (columns 2 onwards): for covariates that separate the data
+    (some combination predicts no events at all, so the unpenalised estimate runs off to infinity)."""
+    ridge = np.zeros(design.shape[1])
+    ridge[2:] = penalty * float(weights.sum())
     coefficients = np.zeros(design.shape[1])
     positive = outcome[weights > 0]
     coefficients[0] = math.log(max(positive.sum(), 0.5) / np.exp(log_offset[weights > 0]).sum())
     for _ in range(100):
         mean = np.exp(design @ coefficients + log_offset)
-        score = design.T @ (weights * (outcome - mean))
-        information = (design * (weights * mean)[:, None]).T @ design
+        score = design.T @ (weights * (outcome - mean)) - ridge * coefficients
+        information = (design * (weights * mean)[:, None]).T @ design + np.diag(ridge)
         step = np.linalg.solve(information, score)
         step = step / max(1.0, float(np.abs(step).max()) / 2.0)
         coefficients = coefficients + step
@@ -536,7 +621,7 @@ def weighted_poisson(
     else:
         raise ArithmeticError("the outcome model did not converge")
     mean = np.exp(design @ coefficients + log_offset)
-    information = (design * (weights * mean)[:, None]).T @ design
+    information = (design * (weights * mean)[:, None]).T @ design + np.diag(ridge)
     bread = np.linalg.inv(information)
     contributions = design * (weights * (outcome - mean))[:, None]
     if clusters is None:
@@ -557,6 +642,7 @@ class _MatchedFit:
     standard_error: float
     matching: MatchedCohort
     kept: NDArray[np.bool_]
+    penalised: bool = False
 
 
 def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: int) -> _MatchedFit:
@@ -573,13 +659,22 @@ def _fit_matched(cohort: pd.DataFrame, covariates: Sequence[str], neighbours: in
             [np.ones(len(frame)), frame["treated"].to_numpy(dtype=float), _standardise(frame, adjust)]
         )
     )
-    coefficients, covariance = weighted_poisson(
+    arguments = (
         frame["outcome"].to_numpy(dtype=float),
         regressors,
         np.log(frame["person_years"].to_numpy(dtype=float)),
         matching.weights[kept],
     )
-    return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept)
+    penalised = False
+    try:
+        coefficients, covariance = weighted_poisson(*arguments)
+    except (ArithmeticError, np.linalg.LinAlgError):
+        # Covariates that separate the data (no events at all for some combination) send the
+        # unpenalised estimate to infinity: a small ridge on the covariates (not the treatment)
+        # keeps it finite.
+        coefficients, covariance = weighted_poisson(*arguments, penalty=SEPARATION_PENALTY)
+        penalised = True
+    return _MatchedFit(float(coefficients[1]), math.sqrt(float(covariance[1, 1])), matching, kept, penalised)
 
 
 def _independent_columns(matrix: FloatArray, *, tolerance: float = 1e-8) -> FloatArray:
@@ -637,7 +732,8 @@ def matched_controls(
     if treated_count == 0:
         raise CaremodelsError(f"no care home residents of {target.area} in follow-up")
     covariates = list(COVARIATES)
-    if indicator not in ("emergency_admissions", "emergency_bed_days"):
+    definition = outcome_definition(indicator)
+    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
         covariates.append("prior_outcome")
     try:
         fit = _fit_matched(cohort, covariates, neighbours)
@@ -661,7 +757,7 @@ def matched_controls(
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]
     control_weights = matching.weights[kept][frame["treated"].to_numpy() == 0]
-    worst_after = max(abs(row["smd_after"]) for row in balance)
+    worst_after = max(abs(row.smd_after) for row in balance)
     caveats = [
         "Matching balances only what is recorded: unrecorded differences between homes or residents "
         "(for example dementia severity or the home's own practice) can still bias the estimate.",
@@ -681,6 +777,12 @@ def matched_controls(
     few = few_placebos_caveat(interval.placebos)
     if few:
         caveats.append(few)
+    if fit.penalised:
+        caveats.append(
+            "The covariates separated the matched residents (some combination predicted no events at all), "
+            f"so the outcome model's covariates carry a small ridge penalty ({SEPARATION_PENALTY:g} per unit "
+            "of weight); the treatment coefficient is not penalised."
+        )
     if matching.unmatched_treated:
         caveats.append(
             f"{matching.unmatched_treated} treated residents had no comparison resident within the caliper "
@@ -701,37 +803,38 @@ def matched_controls(
         estimate=Estimate(
             rate_ratio=ratio, ci_low=low, ci_high=high, percent_change=(ratio - 1) * 100, p_value=p_value
         ),
-        diagnostics={
-            "model": "weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
+        diagnostics=MatchedDiagnostics(
+            model="weighted Poisson regression on matched residents, covariate-adjusted, log person-time "
             "offset, robust (HC3) variance",
-            "treated_residents": treated_count,
-            "comparison_residents": int((cohort["treated"] == 0).sum()),
-            "matched_treated": matching.matched_treated,
-            "unmatched_treated": matching.unmatched_treated,
-            "comparison_used": matching.comparison_used,
-            "neighbours": neighbours,
-            "caliper_logit_sd": 0.2,
-            "balance": balance,
-            "balance_goal": BALANCE_GOAL,
-            "area_balance": area_balance,
-            "max_abs_smd_before": max(abs(row["smd_before"]) for row in balance),
-            "max_abs_smd_after": worst_after,
-            "treated_rate": _rate(treated_rows["outcome"], treated_rows["person_years"]),
-            "matched_comparison_rate": _rate(
+            treated_residents=treated_count,
+            comparison_residents=int((cohort["treated"] == 0).sum()),
+            matched_treated=matching.matched_treated,
+            unmatched_treated=matching.unmatched_treated,
+            comparison_used=matching.comparison_used,
+            neighbours=neighbours,
+            caliper_logit_sd=0.2,
+            balance=balance,
+            balance_goal=BALANCE_GOAL,
+            area_balance=area_balance,
+            max_abs_smd_before=max(abs(row.smd_before) for row in balance),
+            max_abs_smd_after=worst_after,
+            treated_rate=_rate(treated_rows["outcome"], treated_rows["person_years"]),
+            matched_comparison_rate=_rate(
                 control_rows["outcome"] * control_weights, control_rows["person_years"] * control_weights
             ),
-            "rate_unit": f"{_outcome(indicator).unit} per person-year",
-            "inference": {
-                "method": "placebo pseudo-sites (comparison CCGs' residents), studentised, Student t"
+            rate_unit=f"{_unit(definition)} per person-year",
+            inference=MatchedInference(
+                method="placebo pseudo-sites (comparison CCGs' residents), studentised, Student t"
                 if calibrated
                 else "robust (HC3) standard error, normal",
-                "placebos": interval.placebos,
-                "dispersion_over_robust": interval.dispersion,
-                "robust_standard_error": standard_error,
-                "rank_p_value": interval.rank_p_value,
-            },
-        },
+                placebos=interval.placebos,
+                dispersion_over_robust=interval.dispersion,
+                robust_standard_error=standard_error,
+                rank_p_value=interval.rank_p_value,
+            ),
+        ),
         caveats=caveats,
+        comparison_pool=target.pool,
     )
 
 

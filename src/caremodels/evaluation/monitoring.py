@@ -32,7 +32,7 @@ from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
-from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult, PlaceboInference
 from caremodels.evaluation.targets import resolve_target
 from caremodels.periods import (
     financial_year,
@@ -47,6 +47,7 @@ from caremodels.stats import crude_rate
 
 __all__ = [
     "AreaYear",
+    "BaselineDiagnostics",
     "GrowthComparison",
     "annual_rates",
     "funding_conditions",
@@ -54,6 +55,35 @@ __all__ = [
     "monthly_rates",
     "period_rates",
 ]
+
+
+class PoissonInterval(BaseModel):
+    """The interval if the four period counts were independent Poisson counts (too narrow)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    standard_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+class FundingCondition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    required_points_below_rest: float
+    met: bool
+
+
+class BaselineDiagnostics(Diagnostics):
+    """Programme monitoring: growth at the site and in the rest of England, and the intervals."""
+
+    growth: float
+    rest_growth: float
+    difference_percentage_points: float
+    poisson_interval: PoissonInterval | None = None
+    inference: PlaceboInference | None = None
+    funding_condition_2017: FundingCondition | None = None
 
 
 class AreaYear(BaseModel):
@@ -241,12 +271,12 @@ def growth_against_rest(
         "the rest of England are not adjusted for.",
     ]
     poisson = _poisson_interval(ratio, (base.events, later.events, rest_base.events, rest_later.events))
-    inference: dict[str, object] | None = None
+    inference: PlaceboInference | None = None
     if poisson is None:
         low = high = p_value = math.nan
         caveats.append("A period with no events: the ratio has no interval.")
     elif placebo_areas is None:
-        low, high, p_value = poisson["ci_low"], poisson["ci_high"], poisson["p_value"]
+        low, high, p_value = poisson.ci_low, poisson.ci_high, poisson.p_value
         caveats.append(
             "Poisson intervals ignore over-dispersion between practices, so they are too narrow; see the "
             "controlled methods for honest uncertainty."
@@ -254,7 +284,7 @@ def growth_against_rest(
     else:
         calibrated = placebo_calibrated(
             math.log(ratio),
-            poisson["standard_error"],
+            poisson.standard_error,
             _placebo_statistics(counts, placebo_areas, rest_practices, baseline_period, comparison_period),
         )
         low, high, p_value = calibrated.ci_low, calibrated.ci_high, calibrated.p_value
@@ -268,21 +298,17 @@ def growth_against_rest(
         if few:
             caveats.append(few)
     difference = (growth - rest_growth) * 100
-    diagnostics: dict[str, object] = {
-        "growth": growth,
-        "rest_growth": rest_growth,
-        "difference_percentage_points": difference,
-    }
-    if poisson is not None:
-        diagnostics["poisson_interval"] = poisson
-    if inference is not None:
-        diagnostics["inference"] = inference
     threshold = programme_constants().funding_condition_2017.get(care_model or "")
-    if threshold is not None:
-        diagnostics["funding_condition_2017"] = {
-            "required_points_below_rest": threshold,
-            "met": difference <= -threshold,
-        }
+    diagnostics = BaselineDiagnostics(
+        growth=growth,
+        rest_growth=rest_growth,
+        difference_percentage_points=difference,
+        poisson_interval=poisson,
+        inference=inference,
+        funding_condition_2017=None
+        if threshold is None
+        else FundingCondition(required_points_below_rest=threshold, met=difference <= -threshold),
+    )
     result = EvaluationResult(
         method="baseline",
         indicator=indicator,
@@ -312,19 +338,19 @@ def growth_against_rest(
     )
 
 
-def _poisson_interval(ratio: float, counts_used: tuple[int, int, int, int]) -> dict[str, float] | None:
+def _poisson_interval(ratio: float, counts_used: tuple[int, int, int, int]) -> PoissonInterval | None:
     """The ratio of growth ratios' interval if the four period counts were independent Poisson
     counts; None if one is zero."""
     if min(counts_used) == 0:
         return None
     standard_error = math.sqrt(sum(1 / count for count in counts_used))
     z = float(scipy_stats.norm.ppf(0.975))
-    return {
-        "standard_error": standard_error,
-        "ci_low": math.exp(math.log(ratio) - z * standard_error),
-        "ci_high": math.exp(math.log(ratio) + z * standard_error),
-        "p_value": float(2 * scipy_stats.norm.sf(abs(math.log(ratio)) / standard_error)),
-    }
+    return PoissonInterval(
+        standard_error=standard_error,
+        ci_low=math.exp(math.log(ratio) - z * standard_error),
+        ci_high=math.exp(math.log(ratio) + z * standard_error),
+        p_value=float(2 * scipy_stats.norm.sf(abs(math.log(ratio)) / standard_error)),
+    )
 
 
 def _practice_totals(counts: pd.DataFrame, period: tuple[dt.date, dt.date]) -> pd.DataFrame:
@@ -374,15 +400,15 @@ def _placebo_statistics(
     return statistics
 
 
-def _inference_document(interval: CalibratedInterval) -> dict[str, object]:
-    return {
-        "method": "placebo areas (comparison CCGs, each against the rest of the comparison practices), "
+def _inference_document(interval: CalibratedInterval) -> PlaceboInference:
+    return PlaceboInference(
+        method="placebo areas (comparison CCGs, each against the rest of the comparison practices), "
         "studentised, Student t",
-        "placebos": interval.placebos,
-        "dispersion_over_poisson": interval.dispersion,
-        "poisson_standard_error": interval.poisson_standard_error,
-        "rank_p_value": interval.rank_p_value,
-    }
+        placebos=interval.placebos,
+        dispersion_over_poisson=interval.dispersion,
+        poisson_standard_error=interval.poisson_standard_error,
+        rank_p_value=interval.rank_p_value,
+    )
 
 
 def funding_conditions(

@@ -55,6 +55,22 @@ class CountPanel:
             exposure=exposure.to_numpy(dtype=np.float64),
         )
 
+    def without_unexposed_events(self) -> tuple[CountPanel, int, float]:
+        """The panel with every cell that has events but no exposure left out (its events set to 0,
+        so it counts as a cell with no data), and how many cells and events were left out.
+
+        Why such cells arise on valid data: the exposure of a practice-month is the list size on the
+        15th, so a practice whose list falls to zero before the 15th (its last patient died or moved,
+        or the practice closed) can still have events earlier in the month. The Poisson likelihood
+        of events against zero exposure is zero, so the cell cannot be modelled; dropping it loses
+        those events but no month with a population, and the count is reported."""
+        unexposed = (self.exposure == 0) & (self.events > 0)
+        if not unexposed.any():
+            return self, 0, 0.0
+        events = np.where(unexposed, 0.0, self.events)
+        panel = CountPanel(units=self.units, periods=self.periods, events=events, exposure=self.exposure)
+        return panel, int(unexposed.sum()), float(self.events[unexposed].sum())
+
     def subset(self, units: Collection[str]) -> CountPanel:
         keep = [index for index, unit in enumerate(self.units) if unit in set(units)]
         return CountPanel(

@@ -1,12 +1,67 @@
-"""The one result shape every evaluation method returns (and ``--json`` prints)."""
+"""The one result shape every evaluation method returns (and ``--json`` prints).
+
+``diagnostics`` is a typed model, one per method (``caremodels.evaluation.methods`` lists which):
+read its fields as attributes. For code and templates written against the earlier dictionaries it
+also reads like a mapping (``diagnostics["inference"]``, ``.get``, ``.items()``), giving the plain
+JSON-shaped values, so a dashboard page or a script keeps working while it moves to attributes.
+``comparison_pool`` says which practices were compared and which sites were left out, and why.
+"""
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, KeysView, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
-__all__ = ["Estimate", "EvaluationResult"]
+from caremodels.evaluation.targets import ComparisonPool
+
+__all__ = ["Diagnostics", "Estimate", "EvaluationResult", "PlaceboInference"]
+
+
+class Diagnostics(BaseModel):
+    """The base of every method's diagnostics model (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def _plain(self) -> dict[str, Any]:
+        return self.model_dump(mode="python")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._plain()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._plain().get(name, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._plain().keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._plain().items()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._plain()
+
+    def __len__(self) -> int:
+        return len(type(self).model_fields)
+
+
+# Pydantic and Jinja accept a registered Mapping where a dict is expected (for example a response
+# model field typed dict[str, Any]); BaseModel's own iteration (name, value pairs) is unchanged.
+Mapping.register(Diagnostics)
+
+
+class PlaceboInference(BaseModel):
+    """How the interval was calibrated: placebo pseudo-sites and their spread."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    placebos: int
+    # Mean squared placebo statistic: the estimates' variance relative to the model's (Poisson).
+    dispersion_over_poisson: float
+    poisson_standard_error: float
+    rank_p_value: float
 
 
 class Estimate(BaseModel):
@@ -27,5 +82,6 @@ class EvaluationResult(BaseModel):
     target: dict[str, str]
     periods: dict[str, str]
     estimate: Estimate
-    diagnostics: dict[str, Any]
+    diagnostics: SerializeAsAny[Diagnostics]
     caveats: list[str]
+    comparison_pool: ComparisonPool | None = None

@@ -1,9 +1,13 @@
-"""One entry point for every evaluation method, as the command line, the reports and the demo call it.
+"""One entry point for every evaluation method: what the command line, the reports, the demo and
+the dashboard show for the same question comes from ``evaluate`` (or, where the counts and the
+target are already at hand, from the same registry runners it calls).
 
 Boundaries: opens nothing itself; takes an open ``Warehouse``, reads an indicator's practice-by-month
 counts through ``caremodels.indicators.practice_month_counts`` (or takes them ready-made), resolves
-the site or care model type into treated and comparison practices, and runs one method. Bad
-requests (unknown method, a site without practices, too little data) raise ``CaremodelsError``.
+the site or care model type into treated and comparison practices by one comparison-pool rule
+(``caremodels.evaluation.targets``), and runs one method of the registry
+(``caremodels.evaluation.methods``). Bad requests (unknown method, a site without practices, too
+little data) raise ``CaremodelsError``.
 """
 
 from __future__ import annotations
@@ -11,30 +15,31 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.did import difference_in_differences
-from caremodels.evaluation.matched import Design, matched_controls
-from caremodels.evaluation.monitoring import growth_against_rest
+from caremodels.evaluation.matched import Design
+from caremodels.evaluation.methods import METHODS, Method, MethodInputs, find_method
 from caremodels.evaluation.result import EvaluationResult
-from caremodels.evaluation.synthetic import synthetic_control
-from caremodels.evaluation.targets import EvaluationTarget, resolve_target
+from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule, resolve_target
 from caremodels.indicators import find_indicator, practice_month_counts
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["METHODS", "Method", "evaluate", "indicator_counts", "target_for"]
 
-Method = Literal["baseline", "did", "matched", "synthetic"]
-METHODS: tuple[Method, ...] = get_args(Method)
-
 
 def indicator_counts(warehouse: Warehouse, indicator: str) -> pd.DataFrame:
-    """Practice-by-month numerator and denominator of an indicator."""
-    return practice_month_counts(warehouse, find_indicator(indicator))
+    """Practice-by-month numerator and denominator of an indicator, the denominator in list-size
+    units as every method reads it (a month's person-years times 12): the mid-month list size for
+    the registered population; for care-home residents, resident-years times 12 (the mean number of
+    residents in the month), so that residents' rates come out per resident-year, not 12 times it."""
+    definition = find_indicator(indicator)
+    counts = practice_month_counts(warehouse, definition)
+    if definition.denominator.kind == "care_home_resident_years":
+        counts = counts.assign(denominator=counts["denominator"] * 12)
+    return counts
 
 
 def target_for(
@@ -45,6 +50,7 @@ def target_for(
     start: dt.date | None = None,
     exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
+    pool: PoolRule = DEFAULT_POOL,
 ) -> EvaluationTarget:
     return resolve_target(
         set(counts["practice_code"]),
@@ -53,6 +59,7 @@ def target_for(
         start=start,
         exclude_sites=exclude_sites,
         membership_file=membership_file,
+        pool=pool,
     )
 
 
@@ -60,7 +67,7 @@ def evaluate(
     warehouse: Warehouse,
     *,
     indicator: str,
-    method: Method,
+    method: str,
     site: str | None = None,
     care_model: str | None = None,
     baseline_year: int | None = None,
@@ -70,12 +77,14 @@ def evaluate(
     end: dt.date | None = None,
     design: Design = "new_residents",
     exclude_sites: Sequence[str] = (),
+    pool: PoolRule = DEFAULT_POOL,
     counts: pd.DataFrame | None = None,
     membership_file: Path | None = None,
 ) -> EvaluationResult:
-    """Run one method for a site or a care model type; ``counts`` saves recomputing the indicator."""
-    if method not in METHODS:
-        raise CaremodelsError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+    """Run one method for a site or care model type; ``counts`` (from ``indicator_counts``) saves
+    recomputing the indicator. The result carries the comparison pool it used."""
+    chosen = find_method(method)
+    definition = find_indicator(indicator)
     if counts is None:
         counts = indicator_counts(warehouse, indicator)
     target = target_for(
@@ -85,26 +94,21 @@ def evaluate(
         start=start,
         exclude_sites=exclude_sites,
         membership_file=membership_file,
+        pool=pool,
+    )
+    inputs = MethodInputs(
+        counts=counts,
+        target=target,
+        definition=definition,
+        warehouse=warehouse,
+        baseline_year=baseline_year,
+        comparison_year=comparison_year,
+        comparison_months=comparison_months,
+        end=end,
+        design=design,
     )
     try:
-        if method == "baseline":
-            growth = growth_against_rest(
-                counts,
-                target.treated_practices,
-                indicator=indicator,
-                area=target.area,
-                rest_practices=target.control_practices,
-                baseline_year=baseline_year,
-                comparison_year=comparison_year,
-                comparison_months=comparison_months,
-                care_model=target.care_model,
-                placebo_areas=target.controls,
-            ).result
-            return growth.model_copy(update={"target": {**growth.target, **target.describe()}})
-        if method == "did":
-            return difference_in_differences(counts, target, indicator=indicator, end=end)
-        if method == "synthetic":
-            return synthetic_control(counts, target, indicator=indicator, end=end)
-        return matched_controls(warehouse, target, indicator=indicator, end=end, design=design)
+        result = chosen.run(inputs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise CaremodelsError(f"{method}: {error}") from error
+    return result.model_copy(update={"comparison_pool": target.pool})

@@ -24,23 +24,59 @@ import datetime as dt
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
 from scipy.optimize import nnls
 
 from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
-from caremodels.evaluation.result import Estimate, EvaluationResult
+from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult, PlaceboInference
 from caremodels.evaluation.targets import EvaluationTarget
 
-__all__ = ["MIN_PRE_QUARTERS", "synthetic_control", "synthetic_weights"]
+__all__ = ["MIN_PRE_QUARTERS", "SyntheticDiagnostics", "synthetic_control", "synthetic_weights"]
 
 MIN_PRE_QUARTERS = 4
 FloatArray = NDArray[np.float64]
 # Weight of the sum-to-one row in the least-squares problem: large enough to hold the sum at one.
 _SUM_TO_ONE_WEIGHT = 1e4
+
+
+class SyntheticFit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pre_rmspe: float
+    post_rmspe: float
+    post_pre_ratio: float
+    rank_p_value: float
+    unit: str
+
+
+class SyntheticPoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    quarter_start: str
+    observed_rate: float
+    synthetic_rate: float
+
+
+class SyntheticPlacebo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    unit: str
+    rate_ratio: float
+    pre_rmspe: float
+    post_rmspe: float
+
+
+class SyntheticDiagnostics(Diagnostics):
+    model: str
+    weights: dict[str, float]
+    fit: SyntheticFit
+    inference: PlaceboInference
+    series: list[SyntheticPoint]
+    placebos: list[SyntheticPlacebo]
 
 
 @dataclass(frozen=True)
@@ -180,7 +216,7 @@ def synthetic_control(
         raise ValueError("the target has no events before or after the start, or no registered population")
 
     placebo_statistics: list[float] = []
-    placebo_rows: list[dict[str, Any]] = []
+    placebo_rows: list[SyntheticPlacebo] = []
     placebo_fits: list[_Fit] = []
     for name in donor_names:
         others = [series[other] for other in donor_names if other != name]
@@ -190,12 +226,12 @@ def synthetic_control(
         placebo_statistics.append(math.log(placebo.rate_ratio) / placebo.log_standard_error)
         placebo_fits.append(placebo)
         placebo_rows.append(
-            {
-                "unit": name,
-                "rate_ratio": placebo.rate_ratio,
-                "pre_rmspe": placebo.pre_rmspe,
-                "post_rmspe": placebo.post_rmspe,
-            }
+            SyntheticPlacebo(
+                unit=name,
+                rate_ratio=placebo.rate_ratio,
+                pre_rmspe=placebo.pre_rmspe,
+                post_rmspe=placebo.post_rmspe,
+            )
         )
     interval = placebo_calibrated(
         math.log(fit.rate_ratio), fit.log_standard_error, placebo_statistics, confidence=confidence
@@ -236,40 +272,41 @@ def synthetic_control(
             percent_change=(ratio - 1) * 100,
             p_value=None if math.isnan(interval.p_value) else interval.p_value,
         ),
-        diagnostics={
-            "model": "synthetic control on quarterly rates relative to each unit's rate before the start",
-            "weights": {
+        diagnostics=SyntheticDiagnostics(
+            model="synthetic control on quarterly rates relative to each unit's rate before the start",
+            weights={
                 name.removeprefix("ccg:"): float(weight)
                 for name, weight in zip(_usable_names(series, donor_names, before), fit.weights, strict=True)
                 if weight > 1e-6
             },
-            "fit": {
-                "pre_rmspe": fit.pre_rmspe,
-                "post_rmspe": fit.post_rmspe,
-                "post_pre_ratio": own_ratio,
-                "rank_p_value": rank_p,
-                "unit": f"rate {_per(multiplier)}",
-            },
-            "inference": {
-                "method": "placebo in space (comparison CCGs), studentised, Student t",
-                "placebos": interval.placebos,
-                "dispersion_over_poisson": interval.dispersion,
-                "poisson_standard_error": interval.poisson_standard_error,
-                "rank_p_value": interval.rank_p_value,
-            },
-            "series": [
-                {
-                    "quarter_start": _quarter_start(target.start, quarter).isoformat(),
-                    "observed_rate": float(observed),
-                    "synthetic_rate": float(synthetic),
-                }
+            fit=SyntheticFit(
+                pre_rmspe=fit.pre_rmspe,
+                post_rmspe=fit.post_rmspe,
+                post_pre_ratio=own_ratio,
+                rank_p_value=rank_p,
+                unit=f"rate {_per(multiplier)}",
+            ),
+            inference=PlaceboInference(
+                method="placebo in space (comparison CCGs), studentised, Student t",
+                placebos=interval.placebos,
+                dispersion_over_poisson=interval.dispersion,
+                poisson_standard_error=interval.poisson_standard_error,
+                rank_p_value=interval.rank_p_value,
+            ),
+            series=[
+                SyntheticPoint(
+                    quarter_start=_quarter_start(target.start, quarter).isoformat(),
+                    observed_rate=float(observed),
+                    synthetic_rate=float(synthetic),
+                )
                 for quarter, observed, synthetic in zip(
                     quarters, fit.observed_rate, fit.synthetic_rate, strict=True
                 )
             ],
-            "placebos": placebo_rows,
-        },
+            placebos=placebo_rows,
+        ),
         caveats=caveats,
+        comparison_pool=target.pool,
     )
 
 

@@ -2,10 +2,20 @@
 and the comparison practices, grouped into pseudo-sites by clinical commissioning group (CCG).
 
 Boundaries: reads reference data only (sites, memberships, practices); the caller says which
-practices its data hold. Comparison practices are those in no site of the same care model type, as
-in NHS England's programme monitoring ("the rest of England"). Grouping them by CCG gives placebo
-units of about the size and geography of a real site, which the placebo inference of the
-difference-in-differences and synthetic control methods needs.
+practices its data hold. Grouping comparison practices by CCG gives placebo units of about the size
+and geography of a real site, which the placebo inference of every method needs.
+
+The comparison pool: one rule, ``DEFAULT_POOL``, for every method and every output (the command
+line, the reports, the demo and the dashboard):
+
+- ``same_care_model`` (the default): practices in no site of the same care model type, as in NHS
+  England's programme monitoring ("the rest of England");
+- ``other_vanguards``: also leave out every other population-based vanguard (MCP, PACS, EHCH), which
+  changed care (care homes included) for their own patients, so that the comparisons had no new
+  care model at all.
+
+Sites named in ``exclude_sites`` are left out as well. The pool, with every site left out and why,
+is part of each result (``EvaluationResult.comparison_pool``) and is printed wherever it is shown.
 """
 
 from __future__ import annotations
@@ -13,13 +23,68 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from caremodels.errors import CaremodelsError
 from caremodels.reference import find_site, practices, site_memberships, vanguard_sites
 
-__all__ = ["EvaluationTarget", "default_start", "resolve_target"]
+__all__ = [
+    "DEFAULT_POOL",
+    "POOL_RULES",
+    "ComparisonPool",
+    "EvaluationTarget",
+    "ExcludedSite",
+    "PoolRule",
+    "default_start",
+    "resolve_target",
+]
+
+PoolRule = Literal["same_care_model", "other_vanguards"]
+POOL_RULES: tuple[PoolRule, ...] = get_args(PoolRule)
+DEFAULT_POOL: PoolRule = "same_care_model"
+POOL_DESCRIPTIONS: dict[PoolRule, str] = {
+    "same_care_model": "practices in no site of the same care model type (the rest of England)",
+    "other_vanguards": "practices in no site of the same care model type and in no other MCP, PACS "
+    "or EHCH vanguard",
+}
+_POPULATION_MODELS = ("MCP", "PACS", "EHCH")
+
+
+class ExcludedSite(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    site_id: str
+    name: str
+    practices: int
+    reason: str
+
+
+class ComparisonPool(BaseModel):
+    """Which practices an evaluation compared the target with, and which sites it left out, why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: PoolRule
+    description: str
+    comparison_practices: int
+    comparison_areas: int
+    excluded_sites: tuple[ExcludedSite, ...]
+
+    def summary(self) -> str:
+        """One line for every output: the rule, the size, and the sites left out."""
+        text = (
+            f"comparison pool ({self.rule}): {self.description}; {self.comparison_practices} practices "
+            f"in {self.comparison_areas} CCG areas"
+        )
+        requested = [site.name for site in self.excluded_sites if site.reason == "excluded on request"]
+        others = [site.name for site in self.excluded_sites if site.reason != "excluded on request"]
+        if others:
+            text += f"; {len(others)} other sites left out by the rule"
+        if requested:
+            text += f"; also left out on request: {', '.join(requested)}"
+        return text
 
 
 class EvaluationTarget(BaseModel):
@@ -34,6 +99,7 @@ class EvaluationTarget(BaseModel):
     controls: dict[str, tuple[str, ...]]
     # First month of the intervention.
     start: dt.date
+    pool: ComparisonPool | None = None
 
     @property
     def treated_practices(self) -> set[str]:
@@ -63,10 +129,13 @@ def resolve_target(
     start: dt.date | None = None,
     exclude_sites: Collection[str] = (),
     membership_file: Path | None = None,
+    pool: PoolRule = DEFAULT_POOL,
 ) -> EvaluationTarget:
-    """The treated and comparison practices of a site or care model type among ``present_practices``.
-    Practices of ``exclude_sites`` (sites running something else that would move the comparison)
-    are never comparisons."""
+    """The treated and comparison practices of a site or care model type among ``present_practices``,
+    by the comparison ``pool`` rule (see the module docstring). Practices of ``exclude_sites`` (sites
+    running something else that would move the comparison) are never comparisons either."""
+    if pool not in POOL_RULES:
+        raise CaremodelsError(f"unknown comparison pool {pool!r} (known: {', '.join(POOL_RULES)})")
     if (site is None) == (care_model is None):
         raise CaremodelsError("give exactly one of a site or a care model type")
     present = set(present_practices)
@@ -93,12 +162,42 @@ def resolve_target(
     treated = {site_id: codes for site_id, codes in treated.items() if codes}
     if not treated:
         raise CaremodelsError(f"no practices of {area} are in this data")
-    excluded = {code for name in exclude_sites for code in memberships[find_site(name).id].practice_codes}
+    treated_ids = {candidate.id for candidate in sites}
+    left_out: dict[str, tuple[str, str]] = {}
+    for candidate in vanguard_sites():
+        if candidate.id in treated_ids:
+            continue
+        if candidate.care_model == model:
+            left_out[candidate.id] = (candidate.short_name, f"runs the same care model ({model})")
+        elif pool == "other_vanguards" and candidate.care_model in _POPULATION_MODELS:
+            left_out[candidate.id] = (
+                candidate.short_name,
+                f"another population-based vanguard ({candidate.care_model})",
+            )
+    for name in exclude_sites:
+        found_site = find_site(name)
+        left_out[found_site.id] = (found_site.short_name, "excluded on request")
+    excluded = {code for site_id in left_out for code in memberships[site_id].practice_codes}
     ccg_of = {practice.practice_code: practice.ccg_code for practice in practices()}
     controls: dict[str, list[str]] = {}
     for code in sorted(present - same_model - excluded):
         controls.setdefault(ccg_of.get(code, code), []).append(code)
     selected = max(candidate.selected for candidate in sites if candidate.id in treated)
+    described = ComparisonPool(
+        rule=pool,
+        description=POOL_DESCRIPTIONS[pool],
+        comparison_practices=sum(len(codes) for codes in controls.values()),
+        comparison_areas=len(controls),
+        excluded_sites=tuple(
+            ExcludedSite(
+                site_id=site_id,
+                name=name,
+                practices=len(set(memberships[site_id].practice_codes) & present),
+                reason=reason,
+            )
+            for site_id, (name, reason) in sorted(left_out.items())
+        ),
+    )
     return EvaluationTarget(
         area=area,
         care_model=model,
@@ -106,4 +205,5 @@ def resolve_target(
         treated=treated,
         controls={group: tuple(codes) for group, codes in controls.items()},
         start=start if start is not None else default_start(selected),
+        pool=described,
     )

@@ -26,7 +26,7 @@ import datetime as dt
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ from caremodels.indicators.definition import (
     Numerator,
     RegisteredPopulation,
 )
-from caremodels.indicators.engines import AGE_BANDS, COUNT_COLUMNS
+from caremodels.indicators.engines import AGE_BANDS, COUNT_COLUMNS, check_person_level, person_day_frame
 from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.periods import Period, month_start
 from caremodels.indicators.tables import EVENT_TABLES
@@ -272,8 +272,9 @@ class IbisEngine:
             rows = self._while_resident(rows)
         return rows.group_by(keys).aggregate(value=rows.weight.sum(), events=rows.count())
 
-    def _while_resident(self, rows: ir.Table) -> ir.Table:
-        """Events on a day the person was resident in a care home, moved to the home's practice."""
+    def _while_resident(self, rows: ir.Table, *, keep_person: bool = False) -> ir.Table:
+        """Events on a day the person was resident in a care home, moved to the home's practice
+        (keeping the person and the day when ``keep_person``)."""
         residence = self.table("care_home_residence")
         stays = residence.select(
             resident=residence.person_id,
@@ -289,8 +290,50 @@ class IbisEngine:
                 stays.stay_end.isnull() | (rows.day <= stays.stay_end),
             ],
         )
-        kept = [column for column in rows.columns if column not in ("practice", "person_id", "day")]
+        dropped = ("practice",) if keep_person else ("practice", "person_id", "day")
+        kept = [column for column in rows.columns if column not in dropped]
         return joined.select(practice=joined.home_practice, **{column: joined[column] for column in kept})
+
+    # -- person level ----------------------------------------------------------------------------
+
+    def person_day_events(
+        self,
+        definition: IndicatorDefinition,
+        *,
+        first_day: dt.date | None = None,
+        last_day: dt.date | None = None,
+        people: Collection[str] | None = None,
+    ) -> pd.DataFrame:
+        """The numerator's events per person, practice and day (see ``caremodels.indicators.engines``)."""
+        numerator = definition.numerator
+        table_name = numerator.table
+        check_person_level(definition)
+        table = self.table(table_name)
+        tests = [_condition(table, table_name, condition) for condition in numerator.where]
+        when: Any = table[numerator.date]
+        if first_day is not None:
+            tests.append(when >= _day_bound(table_name, numerator.date, first_day))
+        if last_day is not None:
+            tests.append(when < _day_bound(table_name, numerator.date, last_day + dt.timedelta(days=1)))
+        if tests:
+            table = table.filter(*tests)
+        if people is not None:
+            wanted = self._constant(pd.DataFrame({"wanted_person": sorted(set(people))}, dtype="string"))
+            table = table.semi_join(wanted, [("person_id", "wanted_person")])
+        source = _Source(table_name, numerator.date, numerator.cohort, numerator.linked, False)
+        table = self._linked(table, source)
+        rows = table.select(
+            person_id=table.person_id,
+            practice=table[EVENT_TABLES[table_name].practice_column],
+            day=_day_number(table, table_name, numerator.date),
+            weight=_weight_value(table, table_name, _weight(numerator)),
+        )
+        if numerator.cohort == "care_home_residents":
+            rows = self._while_resident(rows, keep_person=True)
+        grouped = rows.group_by(["person_id", "practice", "day"]).aggregate(
+            numerator=rows.weight.sum(), events=rows.count()
+        )
+        return person_day_frame(self.execute(grouped).rename(columns={"practice": "practice_code"}))
 
     # -- denominators ----------------------------------------------------------------------------
 
@@ -685,6 +728,13 @@ def _month_bound(table_name: str, column: str, month: int) -> Any:
     day = month_start(month)
     if SOURCE_TABLES[table_name].column(column).type == "timestamp":
         return ibis.literal(dt.datetime(day.year, day.month, 1), type="timestamp")
+    return ibis.literal(day, type="date")
+
+
+def _day_bound(table_name: str, column: str, day: dt.date) -> Any:
+    """The first moment of ``day``, typed like the column it is compared with."""
+    if SOURCE_TABLES[table_name].column(column).type == "timestamp":
+        return ibis.literal(dt.datetime(day.year, day.month, day.day), type="timestamp")
     return ibis.literal(day, type="date")
 
 

@@ -20,7 +20,7 @@ that pandas can hold.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,13 @@ from caremodels.indicators.definition import (
     IndicatorDefinition,
     RegisteredPopulation,
 )
-from caremodels.indicators.engines import AGE_BANDS, BAND_COLUMNS, COUNT_COLUMNS
+from caremodels.indicators.engines import (
+    AGE_BANDS,
+    BAND_COLUMNS,
+    COUNT_COLUMNS,
+    check_person_level,
+    person_day_frame,
+)
 from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.periods import Period, month_index, month_start
 from caremodels.indicators.tables import EVENT_TABLES
@@ -177,6 +183,60 @@ class ReferenceEngine:
         return pairs.assign(practice=pairs["practice_code"]).drop(
             columns=["person_id", "practice_code", "residence_start", "residence_end"]
         )
+
+    # -- person level ----------------------------------------------------------------------------
+
+    def person_day_events(
+        self,
+        definition: IndicatorDefinition,
+        *,
+        first_day: dt.date | None = None,
+        last_day: dt.date | None = None,
+        people: Collection[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every numerator event with its person, then residence checked day by day for the
+        care-home cohort, then summed by person, practice and day."""
+        numerator = definition.numerator
+        check_person_level(definition)
+        weight: str = numerator.measure
+        if numerator.measure == "sum" and numerator.sum_of:
+            weight = numerator.sum_of
+        frame = self._selected(numerator)
+        events = pd.DataFrame(
+            {
+                "person_id": frame["person_id"],
+                "practice_code": frame[EVENT_TABLES[numerator.table].practice_column],
+                "day": frame[numerator.date].dt.normalize(),
+            },
+            index=frame.index,
+        )
+        if weight == "count":
+            events["numerator"] = 1.0
+        elif weight == "bed_days":
+            events["numerator"] = (frame["discharge_date"] - frame["admission_date"]).dt.days.astype(float)
+        else:
+            events["numerator"] = frame[weight].astype(float)
+        if first_day is not None:
+            events = events[events["day"] >= pd.Timestamp(first_day)]
+        if last_day is not None:
+            events = events[events["day"] <= pd.Timestamp(last_day)]
+        if people is not None:
+            events = events[events["person_id"].isin(set(people))]
+        if numerator.cohort == "care_home_residents":
+            residence = self.table("care_home_residence")[
+                ["person_id", "practice_code", "residence_start", "residence_end"]
+            ]
+            pairs = events.drop(columns="practice_code").merge(residence, on="person_id")
+            resident = (pairs["day"] >= pairs["residence_start"]) & (
+                pairs["residence_end"].isna() | (pairs["day"] <= pairs["residence_end"])
+            )
+            events = pairs[resident]
+        summed = (
+            events.groupby(["person_id", "practice_code", "day"])["numerator"]
+            .agg(numerator="sum", events="count")
+            .reset_index()
+        )
+        return person_day_frame(summed)
 
     # -- denominators ----------------------------------------------------------------------------
 
