@@ -174,6 +174,7 @@ def disclosure_example() -> str:
             "indicator_id": "emergency_admissions",
             "level": ["practice"] * 5 + ["england"],
             "code": ["A", "B", "C", "D", "E", "E92000001"],
+            "period": "financial_year",
             "period_start": dt.date(2019, 4, 1),
             "period_end": dt.date(2020, 3, 31),
             "numerator": [0.0, 3.0, 8.0, 12.0, 1237.0, 5_512_345.0],

@@ -135,13 +135,29 @@ every_engine = pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @every_engine
 def test_emergency_admissions_for_one_practice_month(engine: CountingEngine, groups_file: Path) -> None:
     # P81004 in April 2014: spells s01 and s02; registered on the 15th: p01, p02 and p15 (p03 not yet born).
+    # Annualised by default: 2 admissions over 3 patients for a month is 3/12 person-years.
     results = _compute(engine, "emergency_admissions", "practice", "month", groups_file)
     row = _row(results, "practice", "P81004", "month", dt.date(2014, 4, 1))
-    expected = crude_rate(2, 3, multiplier=1000)
+    expected = crude_rate(2, 3 / 12, multiplier=1000)
     assert (row["numerator"], row["denominator"]) == (2, 3)
-    assert row["value"] == pytest.approx(2000 / 3)
+    assert row["value"] == pytest.approx(2000 / 3 * 12)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected.lower, expected.upper))
     assert row["period_end"] == dt.date(2014, 4, 30)
+    assert row["unit"] == "per 1,000 registered patients per year"
+    # Per period, on request: per patient per month, and labelled so.
+    per_month = indicator_results(
+        engine,
+        find_indicator("emergency_admissions"),
+        levels=["practice"],
+        periods=["month"],
+        rate_basis="per_period",
+    )
+    row = _row(per_month, "practice", "P81004", "month", dt.date(2014, 4, 1))
+    expected = crude_rate(2, 3, multiplier=1000)
+    assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (expected.value, expected.lower, expected.upper)
+    )
+    assert row["unit"] == "per 1,000 registered patients per month"
 
 
 @every_engine
@@ -176,7 +192,7 @@ def test_age_at_mid_month_and_age_at_admission(engine: CountingEngine, groups_fi
     february = _row(results, "practice", "B87001", "month", dt.date(2015, 2, 1))
     assert (january["numerator"], january["denominator"]) == (0, 1)
     assert (february["numerator"], february["denominator"]) == (1, 2)
-    assert february["value"] == pytest.approx(500)
+    assert february["value"] == pytest.approx(500 * 12)  # per 1,000 a year
 
 
 @every_engine
@@ -234,7 +250,7 @@ def test_prescribing_cost_per_patient(engine: CountingEngine, groups_file: Path)
     results = _compute(engine, "prescribing_cost_per_patient", "practice", "month", groups_file)
     row = _row(results, "practice", "P81004", "month", dt.date(2014, 4, 1))
     assert row["numerator"] == pytest.approx(1075.0)
-    assert row["value"] == pytest.approx(1075.0 / 3)
+    assert row["value"] == pytest.approx(1075.0 / 3 * 12)  # £ per patient per year
     assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
 
 
