@@ -62,7 +62,7 @@ _SIGNIFICANT = 4
 _DECIMALS_FROM_100 = 1
 
 
-def round_figure(values: pd.Series | np.ndarray) -> np.ndarray:
+def round_figure(values: pd.Series | np.ndarray | Sequence[float]) -> np.ndarray:
     """Values as published: 4 significant figures, or 1 decimal place from 100 up (so 11,098.3
     per 100,000 keeps its units digit); NaN stays NaN."""
     numbers = np.asarray(values, dtype=np.float64)
@@ -87,9 +87,14 @@ def denominator_unit(definition: IndicatorDefinition) -> str:
 
 
 def publish(
-    results: pd.DataFrame, policy: DisclosurePolicy | None = None, *, rate_basis: RateBasis = "per_year"
+    results: pd.DataFrame,
+    policy: DisclosurePolicy | None = None,
+    *,
+    rate_basis: RateBasis = "per_year",
+    also_publish: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """``OUTPUT_COLUMNS`` of true results after disclosure control, labelled and rounded.
+    """``OUTPUT_COLUMNS`` of true results after disclosure control, labelled and rounded, in the
+    same row order; then any ``also_publish`` counts (such as ``events``), controlled the same way.
 
     Labels missing from ``results`` are added: the title and denominator unit from the indicator
     catalogue, the area name from ``caremodels.indicators.names``, and the unit from the
@@ -99,7 +104,7 @@ def publish(
     exempt = (results["level"] == "england") & (results["code"] == ENGLAND_CODE) & policy.exempt_national
     published = apply_disclosure_control(
         results,
-        ["numerator", "denominator"],
+        ["numerator", "denominator", *also_publish],
         withheld_columns=["value", "ci_low", "ci_high"],
         rules=policy.rules,
         also_suppress_on=["events"],
@@ -110,7 +115,7 @@ def publish(
         labelled[column] = pd.array(round_figure(labelled[column].astype("float64")), dtype="Float64").fillna(
             pd.NA
         )
-    return labelled[OUTPUT_COLUMNS].reset_index(drop=True)
+    return labelled[[*OUTPUT_COLUMNS, *also_publish]].reset_index(drop=True)
 
 
 def _labelled(frame: pd.DataFrame, rate_basis: RateBasis) -> pd.DataFrame:
