@@ -1,7 +1,10 @@
 """The indicator spec suite: every indicator in the catalogue runs on the hand-built fixture
 (tests/indicators/fixture.py) on DuckDB, on Spark and on the pandas reference implementation, at
-every level and every period, and all three must agree. Figures worked out by hand from the fixture
-are then checked on all three engines.
+every level and every period, and all three must agree. The dashboard's aggregation (its snapshot
+of practice-month sums, summed by matrix products and finished by the same ``finish_arrays``) runs
+as a fourth engine, for every level and the periods it shows (months, quarters, financial years),
+and must agree too. Figures worked out by hand from the fixture are then checked on all three
+engines.
 
 Backend gaps: none. If an engine ever cannot compute an indicator, list it in BACKEND_GAPS with the
 reason; the test then expects the failure (strict xfail), so a gap is never skipped silently.
@@ -90,6 +93,35 @@ def test_engine_agrees_with_the_reference(
 ) -> None:
     expected = _reference(reference_fixture_engine, indicator_id, groups_file)
     _assert_same(_everything(engine, indicator_id, groups_file), expected, f"{engine.name} {indicator_id}")
+
+
+@pytest.mark.parametrize("indicator_id", INDICATOR_IDS)
+def test_the_dashboard_aggregation_agrees_with_the_reference(
+    indicator_id: str,
+    dashboard_fixture_snapshot: Any,
+    reference_fixture_engine: CountingEngine,
+    groups_file: Path,
+) -> None:
+    from caremodels.dashboard.areas import AGGREGATED_PERIODS, CountMatrix, area_results
+    from caremodels.indicators.geography import area_set
+
+    expected = _reference(reference_fixture_engine, indicator_id, groups_file)
+    expected = expected[expected["period"].isin(AGGREGATED_PERIODS)]
+    item = dashboard_fixture_snapshot.indicators[indicator_id]
+    matrix = CountMatrix.from_counts(item.counts, item.bands, item.months)
+    results = pd.concat(
+        [
+            area_results(matrix, item.definition, area_set(level, groups_file=groups_file), period)
+            for level in LEVELS
+            for period in AGGREGATED_PERIODS
+        ],
+        ignore_index=True,
+    )
+    assert set(results["period"]) == set(AGGREGATED_PERIODS) and set(results["level"]) == set(LEVELS)
+    _assert_same(results, expected, f"dashboard {indicator_id}")
+    assert (
+        results["unit"] == expected.set_index(KEY).loc[results.set_index(KEY).index, "unit"].to_numpy()
+    ).all()
 
 
 @pytest.mark.parametrize("indicator_id", INDICATOR_IDS)

@@ -34,12 +34,14 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from caremodels.indicators import IndicatorDefinition, finish_arrays, value_unit
-from caremodels.indicators.compute import BANDS, held
+from caremodels.indicators.compute import BANDS, RESULT_COLUMNS, held
+from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.names import area_name
 from caremodels.periods import financial_year, financial_year_label, month_end
 from caremodels.reference import SiteMembership, care_model_types, practices, vanguard_sites
 
 __all__ = [
+    "AGGREGATED_PERIODS",
     "GEOGRAPHY_NAMES",
     "MONTHS_IN_PERIOD",
     "PERIOD_NAMES",
@@ -47,6 +49,7 @@ __all__ = [
     "CountMatrix",
     "Geography",
     "PeriodKind",
+    "area_results",
     "period_table",
     "values_by_area",
     "values_of_groups",
@@ -106,6 +109,21 @@ def _period_of(month: dt.date, kind: PeriodKind) -> tuple[str, dt.date, dt.date]
     return f"{financial_year_label(year)} Q{index + 1}", first, month_end(last_month)
 
 
+def _month_run(seen: Collection[dt.date], covered: tuple[dt.date, dt.date] | None) -> tuple[dt.date, ...]:
+    """Every first of the month from the earliest to the latest month (of ``covered`` if given)."""
+    if covered is None:
+        if not seen:
+            return ()
+        covered = (min(seen), max(seen))
+    first, last = covered
+    months = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(dt.date(year, month, 1))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(months)
+
+
 def period_table(months: Sequence[dt.date], kind: PeriodKind) -> pd.DataFrame:
     """One row per month in ``months`` whose period is complete: month, period, period_start,
     period_end. Periods are in time order."""
@@ -131,11 +149,21 @@ class CountMatrix:
     band_denominator: FloatArray | None = None
 
     @classmethod
-    def from_counts(cls, counts: pd.DataFrame, bands: pd.DataFrame | None = None) -> CountMatrix:
+    def from_counts(
+        cls,
+        counts: pd.DataFrame,
+        bands: pd.DataFrame | None = None,
+        months_covered: tuple[dt.date, dt.date] | None = None,
+    ) -> CountMatrix:
+        """The matrices of ``counts`` (and ``bands``), over every month from the first to the last
+        of ``months_covered`` (the months the data cover: a month with no row is a month of zeros,
+        not a gap that would make its period incomplete), or of the months in ``counts``."""
         codes = tuple(sorted(str(code) for code in counts["practice_code"].unique()))
-        months = tuple(sorted(set(counts["month"])))
+        months = _month_run(set(counts["month"]), months_covered)
         row = pd.Index(codes).get_indexer(pd.Index(counts["practice_code"].astype(str)))
         column = pd.Index(months).get_indexer(pd.Index(counts["month"]))
+        if (column < 0).any():
+            raise ValueError("counts hold a month outside the months the data cover")
         shape = (len(codes), len(months))
 
         def matrix(name: str) -> FloatArray:
@@ -397,3 +425,22 @@ def values_of_groups(
     keys = list(groups)
     membership = _membership_matrix([groups[key] for key in keys], matrix.practices)
     return _values(matrix, membership, keys, names or {key: key for key in keys}, period, definition, level)
+
+
+AGGREGATED_PERIODS: tuple[PeriodKind, ...] = ("month", "quarter", "financial_year")
+"""The period kinds the dashboard aggregates (no rolling 12 months)."""
+
+
+def area_results(
+    matrix: CountMatrix, definition: IndicatorDefinition, areas: AreaSet, period: PeriodKind
+) -> pd.DataFrame:
+    """The dashboard's aggregation of one indicator for every area of an indicator level
+    (``caremodels.indicators.geography.area_set``), as ``caremodels.indicators.indicator_results``
+    gives it (``RESULT_COLUMNS``; the period column is the period kind). The spec suite runs this
+    beside the indicator engines, so that the dashboard's numbers are checked against theirs."""
+    present = frozenset(matrix.practices)
+    groups = {code: areas.practices_of(code, present) for code in areas.codes(present)}
+    values = values_of_groups(matrix, groups, period, definition, level=areas.level)
+    if values.empty:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    return values.assign(period=period)[RESULT_COLUMNS].sort_values(["code", "period_start"], kind="stable")

@@ -1062,7 +1062,7 @@ def _matrices(snapshot: WarehouseSnapshot) -> dict[str, CountMatrix]:
     matrices: dict[str, CountMatrix] = {}
     populations: list[np.ndarray] = []
     for indicator_id, item in snapshot.indicators.items():
-        matrix = CountMatrix.from_counts(item.counts, item.bands)
+        matrix = CountMatrix.from_counts(item.counts, item.bands, item.months)
         if matrix.band_denominator is not None:
             same = next(
                 (

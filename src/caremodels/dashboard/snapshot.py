@@ -52,7 +52,8 @@ DEFAULT_INDICATOR_TIMEOUT = 120.0
 """Seconds one indicator may take to compute when the dashboard starts."""
 COUNT_COLUMNS = ["practice_code", "month", "numerator", "denominator", "events"]
 BAND_COUNT_COLUMNS = ["practice_code", "month", "sex", "age_band", "numerator", "denominator", "events"]
-PracticeMonths = Callable[[IndicatorDefinition], tuple[pd.DataFrame, pd.DataFrame | None]]
+MonthRange = tuple[dt.date, dt.date]
+PracticeMonths = Callable[[IndicatorDefinition], tuple[pd.DataFrame, pd.DataFrame | None, MonthRange | None]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class IndicatorCounts:
     """Columns practice_code, month (first day), numerator, denominator, events (true sums)."""
     bands: pd.DataFrame | None = None
     """For a standardised indicator, the same sums by sex and age band (``BAND_COUNT_COLUMNS``)."""
+    months: MonthRange | None = None
+    """First and last month the numerator's table covers (as the indicator engines use it to say
+    which periods are complete), or None to take the months of ``counts``."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,12 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
 
     engine = duckdb_engine_for(warehouse)
 
-    def practice_months(definition: IndicatorDefinition) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    def practice_months(
+        definition: IndicatorDefinition,
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, MonthRange | None]:
         months = engine.data_months(definition.numerator)
         if months is None:
-            return pd.DataFrame(columns=COUNT_COLUMNS), None
+            return pd.DataFrame(columns=COUNT_COLUMNS), None, None
         finished = threading.Event()
 
         def watch() -> None:
@@ -126,7 +132,7 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
                 ["numerator", "denominator", "events"]
             ].sum()
         totals = frame.sort_values(["practice_code", "month"]).reset_index(drop=True)[COUNT_COLUMNS]
-        return totals, bands
+        return totals, bands, (month_start(months[0]), month_start(months[1]))
 
     try:
         yield practice_months
@@ -183,7 +189,7 @@ def _indicator_counts(
                 continue
             started = time.perf_counter()
             try:
-                counts, bands = practice_months(definition)
+                counts, bands, covered = practice_months(definition)
             except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
                 if _interrupted(error):
                     _LOG.warning("indicator %s not computed: over %s s", definition.id, timeout)
@@ -202,7 +208,7 @@ def _indicator_counts(
                 unavailable[definition.id] = "no practice-month has both events and a denominator"
                 continue
             _LOG.info("indicator %s read in %.1f s", definition.id, time.perf_counter() - started)
-            available[definition.id] = IndicatorCounts(definition, counts, bands)
+            available[definition.id] = IndicatorCounts(definition, counts, bands, covered)
     return available, unavailable
 
 
@@ -352,6 +358,7 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
                 _read_frame(folder / f"bands-{indicator_id}.parquet")
                 if indicator_id in index.get("banded", [])
                 else None,
+                _month_range(index.get("months", {}).get(indicator_id)),
             )
             for indicator_id in index["indicators"]
         }
@@ -368,6 +375,12 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
     except (OSError, ValueError, KeyError) as error:
         _LOG.warning("dashboard cache in %s not used: %s", folder, error)
         return None
+
+
+def _month_range(stored: list[str] | None) -> MonthRange | None:
+    if not stored:
+        return None
+    return dt.date.fromisoformat(stored[0]), dt.date.fromisoformat(stored[1])
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -394,6 +407,11 @@ def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> bool:
         index = {
             "indicators": sorted(snapshot.indicators),
             "banded": sorted(key for key, item in snapshot.indicators.items() if item.bands is not None),
+            "months": {
+                key: [item.months[0].isoformat(), item.months[1].isoformat()]
+                for key, item in snapshot.indicators.items()
+                if item.months is not None
+            },
             "unavailable": snapshot.unavailable,
             "status": {key: value for key, value in snapshot.status.items() if key != "warehouse"},
             "profile_date": snapshot.profile_date.isoformat() if snapshot.profile_date else None,

@@ -3,6 +3,8 @@
 Practices and CCGs are named from the shipped reference data (``caremodels.reference``) when it
 has a name for them; vanguard sites by their short name; care model types by their name; England as
 "England"; the rest of England for a care model type as "Rest of England (outside <type> sites)".
+The shipped CCG names are those of the April 2021 CCGs: a January 2021 CCG that merged in April 2021
+has no name there and is called "CCG <code>".
 User-defined groups and PCNs are named by their code (the name the user gave them). A code the
 reference data cannot name is its own name.
 
@@ -35,12 +37,18 @@ def _named() -> dict[str, dict[str, str]]:
     }
 
 
+def _fallback(level: str, code: str) -> str:
+    # A CCG code alone reads as noise; say what it is.
+    return f"CCG {code}" if level == "ccg" else code
+
+
 def area_name(level: str, code: str) -> str:
-    """The name of area ``code`` of ``level`` (the code itself when there is no other name)."""
-    return _named().get(level, {}).get(code, code)
+    """The name of area ``code`` of ``level`` (the code itself, or "CCG <code>", when the
+    reference data has no name for it)."""
+    found = _named().get(level, {}).get(code)
+    return found if found is not None else _fallback(level, code)
 
 
 def area_names(levels: Iterable[str], codes: Iterable[str]) -> list[str]:
     """``area_name`` of each (level, code) pair."""
-    named = _named()
-    return [named.get(level, {}).get(code, code) for level, code in zip(levels, codes, strict=True)]
+    return [area_name(level, code) for level, code in zip(levels, codes, strict=True)]
