@@ -510,6 +510,7 @@ class DashboardFigures:
                         value=point.value,
                         ci_low=point.ci_low,
                         ci_high=point.ci_high,
+                        suppressed=point.suppressed,
                     )
                     for point in monthly(name)
                 ],
@@ -860,6 +861,7 @@ class DashboardFigures:
                         value=area.value,
                         ci_low=area.ci_low,
                         ci_high=area.ci_high,
+                        suppressed=area.suppressed,
                     )
                 )
             series.append(AreaSeries(code=code, name=self.areas.name(geography, code), points=points))

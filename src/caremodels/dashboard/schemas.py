@@ -179,6 +179,7 @@ class SeriesPoint(_Out):
     value: OptionalFigure
     ci_low: OptionalFigure
     ci_high: OptionalFigure
+    suppressed: bool = False
 
 
 class AreaSeries(_Out):

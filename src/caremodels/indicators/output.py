@@ -33,6 +33,7 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "compute_to_file",
     "denominator_unit",
+    "format_figure",
     "open_engine",
     "publish",
     "round_figure",
@@ -74,6 +75,19 @@ def round_figure(values: pd.Series | np.ndarray | Sequence[float]) -> np.ndarray
         chosen = finite & (decimals == places)
         rounded[chosen] = np.round(numbers[chosen], int(places))
     return rounded
+
+
+def format_figure(value: float | None) -> str:
+    """A published value as text, with the digits ``round_figure`` keeps and thousands separators
+    ("11,098.3", "97.69", "0.7543"); "" for None."""
+    if value is None or not np.isfinite(value):
+        return ""
+    (rounded,) = round_figure([value])
+    if rounded == 0:
+        return "0"
+    magnitude = int(np.floor(np.log10(abs(rounded))))
+    decimals = _DECIMALS_FROM_100 if magnitude >= 2 else _SIGNIFICANT - 1 - magnitude
+    return f"{rounded:,.{decimals}f}"
 
 
 def denominator_unit(definition: IndicatorDefinition) -> str:
