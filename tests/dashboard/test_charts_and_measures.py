@@ -178,3 +178,35 @@ def test_standardised_values_are_dsrs_from_the_band_axis() -> None:
     )
     crude = row.numerator / (row.denominator) * 100000
     assert row.value != pytest.approx(crude)
+
+
+def test_spc_limits_come_from_every_true_month_not_the_published_ones() -> None:
+    # Low months are the suppressed ones: leaving them out would push the mean up.
+    from caremodels.dashboard.figures import _spc_of
+    from caremodels.dashboard.schemas import MonthlyPoint
+
+    months = [(dt.date(2015, 4, 1) + pd.DateOffset(months=index)).date() for index in range(24)]
+    values = [0.3 if index % 3 == 0 else 1.0 for index in range(24)]
+    rows = pd.DataFrame({"period_start": months, "value": values})
+    monthly = [
+        MonthlyPoint(
+            month=month,
+            numerator=None if value < 0.5 else 10,
+            events=None if value < 0.5 else 10,
+            denominator=None if value < 0.5 else 10,
+            value=None if value < 0.5 else value,
+            ci_low=None,
+            ci_high=None,
+            unit="per resident-year",
+            suppressed=value < 0.5,
+        )
+        for month, value in zip(months, values, strict=True)
+    ]
+    summary, points, reason = _spc_of(rows, monthly, find_indicator("care_home_emergency_admissions"))
+    assert reason is None and summary is not None
+    assert summary.centre == pytest.approx(np.mean(values)) and summary.centre < 1.0
+    assert len(points) == 24 and sum(point.suppressed for point in points) == 8
+    for point in points:
+        if point.suppressed:
+            assert point.value is None and point.special_cause_type is None
+    assert any("withheld" in caveat for caveat in summary.caveats)
