@@ -55,12 +55,34 @@ def build_population(shared: Path) -> int:
     return text.count("\n") - 1
 
 
+def build_area_names(shared: Path) -> int:
+    """Names of GP practices (OHID Fingertips) and of the January 2021 CCGs (NHS England's
+    allocation tool), so that outputs can name an area beside its code."""
+    rows: dict[tuple[str, str], str] = {}
+    with (shared / "data" / "gp_practice_imd2019.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["practice_name"].strip():
+                rows[("practice", row["practice_code"])] = row["practice_name"].strip()
+    weighted = shared / "data" / "practice_weighted_populations_2024-25.csv"
+    with weighted.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            rows.setdefault(("practice", row["Practice_Code"]), row["GP_Practice_Name"].strip())
+            if row["CCG21"].strip() and row["Former CCG"].strip():
+                rows.setdefault(("ccg", row["CCG21"].strip()), row["Former CCG"].strip())
+    with (DATA_DIR / "area_names.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "code", "name"])
+        writer.writerows([kind, code, name] for (kind, code), name in sorted(rows.items()) if name)
+    return len(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = parser.parse_args()
     print(f"practices.csv: {build_practices(args.shared)} practices")
     print(f"ons_england_population_2023.csv: {build_population(args.shared)} rows")
+    print(f"area_names.csv: {build_area_names(args.shared)} names")
 
 
 if __name__ == "__main__":

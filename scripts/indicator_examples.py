@@ -174,6 +174,7 @@ def disclosure_example() -> str:
             "indicator_id": "emergency_admissions",
             "level": ["practice"] * 5 + ["england"],
             "code": ["A", "B", "C", "D", "E", "E92000001"],
+            "period": "financial_year",
             "period_start": dt.date(2019, 4, 1),
             "period_end": dt.date(2020, 3, 31),
             "numerator": [0.0, 3.0, 8.0, 12.0, 1237.0, 5_512_345.0],
@@ -226,7 +227,10 @@ def worked_examples(warehouse: Path, groups_file: Path) -> str:
             "admission method (HES ADMIMETH 21-25, 2A-2D, 28), placed in the month of admission. The "
             "denominator is the list size on the 15th of the month: p03 is born in August 2014 and not yet "
             "registered, "
-            "and p01 is registered until November 2015.",
+            "and p01 is registered until November 2015. The value is annual (the default rate basis): "
+            "2 admissions over 3 patients for one month are 2 over 3/12 person-years, 8,000 per 1,000 "
+            "patients per year; `--rate-basis per-period` gives the month's own rate, 666.7 per 1,000 "
+            "patients per month.",
             [
                 (
                     "`gp_registrations` of P81004:",

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from caremodels.dashboard.figures import DashboardFigures
 from caremodels.indicators import catalogue
+from caremodels.indicators.output import round_figure
 from caremodels.periods import financial_year
 from caremodels.reference import ehch_framework, vanguard_sites
 
@@ -79,7 +80,7 @@ def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -
     for growth in overview["comparisons"]:
         assert growth["indicator"] == "emergency_admissions"
         expected = growth["comparison"]["rate"] / growth["baseline"]["rate"] - 1
-        assert growth["growth"] == pytest.approx(expected)
+        assert growth["growth"] == pytest.approx(expected, abs=1e-3)  # from rates published to 1 decimal
     conditions = {row["care_model"]: row for row in overview["funding_conditions"]}
     assert set(conditions) == {"MCP", "PACS"}
     for row in conditions.values():
@@ -173,8 +174,11 @@ def test_site_indicator_has_spc_and_growth(client: TestClient) -> None:
     assert months == sorted(months) and len(months) >= 72
     for point in detail["monthly"]:
         assert (point["value"] is None) == point["suppressed"]
-    published = [point for point in detail["monthly"] if point["value"] is not None]
-    assert len(detail["spc_points"]) == len(published)
+    # The SPC chart rests on every month's true value; suppressed months are withheld points.
+    assert [point["date"] for point in detail["spc_points"]] == months
+    suppressed = {point["month"] for point in detail["monthly"] if point["suppressed"]}
+    for point in detail["spc_points"]:
+        assert (point["value"] is None) == point["suppressed"] == (point["date"] in suppressed)
     assert detail["spc"]["variation_icon"]
     assert detail["spc"]["lower_limit"] < detail["spc"]["centre"] < detail["spc"]["upper_limit"]
     assert (
@@ -201,10 +205,12 @@ def test_explorer_values_match_an_independent_sum(client: TestClient, figures: D
     year = int(explored["period"][:4])
     in_year = counts[counts["month"].map(financial_year) == year]
     expected = in_year["numerator"].sum() / (in_year["denominator"].sum() / 12) * 1000
-    assert area["value"] == pytest.approx(expected)
+    # Published to 4 significant figures (1 decimal place from 100 up), in one place.
+    assert area["value"] == round_figure([expected])[0] == pytest.approx(expected, abs=0.05)
+    assert area["unit"] == "per 1,000 registered patients per year"
     assert explored["funnel"] is None
     by_site = get_json(client, "/api/indicators/emergency_admissions?geography=site")
-    assert by_site["funnel"]["target"] == pytest.approx(expected)
+    assert by_site["funnel"]["target"] == pytest.approx(expected, abs=0.05)
     assert {row["code"] for row in by_site["areas"]} <= {site.id for site in vanguard_sites()}
     assert {row["funnel"] for row in by_site["areas"]} <= {
         "above_99_8",
@@ -312,7 +318,9 @@ def test_csv_downloads(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     frame = pd.read_csv(io.StringIO(response.text))
-    assert list(frame.columns)[:4] == ["site_id", "indicator_id", "month", "numerator"]
+    assert list(frame.columns)[:6] == ["site_id", "site_name", "indicator_id", "title", "month", "numerator"]
+    assert set(frame["site_name"]) == {"Fylde Coast"}
+    assert set(frame["unit"]) == {"per 1,000 registered patients per year"}
     for column in ("numerator", "events", "denominator"):
         values = frame[column].dropna().to_numpy()
         assert np.all(values % 5 == 0) and not np.any((values >= 1) & (values <= 7))
@@ -323,8 +331,10 @@ def test_csv_downloads(client: TestClient) -> None:
         io.StringIO(client.get("/downloads/indicators/emergency_admissions.csv?geography=ccg").text)
     )
     assert set(areas["geography"]) == {"ccg"}
+    named = areas["name"].str.startswith("NHS ") & areas["name"].str.endswith(" CCG")
+    assert named.any() and (named | (areas["name"] == "CCG " + areas["code"])).all()
     practices = client.get("/downloads/indicators/emergency_admissions/practices.csv")
-    assert practices.status_code == 200 and practices.text.startswith("indicator_id,period,rank,decile")
+    assert practices.status_code == 200 and practices.text.startswith("indicator_id,title,period,rank,decile")
     assert client.get("/downloads/sites/nowhere/population.csv").status_code == 404
 
 

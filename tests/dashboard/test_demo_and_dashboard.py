@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from caremodels.cli import main
 from caremodels.dashboard import create_app
+from caremodels.indicators.output import OUTPUT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +27,7 @@ def test_demo_builds_loads_computes_and_evaluates(demo_dir: Path) -> None:
     assert (demo_dir / "warehouse.duckdb").exists()
     assert (demo_dir / "pseudonymisation.key").stat().st_mode & 0o077 == 0
     rows = (demo_dir / "results" / "emergency_admissions_practice_month.csv").read_text().splitlines()
-    assert (
-        rows[0]
-        == "indicator_id,level,code,period_start,period_end,numerator,denominator,value,ci_low,ci_high,suppressed"
-    )
+    assert rows[0] == ",".join(OUTPUT_COLUMNS)
     assert len(rows) > 1000
     evaluation = json.loads((demo_dir / "results" / "evaluation.json").read_text())
     assert {result["target"]["care_model"] for result in evaluation} >= {"MCP", "PACS", "EHCH"}

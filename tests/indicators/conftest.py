@@ -65,6 +65,14 @@ def spark_fixture_engine(fixture_warehouse: Path, spark_session: Any) -> Iterato
 
 
 @pytest.fixture(scope="session")
+def dashboard_fixture_snapshot(fixture_warehouse: Path) -> Any:
+    """What the dashboard reads from the fixture warehouse when it starts (not cached)."""
+    from caremodels.dashboard.snapshot import read_snapshot
+
+    return read_snapshot(fixture_warehouse, cache=False)
+
+
+@pytest.fixture(scope="session")
 def reference_fixture_engine(fixture_warehouse: Path) -> Iterator[ReferenceEngine]:
     engine = ReferenceEngine(fixture_warehouse)
     yield engine

@@ -172,3 +172,36 @@ def test_compute_on_spark_matches_duckdb(
     pd.testing.assert_frame_equal(duckdb_rows, spark_rows)
     assert set(duckdb_rows["indicator_id"]) == {"ae_attendances", "gp_referrals"}
     assert not spark_session.sparkContext._jsc.sc().isStopped()  # the test session's Spark is left running
+
+
+def test_compute_says_what_each_figure_is_and_offers_a_per_period_rate(
+    fixture_warehouse: Path, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("suppress_from: 1\nsuppress_to: 0\nround_to: 1\n", encoding="utf-8")  # no control
+    arguments = ["--quiet", "indicators", "compute", "--warehouse", str(fixture_warehouse), "--disclosure"]
+    arguments += [
+        str(rules),
+        "--indicator",
+        "emergency_admissions",
+        "--level",
+        "practice",
+        "--period",
+        "month",
+    ]
+    annual, per_month = tmp_path / "annual.csv", tmp_path / "per-month.csv"
+    assert main([*arguments, "--out", str(annual)]) == 0
+    assert main([*arguments, "--rate-basis", "per-period", "--out", str(per_month)]) == 0
+    yearly, monthly = pd.read_csv(annual), pd.read_csv(per_month)
+    assert set(yearly["unit"]) == {"per 1,000 registered patients per year"}
+    assert set(monthly["unit"]) == {"per 1,000 registered patients per month"}
+    assert set(yearly["title"]) == {"Emergency admissions per 1,000 registered patients"}
+    row = yearly[(yearly["code"] == "P81004") & (yearly["period_start"] == "2014-04-01")].iloc[0]
+    assert row["name"] == "Elizabeth Street Surgery"
+    # 2 admissions, 3 patients: 8,000 per 1,000 a year, 666.7 per 1,000 in the month (rounded once).
+    assert (row["numerator"], row["denominator"], row["value"]) == (2, 3, 8000.0)
+    same = monthly[(monthly["code"] == "P81004") & (monthly["period_start"] == "2014-04-01")].iloc[0]
+    assert same["value"] == 666.7
+    # No output carries 15 significant figures.
+    for value in pd.concat([yearly, monthly])[["value", "ci_low", "ci_high"]].stack():
+        assert len(f"{value:.15g}".replace("-", "").replace(".", "").lstrip("0")) <= 6, value

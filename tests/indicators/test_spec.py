@@ -1,7 +1,10 @@
 """The indicator spec suite: every indicator in the catalogue runs on the hand-built fixture
 (tests/indicators/fixture.py) on DuckDB, on Spark and on the pandas reference implementation, at
-every level and every period, and all three must agree. Figures worked out by hand from the fixture
-are then checked on all three engines.
+every level and every period, and all three must agree. The dashboard's aggregation (its snapshot
+of practice-month sums, summed by matrix products and finished by the same ``finish_arrays``) runs
+as a fourth engine, for every level and the periods it shows (months, quarters, financial years),
+and must agree too. Figures worked out by hand from the fixture are then checked on all three
+engines.
 
 Backend gaps: none. If an engine ever cannot compute an indicator, list it in BACKEND_GAPS with the
 reason; the test then expects the failure (strict xfail), so a gap is never skipped silently.
@@ -93,6 +96,35 @@ def test_engine_agrees_with_the_reference(
 
 
 @pytest.mark.parametrize("indicator_id", INDICATOR_IDS)
+def test_the_dashboard_aggregation_agrees_with_the_reference(
+    indicator_id: str,
+    dashboard_fixture_snapshot: Any,
+    reference_fixture_engine: CountingEngine,
+    groups_file: Path,
+) -> None:
+    from caremodels.dashboard.areas import AGGREGATED_PERIODS, CountMatrix, area_results
+    from caremodels.indicators.geography import area_set
+
+    expected = _reference(reference_fixture_engine, indicator_id, groups_file)
+    expected = expected[expected["period"].isin(AGGREGATED_PERIODS)]
+    item = dashboard_fixture_snapshot.indicators[indicator_id]
+    matrix = CountMatrix.from_counts(item.counts, item.bands, item.months)
+    results = pd.concat(
+        [
+            area_results(matrix, item.definition, area_set(level, groups_file=groups_file), period)
+            for level in LEVELS
+            for period in AGGREGATED_PERIODS
+        ],
+        ignore_index=True,
+    )
+    assert set(results["period"]) == set(AGGREGATED_PERIODS) and set(results["level"]) == set(LEVELS)
+    _assert_same(results, expected, f"dashboard {indicator_id}")
+    assert (
+        results["unit"] == expected.set_index(KEY).loc[results.set_index(KEY).index, "unit"].to_numpy()
+    ).all()
+
+
+@pytest.mark.parametrize("indicator_id", INDICATOR_IDS)
 def test_the_fixture_exercises_every_indicator_at_every_level_and_period(
     indicator_id: str, reference_fixture_engine: CountingEngine, groups_file: Path
 ) -> None:
@@ -135,13 +167,29 @@ every_engine = pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @every_engine
 def test_emergency_admissions_for_one_practice_month(engine: CountingEngine, groups_file: Path) -> None:
     # P81004 in April 2014: spells s01 and s02; registered on the 15th: p01, p02 and p15 (p03 not yet born).
+    # Annualised by default: 2 admissions over 3 patients for a month is 3/12 person-years.
     results = _compute(engine, "emergency_admissions", "practice", "month", groups_file)
     row = _row(results, "practice", "P81004", "month", dt.date(2014, 4, 1))
-    expected = crude_rate(2, 3, multiplier=1000)
+    expected = crude_rate(2, 3 / 12, multiplier=1000)
     assert (row["numerator"], row["denominator"]) == (2, 3)
-    assert row["value"] == pytest.approx(2000 / 3)
+    assert row["value"] == pytest.approx(2000 / 3 * 12)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected.lower, expected.upper))
     assert row["period_end"] == dt.date(2014, 4, 30)
+    assert row["unit"] == "per 1,000 registered patients per year"
+    # Per period, on request: per patient per month, and labelled so.
+    per_month = indicator_results(
+        engine,
+        find_indicator("emergency_admissions"),
+        levels=["practice"],
+        periods=["month"],
+        rate_basis="per_period",
+    )
+    row = _row(per_month, "practice", "P81004", "month", dt.date(2014, 4, 1))
+    expected = crude_rate(2, 3, multiplier=1000)
+    assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (expected.value, expected.lower, expected.upper)
+    )
+    assert row["unit"] == "per 1,000 registered patients per month"
 
 
 @every_engine
@@ -177,7 +225,7 @@ def test_age_at_mid_month_and_age_at_admission(engine: CountingEngine, groups_fi
     february = _row(results, "practice", "B87001", "month", dt.date(2015, 2, 1))
     assert (january["numerator"], january["denominator"]) == (0, 1)
     assert (february["numerator"], february["denominator"]) == (1, 2)
-    assert february["value"] == pytest.approx(500)
+    assert february["value"] == pytest.approx(500 * 12)  # per 1,000 a year
 
 
 @every_engine
@@ -235,7 +283,7 @@ def test_prescribing_cost_per_patient(engine: CountingEngine, groups_file: Path)
     results = _compute(engine, "prescribing_cost_per_patient", "practice", "month", groups_file)
     row = _row(results, "practice", "P81004", "month", dt.date(2014, 4, 1))
     assert row["numerator"] == pytest.approx(1075.0)
-    assert row["value"] == pytest.approx(1075.0 / 3)
+    assert row["value"] == pytest.approx(1075.0 / 3 * 12)  # £ per patient per year
     assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
 
 

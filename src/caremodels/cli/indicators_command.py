@@ -105,6 +105,13 @@ def indicators_show(indicator_id: str) -> None:
     help="YAML disclosure rules (suppress_from, suppress_to, round_to, exempt_national); default HES rules.",
 )
 @click.option(
+    "--rate-basis",
+    type=click.Choice(["per-year", "per-period"]),
+    default="per-year",
+    show_default=True,
+    help="Rates over person-time per year (annualised, as Fingertips) or per period (per month, quarter...).",
+)
+@click.option(
     "--out",
     "out_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -125,12 +132,15 @@ def indicators_compute(
     first_month: str | None,
     last_month: str | None,
     disclosure_file: Path | None,
+    rate_basis: str,
     out_file: Path,
 ) -> None:
     """Compute indicators at a geography and period, with intervals and disclosure control.
 
-    Columns written: indicator_id, level, code, period_start, period_end, numerator, denominator,
-    value, ci_low, ci_high, suppressed. Only complete periods within the data are reported.
+    Columns written: indicator_id, title, level, code, name, period, period_start, period_end,
+    numerator, denominator, denominator_unit, value, ci_low, ci_high, unit, suppressed. Rates over
+    person-time are annual unless --rate-basis per-period; the unit column says which. Only
+    complete periods within the data are reported.
     """
     from caremodels.indicators.disclosure import load_disclosure_policy
     from caremodels.indicators.output import compute_to_file
@@ -157,5 +167,6 @@ def indicators_compute(
             first_month=month(first_month),
             last_month=month(last_month),
             policy=policy,
+            rate_basis="per_year" if rate_basis == "per-year" else "per_period",
         )
     reporter.out.print(f"{rows:,} rows written to {out_file} (counts disclosure-controlled)")

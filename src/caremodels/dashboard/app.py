@@ -37,6 +37,7 @@ from caremodels.dashboard.downloads import download_router
 from caremodels.dashboard.figures import DashboardFigures, NotFound
 from caremodels.dashboard.pages import not_found_page, page_router
 from caremodels.dashboard.snapshot import DEFAULT_INDICATOR_TIMEOUT, read_snapshot
+from caremodels.indicators.output import format_figure
 
 __all__ = ["create_app"]
 
@@ -68,7 +69,20 @@ def _count(value: int | None) -> str:
 
 
 def _rate(value: float | None, places: int = 1) -> str:
-    return "withheld" if value is None else f"{value:,.{places}f}"
+    return "not available" if value is None else f"{value:,.{places}f}"
+
+
+def _value(row: Any) -> str:
+    """An indicator row's published value: withheld when its counts are suppressed, "no value"
+    when there is none (no denominator, or a standardised rate from under 10 events)."""
+    if getattr(row, "suppressed", False):
+        return "withheld (small numbers)"
+    if row.value is None:
+        return "no value"
+    interval = (
+        f" ({format_figure(row.ci_low)} to {format_figure(row.ci_high)})" if row.ci_low is not None else ""
+    )
+    return format_figure(row.value) + interval
 
 
 def _signed_percent(value: float | None, places: int = 1) -> str:
@@ -127,6 +141,8 @@ def _environment() -> Environment:
         "number": _number,
         "count": _count,
         "rate": _rate,
+        "value": _value,
+        "figure": format_figure,
         "percent": _percent,
         "signed_percent": _signed_percent,
         "diagnostic": _diagnostic,

@@ -9,18 +9,22 @@ never passes for a whole one.
 
 Sums are matrix products: an indicator's practice x month sums (``CountMatrix``) are multiplied by
 an area x practice membership matrix and a month x period matrix, which keeps every aggregation to
-a few milliseconds at region scale and to well under a second for every practice in England.
+a few milliseconds at region scale and to well under a second for every practice in England. A
+standardised indicator also has its sums by sex and age band (a band axis beside the month axis),
+summed the same way.
 
-Boundaries: this module only sums practice-month sums (numerator, denominator, events) and turns
-them into values with ``caremodels.dashboard.measures``. It never reads the warehouse and never
-publishes: disclosure control is applied by the caller, after values are computed from true counts.
+Boundaries: this module only sums practice-month sums (numerator, denominator, events) and hands
+the sums to ``caremodels.indicators.finish_arrays``, the one path from counts to values and
+intervals that every output uses (so a standardised indicator is a DSR with Dobson limits here as
+in the CLI). It never reads the warehouse and never publishes: disclosure control is applied by the
+caller, through ``caremodels.indicators.output.publish``, after values are computed from true counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -29,11 +33,15 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 
-from caremodels.dashboard.measures import MeasureRule
+from caremodels.indicators import IndicatorDefinition, finish_arrays, value_unit
+from caremodels.indicators.compute import BANDS, RESULT_COLUMNS, held
+from caremodels.indicators.geography import AreaSet
+from caremodels.indicators.names import area_name
 from caremodels.periods import financial_year, financial_year_label, month_end
 from caremodels.reference import SiteMembership, care_model_types, practices, vanguard_sites
 
 __all__ = [
+    "AGGREGATED_PERIODS",
     "GEOGRAPHY_NAMES",
     "MONTHS_IN_PERIOD",
     "PERIOD_NAMES",
@@ -41,6 +49,7 @@ __all__ = [
     "CountMatrix",
     "Geography",
     "PeriodKind",
+    "area_results",
     "period_table",
     "values_by_area",
     "values_of_groups",
@@ -49,6 +58,7 @@ __all__ = [
 Geography = Literal["all", "care_model", "site", "ccg", "practice"]
 PeriodKind = Literal["month", "quarter", "financial_year"]
 FloatArray = NDArray[np.float64]
+BAND_COUNT = len(BANDS)
 
 GEOGRAPHY_NAMES: dict[Geography, str] = {
     "all": "All practices in the warehouse",
@@ -65,6 +75,8 @@ PERIOD_NAMES: dict[PeriodKind, str] = {
 MONTHS_IN_PERIOD: dict[PeriodKind, int] = {"month": 1, "quarter": 3, "financial_year": 12}
 ALL_CODE = "all"
 VALUE_COLUMNS = [
+    "indicator_id",
+    "level",
     "code",
     "name",
     "period",
@@ -75,10 +87,10 @@ VALUE_COLUMNS = [
     "events",
     "denominator",
     "exposure",
-    "published_denominator",
     "value",
     "ci_low",
     "ci_high",
+    "unit",
 ]
 
 
@@ -97,6 +109,21 @@ def _period_of(month: dt.date, kind: PeriodKind) -> tuple[str, dt.date, dt.date]
     return f"{financial_year_label(year)} Q{index + 1}", first, month_end(last_month)
 
 
+def _month_run(seen: Collection[dt.date], covered: tuple[dt.date, dt.date] | None) -> tuple[dt.date, ...]:
+    """Every first of the month from the earliest to the latest month (of ``covered`` if given)."""
+    if covered is None:
+        if not seen:
+            return ()
+        covered = (min(seen), max(seen))
+    first, last = covered
+    months = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(dt.date(year, month, 1))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(months)
+
+
 def period_table(months: Sequence[dt.date], kind: PeriodKind) -> pd.DataFrame:
     """One row per month in ``months`` whose period is complete: month, period, period_start,
     period_end. Periods are in time order."""
@@ -108,20 +135,35 @@ def period_table(months: Sequence[dt.date], kind: PeriodKind) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CountMatrix:
-    """An indicator's practice x month sums as dense matrices (zero where the engine had no row)."""
+    """An indicator's practice x month sums as dense matrices (zero where the engine had no row),
+    and for a standardised indicator its numerator and denominator by sex and age band as
+    practice x (month, band) matrices: column ``month * 38 + band``, bands in the order of
+    ``caremodels.indicators.compute.BANDS``."""
 
     practices: tuple[str, ...]
     months: tuple[dt.date, ...]
     numerator: FloatArray
     denominator: FloatArray
     events: FloatArray
+    band_numerator: sparse.csr_matrix | None = None
+    band_denominator: FloatArray | None = None
 
     @classmethod
-    def from_counts(cls, counts: pd.DataFrame) -> CountMatrix:
+    def from_counts(
+        cls,
+        counts: pd.DataFrame,
+        bands: pd.DataFrame | None = None,
+        months_covered: tuple[dt.date, dt.date] | None = None,
+    ) -> CountMatrix:
+        """The matrices of ``counts`` (and ``bands``), over every month from the first to the last
+        of ``months_covered`` (the months the data cover: a month with no row is a month of zeros,
+        not a gap that would make its period incomplete), or of the months in ``counts``."""
         codes = tuple(sorted(str(code) for code in counts["practice_code"].unique()))
-        months = tuple(sorted(set(counts["month"])))
+        months = _month_run(set(counts["month"]), months_covered)
         row = pd.Index(codes).get_indexer(pd.Index(counts["practice_code"].astype(str)))
         column = pd.Index(months).get_indexer(pd.Index(counts["month"]))
+        if (column < 0).any():
+            raise ValueError("counts hold a month outside the months the data cover")
         shape = (len(codes), len(months))
 
         def matrix(name: str) -> FloatArray:
@@ -129,7 +171,42 @@ class CountMatrix:
             np.add.at(values, (row, column), counts[name].to_numpy(dtype=np.float64))
             return values
 
-        return cls(codes, months, matrix("numerator"), matrix("denominator"), matrix("events"))
+        band_numerator: sparse.csr_matrix | None = None
+        band_denominator: FloatArray | None = None
+        if bands is not None:
+            band_row = pd.Index(codes).get_indexer(pd.Index(bands["practice_code"].astype(str)))
+            band = (bands["sex"].astype(str) == "2").to_numpy(dtype=np.int64) * (BAND_COUNT // 2) + bands[
+                "age_band"
+            ].to_numpy(dtype=np.int64)
+            band_column = pd.Index(months).get_indexer(pd.Index(bands["month"])) * BAND_COUNT + band
+            if (
+                (band_row < 0).any()
+                or (band_column < 0).any()
+                or not bands["sex"].astype(str).isin(["1", "2"]).all()
+            ):
+                raise ValueError("band counts name a practice, month or sex the totals do not have")
+            wide = (len(codes), len(months) * BAND_COUNT)
+            # Numerators are sparse (most practice-month-bands have no event); populations are not.
+            band_numerator = sparse.csr_matrix(
+                (bands["numerator"].to_numpy(dtype=np.float64), (band_row, band_column)), shape=wide
+            )
+            band_denominator = np.zeros(wide)
+            np.add.at(
+                band_denominator, (band_row, band_column), bands["denominator"].to_numpy(dtype=np.float64)
+            )
+        return cls(
+            codes,
+            months,
+            matrix("numerator"),
+            matrix("denominator"),
+            matrix("events"),
+            band_numerator,
+            band_denominator,
+        )
+
+    @property
+    def banded(self) -> bool:
+        return self.band_numerator is not None
 
     def mask(self, members: set[str]) -> NDArray[np.bool_]:
         return np.fromiter(
@@ -197,8 +274,8 @@ class AreaIndex:
             "all": {ALL_CODE: GEOGRAPHY_NAMES["all"]},
             "care_model": {code: type_names[code] for code in types},
             "site": {site.id: site.short_name for site in vanguard_sites() if site.id in sites},
-            "ccg": {code: f"CCG {code}" for code in ccgs},
-            "practice": {code: code for code in present},
+            "ccg": {code: area_name("ccg", code) for code in ccgs},
+            "practice": {code: area_name("practice", code) for code in present},
         }
         return cls(members=members, names=names)
 
@@ -228,7 +305,7 @@ class AreaIndex:
 
 
 def _membership_matrix(
-    groups: Sequence[frozenset[str] | set[str]], practice_codes: tuple[str, ...]
+    groups: Sequence[Collection[str]], practice_codes: tuple[str, ...]
 ) -> sparse.csr_matrix:
     position = {code: index for index, code in enumerate(practice_codes)}
     rows, columns = [], []
@@ -247,7 +324,8 @@ def _values(
     codes: list[str],
     names: Mapping[str, str],
     period: PeriodKind,
-    rule: MeasureRule,
+    definition: IndicatorDefinition,
+    level: str,
 ) -> pd.DataFrame:
     periods = period_table(list(matrix.months), period)
     if periods.empty or not codes:
@@ -267,58 +345,102 @@ def _values(
         summed(matrix.denominator),
         summed(matrix.events),
     )
-    area_index, period_index = np.nonzero(denominator > 0)
+    area_index, period_index = np.nonzero(held(numerator, denominator, events))
+    flat_numerator = numerator[area_index, period_index]
+    flat_denominator = denominator[area_index, period_index]
+    if matrix.band_numerator is not None and matrix.band_denominator is not None:
+        # Bands ride along: areas x (month, band), then months into periods band by band.
+        def by_band(values: sparse.csr_matrix | FloatArray) -> FloatArray:
+            by_area = membership @ values
+            dense = by_area.toarray() if sparse.issparse(by_area) else np.asarray(by_area)
+            shaped = dense.reshape(len(codes), len(matrix.months), BAND_COUNT).transpose(0, 2, 1)
+            return np.asarray(shaped @ to_period).transpose(0, 2, 1)  # areas x periods x bands
+
+        flat_numerator = by_band(matrix.band_numerator)[area_index, period_index]
+        flat_denominator = by_band(matrix.band_denominator)[area_index, period_index]
     first_rows = periods.drop_duplicates("period")
     starts = dict(zip(first_rows["period"], first_rows["period_start"], strict=True))
     ends = dict(zip(first_rows["period"], first_rows["period_end"], strict=True))
     months = np.full(len(area_index), float(MONTHS_IN_PERIOD[period]))
-    flat_numerator = numerator[area_index, period_index]
-    flat_denominator = denominator[area_index, period_index]
-    value, low, high = rule.values(flat_numerator, flat_denominator)
+    done = finish_arrays(
+        definition, flat_numerator, flat_denominator, events[area_index, period_index], months
+    )
     period_labels = [labels[index] for index in period_index]
     area_codes = [codes[index] for index in area_index]
     frame = pd.DataFrame(
         {
+            "indicator_id": definition.id,
+            "level": level,
             "code": area_codes,
             "name": [names.get(code, code) for code in area_codes],
             "period": period_labels,
             "period_start": [starts[label] for label in period_labels],
             "period_end": [ends[label] for label in period_labels],
             "months": months,
-            "numerator": flat_numerator,
-            "events": events[area_index, period_index],
-            "denominator": flat_denominator,
-            "exposure": rule.exposure(flat_denominator),
-            "published_denominator": rule.published_denominator(flat_denominator, months),
-            "value": value,
-            "ci_low": low,
-            "ci_high": high,
+            "numerator": done.numerator,
+            "events": done.events,
+            "denominator": done.denominator,
+            "exposure": done.exposure,
+            "value": done.value,
+            "ci_low": done.ci_low,
+            "ci_high": done.ci_high,
+            "unit": value_unit(definition, period),
         }
     )
     return frame.sort_values(["period_start", "code"], kind="stable").reset_index(drop=True)
 
 
 def values_by_area(
-    matrix: CountMatrix, index: AreaIndex, geography: Geography, period: PeriodKind, rule: MeasureRule
+    matrix: CountMatrix,
+    index: AreaIndex,
+    geography: Geography,
+    period: PeriodKind,
+    definition: IndicatorDefinition,
 ) -> pd.DataFrame:
     """An indicator's value for each area of ``geography`` and each complete period.
 
-    Columns: code, name, period, period_start, period_end, months, numerator, events,
-    denominator (the summed denominator), exposure (person-years, resident-years or events),
-    published_denominator (mean list size, mean residents or events), value, ci_low, ci_high;
-    values follow ``rule`` (see ``caremodels.dashboard.measures``). Areas with no denominator in a
-    period have no row for it.
+    Columns (``VALUE_COLUMNS``): indicator_id, level (the geography), code, name, period (its
+    label), period_start, period_end, months, numerator, events, denominator (as reported: mean
+    list size, resident-years or events), exposure (what the value is per: person-years,
+    resident-years or events), value, ci_low, ci_high (annual rates, from
+    ``caremodels.indicators.finish_arrays``) and unit. Area-periods with nothing counted have no row.
     """
     if geography not in get_args(Geography):
         raise ValueError(f"unknown geography {geography!r}")
     codes, membership = index.matrix(geography, matrix.practices)
-    return _values(matrix, membership, codes, index.names[geography], period, rule)
+    return _values(matrix, membership, codes, index.names[geography], period, definition, geography)
 
 
 def values_of_groups(
-    matrix: CountMatrix, groups: Mapping[str, set[str]], period: PeriodKind, rule: MeasureRule
+    matrix: CountMatrix,
+    groups: Mapping[str, Collection[str]],
+    period: PeriodKind,
+    definition: IndicatorDefinition,
+    *,
+    level: str = "group",
+    names: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """As ``values_by_area``, for named groups of practices (the code and name are the group's name)."""
-    names = list(groups)
-    membership = _membership_matrix([groups[name] for name in names], matrix.practices)
-    return _values(matrix, membership, names, {name: name for name in names}, period, rule)
+    """As ``values_by_area``, for named groups of practices (the code is the group's key, the name
+    ``names[key]`` or the key)."""
+    keys = list(groups)
+    membership = _membership_matrix([groups[key] for key in keys], matrix.practices)
+    return _values(matrix, membership, keys, names or {key: key for key in keys}, period, definition, level)
+
+
+AGGREGATED_PERIODS: tuple[PeriodKind, ...] = ("month", "quarter", "financial_year")
+"""The period kinds the dashboard aggregates (no rolling 12 months)."""
+
+
+def area_results(
+    matrix: CountMatrix, definition: IndicatorDefinition, areas: AreaSet, period: PeriodKind
+) -> pd.DataFrame:
+    """The dashboard's aggregation of one indicator for every area of an indicator level
+    (``caremodels.indicators.geography.area_set``), as ``caremodels.indicators.indicator_results``
+    gives it (``RESULT_COLUMNS``; the period column is the period kind). The spec suite runs this
+    beside the indicator engines, so that the dashboard's numbers are checked against theirs."""
+    present = frozenset(matrix.practices)
+    groups = {code: areas.practices_of(code, present) for code in areas.codes(present)}
+    values = values_of_groups(matrix, groups, period, definition, level=areas.level)
+    if values.empty:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    return values.assign(period=period)[RESULT_COLUMNS].sort_values(["code", "period_start"], kind="stable")

@@ -52,7 +52,8 @@ class Series:
 @dataclass(frozen=True)
 class SpcPlotPoint:
     date: dt.date
-    value: float
+    value: float | None
+    """None for a month whose counts are suppressed: a gap in the line, still in the limits."""
     mean: float
     upper_limit: float
     lower_limit: float
@@ -260,10 +261,16 @@ def spc_chart(
     chart_id: str = "spc",
 ) -> str:
     """A Making Data Count XmR chart: values, mean (solid), process limits (dashed), and points of
-    special cause marked in blue circles (improvement) or orange squares (concern)."""
+    special cause marked in blue circles (improvement) or orange squares (concern). A withheld
+    (suppressed) month is a gap in the line of values; the mean and limits run through it."""
     if not points:
         return _empty(title)
-    values = [value for point in points for value in (point.value, point.upper_limit, point.lower_limit)]
+    values = [
+        value
+        for point in points
+        for value in (point.value, point.upper_limit, point.lower_limit)
+        if value is not None
+    ]
     legend = [
         ("Monthly value", COMMON_CAUSE, ""),
         ("Mean", TEXT, ""),
@@ -291,9 +298,21 @@ def spc_chart(
     parts.append(step_line("upper_limit", LIMIT, "6 4"))
     parts.append(step_line("lower_limit", LIMIT, "6 4"))
     parts.append(step_line("mean", TEXT, ""))
-    path = " ".join(f"{x(point):.1f},{frame.y(point.value):.1f}" for point in points)
-    parts.append(f'<polyline fill="none" stroke="{COMMON_CAUSE}" stroke-width="1.5" points="{path}"/>')
+    runs: list[list[str]] = [[]]
     for point in points:
+        if point.value is None:
+            runs.append([])
+        else:
+            runs[-1].append(f"{x(point):.1f},{frame.y(point.value):.1f}")
+    for run in runs:
+        if run:
+            path = " ".join(run)
+            parts.append(
+                f'<polyline fill="none" stroke="{COMMON_CAUSE}" stroke-width="1.5" points="{path}"/>'
+            )
+    for point in points:
+        if point.value is None:
+            continue
         cx, cy = x(point), frame.y(point.value)
         if point.special_cause_type == "improvement":
             parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{IMPROVEMENT}"/>')

@@ -1,6 +1,9 @@
 """CSV downloads of what the pages show. They are built from the API's response models, so they
 carry the same disclosure-controlled counts: an empty cell is a suppressed count (1 to 7) or a rate
-withheld because it rests on one, and the ``suppressed`` column says which rows."""
+withheld because it rests on one, and the ``suppressed`` column says which rows (an empty value on a
+row that is not suppressed has no value: no denominator, or a standardised rate from under 10
+events). Every row says what its figure is: the indicator's title, the area's name beside its code,
+and the value's unit with its period basis."""
 
 from __future__ import annotations
 
@@ -48,12 +51,20 @@ def download_router(figures: DashboardFigures) -> APIRouter:
     def site_indicator_csv(site_id: str, indicator_id: str) -> Response:
         detail = figures.site_indicator(site_id, indicator_id)
         rows = [
-            {"site_id": site_id, "indicator_id": indicator_id, **point.model_dump(mode="json")}
+            {
+                "site_id": site_id,
+                "site_name": detail.site.short_name,
+                "indicator_id": indicator_id,
+                "title": detail.indicator.title,
+                **point.model_dump(mode="json"),
+            }
             for point in detail.monthly
         ]
         columns = [
             "site_id",
+            "site_name",
             "indicator_id",
+            "title",
             "month",
             "numerator",
             "events",
@@ -61,6 +72,7 @@ def download_router(figures: DashboardFigures) -> APIRouter:
             "value",
             "ci_low",
             "ci_high",
+            "unit",
             "suppressed",
         ]
         return csv_response(rows, columns, f"{site_id}-{indicator_id}-by-month.csv")
@@ -96,9 +108,13 @@ def download_router(figures: DashboardFigures) -> APIRouter:
         period: PeriodQuery = None,
     ) -> Response:
         explored = figures.explore(indicator_id, geography, period_kind, period)
-        rows = [{"indicator_id": indicator_id, **area.model_dump(mode="json")} for area in explored.areas]
+        rows = [
+            {"indicator_id": indicator_id, "title": explored.indicator.title, **area.model_dump(mode="json")}
+            for area in explored.areas
+        ]
         columns = [
             "indicator_id",
+            "title",
             "geography",
             "code",
             "name",
@@ -111,6 +127,7 @@ def download_router(figures: DashboardFigures) -> APIRouter:
             "value",
             "ci_low",
             "ci_high",
+            "unit",
             "suppressed",
             "funnel",
         ]
@@ -128,24 +145,29 @@ def download_router(figures: DashboardFigures) -> APIRouter:
         rows = [
             {
                 "indicator_id": indicator_id,
+                "title": ranking.indicator.title,
                 "period": ranking.period,
                 **rank.model_dump(),
                 "sites": "; ".join(rank.sites),
+                "unit": ranking.indicator.value_label,
             }
             for rank in ranking.ranked
         ]
         columns = [
             "indicator_id",
+            "title",
             "period",
             "rank",
             "decile",
             "practice_code",
+            "name",
             "sites",
             "numerator",
             "denominator",
             "value",
             "ci_low",
             "ci_high",
+            "unit",
         ]
         label = (ranking.period or "none").replace("/", "-")
         return csv_response(rows, columns, f"{indicator_id}-practices-{label}.csv")

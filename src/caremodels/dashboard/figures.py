@@ -6,19 +6,24 @@ data-quality figures are computed when it is built; site pages and the controlle
 explorer aggregations on first use. Everything computed is kept. Pages and API endpoints call the
 same methods, so a page never shows a number the API does not give.
 
-Disclosure control happens here, once, on the way out: counts pass through
-``caremodels.indicators.disclosure.round_count``; a value resting on a suppressed count is withheld.
+Values come from ``caremodels.indicators.finish_arrays`` (through ``areas``), the one path every output
+uses. Disclosure control happens here, once, on the way out: indicator rows pass through
+``caremodels.indicators.output.publish`` (the same labels, rounding and suppression as the CLI's
+files), other counts through ``caremodels.indicators.disclosure.round_count``; a value resting on a
+suppressed count is withheld. Statistics are never computed from published figures: SPC means and
+limits, funnel positions and intervals come from the true values, and only the points are withheld.
 Growth comparisons whose annual counts include a suppressed one are not published.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import threading
 import warnings
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -89,6 +94,7 @@ from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.spc import ShortSeriesWarning, SpcResult, spc
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.indicators.disclosure import round_count
+from caremodels.indicators.output import publish
 from caremodels.periods import financial_year_label
 from caremodels.programme import coverage, site_summaries
 from caremodels.reference import (
@@ -172,10 +178,7 @@ class DashboardFigures:
         self.present = set(snapshot.present_practices)
         self.areas = AreaIndex.build(self.present, self.memberships)
         self.rules = {definition.id: MeasureRule.of(definition) for definition in catalogue()}
-        self.matrices = {
-            indicator_id: CountMatrix.from_counts(item.counts)
-            for indicator_id, item in snapshot.indicators.items()
-        }
+        self.matrices = _matrices(snapshot)
         self.site_practices = {
             site_id: set(membership.practice_codes) & self.present
             for site_id, membership in self.memberships.items()
@@ -490,11 +493,11 @@ class DashboardFigures:
                 *groups.values()
             )
         values = values_of_groups(
-            self.matrices[HEADLINE_INDICATOR], groups, "month", self.rules[HEADLINE_INDICATOR]
+            self.matrices[HEADLINE_INDICATOR], groups, "month", self._definition(HEADLINE_INDICATOR)
         )
 
         def monthly(name: str) -> list[MonthlyPoint]:
-            return _monthly_points(values[values["code"] == name])
+            return _monthly_points(values[values["code"] == name].reset_index(drop=True))
 
         return [
             AreaSeries(
@@ -507,6 +510,7 @@ class DashboardFigures:
                         value=point.value,
                         ci_low=point.ci_low,
                         ci_high=point.ci_high,
+                        suppressed=point.suppressed,
                     )
                     for point in monthly(name)
                 ],
@@ -649,8 +653,9 @@ class DashboardFigures:
         definition = self._definition(indicator_id)
         group = self.site_practices[site_id]
         site_months = self._values(indicator_id, "site", "month")
-        monthly = _monthly_points(site_months[site_months["code"] == site_id])
-        spc_summary, spc_points, spc_reason = _spc_of(monthly, definition)
+        true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
+        monthly = _monthly_points(true_months)
+        spc_summary, spc_points, spc_reason = _spc_of(true_months, monthly, definition)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
             definition, group, self._rest_of(care_model), area=site.short_name, care_model=care_model
@@ -724,9 +729,9 @@ class DashboardFigures:
     def _year_values(self, definition: IndicatorDefinition, members: Collection[str]) -> dict[str, AreaRate]:
         """A group's values by financial year, published."""
         rows = values_of_groups(
-            self.matrices[definition.id], {"group": set(members)}, "financial_year", self.rules[definition.id]
+            self.matrices[definition.id], {"group": set(members)}, "financial_year", definition
         )
-        return {str(row.period): _area_rate("group", row, None) for row in _rows(rows)}
+        return {area.period: area for area in _area_rates("group", rows)}
 
     def _reported_without_interval(
         self,
@@ -785,7 +790,11 @@ class DashboardFigures:
         return self._cached(
             ("values", indicator_id, geography, period_kind),
             lambda: values_by_area(
-                self.matrices[indicator_id], self.areas, geography, period_kind, self.rules[indicator_id]
+                self.matrices[indicator_id],
+                self.areas,
+                geography,
+                period_kind,
+                self._definition(indicator_id),
             ),
         )
 
@@ -820,7 +829,7 @@ class DashboardFigures:
         target = float(overall["value"].iloc[0]) if len(overall) else math.nan
         if geography != "all" and rule.funnel and len(rows) and math.isfinite(target) and target > 0:
             bands, funnel = _funnel(rows, target, rule, MONTHS_IN_PERIOD[period_kind])
-        areas = [_area_rate(geography, row, band) for row, band in zip(_rows(rows), bands, strict=True)]
+        areas = _area_rates(geography, rows, bands)
         return ExplorerResponse(
             indicator=self.indicator_summary(definition),
             geography=geography,
@@ -842,10 +851,9 @@ class DashboardFigures:
             raise NotFound(f"no {GEOGRAPHY_NAMES[geography].lower()} {unknown[0]!r} in this warehouse")
         series = []
         for code in wanted:
-            rows = values[values["code"] == code]
+            rows = values[values["code"] == code].reset_index(drop=True)
             points = []
-            for row in _rows(rows):
-                area = _area_rate(geography, row, None)
+            for area in _area_rates(geography, rows):
                 points.append(
                     SeriesPoint(
                         period=area.period,
@@ -853,6 +861,7 @@ class DashboardFigures:
                         value=area.value,
                         ci_low=area.ci_low,
                         ci_high=area.ci_high,
+                        suppressed=area.suppressed,
                     )
                 )
             series.append(AreaSeries(code=code, name=self.areas.name(geography, code), points=points))
@@ -878,6 +887,7 @@ class DashboardFigures:
                 rank=rank,
                 decile=(rank - 1) * 10 // total + 1,
                 practice_code=area.code,
+                name=area.name,
                 sites=self.sites_of_practice.get(area.code, []),
                 value=cast(float, area.value),
                 ci_low=area.ci_low,
@@ -895,32 +905,26 @@ class DashboardFigures:
         )
 
     def practice_month(self, indicator_id: str, practice: str | None) -> list[PracticeMonthRow]:
-        self._definition(indicator_id)
-        rule = self.rules[indicator_id]
-        counts = self._counts(indicator_id)
+        values = self._values(indicator_id, "practice", "month")
         if practice is not None:
-            counts = counts[counts["practice_code"] == practice]
-        numerator = counts["numerator"].to_numpy(dtype=np.float64)
-        denominator = counts["denominator"].to_numpy(dtype=np.float64)
-        value, _, _ = rule.values(numerator, denominator)
-        published = rule.published_denominator(denominator, np.ones(len(counts)))
-        rows = []
-        for index, row in enumerate(_rows(counts)):
-            published_events = disclosed(float(row.events))
-            published_denominator = disclosed(float(published[index]))
-            suppressed = published_events is None or published_denominator is None
-            rows.append(
-                PracticeMonthRow(
-                    practice_code=str(row.practice_code),
-                    month=row.month,
-                    numerator=None if suppressed else disclosed(float(row.numerator)),
-                    events=published_events,
-                    denominator=published_denominator,
-                    value=None if suppressed else _finite(value[index]),
-                    suppressed=suppressed,
-                )
+            values = values[values["code"] == practice]
+        values = values.sort_values(["code", "period_start"], kind="stable").reset_index(drop=True)
+        return [
+            PracticeMonthRow(
+                practice_code=area.code,
+                name=area.name,
+                month=area.period_start,
+                numerator=area.numerator,
+                events=area.events,
+                denominator=area.denominator,
+                value=area.value,
+                ci_low=area.ci_low,
+                ci_high=area.ci_high,
+                unit=area.unit,
+                suppressed=area.suppressed,
             )
-        return rows
+            for area in _area_rates("practice", values)
+        ]
 
     # -- care homes -----------------------------------------------------------------------------
 
@@ -1054,42 +1058,106 @@ def _deprivation_deciles() -> dict[str, int]:
     return deciles
 
 
-def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
-    """Published monthly points from ``values_by_area`` rows of one area by month."""
-    points = []
-    for row in _rows(rows.sort_values("period_start")):
-        area = _area_rate("month", row, None)
-        points.append(
-            MonthlyPoint(
-                month=area.period_start,
-                numerator=area.numerator,
-                events=area.events,
-                denominator=area.denominator,
-                value=area.value,
-                ci_low=area.ci_low,
-                ci_high=area.ci_high,
-                suppressed=area.suppressed,
+def _matrices(snapshot: WarehouseSnapshot) -> dict[str, CountMatrix]:
+    """Each indicator's sums as matrices; standardised indicators with the same populations by band
+    share one array (the registered population is the largest part of the snapshot)."""
+    matrices: dict[str, CountMatrix] = {}
+    populations: list[np.ndarray] = []
+    for indicator_id, item in snapshot.indicators.items():
+        matrix = CountMatrix.from_counts(item.counts, item.bands, item.months)
+        if matrix.band_denominator is not None:
+            same = next(
+                (
+                    seen
+                    for seen in populations
+                    if seen.shape == matrix.band_denominator.shape
+                    and np.array_equal(seen, matrix.band_denominator)
+                ),
+                None,
+            )
+            if same is None:
+                populations.append(matrix.band_denominator)
+            else:
+                matrix = dataclasses.replace(matrix, band_denominator=same)
+        matrices[indicator_id] = matrix
+    return matrices
+
+
+def _count_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _value_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else _finite(value)
+
+
+def _area_rates(
+    geography: str, rows: pd.DataFrame, bands: Sequence[FunnelBand | None] | None = None
+) -> list[AreaRate]:
+    """Published rows (``caremodels.indicators.output.publish``) of true ``areas`` values."""
+    if rows.empty:
+        return []
+    published = publish(rows, also_publish=["events"])
+    areas = []
+    for index, row in enumerate(_rows(published)):
+        suppressed = bool(row.suppressed)
+        areas.append(
+            AreaRate(
+                geography=geography,
+                code=str(row.code),
+                name=str(row.name),
+                period=str(row.period),
+                period_start=row.period_start,
+                period_end=row.period_end,
+                numerator=_count_or_none(row.numerator),
+                events=_count_or_none(row.events),
+                denominator=_count_or_none(row.denominator),
+                value=_value_or_none(row.value),
+                ci_low=_value_or_none(row.ci_low),
+                ci_high=_value_or_none(row.ci_high),
+                unit=str(row.unit),
+                suppressed=suppressed,
+                funnel=None if suppressed or bands is None else bands[index],
             )
         )
-    return points
+    return areas
+
+
+def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
+    """Published monthly points from ``values_by_area`` rows of one area by month, in time order."""
+    return [
+        MonthlyPoint(
+            month=area.period_start,
+            numerator=area.numerator,
+            events=area.events,
+            denominator=area.denominator,
+            value=area.value,
+            ci_low=area.ci_low,
+            ci_high=area.ci_high,
+            unit=area.unit,
+            suppressed=area.suppressed,
+        )
+        for area in _area_rates("month", rows)
+    ]
 
 
 def _spc_of(
-    monthly: list[MonthlyPoint], definition: IndicatorDefinition
+    rows: pd.DataFrame, monthly: list[MonthlyPoint], definition: IndicatorDefinition
 ) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
-    """Making Data Count XmR chart of the published monthly values; months whose counts are
-    suppressed are left out (and said to be)."""
-    published = [point for point in monthly if point.value is not None]
-    if len(published) < 2 or len(published) < len(monthly) / 2:
-        return None, [], "too few months with publishable counts for an SPC chart"
-    frame = pd.DataFrame(
-        {"month": [point.month for point in published], "value": [point.value for point in published]}
-    )
+    """Making Data Count XmR chart of the true monthly values (``rows``, in the order of
+    ``monthly``): the mean and limits rest on every month, suppressed or not, so that leaving out
+    small (low) months cannot bias them. A suppressed month's value and special-cause flags are
+    withheld from the published points, because they would give its count back."""
+    true = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
+    if len(true) < 2:
+        return None, [], "too few months with a value for an SPC chart"
+    suppressed_on = {point.month: point.suppressed for point in monthly}
+    frame = pd.DataFrame({"month": list(true["period_start"]), "value": true["value"].to_numpy(dtype=float)})
     with warnings.catch_warnings():
         # Short series come back with a caveat, which the page shows.
         warnings.simplefilter("ignore", ShortSeriesWarning)
         result: SpcResult = spc(frame, value="value", date="month", improvement=_improvement(definition))[0]
-    left_out = len(monthly) - len(published)
+    withheld = sum(1 for point in result.points if suppressed_on.get(point.date, False))
     summary = SpcSummary(
         variation_icon=result.variation_icon,
         assurance_icon=result.assurance_icon,
@@ -1098,21 +1166,31 @@ def _spc_of(
         lower_limit=result.lower_limit,
         n_points=result.n_points,
         caveats=list(result.caveats)
-        + ([f"{left_out} month(s) with suppressed counts are left out."] if left_out else []),
+        + (
+            [
+                f"{withheld} month(s) with small counts are withheld from the chart; the mean and "
+                "limits include them."
+            ]
+            if withheld
+            else []
+        ),
     )
-    points = [
-        SpcPointOut(
-            date=point.date,
-            value=point.value,
-            mean=point.mean,
-            upper_limit=point.upper_limit,
-            lower_limit=point.lower_limit,
-            special_cause_rule=point.special_cause_rule,
-            special_cause_type=point.special_cause_type,
-            special_cause_direction=point.special_cause_direction,
+    points = []
+    for point in result.points:
+        hidden = suppressed_on.get(point.date, False)
+        points.append(
+            SpcPointOut(
+                date=point.date,
+                value=None if hidden else point.value,
+                mean=point.mean,
+                upper_limit=point.upper_limit,
+                lower_limit=point.lower_limit,
+                special_cause_rule=None if hidden else point.special_cause_rule,
+                special_cause_type=None if hidden else point.special_cause_type,
+                special_cause_direction=None if hidden else point.special_cause_direction,
+                suppressed=hidden,
+            )
         )
-        for point in result.points
-    ]
     return summary, points, None
 
 
@@ -1199,36 +1277,16 @@ def _not_measurable(base: dict[str, Any], result: ReportedResult, reason: str) -
     )
 
 
-def _area_rate(geography: str, row: Any, band: FunnelBand | None) -> AreaRate:
-    events, denominator = disclosed(float(row.events)), disclosed(float(row.published_denominator))
-    suppressed = events is None or denominator is None
-    return AreaRate(
-        geography=geography,
-        code=str(row.code),
-        name=str(row.name),
-        period=str(row.period),
-        period_start=row.period_start,
-        period_end=row.period_end,
-        numerator=None if suppressed else disclosed(float(row.numerator)),
-        events=events,
-        denominator=denominator,
-        value=None if suppressed else _finite(row.value),
-        ci_low=None if suppressed else _finite(row.ci_low),
-        ci_high=None if suppressed else _finite(row.ci_high),
-        suppressed=suppressed,
-        funnel=None if suppressed else band,
-    )
-
-
 def _funnel(
     rows: pd.DataFrame, target: float, rule: MeasureRule, months: int
 ) -> tuple[list[FunnelBand | None], FunnelLimitsOut]:
     """Each area's position against 95% and 99.8% limits around ``target``, and the limit curves
     on a grid of published denominators (mean list size, mean residents or events)."""
     exposure = rows["exposure"].to_numpy(dtype=np.float64)
-    published = rows["published_denominator"].to_numpy(dtype=np.float64)
-    # exposure per unit of published denominator: months / 12 person-years per mean patient.
-    scale = months / 12 if rule.per_year else 1.0
+    published = rows["denominator"].to_numpy(dtype=np.float64)
+    # Exposure per unit of reported denominator: months / 12 person-years per mean patient; a
+    # resident-year or an event is its own exposure.
+    scale = months / 12 if rule.denominator_kind == "registered_population" else 1.0
     low, high = max(float(published.min()) * 0.8, 1.0), max(float(published.max()) * 1.1, 2.0)
     grid = np.geomspace(low, high, 40)
 

@@ -81,10 +81,10 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
         headline = next((item for item in data.indicators if item.id == HEADLINE_INDICATOR), None)
         monthly_chart = _series_chart(
             data.monthly,
-            title="Emergency admissions per 1,000 registered patients a year, by month",
+            title="Emergency admissions per 1,000 registered patients per year, by month",
             description="Monthly emergency admission rate, annualised, for each care model type with practices "
             "in the warehouse and for practices outside every vanguard. The same figures are in the table below.",
-            y_label="per 1,000 a year",
+            y_label="per 1,000 registered patients per year",
             chart_id="monthly-rate",
         )
         coverage_chart = bar_chart(
@@ -102,9 +102,7 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
         growth_matrix = {(growth.area, growth.indicator): growth for growth in data.growth_by_indicator}
         titles = {item.id: item.title for item in data.indicators}
         monthly_periods = sorted({point.period for line in data.monthly for point in line.points})
-        monthly_lookup = {
-            line.name: {point.period: point.value for point in line.points} for line in data.monthly
-        }
+        monthly_lookup = {line.name: {point.period: point for point in line.points} for line in data.monthly}
         return render(
             "overview.html",
             request,

@@ -9,11 +9,12 @@ from the true counts and withheld (``None``) whenever a count they rest on is su
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from caremodels.evaluation.spc import AssuranceIcon, VariationIcon
+from caremodels.indicators.output import round_figure
 
 __all__ = [
     "AgeSexBand",
@@ -56,6 +57,17 @@ __all__ = [
 ]
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else float(round_figure([value])[0])
+
+
+Figure = Annotated[float, PlainSerializer(_rounded, return_type=float)]
+"""A statistic derived from indicator values (an SPC limit, a funnel limit, a rate in a growth
+comparison), rounded as published values are (``caremodels.indicators.output.round_figure``) when
+serialised, so that no answer carries 15 significant figures."""
+OptionalFigure = Annotated[float | None, PlainSerializer(_rounded, return_type=float | None)]
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -76,13 +88,14 @@ class IndicatorSummary(_Out):
     statistic: str = Field(description="rate or proportion.")
     unit: str
     value_label: str = Field(
-        description="The unit of the values the dashboard gives (annual rates over person-time)."
+        description="The unit of the values with their period basis, e.g. 'per 1,000 registered patients "
+        "per year' (rates over person-time are annual, as in Fingertips and the CLI's default)."
     )
     denominator_label: str
     multiplier: int
     direction_of_improvement: str
     standardised: bool = Field(
-        description="Directly standardised in the catalogue; the dashboard shows it crude."
+        description="Directly age-sex standardised to ESP2013: values are DSRs with Dobson intervals."
     )
     available: bool
     reason_unavailable: str | None = Field(
@@ -91,13 +104,16 @@ class IndicatorSummary(_Out):
 
 
 class AreaYearOut(_Out):
+    """One year of a growth comparison (``caremodels.evaluation.monitoring``): a crude annual rate of
+    events per person-year, also for a standardised indicator (growth compares crude counts)."""
+
     area: str
     financial_year: str
     events: int | None = Field(description="Disclosure-controlled count of events.")
     person_years: float
-    rate: float
-    ci_low: float
-    ci_high: float
+    rate: Figure
+    ci_low: Figure
+    ci_high: Figure
 
 
 class EvaluationOut(_Out):
@@ -121,9 +137,9 @@ class GrowthOut(_Out):
     comparison: AreaYearOut
     rest_baseline: AreaYearOut
     rest_comparison: AreaYearOut
-    growth: float
-    rest_growth: float
-    difference_percentage_points: float
+    growth: Figure
+    rest_growth: Figure
+    difference_percentage_points: Figure
     result: EvaluationOut
 
 
@@ -160,9 +176,10 @@ class FundingConditionRow(_Out):
 class SeriesPoint(_Out):
     period: str
     period_start: dt.date
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
+    value: OptionalFigure
+    ci_low: OptionalFigure
+    ci_high: OptionalFigure
+    suppressed: bool = False
 
 
 class AreaSeries(_Out):
@@ -228,9 +245,9 @@ class PopulationProfile(_Out):
 class SpcSummary(_Out):
     variation_icon: VariationIcon
     assurance_icon: AssuranceIcon | None
-    centre: float
-    upper_limit: float
-    lower_limit: float
+    centre: Figure
+    upper_limit: Figure
+    lower_limit: Figure
     n_points: int
     caveats: list[str]
 
@@ -238,7 +255,7 @@ class SpcSummary(_Out):
 class SiteIndicatorSummary(_Out):
     indicator: IndicatorSummary
     latest_period: str | None
-    latest_value: float | None
+    latest_value: OptionalFigure
     spc: SpcSummary | None
     growth: GrowthOut | None
     reason: str | None = Field(default=None, description="Why a figure is missing.")
@@ -261,10 +278,10 @@ class ReportedVsMeasured(_Out):
     source: str
     indicator: str | None
     measured_periods: dict[str, str]
-    measured_value: float | None
-    measured_ci_low: float | None = None
-    measured_ci_high: float | None = None
-    rest_value: float | None = None
+    measured_value: OptionalFigure
+    measured_ci_low: OptionalFigure = None
+    measured_ci_high: OptionalFigure = None
+    rest_value: OptionalFigure = None
     method: str
     note: str
     status: Literal["measured", "not_measurable"]
@@ -291,22 +308,30 @@ class MonthlyPoint(_Out):
     month: dt.date
     numerator: int | None = Field(description="Events, bed days or the summed field (disclosure-controlled).")
     events: int | None
-    denominator: int | None = Field(description="Mean list size, mean residents or denominator events.")
-    value: float | None
+    denominator: int | None = Field(description="Mean list size, resident-years or denominator events.")
+    value: float | None = Field(
+        description="None when suppressed, or when there is no value (no denominator)."
+    )
     ci_low: float | None
     ci_high: float | None
+    unit: str = Field(description="The value's unit and period basis.")
     suppressed: bool
 
 
 class SpcPointOut(_Out):
     date: dt.date
-    value: float
-    mean: float
-    upper_limit: float
-    lower_limit: float
+    value: OptionalFigure = Field(description="None when the month's counts are suppressed.")
+    mean: Figure
+    upper_limit: Figure
+    lower_limit: Figure
     special_cause_rule: str | None
     special_cause_type: str | None
     special_cause_direction: str | None
+    suppressed: bool = Field(
+        default=False,
+        description="The month's counts are suppressed: its value and flags are withheld, but it is "
+        "in the mean and limits (computed from the true counts).",
+    )
 
 
 class SiteIndicatorResponse(_Out):
@@ -329,10 +354,13 @@ class AreaRate(_Out):
     period_end: dt.date
     numerator: int | None = Field(description="Events, bed days or the summed field (disclosure-controlled).")
     events: int | None
-    denominator: int | None = Field(description="Mean list size, mean residents or denominator events.")
-    value: float | None
+    denominator: int | None = Field(description="Mean list size, resident-years or denominator events.")
+    value: float | None = Field(
+        description="None when suppressed, or when there is no value (no denominator)."
+    )
     ci_low: float | None
     ci_high: float | None
+    unit: str = Field(description="The value's unit and period basis.")
     suppressed: bool
     funnel: Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"] | None = Field(
         default=None, description="Position against the funnel limits around the overall value."
@@ -343,12 +371,12 @@ class FunnelLimitsOut(_Out):
     """Control limits around the overall value at a grid of denominators (mean list size, mean
     residents or denominator events over the period: the funnel plot's horizontal axis)."""
 
-    target: float
-    denominator: list[float]
-    lower_95: list[float]
-    upper_95: list[float]
-    lower_99_8: list[float]
-    upper_99_8: list[float]
+    target: Figure
+    denominator: list[Figure]
+    lower_95: list[Figure]
+    upper_95: list[Figure]
+    lower_99_8: list[Figure]
+    upper_99_8: list[Figure]
 
 
 class ExplorerResponse(_Out):
@@ -372,6 +400,7 @@ class PracticeRank(_Out):
     rank: int
     decile: int = Field(ge=1, le=10, description="1 = the tenth of practices with the lowest values.")
     practice_code: str
+    name: str
     sites: list[str]
     value: float
     ci_low: float | None
@@ -389,11 +418,17 @@ class PracticeRankingResponse(_Out):
 
 class PracticeMonthRow(_Out):
     practice_code: str
+    name: str
     month: dt.date
     numerator: int | None
     events: int | None
-    denominator: int | None = Field(description="The engine's monthly denominator (disclosure-controlled).")
+    denominator: int | None = Field(
+        description="List size, resident-years or events (disclosure-controlled)."
+    )
     value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    unit: str
     suppressed: bool
 
 

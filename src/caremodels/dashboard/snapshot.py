@@ -5,8 +5,8 @@ requests never wait on DuckDB and another process may open the file. What is rea
 
 * practice-month sums (numerator, denominator, events) of every indicator in the catalogue that the
   warehouse can feed, through the indicator engine (``caremodels.indicators``); the others are
-  listed with the reason. Standardised indicators are read without their age-sex bands (the
-  dashboard shows them crude);
+  listed with the reason. Standardised indicators are also kept by sex and age band (``bands``), so
+  that the dashboard shows them as directly standardised rates, as every other output does;
 * the registered population by practice, sex and five-year age band on one profile date;
 * the warehouse status (tables, batches, quarantine) and quarantined rows by table, field and reason.
 
@@ -37,7 +37,13 @@ from caremodels.errors import CaremodelsError
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["DEFAULT_INDICATOR_TIMEOUT", "IndicatorCounts", "WarehouseSnapshot", "read_snapshot"]
+__all__ = [
+    "BAND_COUNT_COLUMNS",
+    "DEFAULT_INDICATOR_TIMEOUT",
+    "IndicatorCounts",
+    "WarehouseSnapshot",
+    "read_snapshot",
+]
 
 _LOG = logging.getLogger(__name__)
 AGE_BAND_WIDTH = 5
@@ -45,7 +51,9 @@ OLDEST_BAND_FROM = 90
 DEFAULT_INDICATOR_TIMEOUT = 120.0
 """Seconds one indicator may take to compute when the dashboard starts."""
 COUNT_COLUMNS = ["practice_code", "month", "numerator", "denominator", "events"]
-PracticeMonths = Callable[[IndicatorDefinition], pd.DataFrame]
+BAND_COUNT_COLUMNS = ["practice_code", "month", "sex", "age_band", "numerator", "denominator", "events"]
+MonthRange = tuple[dt.date, dt.date]
+PracticeMonths = Callable[[IndicatorDefinition], tuple[pd.DataFrame, pd.DataFrame | None, MonthRange | None]]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,11 @@ class IndicatorCounts:
     definition: IndicatorDefinition
     counts: pd.DataFrame
     """Columns practice_code, month (first day), numerator, denominator, events (true sums)."""
+    bands: pd.DataFrame | None = None
+    """For a standardised indicator, the same sums by sex and age band (``BAND_COUNT_COLUMNS``)."""
+    months: MonthRange | None = None
+    """First and last month the numerator's table covers (as the indicator engines use it to say
+    which periods are complete), or None to take the months of ``counts``."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,12 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
 
     engine = duckdb_engine_for(warehouse)
 
-    def practice_months(definition: IndicatorDefinition) -> pd.DataFrame:
+    def practice_months(
+        definition: IndicatorDefinition,
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, MonthRange | None]:
         months = engine.data_months(definition.numerator)
         if months is None:
-            return pd.DataFrame(columns=COUNT_COLUMNS)
+            return pd.DataFrame(columns=COUNT_COLUMNS), None, None
         finished = threading.Event()
 
         def watch() -> None:
@@ -105,13 +120,19 @@ def _practice_months(warehouse: Warehouse, timeout: float) -> Iterator[PracticeM
         finally:
             finished.set()
             watchdog.join()
-        # Standardised indicators come by sex and age band: the dashboard shows crude figures.
-        frame = frame.groupby(["practice", "month"], as_index=False)[
-            ["numerator", "denominator", "events"]
-        ].sum()
         frame = frame.rename(columns={"practice": "practice_code"})
-        frame["month"] = [month_start(int(index)) for index in frame["month"]]
-        return frame.sort_values(["practice_code", "month"]).reset_index(drop=True)[COUNT_COLUMNS]
+        starts = {index: month_start(int(index)) for index in frame["month"].unique()}
+        frame["month"] = frame["month"].map(starts)
+        bands: pd.DataFrame | None = None
+        if "sex" in frame:
+            # Standardised: kept by band for the DSR, and summed for everything else.
+            bands = frame.astype({"sex": str, "age_band": "int64"})[BAND_COUNT_COLUMNS]
+            bands = bands.sort_values(BAND_COUNT_COLUMNS[:4]).reset_index(drop=True)
+            frame = frame.groupby(["practice_code", "month"], as_index=False)[
+                ["numerator", "denominator", "events"]
+            ].sum()
+        totals = frame.sort_values(["practice_code", "month"]).reset_index(drop=True)[COUNT_COLUMNS]
+        return totals, bands, (month_start(months[0]), month_start(months[1]))
 
     try:
         yield practice_months
@@ -168,7 +189,7 @@ def _indicator_counts(
                 continue
             started = time.perf_counter()
             try:
-                counts = practice_months(definition)
+                counts, bands, covered = practice_months(definition)
             except (CaremodelsError, duckdb.Error, KeyError, ValueError) as error:
                 if _interrupted(error):
                     _LOG.warning("indicator %s not computed: over %s s", definition.id, timeout)
@@ -187,7 +208,7 @@ def _indicator_counts(
                 unavailable[definition.id] = "no practice-month has both events and a denominator"
                 continue
             _LOG.info("indicator %s read in %.1f s", definition.id, time.perf_counter() - started)
-            available[definition.id] = IndicatorCounts(definition, counts)
+            available[definition.id] = IndicatorCounts(definition, counts, bands, covered)
     return available, unavailable
 
 
@@ -287,7 +308,7 @@ def _read_warehouse(warehouse_path: Path, indicator_timeout: float) -> Warehouse
 
 # -- the snapshot cache ------------------------------------------------------------------------------
 
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 
 
 def _cache_key(warehouse_path: Path, indicator_timeout: float) -> str:
@@ -332,7 +353,12 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
         by_id = {definition.id: definition for definition in catalogue()}
         indicators = {
             indicator_id: IndicatorCounts(
-                by_id[indicator_id], _read_frame(folder / f"indicator-{indicator_id}.parquet")
+                by_id[indicator_id],
+                _read_frame(folder / f"indicator-{indicator_id}.parquet"),
+                _read_frame(folder / f"bands-{indicator_id}.parquet")
+                if indicator_id in index.get("banded", [])
+                else None,
+                _month_range(index.get("months", {}).get(indicator_id)),
             )
             for indicator_id in index["indicators"]
         }
@@ -349,6 +375,12 @@ def _load_cached(folder: Path, warehouse_path: Path) -> WarehouseSnapshot | None
     except (OSError, ValueError, KeyError) as error:
         _LOG.warning("dashboard cache in %s not used: %s", folder, error)
         return None
+
+
+def _month_range(stored: list[str] | None) -> MonthRange | None:
+    if not stored:
+        return None
+    return dt.date.fromisoformat(stored[0]), dt.date.fromisoformat(stored[1])
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -368,10 +400,18 @@ def _save_cached(snapshot: WarehouseSnapshot, folder: Path) -> bool:
         partial.mkdir(parents=True)
         for indicator_id, item in snapshot.indicators.items():
             item.counts.to_parquet(partial / f"indicator-{indicator_id}.parquet", index=False)
+            if item.bands is not None:
+                item.bands.to_parquet(partial / f"bands-{indicator_id}.parquet", index=False)
         snapshot.quarantine_detail.to_parquet(partial / "quarantine.parquet", index=False)
         snapshot.population.to_parquet(partial / "population.parquet", index=False)
         index = {
             "indicators": sorted(snapshot.indicators),
+            "banded": sorted(key for key, item in snapshot.indicators.items() if item.bands is not None),
+            "months": {
+                key: [item.months[0].isoformat(), item.months[1].isoformat()]
+                for key, item in snapshot.indicators.items()
+                if item.months is not None
+            },
             "unavailable": snapshot.unavailable,
             "status": {key: value for key, value in snapshot.status.items() if key != "warehouse"},
             "profile_date": snapshot.profile_date.isoformat() if snapshot.profile_date else None,

@@ -2,11 +2,21 @@
 
 Boundaries: definitions are data (YAML validated into ``IndicatorDefinition``), never SQL. An engine
 (DuckDB or Spark through Ibis, or the pandas reference) reads only the warehouse and returns counts
-and denominators by area and period; ``caremodels.stats`` adds values and intervals
-(``indicator_results``), and every export goes through disclosure control (``publish``).
+and denominators by area and period; ``finish`` (or ``finish_arrays``) is the one path from summed
+counts to values and intervals (``caremodels.stats``), used by ``indicator_results`` and by the
+dashboard alike, and every export goes through disclosure control and labelling (``publish``).
 """
 
-from caremodels.indicators.compute import indicator_results, indicator_results_many
+from caremodels.indicators.compute import (
+    RATE_BASES,
+    Finished,
+    RateBasis,
+    finish,
+    finish_arrays,
+    indicator_results,
+    indicator_results_many,
+    value_unit,
+)
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator, load_definition
 from caremodels.indicators.engine import practice_month_counts
 from caremodels.indicators.geography import LEVELS, Level
@@ -16,16 +26,22 @@ from caremodels.indicators.periods import PERIOD_KINDS, PeriodKind
 __all__ = [
     "LEVELS",
     "PERIOD_KINDS",
+    "RATE_BASES",
+    "Finished",
     "IndicatorDefinition",
     "Level",
     "PeriodKind",
+    "RateBasis",
     "catalogue",
     "compute_to_file",
     "find_indicator",
+    "finish",
+    "finish_arrays",
     "indicator_results",
     "indicator_results_many",
     "load_definition",
     "open_engine",
     "practice_month_counts",
     "publish",
+    "value_unit",
 ]

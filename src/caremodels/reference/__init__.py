@@ -54,6 +54,7 @@ __all__ = [
     "StandardPopulationBand",
     "VanguardSite",
     "admission_methods",
+    "area_names",
     "care_model_types",
     "data_path",
     "disclosure_control",
@@ -198,6 +199,16 @@ def programme_constants() -> ProgrammeConstants:
     return ProgrammeConstants.model_validate(
         {k: v for k, v in _yaml("constants.yaml")["programme"].items() if k != "source"}
     )
+
+
+@functools.cache
+def area_names() -> Mapping[str, Mapping[str, str]]:
+    """Names of GP practices (``"practice"``) and January 2021 CCGs (``"ccg"``) by code."""
+    names: dict[str, dict[str, str]] = {"practice": {}, "ccg": {}}
+    with data_path("area_names.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            names.setdefault(row["kind"], {})[row["code"]] = row["name"]
+    return names
 
 
 @functools.cache
