@@ -26,6 +26,7 @@ from caremodels.cli import main
 from caremodels.errors import DataError
 from caremodels.indicators import find_indicator, practice_month_counts
 from caremodels.indicators.disclosure import round_count
+from caremodels.ingest import Pseudonymiser, load_file
 from caremodels.reference.list_growth import list_scale_at
 from caremodels.reference.spread import NEED_COMPONENTS, WeightedPopulation, weighted_populations
 from caremodels.synth import SynthResult
@@ -140,22 +141,18 @@ def test_need_index_of_a_site_matches_the_source_file(envelope: NationalEnvelope
 
 
 def test_unregistered_estimate_from_the_warehouse_table_matches_the_csv(
-    tmp_path: Path, tiny_economy: SynthResult
+    tmp_path: Path, tiny_economy: SynthResult, pseudonymiser: Pseudonymiser
 ) -> None:
     path = tmp_path / "w.duckdb"
-    Warehouse(path).close()
-    connection = duckdb.connect(str(path))
-    # The table another loader makes from the generator's file: the same columns.
-    connection.execute(
-        "CREATE TABLE unregistered_population AS SELECT * FROM read_csv_auto(?, header = true)",
-        [str(tiny_economy.unregistered_population)],
-    )
-    connection.close()
+    # The table caremodels ingest makes from the generator's file.
+    with Warehouse(path) as warehouse:
+        load_file(warehouse, tiny_economy.unregistered_population, pseudonymiser=pseudonymiser)
     from_table = unregistered_from_warehouse(path, "fylde-coast", 2016)
     # A loader that stored the financial year as its starting calendar year is read the same way.
     second = tmp_path / "w2.duckdb"
     Warehouse(second).close()
     connection = duckdb.connect(str(second))
+    connection.execute("DROP TABLE unregistered_population")
     connection.execute(
         "CREATE TABLE unregistered_population AS SELECT area_type, area_code, "
         "CAST(substr(financial_year, 1, 4) AS INTEGER) AS financial_year, registered_population, "
