@@ -15,7 +15,7 @@ from pathlib import Path
 
 from caremodels.errors import CaremodelsError
 
-__all__ = ["ASSETS_ENVIRONMENT_VARIABLE", "frontend_dist", "offline_stylesheet"]
+__all__ = ["ASSETS_ENVIRONMENT_VARIABLE", "frontend_dist", "offline_stylesheet", "swagger_ui_dist"]
 
 ASSETS_ENVIRONMENT_VARIABLE = "CAREMODELS_NHSUK_FRONTEND"
 _RELATIVE = Path("node_modules") / "nhsuk-frontend" / "dist" / "nhsuk"
@@ -45,3 +45,13 @@ def offline_stylesheet(dist: Path) -> str:
     """The package's minified stylesheet without ``@font-face`` rules that fetch remote fonts."""
     css = (dist / "nhsuk-frontend.min.css").read_text(encoding="utf-8")
     return _REMOTE_FONT_FACE.sub("", css)
+
+
+def swagger_ui_dist() -> Path:
+    """The installed npm package swagger-ui-dist (the API documentation's script and styles), found
+    beside nhsuk-frontend's node_modules."""
+    node_modules = frontend_dist().parents[2]
+    candidate = node_modules / "swagger-ui-dist"
+    if not (candidate / "swagger-ui-bundle.js").is_file():
+        raise CaremodelsError("the API documentation assets are not installed: run ./run setup (npm ci)")
+    return candidate
