@@ -158,7 +158,8 @@ def serve_dashboard(
             # Printed even with --quiet: it is the one thing an operator must not miss.
             reporter.err.print(
                 f"warning: listening on {host}, not loopback: the dashboard has no authentication; anyone who can "
-                "reach this address sees its (disclosure-controlled) figures"
+                "reach this address sees its (disclosure-controlled) figures",
+                soft_wrap=True,
             )
         with reporter.step("Reading the warehouse and computing the dashboard's figures"):
             app = create_app(
