@@ -57,11 +57,14 @@ def data_dictionary() -> str:
 
 def schemas() -> dict[str, str]:
     from caremodels.indicators.definition import IndicatorDefinition
+    from caremodels.indicators.disclosure import DisclosurePolicyFile
     from caremodels.ingest.mapping import MappingFile
     from caremodels.synth.config import EffectsFile
 
     return {
         "column-mapping.schema.json": json.dumps(MappingFile.model_json_schema(), indent=2) + "\n",
+        "disclosure-policy.schema.json": json.dumps(DisclosurePolicyFile.model_json_schema(), indent=2)
+        + "\n",
         "effects.schema.json": json.dumps(EffectsFile.model_json_schema(), indent=2) + "\n",
         "indicator.schema.json": json.dumps(IndicatorDefinition.model_json_schema(), indent=2) + "\n",
     }

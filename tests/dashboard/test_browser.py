@@ -100,7 +100,7 @@ def test_page_is_accessible_without_console_errors(
     browser: Browser, live_server: str, screenshots: Path, name: str
 ) -> None:
     for viewport, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
-        context = browser.new_context(viewport=viewport)
+        context = browser.new_context(viewport=viewport, bypass_csp=True)  # axe-core is injected inline
         page = context.new_page()
         console = ConsoleErrors(page)
         response = page.goto(live_server + PAGES[name], wait_until="networkidle")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -19,6 +21,8 @@ from caremodels.indicators.disclosure import (
 from caremodels.indicators.engines import CountingEngine
 from caremodels.indicators.output import OUTPUT_COLUMNS, compute_to_file, publish, write_results
 from caremodels.reference import DisclosureControl
+
+ENGLAND = "E92000001"
 
 pytestmark = [
     # Third-party deprecations (Ibis 12 with pandas 3 and DuckDB 1.5), not ours.
@@ -145,3 +149,185 @@ def _read(path: Path) -> pd.DataFrame:
     if path.suffix == ".json":
         return pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
     return pd.read_parquet(path)
+
+
+# --- Disclosure control that survives arithmetic (issue 11, item 4) ---------------------------------
+
+
+def _true_rows(rows: list[dict[str, object]]) -> pd.DataFrame:
+    import datetime as dt
+
+    base = {
+        "indicator_id": "emergency_admissions",
+        "period": "financial_year",
+        "period_start": dt.date(2015, 4, 1),
+        "period_end": dt.date(2016, 3, 31),
+        "events": 0,
+    }
+    frame = pd.DataFrame([{**base, **row} for row in rows])
+    frame["events"] = frame["numerator"].astype("int64")
+    return frame
+
+
+def _with_statistics(frame: pd.DataFrame, multiplier: int = 1000) -> pd.DataFrame:
+    from caremodels.stats import crude_rate_ci_arrays
+
+    interval = crude_rate_ci_arrays(frame["numerator"], frame["denominator"], multiplier=multiplier)
+    return frame.assign(value=interval.value, ci_low=interval.lower, ci_high=interval.upper)
+
+
+def test_values_and_intervals_come_from_the_published_counts() -> None:
+    """ci_low / value and value x denominator give the rounded count back, not the true one."""
+    from caremodels.stats import poisson_count_limits
+
+    true = _with_statistics(
+        _true_rows([{"level": "england", "code": "E92000001", "numerator": 52.0, "denominator": 10_003.0}])
+    )
+    published = publish(true).iloc[0]
+    assert published["numerator"] == 50 and published["denominator"] == 10_005
+    ratios = poisson_count_limits(np.arange(1, 200.0)).lower / np.arange(1, 200.0)
+    recovered = int(np.argmin(np.abs(ratios - published["ci_low"] / published["value"]))) + 1
+    assert recovered == 50  # the true count (52) is not recoverable
+    assert round(published["value"] * published["denominator"] / 1000) == 50
+
+
+def test_a_lone_suppressed_child_gets_a_complementary_suppression() -> None:
+    """A CCG and its practices: one practice of 3 would be the CCG minus the others."""
+    from caremodels.reference import practices
+
+    ccg = practices()[0].ccg_code
+    members = [p.practice_code for p in practices() if p.ccg_code == ccg][:3]
+    counts = [3.0, 40.0, 120.0]
+    rows = [
+        {"level": "practice", "code": c, "numerator": n, "denominator": 5000.0}
+        for c, n in zip(members, counts, strict=True)
+    ]
+    rows.append({"level": "ccg", "code": ccg, "numerator": sum(counts), "denominator": 15_000.0})
+    published = publish(_with_statistics(_true_rows(rows)), present_practices=members)
+    assert published["suppressed"].tolist() == [True, True, False, False]  # the 40 goes with the 3
+    without = publish(_with_statistics(_true_rows(rows)), DisclosurePolicy(secondary_suppression=False))
+    assert without["suppressed"].tolist() == [True, False, False, False]
+
+
+def test_months_within_a_year_are_protected() -> None:
+    import datetime as dt
+
+    rows = []
+    for month in range(12):
+        start = dt.date(2015 + (month + 3) // 12, (month + 3) % 12 + 1, 1)
+        end = (pd.Timestamp(start) + pd.offsets.MonthEnd(0)).date()
+        count = 2.0 if month == 5 else 30.0 + month
+        rows.append(
+            {
+                "level": "england",
+                "code": ENGLAND,
+                "numerator": count,
+                "denominator": 5000.0,
+                "period": "month",
+                "period_start": start,
+                "period_end": end,
+            }
+        )
+    total = sum(float(row["numerator"]) for row in rows)  # type: ignore[arg-type]
+    rows.append({"level": "england", "code": ENGLAND, "numerator": total, "denominator": 5000.0})
+    published = publish(_with_statistics(_true_rows(rows)))
+    assert published["suppressed"].sum() == 2 and published["suppressed"].iloc[5]
+    assert not published["suppressed"].iloc[-1]  # the year is published; a second month is not
+
+
+def test_a_small_complement_of_a_proportion_is_suppressed() -> None:
+    from caremodels.stats import proportion_ci_arrays
+
+    frame = _true_rows(
+        [
+            {"level": "england", "code": ENGLAND, "numerator": 95.0, "denominator": 100.0},
+            {"level": "site", "code": "X", "numerator": 80.0, "denominator": 100.0},
+        ]
+    ).assign(indicator_id="ae_four_hour_performance")
+    interval = proportion_ci_arrays(frame["numerator"], frame["denominator"])
+    frame = frame.assign(value=interval.value, ci_low=interval.lower, ci_high=interval.upper)
+    published = publish(frame)
+    assert published["suppressed"].tolist() == [True, False]  # 5 who waited longer than 4 hours
+    assert publish(frame, DisclosurePolicy(control_complements=False))["suppressed"].tolist() == [
+        False,
+        False,
+    ]
+
+
+def test_person_counts_in_diagnostics() -> None:
+    from caremodels.indicators.disclosure import controlled_counts, publish_count
+
+    assert publish_count(243) == 245 and publish_count(6) is None and publish_count(None) is None
+    diagnostics = {"treated": 243, "controls": [68, 5], "balance": {"smd": 0.04, "matched": True}}
+    assert controlled_counts(diagnostics) == {
+        "treated": 245,
+        "controls": [70, None],
+        "balance": {"smd": 0.04, "matched": True},
+    }
+
+
+def test_policy_file_carries_every_option(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("secondary_suppression: false\nsignificant_figures: 3\n", encoding="utf-8")
+    policy = load_disclosure_policy(path)
+    assert not policy.secondary_suppression and policy.significant_figures == 3
+    assert policy.rules == DisclosureControl(suppress_from=1, suppress_to=7, round_to=5)
+    path.write_text("round_2: 5\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_disclosure_policy(path)
+    assert caught.value.field == "round_2"
+
+
+def _attack_module() -> Any:
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "validation" / "disclosure_attack.py"
+    spec = importlib.util.spec_from_file_location("disclosure_attack", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["disclosure_attack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ATTACKED = [
+    "emergency_admissions",
+    "emergency_admissions_standardised",
+    "ae_four_hour_performance",
+    "emergency_bed_days",
+]
+
+
+def test_attack_on_the_cli_exports_recovers_no_small_count(tiny_warehouse: Path) -> None:
+    """The attacker's script (validation/disclosure_attack.py) on a tiny warehouse's exports of four
+    indicators (a crude rate, a standardised rate, a proportion, bed days) at every level and period:
+    interval inversion, rate x denominator, differencing and complements."""
+    attack = _attack_module()
+    from caremodels.indicators import PERIOD_KINDS, indicator_results_many
+    from caremodels.indicators.output import open_engine
+
+    engine = open_engine("duckdb", tiny_warehouse)
+    try:
+        results = indicator_results_many(
+            engine,
+            [find_indicator(one) for one in ATTACKED],
+            levels=["practice", "ccg", "site", "care_model", "rest_of_england", "england"],
+            periods=PERIOD_KINDS,
+        )
+    finally:
+        engine.close()
+    true = pd.concat(list(results.values()), ignore_index=True)
+    published = publish(true)
+    report = attack.attack(attack.cells_from_table(published, "cli"), attack.truth_of(true))
+    assert published["suppressed"].any()
+    assert report.correct_small == 0
+    # A claim is a guess among the five counts a rounded count may be: right by chance 1 in 5.
+    assert report.correct <= max(3, len(report.claims) / 3), report.line("cli")
+    # Before: every published crude rate gave its exact count back (ci_low / value).
+    naive = publish(true, DisclosurePolicy(significant_figures=None)).assign(
+        value=true["value"], ci_low=true["ci_low"], ci_high=true["ci_high"]
+    )
+    naive_report = attack.attack(attack.cells_from_table(naive, "naive"), attack.truth_of(true))
+    assert naive_report.correct > 10 * max(1, report.correct)

@@ -102,7 +102,7 @@ def indicators_show(indicator_id: str) -> None:
     "--disclosure",
     "disclosure_file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="YAML disclosure rules (suppress_from, suppress_to, round_to, exempt_national); default HES rules.",
+    help="YAML disclosure policy (docs/disclosure-control.md: suppress_from, suppress_to, round_to, exempt_national, secondary_suppression, control_complements, significant_figures); default HES rules.",
 )
 @click.option(
     "--rate-basis",

@@ -3,15 +3,27 @@
 Boundaries: the app reads the warehouse once, read-only, when it starts (``snapshot``), computes the
 programme and site figures then (``figures``), and answers every request from memory; it holds no
 database connection. Counts are published only through disclosure control. Assets come from the
-installed npm package nhsuk-frontend, served under /assets and /static; pages make no network
-calls and load no script but the NHS.UK frontend's own.
+installed npm package nhsuk-frontend, served under /assets and /static, and the API documentation's
+from swagger-ui-dist under /docs-assets; pages make no network calls and load no script but those.
+
+Served as an NHS web service should be: a Content-Security-Policy of this server only (no other host,
+no inline script but the NHS.UK template's one, by hash), ``frame-ancestors 'none'``,
+``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` on every answer; internal
+errors are logged (type and place, never values) and answered with a plain message that is never
+cached; a notice on every page when the warehouse file changed after start-up.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
+import logging
+import re
 import threading
+import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from caremodels import __version__
 from caremodels.dashboard.api import api_router
-from caremodels.dashboard.assets import frontend_dist, offline_stylesheet
+from caremodels.dashboard.assets import frontend_dist, offline_stylesheet, swagger_ui_dist
+from caremodels.dashboard.branding import Branding, without_nhs_logo
 from caremodels.dashboard.caching import ResponseCache
 from caremodels.dashboard.charts import (
     assurance_description,
@@ -39,7 +52,46 @@ from caremodels.dashboard.pages import not_found_page, page_router
 from caremodels.dashboard.snapshot import DEFAULT_INDICATOR_TIMEOUT, read_snapshot
 from caremodels.indicators.output import format_figure
 
-__all__ = ["create_app"]
+__all__ = ["SECURITY_HEADERS", "content_security_policy", "create_app"]
+
+_LOG = logging.getLogger(__name__)
+_STATIC = Path(__file__).with_name("static")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+_INLINE_SCRIPT = re.compile(r"<script[^>]*>(.*?)</script>", re.S)
+
+
+def content_security_policy() -> str:
+    """Only this server; the one inline script of the NHS.UK page template allowed by its hash."""
+    import nhsuk_frontend_jinja
+
+    template = Path(nhsuk_frontend_jinja.__file__).parent / "templates" / "nhsuk" / "template.jinja"
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
+        for body in _INLINE_SCRIPT.findall(template.read_text(encoding="utf-8"))
+        if body.strip()
+    ]
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(hashes),
+            # Swagger UI sets style attributes from script; no stylesheet comes from elsewhere.
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
 
 NAVIGATION = (
     ("overview", "/", "Programme overview"),
@@ -151,6 +203,7 @@ def _environment() -> Environment:
         "assurance_icon": assurance_icon,
         "variation_text": variation_description,
         "assurance_text": assurance_description,
+        "without_nhs_logo": without_nhs_logo,
     }
     environment.filters.update(filters)
     return environment
@@ -162,6 +215,7 @@ def create_app(
     cache: bool = True,
     background: bool = True,
     indicator_timeout: float = DEFAULT_INDICATOR_TIMEOUT,
+    branding: Branding | None = None,
 ) -> FastAPI:
     """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
     be read or the NHS.UK frontend assets are missing.
@@ -172,8 +226,10 @@ def create_app(
     thread after start-up (a site page says when its evaluations are not ready yet); without, before
     this returns. An
     indicator that takes longer than ``indicator_timeout`` seconds to compute is left out, with
-    that reason.
+    that reason. ``branding`` sets the service name, logo and footer (default: no NHS logo and
+    no copyright line).
     """
+    branding = branding or Branding()
     dist = frontend_dist()
     snapshot = read_snapshot(Path(warehouse_path), cache=cache, indicator_timeout=indicator_timeout)
     evaluations_file = snapshot.cache_folder / "evaluations.json" if snapshot.cache_folder else None
@@ -185,6 +241,8 @@ def create_app(
     environment = _environment()
     frontend_version = _frontend_version(dist)
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="caremodels",
         version=__version__,
         description="New care models: programme monitoring and evaluation. Every page of the dashboard "
@@ -193,6 +251,43 @@ def create_app(
     )
     app.state.figures = figures
     stylesheet = offline_stylesheet(dist)
+    policy = content_security_policy()
+    changed = _WarehouseWatch(Path(warehouse_path))
+    app.state.warehouse_changed = changed
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        try:
+            response: Response = await call_next(request)
+        except Exception as error:
+            response = _internal_error(request, error)
+        response.headers["Content-Security-Policy"] = policy
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        if response.status_code >= 400:
+            response.headers["Cache-Control"] = "no-store"
+        if changed():
+            response.headers["X-Caremodels-Warehouse-Changed"] = "true"
+        return response
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{branding.name} API</title>"
+            '<link rel="stylesheet" href="/docs-assets/swagger-ui.css">'
+            '<link rel="icon" href="/docs-assets/favicon-32x32.png"></head>'
+            '<body><div id="swagger-ui"></div>'
+            '<script src="/docs-assets/swagger-ui-bundle.js"></script>'
+            '<script src="/caremodels-static/docs.js"></script></body></html>'
+        )
+
+    if branding.logo is not None:
+        logo, logo_type = branding.logo.read_bytes(), branding.logo_media_type
+
+        @app.get("/branding/logo", include_in_schema=False)
+        def brand_logo() -> Response:
+            return Response(logo, media_type=logo_type, headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/static/nhsuk-frontend.min.css", include_in_schema=False)
     def nhsuk_stylesheet() -> Response:
@@ -200,6 +295,8 @@ def create_app(
 
     app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
     app.mount("/static", StaticFiles(directory=dist), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_dist()), name="docs-assets")
+    app.mount("/caremodels-static", StaticFiles(directory=_STATIC), name="caremodels-static")
 
     def render(template: str, request: Request, **context: Any) -> HTMLResponse:
         page = context.get("page", "")
@@ -210,6 +307,8 @@ def create_app(
             frontend_version=frontend_version,
             navigation=navigation,
             warehouse_name=figures.snapshot.path.name,
+            branding=branding,
+            warehouse_changed=changed(),
             **context,
         )
         return HTMLResponse(html)
@@ -224,12 +323,16 @@ def create_app(
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         # Unknown addresses outside the API get the NHS.UK "page not found" page, not JSON.
         if error.status_code == 404 and not request.url.path.startswith(
-            ("/api/", "/downloads/", "/static/", "/assets/")
+            ("/api/", "/downloads/", "/static/", "/assets/", "/docs-assets/", "/caremodels-static/")
         ):
             return not_found_page(render, request, NotFound(f"There is no page at {request.url.path}."))
         return await http_exception_handler(request, error)
 
-    responses = ResponseCache(lambda: figures.evaluations_ready)
+    @app.exception_handler(Exception)
+    def internal_error(request: Request, error: Exception) -> Response:
+        return _internal_error(request, error)
+
+    responses = ResponseCache(lambda: (figures.evaluations_ready, changed()))
     app.state.response_cache = responses
     app.include_router(api_router(figures, responses))
     app.include_router(download_router(figures))
@@ -241,3 +344,49 @@ def create_app(
 def _frontend_version(dist: Path) -> str:
     package = json.loads((dist.parents[1] / "package.json").read_text(encoding="utf-8"))
     return str(package["version"])
+
+
+def _internal_error(request: Request, error: BaseException) -> Response:
+    """Logged with its type and where it happened (no message: it may quote data), never shown."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    _LOG.error("internal error answering %s: %s\n%s", request.url.path, type(error).__name__, frames)
+    headers = {"Cache-Control": "no-store"}
+    if request.url.path.startswith(("/api/", "/downloads/")):
+        return JSONResponse({"detail": "internal error (logged)"}, status_code=500, headers=headers)
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sorry, there is a problem</title>'
+        '<link rel="stylesheet" href="/static/nhsuk-frontend.min.css"></head><body>'
+        '<main class="nhsuk-width-container nhsuk-main-wrapper"><h1>Sorry, there is a problem with the service</h1>'
+        "<p>The error has been logged. Try again later.</p></main></body></html>",
+        status_code=500,
+        headers=headers,
+    )
+
+
+class _WarehouseWatch:
+    """Whether the warehouse file changed (size or modification time) since start-up; looked at
+    no more than once a second."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen = self._signature()
+        self._checked = time.monotonic()
+        self._changed = False
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            status = self._path.stat()
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._changed and now - self._checked >= 1.0:
+            self._checked = now
+            if self._signature() != self._seen:
+                self._changed = True
+                _LOG.warning(
+                    "the warehouse %s changed after the dashboard started: restart it", self._path.name
+                )
+        return self._changed

@@ -12,15 +12,17 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, ParamSpec
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import pydantic_core
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-__all__ = ["ResponseCache"]
+__all__ = ["BoundedMemo", "ResponseCache"]
 
 P = ParamSpec("P")
+K = TypeVar("K")
+V = TypeVar("V")
 JSON = "application/json"
 
 
@@ -90,3 +92,34 @@ class ResponseCache:
             return Response(content=found[0], media_type=found[1])
 
         return cached
+
+
+class BoundedMemo(Generic[K, V]):
+    """A memo of computed figures that keeps at most ``max_entries`` (the least recently used go
+    first), so that a crawl over every combination of query parameters cannot grow the server's
+    memory without bound. The dict operations the figures use: ``in``, ``[]``, ``setdefault``."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self.max_entries = max_entries
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __getitem__(self, key: K) -> V:
+        value = self._entries[key]
+        self._entries.move_to_end(key)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def setdefault(self, key: K, value: V) -> V:
+        if key in self._entries:
+            return self[key]
+        self._entries[key] = value
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return value

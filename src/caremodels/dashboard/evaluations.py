@@ -10,6 +10,7 @@ months before the start, too few comparison areas...) is listed with its reason,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget, resolve_target
 from caremodels.indicators import IndicatorDefinition
 from caremodels.warehouse.store import Warehouse
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "CARE_HOME_INDICATOR",
@@ -84,7 +87,13 @@ def care_home_comparison(warehouse_path: Path, site_id: str) -> tuple[BeforeAfte
         with Warehouse(warehouse_path, read_only=True) as warehouse:
             warehouse.connection.execute("SET enable_progress_bar = false")
             return before_after_versus_matched(warehouse, site_id), ""
-    except (CaremodelsError, ValueError, ArithmeticError, KeyError, duckdb.Error) as error:
+    except duckdb.Error as error:
+        # A lock or I/O error names local paths and process ids: logged for the operator, never published.
+        _LOG.error(
+            "care-home comparison for %s could not read the warehouse: %s", site_id, type(error).__name__
+        )
+        return None, "the warehouse could not be read when this was prepared (see the server log)"
+    except (CaremodelsError, ValueError, ArithmeticError, KeyError) as error:
         return None, str(error)
 
 

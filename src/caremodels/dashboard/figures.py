@@ -40,6 +40,7 @@ from caremodels.dashboard.areas import (
     values_by_area,
     values_of_groups,
 )
+from caremodels.dashboard.caching import BoundedMemo
 from caremodels.dashboard.evaluations import (
     CARE_HOME_INDICATOR,
     CONTROLLED_INDICATORS,
@@ -117,6 +118,8 @@ __all__ = [
 ]
 
 HEADLINE_INDICATOR = "emergency_admissions"
+MEMO_ENTRIES = 256
+"""Explorer aggregations kept in memory (least recently used dropped first)."""
 REST_OF_ENGLAND = "Rest of England"
 CARE_HOME_GROUPS = ("EHCH sites", REST_OF_ENGLAND)
 # Growth is computed on two pseudo-practices holding the monthly sums of the area and of the rest:
@@ -200,7 +203,7 @@ class DashboardFigures:
         # Comparison practices are grouped by CCG to calibrate growth intervals (placebo areas).
         self.ccg_of = {practice.practice_code: practice.ccg_code for practice in practices()}
         self.methods = controlled_methods()
-        self._memo: dict[tuple[Any, ...], Any] = {}
+        self._memo: BoundedMemo[tuple[Any, ...], Any] = BoundedMemo(MEMO_ENTRIES)
         self._lock = threading.Lock()
         self._controlled: dict[str, tuple[list[EvaluationOut], list[SkippedEvaluation], list[str]]] = {}
         self._evaluations_file = evaluations_file

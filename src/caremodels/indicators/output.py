@@ -3,17 +3,21 @@
 Columns (``OUTPUT_COLUMNS``): indicator_id, title, level, code, name, period, period_start,
 period_end, numerator, denominator, denominator_unit, value, ci_low, ci_high, unit, suppressed.
 Every figure says what it is: the indicator's title, the area's name beside its code, and the
-value's unit with its period basis ("per 1,000 registered patients per year"). Values and intervals
-come from the true counts; the published counts are rounded and small ones suppressed (with value
-and interval withheld). Values and intervals are rounded for publication in one place
-(``round_figure``: 4 significant figures, or 1 decimal place from 100 up). Every export, the
-dashboard's included, goes through ``publish``.
+value's unit with its period basis ("per 1,000 registered patients per year").
+
+Disclosure control (``caremodels.indicators.disclosure``): counts are rounded and small ones
+suppressed, with secondary suppression inside the published table; values and intervals are
+recomputed from the published counts, so none can be inverted to a true count, then rounded for
+publication in one place (``round_figure``: 4 significant figures, or 1 decimal place from 100 up).
+Every export, the dashboard's included, goes through ``publish``.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +26,24 @@ import pandas as pd
 from caremodels.errors import CaremodelsError
 from caremodels.indicators.compute import RateBasis, indicator_results_many, value_unit
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator
-from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control
+from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control, significant
 from caremodels.indicators.engines import CountingEngine
-from caremodels.indicators.geography import ENGLAND_CODE, level_name
+from caremodels.indicators.geography import ENGLAND_CODE, area_set, level_name
 from caremodels.indicators.names import area_names
 from caremodels.indicators.periods import period_kind
+from caremodels.stats import crude_rate_ci_arrays, poisson_count_limits, proportion_ci_arrays
+from caremodels.stats.dsr import DSR_MIN_TOTAL_COUNT
 
 __all__ = [
     "OUTPUT_COLUMNS",
     "OUTPUT_SUFFIXES",
+    "additive_relations",
     "compute_to_file",
     "denominator_unit",
     "format_figure",
     "open_engine",
     "publish",
+    "published_statistics",
     "round_figure",
     "write_results",
 ]
@@ -106,16 +114,46 @@ def publish(
     *,
     rate_basis: RateBasis = "per_year",
     also_publish: Sequence[str] = (),
+    groups_file: Path | None = None,
+    site_membership_file: Path | None = None,
+    present_practices: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """``OUTPUT_COLUMNS`` of true results after disclosure control, labelled and rounded, in the
-    same row order; then any ``also_publish`` counts (such as ``events``), controlled the same way.
+    """``OUTPUT_COLUMNS`` of true results (``RESULT_COLUMNS``, any indicators, levels and periods)
+    after disclosure control, labelled and rounded, in the same row order; then any
+    ``also_publish`` counts (such as ``events``), controlled the same way.
+
+    Publish a table whole, in one call: secondary suppression protects the relations within the
+    table given (practices in their areas, areas in England, months in their periods), using the
+    memberships of ``groups_file`` and ``site_membership_file`` as the results were computed with
+    and the warehouse's practices (``present_practices``, else those with practice rows). Values and
+    intervals are recomputed from the published counts (see ``published_statistics``).
 
     Labels missing from ``results`` are added: the title and denominator unit from the indicator
     catalogue, the area name from ``caremodels.indicators.names``, and the unit from the
     indicator, the period and ``rate_basis`` (results from ``finish`` carry their own unit).
     """
     policy = policy or DisclosurePolicy()
+    results = results.reset_index(drop=True)
     exempt = (results["level"] == "england") & (results["code"] == ENGLAND_CODE) & policy.exempt_national
+    complements: list[tuple[str, str]] = []
+    if policy.control_complements:
+        proportions = {definition.id for definition in catalogue() if definition.statistic == "proportion"}
+        # Only proportions' numerators are a subset of their denominators: complement n - k.
+        results = results.assign(
+            _complement_of=results["numerator"].where(results["indicator_id"].isin(proportions), 0.0),
+            _whole=results["denominator"].where(results["indicator_id"].isin(proportions), 0.0),
+        )
+        complements.append(("_complement_of", "_whole"))
+    relations = (
+        additive_relations(
+            results,
+            groups_file=groups_file,
+            site_membership_file=site_membership_file,
+            present_practices=present_practices,
+        )
+        if policy.secondary_suppression
+        else []
+    )
     published = apply_disclosure_control(
         results,
         ["numerator", "denominator", *also_publish],
@@ -123,7 +161,10 @@ def publish(
         rules=policy.rules,
         also_suppress_on=["events"],
         exempt=exempt,
+        complements=complements,
+        relations=relations,
     )
+    published = published_statistics(results, published, policy, exempt.to_numpy(dtype=bool))
     labelled = _labelled(published, rate_basis)
     for column in ("value", "ci_low", "ci_high"):
         labelled[column] = pd.array(round_figure(labelled[column].astype("float64")), dtype="Float64").fillna(
@@ -153,6 +194,174 @@ def _labelled(frame: pd.DataFrame, rate_basis: RateBasis) -> pd.DataFrame:
     if "name" not in frame:
         frame["name"] = area_names(frame["level"].astype(str), frame["code"].astype(str))
     return frame
+
+
+def published_statistics(
+    results: pd.DataFrame, published: pd.DataFrame, policy: DisclosurePolicy, exempt: np.ndarray
+) -> pd.DataFrame:
+    """``published`` with value, ci_low and ci_high recomputed from its published counts.
+
+    Crude rates, proportions and rates of sums are computed from the published numerator and
+    denominator by the indicator's own method (Byar / exact Poisson, Wilson, none), so inverting a
+    value or an interval gives the rounded count back, never the true one. A directly standardised
+    rate is scaled by published / true count and its Dobson interval recomputed at the published
+    count with the true spread (sd(DSR) / sd(O)), which depends on the age-sex mix, not the count;
+    it is withheld when the true count could be below 10 (published count under 10 + round_to / 2),
+    because PHE withholds a DSR there and withholding only the true ones would say which they are.
+    Exempt rows keep their true statistics. Then every value and limit goes to
+    ``policy.significant_figures``.
+    """
+    out = published.copy()
+    numerator = out["numerator"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    denominator = out["denominator"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    value = np.full(len(out), np.nan)
+    low, high = value.copy(), value.copy()
+    for indicator_id, rows in out.groupby("indicator_id", sort=False).indices.items():
+        definition = find_indicator(str(indicator_id))
+        n, d = numerator[rows], denominator[rows]
+        usable = np.where(d > 0, d, np.nan)
+        n = np.where(np.isnan(usable), np.nan, n)
+        method = definition.interval_method
+        if method == "wilson":
+            interval = proportion_ci_arrays(np.minimum(n, usable), usable, multiplier=definition.multiplier)
+            value[rows], low[rows], high[rows] = interval
+        elif method == "byar_or_exact":
+            value[rows], low[rows], high[rows] = crude_rate_ci_arrays(
+                n, usable, multiplier=definition.multiplier
+            )
+        elif method == "none":
+            value[rows] = n / usable * definition.multiplier
+        else:
+            value[rows], low[rows], high[rows] = _standardised(results.iloc[rows], n, policy.rules.round_to)
+    true = results[["value", "ci_low", "ci_high"]].to_numpy(dtype=np.float64)
+    suppressed = out["suppressed"].to_numpy(dtype=bool)
+    for index, (column, computed) in enumerate((("value", value), ("ci_low", low), ("ci_high", high))):
+        chosen = np.where(exempt, true[:, index], computed)
+        chosen = np.where(suppressed, np.nan, significant(chosen, policy.significant_figures))
+        out[column] = pd.array(chosen, dtype="Float64")
+    return out
+
+
+def _standardised(rows: pd.DataFrame, published_count: np.ndarray, round_to: int) -> tuple[np.ndarray, ...]:
+    true_count = rows["numerator"].to_numpy(dtype=np.float64)
+    true_value = rows["value"].to_numpy(dtype=np.float64)
+    true_high = rows["ci_high"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = published_count / true_count
+        upper_true = poisson_count_limits(np.nan_to_num(true_count)).upper
+        spread = (true_high - true_value) / (upper_true - true_count)
+        value = true_value * scale
+        limits = poisson_count_limits(np.nan_to_num(published_count))
+        low = np.maximum(value + spread * (limits.lower - published_count), 0.0)
+        high = value + spread * (limits.upper - published_count)
+    withheld = ~(published_count >= DSR_MIN_TOTAL_COUNT + round_to / 2) | ~np.isfinite(spread)
+    return tuple(np.where(withheld, np.nan, array) for array in (value, low, high))
+
+
+def additive_relations(
+    results: pd.DataFrame,
+    *,
+    groups_file: Path | None = None,
+    site_membership_file: Path | None = None,
+    present_practices: Iterable[str] = (),
+) -> list[np.ndarray]:
+    """Row positions of ``results`` that sum (a parent and its children), for secondary suppression:
+    each area with the practices in it, England with its CCGs, a care model with the rest of England,
+    each coarser period of an area with its months, a financial year with its quarters, and two
+    consecutive rolling years with the month that entered and the month that left."""
+    frame = results.reset_index(drop=True)
+    relations: list[np.ndarray] = []
+    present = frozenset(present_practices) | frozenset(frame.loc[frame["level"] == "practice", "code"])
+    members = _members(frame, present, groups_file, site_membership_file)
+    # Plain lists and dicts: hundreds of thousands of rows, grouped two ways, in one pass each.
+    indicator = frame["indicator_id"].astype(str).tolist()
+    level = frame["level"].astype(str).tolist()
+    code = frame["code"].astype(str).tolist()
+    period = frame["period"].astype(str).tolist()
+    start = [day.toordinal() for day in pd.to_datetime(frame["period_start"]).dt.date]
+    end = [day.toordinal() for day in pd.to_datetime(frame["period_end"]).dt.date]
+    by_time: dict[tuple[str, str, int], dict[str, list[int]]] = {}
+    by_area: dict[tuple[str, str, str], dict[str, list[int]]] = {}
+    for row in range(len(frame)):
+        by_time.setdefault((indicator[row], period[row], start[row]), {}).setdefault(level[row], []).append(
+            row
+        )
+        by_area.setdefault((indicator[row], level[row], code[row]), {}).setdefault(period[row], []).append(
+            row
+        )
+    for by_level in by_time.values():
+        practice_rows = by_level.get("practice")
+        if practice_rows is not None:
+            position = {code[row]: row for row in practice_rows}
+            for area_level, rows in by_level.items():
+                if area_level == "practice":
+                    continue
+                for row in rows:
+                    inside = members.get((area_level, code[row]), frozenset())
+                    relations.append(np.array([row, *(position[c] for c in inside if c in position)]))
+        england = by_level.get("england")
+        if england is not None:
+            if "ccg" in by_level:
+                relations.append(np.array([*england, *by_level["ccg"]]))
+            rest = {code[row]: row for row in by_level.get("rest_of_england", [])}
+            for row in by_level.get("care_model", []):
+                if code[row] in rest:
+                    relations.append(np.array([*england, row, rest[code[row]]]))
+    for by_period in by_area.values():
+        relations.extend(_period_relations(by_period, start, end))
+    return relations
+
+
+def _members(
+    frame: pd.DataFrame, present: frozenset[str], groups_file: Path | None, site_membership_file: Path | None
+) -> dict[tuple[str, str], frozenset[str]]:
+    found: dict[tuple[str, str], frozenset[str]] = {}
+    for level in frame["level"].unique():
+        if level == "practice":
+            continue
+        try:
+            areas = area_set(
+                level_name(str(level)), groups_file=groups_file, site_membership_file=site_membership_file
+            )
+        except (CaremodelsError, ValueError):
+            continue  # a level whose membership was not given: no relation is known for it
+        for code in frame.loc[frame["level"] == level, "code"].unique():
+            try:
+                found[(str(level), str(code))] = areas.practices_of(str(code), present)
+            except KeyError:
+                continue
+    return found
+
+
+def _period_relations(by_period: dict[str, list[int]], start: list[int], end: list[int]) -> list[np.ndarray]:
+    relations: list[np.ndarray] = []
+    months = sorted(by_period.get("month", []), key=start.__getitem__)
+    quarters = sorted(by_period.get("quarter", []), key=start.__getitem__)
+    for children, coarser in (
+        (months, ("quarter", "financial_year", "rolling_12_months")),
+        (quarters, ("financial_year",)),
+    ):
+        if not children:
+            continue
+        starts = [start[row] for row in children]
+        for kind in coarser:
+            for row in by_period.get(kind, []):
+                first = bisect.bisect_left(starts, start[row])
+                last = bisect.bisect_right(starts, end[row])
+                relations.append(np.array([row, *children[first:last]]))
+    rolling = sorted(by_period.get("rolling_12_months", []), key=start.__getitem__)
+    if months and len(rolling) > 1:
+        month_at = {start[row]: row for row in months}
+        for previous, row in itertools.pairwise(rolling):
+            # R(t) - R(t-1) = M(t) - M(t-12): the month that entered and the month that left.
+            entered = month_at.get(_month_start_of(end[row]))
+            left = month_at.get(start[previous])
+            relations.append(np.array([row, previous, *(m for m in (entered, left) if m is not None)]))
+    return relations
+
+
+def _month_start_of(ordinal: int) -> int:
+    return dt.date.fromordinal(ordinal).replace(day=1).toordinal()
 
 
 def write_results(published: pd.DataFrame, out_file: Path) -> None:
@@ -233,6 +442,12 @@ def compute_to_file(
         )
     finally:
         counting.close()
-    published = publish(pd.concat(list(results.values()), ignore_index=True), policy, rate_basis=rate_basis)
+    published = publish(
+        pd.concat(list(results.values()), ignore_index=True),
+        policy,
+        rate_basis=rate_basis,
+        groups_file=groups_file,
+        site_membership_file=site_membership_file,
+    )
     write_results(published, out_file)
     return len(published)
