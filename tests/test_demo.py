@@ -47,3 +47,18 @@ def test_demo_sets_the_care_home_sites_own_figure_beside_the_matched_estimate(tm
     for result in json.loads((summary.results / "evaluation.json").read_text()):
         assert result["diagnostics"]["inference"]["placebos"] >= 3
         assert _finite(result["estimate"])
+
+
+def test_demo_fills_the_shared_care_record_with_the_same_people(tmp_path: Path) -> None:
+    summary = run_demo(tmp_path / "demo")
+    assert summary.care_record_store is not None
+    from caremodels.care_record import open_store
+    from caremodels.care_record.identity import list_users
+
+    store = open_store(summary.care_record_store)
+    try:
+        users = list_users(store)
+    finally:
+        store.close()
+    assert len(users) >= 5
+    assert any(line.startswith("Care record: ") for line in summary.lines)

@@ -2,7 +2,9 @@
 
 Everything lands in one folder (``caremodels-demo/`` by default): the synthetic source files, a
 pseudonymisation key made for this folder (readable by its owner only, never in the repository),
-the warehouse, and the results. The last step tells the programme's central story on the synthetic
+the warehouse, the results, and the direct-care side: an operational store (``care-record.sqlite``)
+holding the same people under their NHS numbers, which the CLI serves as the shared care record
+beside the dashboard. The last step tells the programme's central story on the synthetic
 Wakefield-like care-home site (Connecting Care Wakefield): its own uncontrolled before-and-after
 figure beside the matched-control estimate, and why they differ
 (``caremodels.evaluation.before_after_versus_matched``).
@@ -15,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from caremodels.care_record import init_store, open_store
+from caremodels.care_record.load import LoadSummary, load_synth
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation import (
     BeforeAfterVersusMatched,
@@ -46,6 +50,8 @@ CARE_HOME_INDICATOR = "care_home_emergency_admissions"
 class DemoSummary:
     warehouse: Path
     results: Path
+    # The operational store of the shared care record (a SQLAlchemy URL), or None if not built.
+    care_record_store: str | None = None
     lines: list[str] = field(default_factory=list)
     # The care-home site's own figure beside the matched estimate; None (with the reason in
     # ``care_home_error``) if the economy cannot support the comparison.
@@ -54,7 +60,12 @@ class DemoSummary:
 
 
 def run_demo(
-    out_dir: Path, *, scale: str = "tiny", seed: int = 20150310, reporter: Reporter | None = None
+    out_dir: Path,
+    *,
+    scale: str = "tiny",
+    seed: int = 20150310,
+    reporter: Reporter | None = None,
+    care_record: bool = True,
 ) -> DemoSummary:
     reporter = reporter or Reporter(quiet=True)
     source_dir, results_dir = out_dir / "synthetic", out_dir / "results"
@@ -143,13 +154,37 @@ def run_demo(
             )
         )
     lines.extend(_care_home_lines(care_home, care_home_error, effects, care_home_file))
+    store_url = None
+    if care_record:
+        with reporter.step("Direct care: loading the same people into the shared care record"):
+            store_url, loaded = _care_record_store(out_dir / "care-record.sqlite", source_dir)
+        lines.append(
+            "Care record: "
+            + "; ".join(f"{name} {count:,}" for name, count in loaded.loaded.items())
+            + f"; {loaded.users} demo users ({out_dir / 'care-record.sqlite'})"
+        )
     return DemoSummary(
         warehouse=warehouse_path,
         results=results_dir,
+        care_record_store=store_url,
         lines=lines,
         care_home=care_home,
         care_home_error=care_home_error,
     )
+
+
+def _care_record_store(path: Path, source_dir: Path) -> tuple[str, LoadSummary]:
+    """A fresh operational store at ``path`` filled from the synthetic economy (identifiable: it stays
+    on this machine, beside the warehouse that holds only pseudonyms)."""
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    url = f"sqlite:///{path.resolve()}"
+    init_store(url)
+    store = open_store(url)
+    try:
+        return url, load_synth(store, source_dir)
+    finally:
+        store.close()
 
 
 def _interval(estimate: Estimate, *, ratio: bool = False) -> str:

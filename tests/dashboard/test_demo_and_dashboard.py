@@ -19,7 +19,8 @@ from caremodels.indicators.output import OUTPUT_COLUMNS
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    assert main(["--quiet", "demo", "--no-serve", "--out", str(out)]) == 0
+    # The care record is built by tests/test_demo.py; here only the secondary-use flow.
+    assert main(["--quiet", "demo", "--no-serve", "--no-care-record", "--out", str(out)]) == 0
     return out
 
 
