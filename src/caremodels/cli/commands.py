@@ -11,6 +11,7 @@ from caremodels.cli import (  # noqa: F401  (imported to register their commands
     ingest_command,
     programme_command,
     serve_command,
+    spc_command,
     synth_command,
 )
 from caremodels.cli.common import cli
