@@ -5,6 +5,7 @@ work, and prints."""
 from __future__ import annotations
 
 from caremodels.cli import (  # noqa: F401  (imported to register their commands)
+    aggregates_command,
     demo_command,
     evaluate_command,
     indicators_command,

@@ -82,7 +82,7 @@ def _baseline(value: str | None) -> tuple[dt.date, dt.date] | None:
     "--aggregate",
     type=click.Choice(["ae-4-hour"], case_sensitive=False),
     help="ae-4-hour: each trust's monthly 4-hour A&E performance (all department types) from the "
-    "published A&E statistics loaded by `caremodels ingest --aggregate ae`.",
+    "published A&E statistics loaded by `caremodels aggregates load ae`.",
 )
 @click.option(
     "--department-type",
@@ -189,7 +189,7 @@ def _load(csv_file: Path | None, options: dict[str, Any]) -> tuple[pd.DataFrame,
             raise click.UsageError("give either a CSV file or --warehouse with --aggregate, not both")
         if options["aggregate"] is None or options["warehouse_path"] is None:
             raise click.UsageError("--warehouse and --aggregate go together")
-        from caremodels.ingest.aggregates import four_hour_performance
+        from caremodels.indicators.published import four_hour_performance
 
         frame = four_hour_performance(
             options["warehouse_path"], department_type=None if options["department_type"] == "any" else "1"

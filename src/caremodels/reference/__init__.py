@@ -66,6 +66,7 @@ __all__ = [
     "practices",
     "programme_constants",
     "site_memberships",
+    "trust_names",
     "vanguard_sites",
 ]
 
@@ -267,3 +268,18 @@ def site_memberships(user_file: Path | None = None) -> dict[str, SiteMembership]
     if user_file is not None:
         memberships.update(_user_membership(user_file))
     return memberships
+
+
+@functools.cache
+def trust_names() -> Mapping[str, str]:
+    """NHS trust names by ODS code (``trusts.csv``, from NHS Digital's ODS; open and closed trusts).
+
+    Other providers in NHS statistics (independent sector, walk-in centres, GP-led units) are not
+    trusts and have no entry.
+    """
+    path = data_path("trusts.csv")
+    with path.open(newline="", encoding="utf-8") as handle:
+        names = {row["org_code"]: row["name"] for row in csv.DictReader(handle)}
+    if not names:
+        raise ReferenceDataError("no trusts listed", file=path)
+    return names
