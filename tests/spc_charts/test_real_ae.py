@@ -4,6 +4,8 @@ source, and every type 1 trust's 4-hour performance charts with the same limits 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -71,9 +73,23 @@ def _direct(path: Path) -> pd.DataFrame:
     return monthly.assign(performance=1 - monthly["breaches"] / monthly["attendances"])
 
 
+@pytest.fixture(scope="module")
+def trusts_page(ae_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], str]:
+    """`caremodels spc` on the loaded statistics: every type 1 trust with 36 months, one HTML page."""
+    out = tmp_path_factory.mktemp("charts") / "trusts.html"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(
+            ["spc", "--warehouse", str(ae_warehouse), "--aggregate", "ae-4-hour", "--min-points", "36", "--out", str(out), "--json"]
+        )  # fmt: skip
+    assert code == 0, stderr.getvalue()
+    return out, json.loads(stdout.getvalue()), stderr.getvalue()
+
+
 def test_every_type_1_trust_with_36_months_charts_unchanged(
-    ae_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trusts_page: tuple[Path, list[dict], str],
 ) -> None:
+    out, charted, warnings_printed = trusts_page
     direct = _direct(shared_data("ae_attendances_2016-2019.csv"))
     months = direct.groupby("org_code")["period"].nunique()
     full = direct[direct["org_code"].isin(months[months == 36].index)]
@@ -81,26 +97,7 @@ def test_every_type_1_trust_with_36_months_charts_unchanged(
         full, value="performance", date="period", group="org_code", improvement="increase", target=0.95
     )
     assert len(expected) == 130
-
-    out = tmp_path / "trusts.html"
-    code = main(
-        [
-            "spc",
-            "--warehouse",
-            str(ae_warehouse),
-            "--aggregate",
-            "ae-4-hour",
-            "--min-points",
-            "36",
-            "--out",
-            str(out),
-            "--json",
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "skipped 10 group(s) with fewer than 36 points" in captured.err
-    charted = json.loads(captured.out)
+    assert "skipped 10 group(s) with fewer than 36 points" in warnings_printed
     assert [r["group"] for r in charted] == [r.group for r in expected]
     for mine, theirs in zip(charted, expected, strict=True):
         reference = theirs.model_dump(mode="json")
@@ -112,6 +109,38 @@ def test_every_type_1_trust_with_36_months_charts_unchanged(
     html = out.read_text()
     assert "R1H Barts Health NHS Trust" in html
     assert html.count('<section class="chart"') == 130
+
+
+@pytest.mark.browser
+def test_the_page_draws_every_chart_offline_in_chromium(trusts_page: tuple[Path, list[dict], str]) -> None:
+    """Debian's Chromium opens the page from disk: 130 charts drawn, no error, no request but the file."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail(
+            f"{chromium} is missing: the browser tests drive Debian's Chromium (apt-get install chromium)"
+        )
+    out, _, _ = trusts_page
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(out.as_uri())
+            page.wait_for_function("document.querySelectorAll('.vega svg').length === 130", timeout=60_000)
+            assert page.locator("#summary svg.mdc-icon").count() >= 2 * 130
+            assert page.get_by_text("chart could not be drawn").count() == 0
+        finally:
+            browser.close()
+    assert errors == []
+    assert requests == [out.as_uri()]
 
 
 def test_a_group_of_trusts_pools_attendances_and_breaches(ae_warehouse: Path) -> None:
