@@ -159,3 +159,11 @@ def indicators_compute(
             policy=policy,
         )
     reporter.out.print(f"{rows:,} rows written to {out_file} (counts disclosure-controlled)")
+    if level == "provider":
+        from caremodels.indicators import catalogue, find_indicator
+        from caremodels.indicators.geography import provider_level_note
+
+        asked = list(catalogue()) if chosen == "all" else [find_indicator(one) for one in indicator_ids]
+        for definition in asked:
+            countable, note = provider_level_note(definition)
+            reporter.info(f"{definition.id}: {'' if countable else 'not at provider level: '}{note}")

@@ -19,7 +19,7 @@ from caremodels.indicators.compute import indicator_results_many
 from caremodels.indicators.definition import catalogue, find_indicator
 from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control
 from caremodels.indicators.engines import CountingEngine
-from caremodels.indicators.geography import ENGLAND_CODE, level_name
+from caremodels.indicators.geography import ENGLAND_CODE, level_name, provider_level_note
 from caremodels.indicators.periods import period_kind
 
 __all__ = ["OUTPUT_COLUMNS", "OUTPUT_SUFFIXES", "compute_to_file", "open_engine", "publish", "write_results"]
@@ -38,6 +38,8 @@ OUTPUT_COLUMNS = [
     "suppressed",
 ]
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".json")
+# At provider level a trust's name follows its ODS code (codes of non-trust providers get none).
+_NAMED_COLUMNS = [*OUTPUT_COLUMNS[:3], "name", *OUTPUT_COLUMNS[3:]]
 
 
 def publish(results: pd.DataFrame, policy: DisclosurePolicy | None = None) -> pd.DataFrame:
@@ -59,7 +61,7 @@ def write_results(published: pd.DataFrame, out_file: Path) -> None:
     """Write published results by the file's suffix: .csv, .parquet or .json."""
     if out_file.suffix not in OUTPUT_SUFFIXES:
         raise CaremodelsError(f"cannot write {out_file.name}: use .csv, .parquet or .json")
-    if list(published.columns) != OUTPUT_COLUMNS:
+    if list(published.columns) not in (OUTPUT_COLUMNS, _NAMED_COLUMNS):
         raise CaremodelsError("only published results (see caremodels.indicators.output.publish) are written")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     if out_file.suffix == ".csv":
@@ -116,6 +118,9 @@ def compute_to_file(
         chosen_level, chosen_period = level_name(level), period_kind(period)
     except ValueError as error:
         raise CaremodelsError(str(error)) from error
+    if chosen_level == "provider" and not any(provider_level_note(d)[0] for d in definitions):
+        reasons = "; ".join(f"{d.id}: {provider_level_note(d)[1]}" for d in definitions)
+        raise CaremodelsError(f"no indicator asked for can be computed at provider level ({reasons})")
     counting = open_engine(engine, warehouse_path, spark_master=spark_master)
     try:
         results = indicator_results_many(
@@ -131,5 +136,10 @@ def compute_to_file(
     finally:
         counting.close()
     published = publish(pd.concat(list(results.values()), ignore_index=True), policy)
+    if chosen_level == "provider":
+        from caremodels.reference import trust_names
+
+        names = trust_names()
+        published.insert(3, "name", published["code"].map(lambda code: names.get(code, "")))
     write_results(published, out_file)
     return len(published)
