@@ -1,4 +1,4 @@
-"""Terminal output: progress bars (rich) for steps longer than a second, silenced by --quiet."""
+"""Terminal output: progress bars (rich) for steps longer than a second, on a terminal only, silenced by --quiet."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class Reporter:
     @contextlib.contextmanager
     def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
         """A progress bar (or spinner when ``total`` is unknown). Yields ``update(done, total)``."""
-        if self.quiet:
+        if self.quiet or not self.err.is_terminal:
+            # A bar redrawn into a log file or a pipe is noise: bars only on a terminal.
             yield lambda done, total: None
             return
         progress = Progress(
