@@ -19,6 +19,7 @@ PUBLIC_COMMANDS = {
     "indicators",
     "evaluate",
     "spc",
+    "aggregates",
     "report",
     "serve",
     "programme",

@@ -32,8 +32,12 @@ class Reporter:
     @contextlib.contextmanager
     def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
         """A progress bar (or spinner when ``total`` is unknown). Yields ``update(done, total)``."""
-        if self.quiet or not self.err.is_terminal:
-            # A bar redrawn into a log file or a pipe is noise: bars only on a terminal.
+        if self.quiet:
+            yield lambda done, total: None
+            return
+        if not self.err.is_terminal:
+            # A bar redrawn into a log file or a pipe is noise: off a terminal, the step is one line.
+            self.err.print(description)
             yield lambda done, total: None
             return
         progress = Progress(
