@@ -39,6 +39,11 @@ class Reporter:
         if self.quiet:
             yield lambda done, total: None
             return
+        if not self.err.is_terminal:
+            # A bar redrawn into a log file or a pipe is noise: off a terminal, the step is one line.
+            self.err.print(description)
+            yield lambda done, total: None
+            return
         progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),

@@ -20,6 +20,7 @@ PUBLIC_COMMANDS = {
     "indicators",
     "evaluate",
     "spc",
+    "aggregates",
     "report",
     "serve",
     "programme",

@@ -124,4 +124,5 @@ def test_groups_file(tmp_path: Path) -> None:
         "rest_of_england",
         "england",
         "group",
+        "provider",
     }

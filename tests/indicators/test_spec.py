@@ -130,7 +130,9 @@ def test_the_fixture_exercises_every_indicator_at_every_level_and_period(
 ) -> None:
     results = _reference(reference_fixture_engine, indicator_id, groups_file)
     counted = results[results["numerator"] > 0]
-    assert set(counted["level"]) == set(LEVELS)
+    # The provider level is not filled by this practice-based fixture for every indicator (and some
+    # cannot be counted by provider at all); tests/indicators/test_provider_level.py covers it.
+    assert set(counted["level"]) - {"provider"} == set(LEVELS) - {"provider"}
     assert set(counted["period"]) == set(PERIOD_KINDS)
     if find_indicator(indicator_id).standardisation == "esp2013" and results["events"].max() < 10:
         assert results["value"].isna().all()  # PHE: no standardised rate from fewer than 10 events

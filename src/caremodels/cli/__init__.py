@@ -17,7 +17,7 @@ __all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
+    arguments = _global_flags_first(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
     try:
         result = cli.main(args=arguments, prog_name="caremodels", standalone_mode=False)
@@ -48,6 +48,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
+
+
+_GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+
+
+def _global_flags_first(arguments: list[str]) -> list[str]:
+    """``caremodels spc FILE --quiet`` means ``caremodels --quiet spc FILE``: the root group's flags
+    are accepted after the subcommand too (no subcommand has options of those names)."""
+    cut = arguments.index("--") if "--" in arguments else len(arguments)
+    flags = [a for a in arguments[:cut] if a in _GLOBAL_FLAGS]
+    rest = [a for a in arguments[:cut] if a not in _GLOBAL_FLAGS]
+    return [*flags, *rest, *arguments[cut:]]
 
 
 def entry_point() -> None:

@@ -5,6 +5,7 @@ work, and prints."""
 from __future__ import annotations
 
 from caremodels.cli import (  # noqa: F401  (imported to register their commands)
+    aggregates_command,
     budget_command,
     care_record_command,
     demo_command,
@@ -14,6 +15,7 @@ from caremodels.cli import (  # noqa: F401  (imported to register their commands
     programme_command,
     risk_command,
     serve_command,
+    spc_command,
     survey_command,
     synth_command,
 )

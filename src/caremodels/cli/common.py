@@ -15,7 +15,13 @@ from caremodels.periods import parse_financial_year, parse_month
 
 __all__ = ["CONTEXT_SETTINGS", "WAREHOUSE_OPTION", "cli", "financial_year", "print_json", "reporter_of"]
 
-CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# token_normalize_func makes every choice (and option and command name) case-insensitive: --care-model
+# mcp and --improvement Increase work. Click still hands the command the choice as it is spelled there.
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "help_option_names": ["-h", "--help"],
+    "max_content_width": 100,
+    "token_normalize_func": str.lower,
+}
 WAREHOUSE_OPTION = click.option(
     "--warehouse",
     "warehouse_path",

@@ -1,14 +1,13 @@
-"""caremodels evaluate, caremodels spc and caremodels report."""
+"""caremodels evaluate and caremodels report (caremodels spc is in spc_command)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from caremodels.cli.common import (
     CONTEXT_SETTINGS,
@@ -258,89 +257,6 @@ def _diagnostic_lines(result: EvaluationResult) -> list[str]:
             f"{d.treated_rate:.3f} against {d.matched_comparison_rate:.3f} {d.rate_unit}"
         )
     return lines
-
-
-@cli.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--value", "value_column", required=True, help="Column holding the measure.")
-@click.option("--date", "date_column", required=True, help="Column holding the date (ISO).")
-@click.option("--group", "group_column", help="Column to split the series by (one chart each).")
-@click.option("--target", type=float, help="Target for the assurance icon.")
-@click.option(
-    "--improvement",
-    type=click.Choice(["increase", "decrease", "neither"]),
-    default="decrease",
-    show_default=True,
-)
-@click.option("--trend-length", type=click.IntRange(6, 7), default=7, show_default=True)
-@click.option("--shift-length", type=click.IntRange(6, 7), default=7, show_default=True)
-@click.option("--rebase", multiple=True, help="Date (ISO) from which limits are recalculated; repeatable.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def spc(
-    context: click.Context,
-    csv_file: Path,
-    value_column: str,
-    date_column: str,
-    group_column: str | None,
-    target: float | None,
-    improvement: str,
-    trend_length: int,
-    shift_length: int,
-    rebase: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Statistical process control (XmR) charts as in Making Data Count."""
-    import pandas as pd
-
-    from caremodels.evaluation.spc import spc as run_spc
-
-    try:
-        frame = pd.read_csv(csv_file)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"cannot read CSV: {error}", file=csv_file) from error
-    for column in (value_column, date_column, group_column):
-        if column and column not in frame.columns:
-            raise DataError(f"no column {column!r}", file=csv_file, field=column)
-    try:
-        results = run_spc(
-            frame,
-            value=value_column,
-            date=date_column,
-            group=group_column,
-            target=target,
-            improvement=improvement,  # type: ignore[arg-type]
-            trend_length=trend_length,
-            shift_length=shift_length,
-            rebase=list(rebase) or None,
-        )
-    except ValueError as error:
-        raise DataError(str(error), file=csv_file) from error
-    if as_json:
-        print_json([result.model_dump(mode="json") for result in results])
-        return
-    table = Table(
-        "group", "points", "mean", "lower", "upper", "special causes", "variation", "assurance", title="SPC"
-    )
-    for result in results:
-        document = result.model_dump(mode="json")
-        points = document.get("points", [])
-        special = sum(1 for point in points if point.get("special_cause_rule"))
-        table.add_row(
-            str(document.get("group") or "all"),
-            str(len(points)),
-            _fmt(document.get("centre")),
-            _fmt(document.get("lower_limit")),
-            _fmt(document.get("upper_limit")),
-            str(special),
-            str(document.get("variation_icon")),
-            str(document.get("assurance_icon")),
-        )
-    reporter_of(context).out.print(table)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

@@ -39,7 +39,10 @@ def indicators_list(context: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "topic", "title", "unit", title=f"Indicators ({len(rows)})")
+    table = Table(title=f"Indicators ({len(rows)})")
+    table.add_column("id", no_wrap=True)  # the id is what a user types next: never cut or wrapped
+    for heading, width in (("topic", 8), ("title", 16), ("unit", 8)):
+        table.add_column(heading, min_width=width, overflow="fold")
     for row in rows:
         table.add_row(row["id"], row["topic"], row["title"], row["unit"])
     reporter_of(context).out.print(table)
@@ -170,3 +173,11 @@ def indicators_compute(
             rate_basis="per_year" if rate_basis == "per-year" else "per_period",
         )
     reporter.out.print(f"{rows:,} rows written to {out_file} (counts disclosure-controlled)")
+    if level == "provider":
+        from caremodels.indicators import catalogue, find_indicator
+        from caremodels.indicators.geography import provider_level_note
+
+        asked = list(catalogue()) if chosen == "all" else [find_indicator(one) for one in indicator_ids]
+        for definition in asked:
+            countable, note = provider_level_note(definition)
+            reporter.info(f"{definition.id}: {'' if countable else 'not at provider level: '}{note}")

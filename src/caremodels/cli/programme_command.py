@@ -36,9 +36,16 @@ def programme_sites(context: click.Context, membership: Path | None, as_json: bo
     if as_json:
         print_json([site.model_dump(mode="json") for site in sites])
         return
-    table = Table(
-        "site", "care model", "selected", "basis", "practices", "registered (2021)", title="Vanguard sites"
-    )
+    table = Table(title="Vanguard sites")
+    table.add_column("site", no_wrap=True)  # the name a user types in --site: never cut or wrapped
+    for heading, width in (
+        ("care model", 5),
+        ("selected", 10),
+        ("basis", 8),
+        ("practices", 5),
+        ("registered (2021)", 9),
+    ):
+        table.add_column(heading, min_width=width, overflow="fold")
     for site in sites:
         population = (
             "hospital-based"

@@ -132,6 +132,9 @@ class SpcSegment(BaseModel):
     """Mean moving range used for the limits (after screening, when screening is on)."""
     mean_moving_range_unscreened: float
     moving_ranges_screened_out: int
+    baseline_points: int
+    """Points the mean and limits were computed from: ``n_points`` unless the limits were
+    fixed on a baseline period inside this segment."""
     sigma: float
     """Estimated standard deviation: 2.66 / 3 x mean moving range."""
     upper_limit: float
@@ -177,6 +180,7 @@ def spc(
     shift_length: int = 7,
     rebase: DateLike | Sequence[DateLike] | Mapping[Hashable, Sequence[DateLike]] | None = None,
     screen_outliers: bool = True,
+    baseline: tuple[DateLike, DateLike] | None = None,
 ) -> list[SpcResult]:
     """Run Making Data Count XmR charts on one series or on one series per group.
 
@@ -194,6 +198,10 @@ def spc(
             every group, or a mapping from group to list. A rebase date starts a new segment
             at the first point on or after it.
         screen_outliers: leave moving ranges above 3.267 x mean mR out of the limits.
+        baseline: optional (first, last) dates, both included. The segment holding them
+            takes its mean and limits from those points only and keeps them ("fixed
+            limits") to its end; the other segments are unaffected. The period must lie in
+            one segment and hold at least 2 points of every group.
 
     Returns:
         One :class:`SpcResult` per group, in sorted group order (one result when ``group``
@@ -247,6 +255,7 @@ def spc(
             shift_length=shift_length,
             rebase=_rebase_for_group(rebase, key),
             screen_outliers=screen_outliers,
+            baseline=None if baseline is None else (pd.Timestamp(baseline[0]), pd.Timestamp(baseline[1])),
         )
         for key, piece in pieces
     ]
@@ -317,6 +326,7 @@ def _spc_series(
     shift_length: int,
     rebase: list[pd.Timestamp],
     screen_outliers: bool,
+    baseline: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> SpcResult:
     label = "the series" if key is None else f"group {key!r}"
     piece = piece.sort_values("date", kind="stable")
@@ -350,6 +360,8 @@ def _spc_series(
                 "each rebased segment needs at least 2 points to have a moving range"
             )
 
+    fixed = _baseline_span(dates, bounds, baseline, label)
+
     def stamp(ts: pd.Timestamp) -> dt.date | dt.datetime:
         return ts.to_pydatetime() if as_datetime else ts.date()
 
@@ -360,12 +372,19 @@ def _spc_series(
         seg = x[lo:hi]
         mrs = np.abs(np.diff(seg))
         moving_range[lo + 1 : hi] = mrs
+        in_baseline = fixed is not None and lo <= fixed[0] < hi
+        if fixed is not None and in_baseline:
+            # Limits fixed on the baseline: only its points and the moving ranges between
+            # them count; later points are judged against them, as MDC's "fix limits" does.
+            seg = x[fixed[0] : fixed[1]]
+            mrs = np.abs(np.diff(seg))
         mr_raw = float(mrs.mean())
         dropped = np.zeros(len(mrs), dtype=bool)
         if screen_outliers:
             # MDC's SQL keeps mR <= 3.267 x mean mR, i.e. drops only those strictly above.
             dropped = _compare(mrs, np.full(len(mrs), MOVING_RANGE_OUTLIER_FACTOR * mr_raw)) > 0
-        screened_out[lo + 1 : hi] = dropped
+        first_mr = fixed[0] + 1 if fixed is not None and in_baseline else lo + 1
+        screened_out[first_mr : first_mr + len(mrs)] = dropped
         # At least one moving range is <= the mean, so screening never empties the set.
         mr_bar = float(mrs[~dropped].mean())
         mean = float(seg.mean())
@@ -379,6 +398,7 @@ def _spc_series(
                 mean_moving_range=mr_bar,
                 mean_moving_range_unscreened=mr_raw,
                 moving_ranges_screened_out=int(dropped.sum()),
+                baseline_points=len(seg),
                 sigma=SIGMA_FACTOR * mr_bar,
                 upper_limit=mean + LIMIT_FACTOR * mr_bar,
                 lower_limit=mean - LIMIT_FACTOR * mr_bar,
@@ -407,6 +427,11 @@ def _spc_series(
             "before relying on the limits, so treat them and any signals as provisional"
         )
     for s in segments:
+        if s.baseline_points < s.n_points:
+            caveats.append(
+                f"segment {s.index}: mean and limits fixed on {s.baseline_points} baseline points"
+                + (" (provisional: fewer than 15)" if s.baseline_points < MIN_RECOMMENDED_POINTS else "")
+            )
         if n_seg > 1 and s.n_points < MIN_RECOMMENDED_POINTS:
             caveats.append(
                 f"segment {s.index} (from {s.start_date.isoformat()}) has only {s.n_points} "
@@ -480,6 +505,36 @@ def _spc_series(
         caveats=caveats,
         points=points,
     )
+
+
+def _baseline_span(
+    dates: pd.DatetimeIndex,
+    bounds: list[int],
+    baseline: tuple[pd.Timestamp, pd.Timestamp] | None,
+    label: str,
+) -> tuple[int, int] | None:
+    """Positions [first, stop) of the baseline points, checked to lie in one segment."""
+    if baseline is None:
+        return None
+    first, last = baseline
+    if last < first:
+        raise ValueError(f"the baseline ends ({_fmt(last)}) before it starts ({_fmt(first)})")
+    lo = int(dates.searchsorted(first, side="left"))
+    hi = int(dates.searchsorted(last, side="right"))
+    if hi - lo < 2:
+        raise ValueError(
+            f"{label} has {hi - lo} point(s) in the baseline {_fmt(first)} to {_fmt(last)}; "
+            "fixed limits need at least 2"
+        )
+    for seg_lo, seg_hi in itertools.pairwise(bounds):
+        if seg_lo <= lo < seg_hi:
+            if hi > seg_hi:
+                raise ValueError(
+                    f"{label}: the baseline {_fmt(first)} to {_fmt(last)} crosses a rebase; "
+                    "it must lie within one segment"
+                )
+            break
+    return lo, hi
 
 
 def _segment_starts(

@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from caremodels.errors import CaremodelsError
 from caremodels.indicators.definition import CareHomeResidentYears, IndicatorDefinition, RegisteredPopulation
 from caremodels.indicators.engines import AGE_BANDS, BAND_COLUMNS, CountingEngine
-from caremodels.indicators.geography import Level, area_set
+from caremodels.indicators.geography import Level, area_set, provider_level_note
 from caremodels.indicators.periods import Period, PeriodKind, complete_periods, month_index, month_start
 from caremodels.reference import european_standard_population
 from caremodels.stats import crude_rate_ci_arrays, dsr_ci_arrays, proportion_ci_arrays
@@ -291,7 +291,27 @@ def indicator_results_many(
         )
         for definition in definitions
     }
-    counted = engine.counts_many(definitions, area_sets, periods_of)
+    practice_sets = [one for one in area_sets if one.unit == "practice"]
+    counted = engine.counts_many(definitions, practice_sets, periods_of) if practice_sets else {}
+    provider_sets = [one for one in area_sets if one.unit == "provider"]
+    if provider_sets:
+        # Keyed by the trust on each event, so counted apart; definitions that cannot be counted by
+        # provider (provider_level_note) have no provider rows.
+        countable = [d for d in definitions if provider_level_note(d)[0]]
+        by_provider = engine.counts_many(countable, provider_sets, periods_of)
+        for definition in definitions:
+            parts = [
+                part
+                for part in (counted.get(definition.id), by_provider.get(definition.id))
+                if part is not None
+            ]
+            counted[definition.id] = (
+                pd.concat(parts, ignore_index=True)
+                if len(parts) > 1
+                else parts[0]
+                if parts
+                else pd.DataFrame()
+            )
     return {
         definition.id: finish(definition, counted[definition.id], rate_basis=rate_basis)
         for definition in definitions

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from caremodels.errors import ReferenceDataError
 from caremodels.indicators.codelists import code_lists
 from caremodels.indicators.tables import EVENT_TABLES, EventTableName, field_type
+from caremodels.reference import did_you_mean
 from caremodels.warehouse.schema import SOURCE_TABLES
 
 __all__ = [
@@ -349,5 +350,16 @@ def find_indicator(indicator_id: str) -> IndicatorDefinition:
     for definition in catalogue():
         if definition.id == indicator_id:
             return definition
-    known = ", ".join(definition.id for definition in catalogue())
-    raise ReferenceDataError(f"no indicator {indicator_id!r} (known: {known})")
+    wanted = indicator_id.strip().casefold().replace("-", "_").replace(" ", "_")
+    for definition in catalogue():
+        if wanted in (definition.id, definition.title.casefold()):
+            return definition
+    ids = [definition.id for definition in catalogue()]
+    suggestion = did_you_mean(wanted, ids) or did_you_mean(
+        indicator_id, [definition.title for definition in catalogue()]
+    )
+    if suggestion:
+        raise ReferenceDataError(
+            f"no indicator {indicator_id!r}{suggestion}; see: caremodels indicators list"
+        )
+    raise ReferenceDataError(f"no indicator {indicator_id!r} (known: {', '.join(ids)})")

@@ -13,6 +13,11 @@ Levels:
   all sites of that type.
 - ``england``: every practice in the warehouse (code E92000001).
 - ``group``: any grouping of practices a user defines in a CSV (``group,practice_code``).
+- ``provider``: each NHS trust (ODS code), by the provider code on the events themselves rather
+  than the patient's practice (``unit == "provider"``). Only tables whose events carry a provider
+  can be counted so; a trust has no registered population, so a rate per registered patient gives
+  the count of events and no rate, and care-home cohorts (which move events to the home's
+  practice) cannot be counted by provider (:func:`provider_level_note` says which).
 
 A practice may belong to several areas of a level (for example two sites). Practices in the warehouse
 that are missing from the shipped practice list have no CCG.
@@ -25,27 +30,47 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from caremodels.errors import DataError
 from caremodels.reference import VANGUARD_CARE_MODELS, practices, site_memberships, vanguard_sites
 
+if TYPE_CHECKING:
+    from caremodels.indicators.definition import IndicatorDefinition
+
 __all__ = [
     "ENGLAND_CODE",
     "LEVELS",
+    "PROVIDER_COLUMNS",
     "AreaSet",
     "Level",
+    "Unit",
     "area_set",
+    "event_unit_column",
     "level_name",
+    "provider_level_note",
     "read_practice_groups",
 ]
 
-Level = Literal["practice", "pcn", "ccg", "site", "care_model", "rest_of_england", "england", "group"]
+Level = Literal[
+    "practice", "pcn", "ccg", "site", "care_model", "rest_of_england", "england", "group", "provider"
+]
+Unit = Literal["practice", "provider"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 ENGLAND_CODE = "E92000001"
 """ONS code for England."""
 
 _PRACTICE_CODE = re.compile(r"^[A-Z][0-9]{5}$")
+PROVIDER_COLUMNS: Mapping[str, str] = {
+    "apc_spells": "provider_code",
+    "ae_attendances": "provider_code",
+    "op_attendances": "provider_code",
+    "referrals": "provider_code",
+    "advice_and_guidance": "provider_code",
+    # The ambulance service that took the call (the trust that runs it), not the destination.
+    "ambulance_incidents": "ambulance_trust_code",
+}
+"""For each event table that carries one, the column holding the providing trust's ODS code."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,9 @@ class AreaSet:
     kind: Literal["each_practice", "members", "all_except"]
     areas: Mapping[str, frozenset[str]]
     source: str
+    unit: Unit = "practice"
+    """What the engines key events by before grouping into areas: the patient's practice, or the
+    provider on the event (``provider`` level, where each "practice" of ``kind`` is a trust)."""
 
     def practices_of(self, code: str, present: frozenset[str]) -> frozenset[str]:
         """The practices of area ``code`` among those ``present`` in a warehouse."""
@@ -128,6 +156,10 @@ def area_set(
 ) -> AreaSet:
     """The areas of ``level``. ``groups_file`` is required for ``pcn`` and ``group``."""
     membership_source = "user file" if site_membership_file else "built-in approximation"
+    if level == "provider":
+        return AreaSet(
+            level, "each_practice", {}, "NHS trusts (provider code on each event)", unit="provider"
+        )
     if level == "practice":
         return AreaSet(level, "each_practice", {}, "GP practices")
     if level in ("pcn", "group"):
@@ -164,3 +196,34 @@ def area_set(
             f"practices outside the sites of each care model type ({membership_source})",
         )
     return AreaSet(level, "all_except", {ENGLAND_CODE: frozenset()}, "every practice in the warehouse")
+
+
+def event_unit_column(table: str, practice_column: str, unit: Unit) -> str:
+    """The column an engine keys ``table``'s events by for ``unit``."""
+    if unit == "practice":
+        return practice_column
+    if table not in PROVIDER_COLUMNS:
+        raise DataError(f"{table} events carry no provider, so they cannot be counted by provider")
+    return PROVIDER_COLUMNS[table]
+
+
+def provider_level_note(definition: IndicatorDefinition) -> tuple[bool, str]:
+    """Whether ``definition`` can be computed at provider level, and a sentence saying what a
+    provider row then holds (or why there is none)."""
+    from caremodels.indicators.definition import CareHomeResidentYears, RegisteredPopulation
+
+    numerator, denominator = definition.numerator, definition.denominator
+    if numerator.cohort == "care_home_residents":
+        return False, "counts care home residents' events at their home's practice, so not by provider"
+    tables = [numerator.table] + (
+        [] if isinstance(denominator, RegisteredPopulation | CareHomeResidentYears) else [denominator.table]
+    )
+    lacking = [table for table in tables if table not in PROVIDER_COLUMNS]
+    if lacking:
+        return False, f"{', '.join(sorted(set(lacking)))} events carry no provider"
+    if isinstance(denominator, RegisteredPopulation | CareHomeResidentYears):
+        return (
+            True,
+            "a trust has no registered population: provider rows give the numerator only, with no rate",
+        )
+    return True, "numerator and denominator are both counted at the providing trust"

@@ -48,7 +48,7 @@ from caremodels.indicators.definition import (
     RegisteredPopulation,
 )
 from caremodels.indicators.engines import AGE_BANDS, COUNT_COLUMNS, check_person_level, person_day_frame
-from caremodels.indicators.geography import AreaSet
+from caremodels.indicators.geography import AreaSet, Unit, event_unit_column
 from caremodels.indicators.periods import Period, month_start
 from caremodels.indicators.tables import EVENT_TABLES
 from caremodels.reference import admission_methods
@@ -238,7 +238,9 @@ class IbisEngine:
         matched = pairs.filter(*tests).select(*[f"key{i}" for i in range(len(key))]).distinct()
         return table.semi_join(matched, [(column, f"key{i}") for i, column in enumerate(key)])
 
-    def _measure_months(self, source: _Source, measure: _Measure, first: int, last: int) -> ir.Table:
+    def _measure_months(
+        self, source: _Source, measure: _Measure, first: int, last: int, unit: Unit = "practice"
+    ) -> ir.Table:
         """By practice and month (and sex and age band): the sum of a measure's weight (``value``)
         and its number of events (``events``) over the source's events passing its conditions."""
         table = self.table(source.table)
@@ -252,7 +254,10 @@ class IbisEngine:
         table = table.filter(*tests)
         table = self._linked(table, source)
         columns: dict[str, Any] = {
-            "practice": table[EVENT_TABLES[source.table].practice_column],
+            # The provider level keys events by their trust instead (the column is still "practice").
+            "practice": table[
+                event_unit_column(source.table, EVENT_TABLES[source.table].practice_column, unit)
+            ],
             "month": _month_index(table[source.date]),
             "weight": _weight_value(table, source.table, measure.weight),
         }
@@ -446,7 +451,7 @@ class IbisEngine:
     # -- putting it together ---------------------------------------------------------------------
 
     def _stacked(
-        self, definitions: Sequence[IndicatorDefinition], first: int, last: int
+        self, definitions: Sequence[IndicatorDefinition], first: int, last: int, unit: Unit = "practice"
     ) -> tuple[ir.Table, dict[str, tuple[str, str, str]]]:
         """Practice-month sums for several definitions at once, in long form (practice, month,
         [sex, age_band], quantity, amount), and for each definition the names of its numerator,
@@ -504,9 +509,11 @@ class IbisEngine:
         # stacked in long form: a quantity name and an amount per row.
         for index, (source, measures) in enumerate(sources.items()):
             for number, measure in enumerate(measures):
-                part = self._measure_months(source, measure, first, last)
+                part = self._measure_months(source, measure, first, last, unit)
                 long(part, **{f"s{index}_v{number}": part.value, f"s{index}_n{number}": part.events})
         for population, name in populations.items():
+            if unit == "provider":
+                break  # a trust has no registered list or care-home residents: the denominator is 0
             if population[0] == "registered":
                 part = self._registered_population(
                     first, last, banded=banded, min_age=population[1], max_age=population[2]
@@ -562,7 +569,10 @@ class IbisEngine:
             return {d.id: pd.DataFrame(columns=COUNT_COLUMNS + band_keys) for d in definitions}
         first = min(period.first_month for period in every_period)
         last = max(period.last_month for period in every_period)
-        stacked, columns_of = self._stacked(definitions, first, last)
+        units = {area_set.unit for area_set in area_sets}
+        if len(units) > 1:
+            raise CaremodelsError("count the provider level apart from the practice-based levels")
+        stacked, columns_of = self._stacked(definitions, first, last, units.pop())
         if len(area_sets) == 1:
             mapped = self._areas(stacked, area_sets[0])
         else:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from caremodels.indicators.geography import ENGLAND_CODE
 from caremodels.reference import area_names as reference_area_names
-from caremodels.reference import care_model_types, vanguard_sites
+from caremodels.reference import care_model_types, trust_names, vanguard_sites
 
 __all__ = ["area_name", "area_names"]
 
@@ -34,6 +34,7 @@ def _named() -> dict[str, dict[str, str]]:
         "care_model": {code: f"{name} ({code})" for code, name in types.items()},
         "rest_of_england": {code: f"Rest of England (outside {code} sites)" for code in types},
         "england": {ENGLAND_CODE: "England"},
+        "provider": dict(trust_names()),
     }
 
 

@@ -28,7 +28,7 @@ from caremodels.indicators.compute import RateBasis, indicator_results_many, val
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator
 from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control, significant
 from caremodels.indicators.engines import CountingEngine
-from caremodels.indicators.geography import ENGLAND_CODE, area_set, level_name
+from caremodels.indicators.geography import ENGLAND_CODE, area_set, level_name, provider_level_note
 from caremodels.indicators.names import area_names
 from caremodels.indicators.periods import period_kind
 from caremodels.stats import crude_rate_ci_arrays, poisson_count_limits, proportion_ci_arrays
@@ -164,8 +164,9 @@ def publish(
         complements=complements,
         relations=relations,
     )
-    published = published_statistics(results, published, policy, exempt.to_numpy(dtype=bool))
-    labelled = _labelled(published, rate_basis)
+    labelled = published_statistics(
+        results, _labelled(published, rate_basis), policy, exempt.to_numpy(dtype=bool)
+    )
     for column in ("value", "ci_low", "ci_high"):
         labelled[column] = pd.array(round_figure(labelled[column].astype("float64")), dtype="Float64").fillna(
             pd.NA
@@ -216,9 +217,25 @@ def published_statistics(
     denominator = out["denominator"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     value = np.full(len(out), np.nan)
     low, high = value.copy(), value.copy()
+    # Rates over person-time are published per year by default (``rate_basis``): the published
+    # denominator is the mean list over the period, so the exposure is that times the period's
+    # share of a year. The share comes from the period's dates, never from the true counts.
+    starts = pd.to_datetime(out["period_start"])
+    ends = pd.to_datetime(out["period_end"])
+    months = ((ends.dt.year - starts.dt.year) * 12 + ends.dt.month - starts.dt.month + 1).to_numpy(
+        dtype=float
+    )
+    annual = (
+        out["unit"].astype(str).str.endswith("per year").to_numpy(dtype=bool)
+        if "unit" in out
+        else np.zeros(len(out), dtype=bool)
+    )
+    year_share = np.where(annual, months / 12, 1.0)
     for indicator_id, rows in out.groupby("indicator_id", sort=False).indices.items():
         definition = find_indicator(str(indicator_id))
         n, d = numerator[rows], denominator[rows]
+        if definition.denominator.kind != "events":
+            d = d * year_share[rows]
         usable = np.where(d > 0, d, np.nan)
         n = np.where(np.isnan(usable), np.nan, n)
         method = definition.interval_method
@@ -427,6 +444,9 @@ def compute_to_file(
         chosen_level, chosen_period = level_name(level), period_kind(period)
     except ValueError as error:
         raise CaremodelsError(str(error)) from error
+    if chosen_level == "provider" and not any(provider_level_note(d)[0] for d in definitions):
+        reasons = "; ".join(f"{d.id}: {provider_level_note(d)[1]}" for d in definitions)
+        raise CaremodelsError(f"no indicator asked for can be computed at provider level ({reasons})")
     counting = open_engine(engine, warehouse_path, spark_master=spark_master)
     try:
         results = indicator_results_many(

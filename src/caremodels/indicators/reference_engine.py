@@ -43,7 +43,7 @@ from caremodels.indicators.engines import (
     check_person_level,
     person_day_frame,
 )
-from caremodels.indicators.geography import AreaSet
+from caremodels.indicators.geography import AreaSet, Unit, event_unit_column
 from caremodels.indicators.periods import Period, month_index, month_start
 from caremodels.indicators.tables import EVENT_TABLES
 from caremodels.reference import admission_methods
@@ -146,12 +146,16 @@ class ReferenceEngine:
             ok &= pairs["row"] != pairs["other_row"]
         return frame.loc[frame.index.isin(pairs.loc[ok, "row"])]
 
-    def _events(self, selection: EventSelection, *, banded: bool, weight: str) -> pd.DataFrame:
+    def _events(
+        self, selection: EventSelection, *, banded: bool, weight: str, unit: Unit = "practice"
+    ) -> pd.DataFrame:
         """One row per event: practice, date (``when``), weight, and sex and age band if banded."""
         frame = self._selected(selection)
         events = pd.DataFrame(
             {
-                "practice": frame[EVENT_TABLES[selection.table].practice_column],
+                "practice": frame[
+                    event_unit_column(selection.table, EVENT_TABLES[selection.table].practice_column, unit)
+                ],
                 "when": frame[selection.date],
             },
             index=frame.index,
@@ -312,16 +316,26 @@ class ReferenceEngine:
         numerator_weight: str = definition.numerator.measure
         if definition.numerator.measure == "sum" and definition.numerator.sum_of:
             numerator_weight = definition.numerator.sum_of
-        events = self._events(definition.numerator, banded=banded, weight=numerator_weight)
+        units = {area_set.unit for area_set in area_sets}
+        if len(units) > 1:
+            raise CaremodelsError("count the provider level apart from the practice-based levels")
+        unit = units.pop()
+        events = self._events(definition.numerator, banded=banded, weight=numerator_weight, unit=unit)
         denominator = definition.denominator
+        # A trust has no registered list or care-home residents: at provider level that denominator is 0.
+        no_population = unit == "provider" and isinstance(
+            denominator, RegisteredPopulation | CareHomeResidentYears
+        )
         population: dict[int, pd.DataFrame] = {}
         denominator_events = pd.DataFrame()
-        if isinstance(denominator, RegisteredPopulation):
+        if no_population:
+            pass
+        elif isinstance(denominator, RegisteredPopulation):
             population = self._monthly_population(
                 first, last, banded=banded, min_age=denominator.min_age, max_age=denominator.max_age
             )
         elif not isinstance(denominator, CareHomeResidentYears):
-            denominator_events = self._events(denominator, banded=banded, weight="count")
+            denominator_events = self._events(denominator, banded=banded, weight="count", unit=unit)
         data_end = month_start(last + 1) - dt.timedelta(days=1)
 
         by_period: list[pd.DataFrame] = []
@@ -329,7 +343,9 @@ class ReferenceEngine:
             after_end = pd.Timestamp(period.end + dt.timedelta(days=1))
             in_period = events[(events["when"] >= pd.Timestamp(period.start)) & (events["when"] < after_end)]
             numerator = in_period.groupby(keys)["weight"].agg(numerator="sum", events="count").reset_index()
-            if isinstance(denominator, RegisteredPopulation):
+            if no_population:
+                per_practice = numerator[keys].iloc[0:0].assign(denominator=0.0)
+            elif isinstance(denominator, RegisteredPopulation):
                 months = [population[m] for m in range(period.first_month, period.last_month + 1)]
                 per_practice = pd.concat(months).groupby(keys)["denominator"].sum().reset_index()
             elif isinstance(denominator, CareHomeResidentYears):

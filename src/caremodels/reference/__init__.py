@@ -13,6 +13,7 @@ practice codes per site: ``site_memberships(Path("my_sites.csv"))``.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -57,6 +58,7 @@ __all__ = [
     "area_names",
     "care_model_types",
     "data_path",
+    "did_you_mean",
     "disclosure_control",
     "ehch_framework",
     "emergency_admission_methods",
@@ -67,6 +69,7 @@ __all__ = [
     "practices",
     "programme_constants",
     "site_memberships",
+    "trust_names",
     "vanguard_sites",
 ]
 
@@ -139,13 +142,35 @@ def vanguard_sites() -> tuple[VanguardSite, ...]:
     return sites
 
 
+# Names people type for a site that are not its id, name or short name: common misspellings and the
+# names sites were announced under.
+_SITE_ALIASES = {
+    "morecombe bay": "better-care-together-morecambe-bay",
+    "lancashire north": "better-care-together-morecambe-bay",
+}
+
+
+def did_you_mean(wanted: str, candidates: Iterable[str]) -> str:
+    """ " (did you mean 'x'?)" naming the closest candidates, or "" when none is close."""
+    pool = {candidate.casefold(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(wanted.strip().casefold(), list(pool), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(pool[match]) for match in close) + "?)"
+
+
 def find_site(name: str) -> VanguardSite:
-    """A site by id, name or short name, ignoring case; raises ``ReferenceDataError`` if unknown."""
-    wanted = name.strip().casefold()
+    """A site by id, name, short name or a known alias, ignoring case (and spaces for hyphens in an
+    id); raises ``ReferenceDataError`` naming the closest sites if unknown."""
+    wanted = " ".join(name.strip().casefold().split())
+    wanted = _SITE_ALIASES.get(wanted, wanted)
     for site in vanguard_sites():
-        if wanted in (site.id, site.name.casefold(), site.short_name.casefold()):
+        if wanted in (site.id, site.id.replace("-", " "), site.name.casefold(), site.short_name.casefold()):
             return site
-    raise ReferenceDataError(f"no vanguard site called {name!r} (see: caremodels programme sites)")
+    names = [site.short_name for site in vanguard_sites()] + [site.id for site in vanguard_sites()]
+    raise ReferenceDataError(
+        f"no vanguard site called {name!r}{did_you_mean(name, names)} (see: caremodels programme sites)"
+    )
 
 
 @functools.cache
@@ -278,3 +303,18 @@ def site_memberships(user_file: Path | None = None) -> dict[str, SiteMembership]
     if user_file is not None:
         memberships.update(_user_membership(user_file))
     return memberships
+
+
+@functools.cache
+def trust_names() -> Mapping[str, str]:
+    """NHS trust names by ODS code (``trusts.csv``, from NHS Digital's ODS; open and closed trusts).
+
+    Other providers in NHS statistics (independent sector, walk-in centres, GP-led units) are not
+    trusts and have no entry.
+    """
+    path = data_path("trusts.csv")
+    with path.open(newline="", encoding="utf-8") as handle:
+        names = {row["org_code"]: row["name"] for row in csv.DictReader(handle)}
+    if not names:
+        raise ReferenceDataError("no trusts listed", file=path)
+    return names

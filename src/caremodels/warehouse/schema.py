@@ -18,6 +18,7 @@ from typing import Literal
 import pyarrow as pa
 
 __all__ = [
+    "AGGREGATE_TABLES",
     "AREA_TABLES",
     "COARSENED_COLUMNS",
     "LOADABLE_TABLES",
@@ -567,6 +568,38 @@ AREA_TABLES: dict[str, TableSpec] = {
 }
 LOADABLE_TABLES: dict[str, TableSpec] = {**SOURCE_TABLES, **AREA_TABLES}
 """Every table ingest loads: the patient-level source tables and the area-level estimates."""
+
+
+# Published aggregate statistics (no patients): loaded by caremodels.ingest.aggregates into their own
+# tables, never mixed with the pseudonymised event tables above.
+AGGREGATE_TABLES: dict[str, TableSpec] = {
+    "published_ae_monthly": TableSpec(
+        "published_ae_monthly",
+        "NHS England's monthly A&E attendances and emergency admissions statistics: one row per "
+        "provider, month and A&E department type.",
+        (
+            Column("period", "date", "First day of the month."),
+            Column(
+                "org_code",
+                "string",
+                "ODS code of the provider (an NHS trust, or an independent or GP-led provider).",
+                pattern=r"[A-Z0-9]{3,6}",
+                pattern_reason="not an ODS organisation code (3 to 6 capital letters or digits)",
+            ),
+            Column(
+                "department_type",
+                "string",
+                "A&E department type: 1 major (consultant-led, 24 hours), 2 single specialty, other "
+                "(types 3 and 4: urgent treatment centres, minor injury units, walk-in centres).",
+                codes=("1", "2", "other"),
+            ),
+            Column("attendances", "integer", "A&E attendances.", minimum=0),
+            Column("breaches", "integer", "Attendances over 4 hours from arrival to leaving.", minimum=0),
+            Column("admissions", "integer", "Emergency admissions via A&E.", minimum=0),
+        ),
+        key=("period", "org_code", "department_type"),
+    ),
+}
 
 
 def source_arrow_schema(table: str) -> pa.Schema:
