@@ -105,19 +105,22 @@ def test_the_dashboard_aggregation_agrees_with_the_reference(
     from caremodels.dashboard.areas import AGGREGATED_PERIODS, CountMatrix, area_results
     from caremodels.indicators.geography import area_set
 
+    # The dashboard aggregates practices: the provider (trust) level, keyed by the trust on each event,
+    # is a declared gap of this engine, not compared here (tests/indicators/test_provider_level.py).
+    levels = [level for level in LEVELS if level != "provider"]
     expected = _reference(reference_fixture_engine, indicator_id, groups_file)
-    expected = expected[expected["period"].isin(AGGREGATED_PERIODS)]
+    expected = expected[expected["period"].isin(AGGREGATED_PERIODS) & expected["level"].isin(levels)]
     item = dashboard_fixture_snapshot.indicators[indicator_id]
     matrix = CountMatrix.from_counts(item.counts, item.bands, item.months)
     results = pd.concat(
         [
             area_results(matrix, item.definition, area_set(level, groups_file=groups_file), period)
-            for level in LEVELS
+            for level in levels
             for period in AGGREGATED_PERIODS
         ],
         ignore_index=True,
     )
-    assert set(results["period"]) == set(AGGREGATED_PERIODS) and set(results["level"]) == set(LEVELS)
+    assert set(results["period"]) == set(AGGREGATED_PERIODS) and set(results["level"]) == set(levels)
     _assert_same(results, expected, f"dashboard {indicator_id}")
     assert (
         results["unit"] == expected.set_index(KEY).loc[results.set_index(KEY).index, "unit"].to_numpy()
