@@ -86,6 +86,7 @@ __all__ = [
     "outcome_definition",
     "practice_outcome_ratios",
     "weighted_poisson",
+    "with_person_covariates",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -274,21 +275,38 @@ def build_cohort(
             cohort[column] = pd.to_datetime(cohort[column]).astype("datetime64[ns]")
         cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
         cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
-        events = _events_by_window(engine, definition, cohort, prior_days, "outcome", "prior_outcome")
-        admissions = _events_by_window(
-            engine,
-            find_indicator("emergency_admissions"),
-            cohort,
-            prior_days,
-            "_",
-            "prior_emergency_admissions",
-        )
-        days = _events_by_window(
-            engine, find_indicator("emergency_bed_days"), cohort, prior_days, "_", "prior_bed_days"
-        )
         ratios = practice_outcome_ratios(engine, definition, target.start)
+        cohort = with_person_covariates(engine, connection, definition, cohort, prior_days, ratios)
     finally:
         engine.close()
+    cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
+    start = pd.Timestamp(target.start)
+    cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
+    cohort["treated"] = cohort["treated"].astype(int)
+    return cohort.reset_index(drop=True)
+
+
+def with_person_covariates(
+    engine: CountingEngine,
+    connection: Any,
+    definition: IndicatorDefinition,
+    cohort: pd.DataFrame,
+    prior_days: int,
+    ratios: dict[str, float],
+) -> pd.DataFrame:
+    """The cohort (``person_id``, ``practice_code``, ``index_date``, ``followup_end``, ``sex``,
+    ``birth_month``) with what every person-level comparison matches and adjusts for: the outcome's
+    events in follow-up and before (``outcome``, ``prior_outcome``), emergency admissions and bed days
+    in the ``prior_days`` before the index date, long-term conditions and the latest eFI by then
+    (missing: the median of those recorded), ``person_years``, ``age``, ``female``, ``deprivation`` and
+    the practice's log observed over expected events of the outcome (``ratios``)."""
+    events = _events_by_window(engine, definition, cohort, prior_days, "outcome", "prior_outcome")
+    admissions = _events_by_window(
+        engine, find_indicator("emergency_admissions"), cohort, prior_days, "_", "prior_emergency_admissions"
+    )
+    days = _events_by_window(
+        engine, find_indicator("emergency_bed_days"), cohort, prior_days, "_", "prior_bed_days"
+    )
     connection.register("evaluation_cohort", cohort[["person_id", "index_date", "followup_end"]])
     try:
         extra = _conditions_and_frailty(connection)
@@ -313,7 +331,6 @@ def build_cohort(
     cohort["person_years"] = ((cohort["followup_end"] - cohort["index_date"]).dt.days + 1) / 365.25
     cohort["age"] = (cohort["index_date"] - cohort["birth_month"]).dt.days / 365.25
     cohort["female"] = (cohort["sex"] == "2").astype(float)
-    cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
     imd = {p.practice_code: p.imd2019_score for p in practices()}
     cohort["deprivation"] = [
         imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
@@ -321,10 +338,7 @@ def build_cohort(
     cohort["log_practice_outcome_ratio"] = np.log(
         cohort["practice_code"].map(ratios).fillna(1.0).astype(float).clip(lower=0.05)
     )
-    start = pd.Timestamp(target.start)
-    cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
-    cohort["treated"] = cohort["treated"].astype(int)
-    return cohort.reset_index(drop=True)
+    return cohort
 
 
 def practice_outcome_ratios(
