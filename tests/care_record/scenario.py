@@ -8,7 +8,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from caremodels.care_record.caseloads import EPISODE_TYPE_SYSTEM, EXTENSIVE_CARE
+from caremodels.care_record.caseloads import EXTENSIVE_CARE
+from caremodels.care_record.load import EPISODE_TYPE_SYSTEM
 from caremodels.care_record.policy import CONSORTIUM_WIDE, LEGITIMATE_RELATIONSHIP
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ODS_SYSTEM, resource_type
 from caremodels.care_record.resources import now_text, write_resource

@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from caremodels.care_record.audit import AuditRecord, write_audit
-from caremodels.care_record.load import EPISODE_TYPE_SYSTEM
 from caremodels.care_record.policy import (
     Decision,
     IndexedRelationship,
@@ -56,7 +54,6 @@ from caremodels.care_record.service import CareRecord
 from caremodels.care_record.store import Store, search_index
 
 __all__ = [
-    "EPISODE_TYPE_SYSTEM",
     "EXTENSIVE_CARE",
     "EXTENSIVE_CARE_RELATIONSHIP",
     "Enrolment",
@@ -153,6 +150,10 @@ def reidentify(conn: Connection, pseudonym: Callable[[str], str]) -> dict[str, t
 
 
 def _read_list(path: Path) -> list[dict[str, Any]]:
+    # Imported here: the care record's app imports this module (for its registrations) and should not
+    # pay for Parquet at start-up.
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as error:
@@ -270,6 +271,8 @@ class Enrolment:
 
 
 def _type_coding() -> dict[str, Any]:
+    from caremodels.care_record.load import EPISODE_TYPE_SYSTEM  # one definition, with the bulk loader
+
     return {"coding": [{"system": EPISODE_TYPE_SYSTEM, "code": EXTENSIVE_CARE, "display": "Extensive care"}]}
 
 

@@ -38,15 +38,12 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
+from caremodels.evaluation.inference import few_placebos_caveat
 from caremodels.evaluation.matched import (
-    _PRIOR_USE_INDICATORS,
     BALANCE_GOAL,
     BalanceRow,
-    _fit_matched,
-    _placebo_statistics,
-    _same_events,
     balance_table,
+    fit_and_calibrate,
     outcome_definition,
     practice_outcome_ratios,
     weighted_poisson,
@@ -352,24 +349,13 @@ def evaluate_enrolment(
         end=end,
     )
     before_after, before_rate, after_rate = _before_after(cohort, confidence)
-    covariates = list(ENROLMENT_COVARIATES)
     definition = outcome_definition(indicator)
-    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
-        covariates.append("prior_outcome")
-    try:
-        fit = _fit_matched(cohort, covariates, neighbours)
-    except (ArithmeticError, np.linalg.LinAlgError) as error:
-        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
-    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
-    interval = placebo_calibrated(fit.log_ratio, fit.standard_error, placebos, confidence=confidence)
-    calibrated = math.isfinite(interval.ci_low)
-    if calibrated:
-        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
-    else:
-        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
-        low = math.exp(fit.log_ratio - z * fit.standard_error)
-        high = math.exp(fit.log_ratio + z * fit.standard_error)
-        p_value = float(2 * scipy_stats.norm.sf(abs(fit.log_ratio) / fit.standard_error))
+    calibrated_fit = fit_and_calibrate(
+        cohort, target, list(ENROLMENT_COVARIATES), indicator, neighbours, confidence
+    )
+    fit, covariates, interval = calibrated_fit.fit, calibrated_fit.covariates, calibrated_fit.interval
+    calibrated = calibrated_fit.calibrated
+    low, high, p_value = calibrated_fit.ci_low, calibrated_fit.ci_high, calibrated_fit.p_value
     ratio = math.exp(fit.log_ratio)
     weights = fit.matching.weights
     balance = [

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
+from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.indicators import IndicatorDefinition, find_indicator
@@ -76,11 +76,13 @@ __all__ = [
     "BALANCE_GOAL",
     "COVARIATES",
     "BalanceRow",
+    "CalibratedFit",
     "Design",
     "MatchedCohort",
     "MatchedDiagnostics",
     "balance_table",
     "build_cohort",
+    "fit_and_calibrate",
     "match_on_propensity",
     "matched_controls",
     "outcome_definition",
@@ -729,6 +731,51 @@ def _placebo_statistics(
     return statistics
 
 
+@dataclass(frozen=True)
+class CalibratedFit:
+    """The matched fit with its covariates and its interval: placebo-calibrated when enough comparison
+    areas serve as placebos, else the robust (HC3) normal interval."""
+
+    fit: _MatchedFit
+    covariates: list[str]
+    interval: CalibratedInterval
+    calibrated: bool
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def fit_and_calibrate(
+    cohort: pd.DataFrame,
+    target: EvaluationTarget,
+    covariates: list[str],
+    indicator: str,
+    neighbours: int,
+    confidence: float,
+) -> CalibratedFit:
+    """Match and fit on ``covariates`` (with the outcome's own prior events added when the outcome is
+    not one of the prior-use indicators), then calibrate the interval on placebo pseudo-sites."""
+    covariates = list(covariates)
+    definition = outcome_definition(indicator)
+    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
+        covariates.append("prior_outcome")
+    try:
+        fit = _fit_matched(cohort, covariates, neighbours)
+    except (ArithmeticError, np.linalg.LinAlgError) as error:
+        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
+    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
+    interval = placebo_calibrated(fit.log_ratio, fit.standard_error, placebos, confidence=confidence)
+    calibrated = math.isfinite(interval.ci_low)
+    if calibrated:
+        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
+    else:
+        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+        low = math.exp(fit.log_ratio - z * fit.standard_error)
+        high = math.exp(fit.log_ratio + z * fit.standard_error)
+        p_value = float(2 * scipy_stats.norm.sf(abs(fit.log_ratio) / fit.standard_error))
+    return CalibratedFit(fit, covariates, interval, calibrated, low, high, p_value)
+
+
 def matched_controls(
     warehouse: Warehouse,
     target: EvaluationTarget,
@@ -745,28 +792,16 @@ def matched_controls(
     treated_count = int(cohort["treated"].sum())
     if treated_count == 0:
         raise CaremodelsError(f"no care home residents of {target.area} in follow-up")
-    covariates = list(COVARIATES)
     definition = outcome_definition(indicator)
-    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
-        covariates.append("prior_outcome")
-    try:
-        fit = _fit_matched(cohort, covariates, neighbours)
-    except (ArithmeticError, np.linalg.LinAlgError) as error:
-        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
+    calibrated_fit = fit_and_calibrate(cohort, target, list(COVARIATES), indicator, neighbours, confidence)
+    fit, covariates, interval = calibrated_fit.fit, calibrated_fit.covariates, calibrated_fit.interval
+    calibrated = calibrated_fit.calibrated
+    low, high, p_value = calibrated_fit.ci_low, calibrated_fit.ci_high, calibrated_fit.p_value
     matching, kept = fit.matching, fit.kept
     balance = balance_table(cohort, matching.weights, covariates)
     area_balance = balance_table(cohort, matching.weights, list(AREA_COVARIATES))
     frame = cohort[kept]
     log_ratio, standard_error = fit.log_ratio, fit.standard_error
-    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
-    interval = placebo_calibrated(log_ratio, standard_error, placebos, confidence=confidence)
-    calibrated = math.isfinite(interval.ci_low)
-    if calibrated:
-        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
-    else:
-        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
-        low, high = math.exp(log_ratio - z * standard_error), math.exp(log_ratio + z * standard_error)
-        p_value = float(2 * scipy_stats.norm.sf(abs(log_ratio) / standard_error))
     ratio = math.exp(log_ratio)
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]
