@@ -393,6 +393,31 @@ SOURCE_TABLES: dict[str, TableSpec] = {
             ordered_dates=(("residence_start", "residence_end"),),
         ),
         TableSpec(
+            "service_enrolments",
+            "Enrolments in a targeted service such as extensive care: one row per person and enrolment.",
+            (
+                NHS_NUMBER,
+                Column(
+                    "service",
+                    "string",
+                    "The service: extensive_care (a practice's highest-risk patients, as at Fylde Coast).",
+                    codes=("extensive_care",),
+                ),
+                _practice("practice_code", "GP practice whose patient was enrolled."),
+                Column(
+                    "enrolment_date", "date", "Day the person was enrolled (the index date of an evaluation)."
+                ),
+                Column(
+                    "enrolment_end",
+                    "date",
+                    "Last day enrolled (death or leaving the practice); empty if still enrolled.",
+                    nullable=True,
+                ),
+            ),
+            key=("nhs_number", "service", "enrolment_date"),
+            ordered_dates=(("enrolment_date", "enrolment_end"),),
+        ),
+        TableSpec(
             "conditions",
             "Long-term conditions recorded in primary care (QOF-register style): one row per person and condition.",
             (
