@@ -44,7 +44,8 @@ def create_app(store: Store) -> FastAPI:
     app.state.store = store
 
     def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith("/fhir")
+        # The FHIR API and the services' JSON APIs (/api/...) answer with OperationOutcomes.
+        return not request.url.path.startswith(("/fhir", "/api/"))
 
     @app.exception_handler(CareRecordError)
     async def care_record_error(request: Request, error: CareRecordError) -> Response:
