@@ -41,7 +41,14 @@ from caremodels.care_record.policy import IndexedRelationship, Principal, regist
 from caremodels.care_record.registry import ODS_SYSTEM, ResourceType, SearchParam, register, resource_type
 from caremodels.care_record.service import RuleRefused, register_write_rule
 from caremodels.care_record.store import search_index
-from caremodels.reference.fhir import TREATMENT_FUNCTION_SYSTEM
+from caremodels.reference.fhir import (
+    ADVICE_CATEGORY_SYSTEM,
+    ADVICE_CODE,
+    ADVICE_STATE_SYSTEM,
+    AUTHORISED_TO_CONVERT_EXTENSION,
+    TREATMENT_FUNCTION_SYSTEM,
+    WOULD_OTHERWISE_REFER_EXTENSION,
+)
 
 __all__ = [
     "CATEGORY_SYSTEM",
@@ -58,11 +65,10 @@ __all__ = [
     "transition",
 ]
 
-CATEGORY_SYSTEM = "https://caremodels.example/CodeSystem/advice-and-guidance"
-ADVICE_CODE = "advice-and-guidance"
-STATE_SYSTEM = "https://caremodels.example/CodeSystem/advice-and-guidance-state"
-EXT_INTENDED = "https://caremodels.example/StructureDefinition/would-otherwise-have-referred"
-EXT_AUTHORISED = "https://caremodels.example/StructureDefinition/authorised-to-convert"
+CATEGORY_SYSTEM = ADVICE_CATEGORY_SYSTEM
+STATE_SYSTEM = ADVICE_STATE_SYSTEM
+EXT_INTENDED = WOULD_OTHERWISE_REFER_EXTENSION
+EXT_AUTHORISED = AUTHORISED_TO_CONVERT_EXTENSION
 
 AWAITING_PROVIDER = "awaiting-provider"
 AWAITING_REQUESTER = "awaiting-requester"
