@@ -132,7 +132,10 @@ def _warehouse(store: Any, tmp_path: Path) -> Path:
     return path
 
 
+# About 2 minutes of CPU on one core (two requests' worth of transactions each, every one decided and
+# audited); on a shared machine it can take far longer, hence the generous timeout.
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_morecambe_bay_diversion_through_the_whole_path(
     tmp_path: Path, new_store_url: Callable[[str], str]
 ) -> None:

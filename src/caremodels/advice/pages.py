@@ -73,6 +73,11 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     return HTMLResponse(html, status_code=status)
 
 
+def _shown(found: dict[str, Any]) -> dict[str, Any]:
+    """What the conversation page shows (the FHIR resources themselves stay in the API's answer)."""
+    return {name: found[name] for name in ("summary", "communications", "attachments", "referrals")}
+
+
 def advice_pages(app: FastAPI, service: AdviceService, authenticator: Authenticator) -> None:
     def who(request: Request) -> Principal:
         token = request.cookies.get(record_pages.COOKIE)
@@ -143,9 +148,12 @@ def advice_pages(app: FastAPI, service: AdviceService, authenticator: Authentica
     @app.get("/advice/requests/{request_id}", response_class=HTMLResponse, include_in_schema=False)
     def conversation(request: Request, request_id: str) -> HTMLResponse:
         principal = who(request)
-        found = service.conversation(principal, request_id)
         return _render(
-            request, "advice_conversation.html", error=None, **found, page_title="Advice and guidance request"
+            request,
+            "advice_conversation.html",
+            error=None,
+            **_shown(service.conversation(principal, request_id)),
+            page_title="Advice and guidance request",
         )
 
     @app.post("/advice/requests/{request_id}/{event}", include_in_schema=False)
@@ -157,13 +165,12 @@ def advice_pages(app: FastAPI, service: AdviceService, authenticator: Authentica
         except CareRecordError as error:
             if error.status in (403, 404):
                 raise
-            found = service.conversation(principal, request_id)
             return _render(
                 request,
                 "advice_conversation.html",
                 status=error.status,
                 error=str(error),
-                **found,
+                **_shown(service.conversation(principal, request_id)),
                 page_title="Advice and guidance request",
             )
         return RedirectResponse(f"/advice/requests/{request_id}", status_code=303)

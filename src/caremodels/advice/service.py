@@ -394,8 +394,20 @@ class AdviceService:
             if documents
             else []
         )
+        summary = self._row(request, task)
+        mine = self.organisation(principal, principal.org_code)
+        party = (
+            "provider"
+            if mine in [item.get("reference") for item in request.get("recipient") or []]
+            else "requester"
+            if mine == (request.get("requester") or {}).get("reference")
+            else None
+        )
+        # The steps this user's side may take (the write rules refuse the other side's anyway).
+        summary["steps"] = [name for name in summary["steps"] if wf.EVENTS[name].actor == party]
+        summary["party"] = party
         return {
-            "summary": self._row(request, task),
+            "summary": summary,
             "request": request,
             "task": task,
             "communications": messages,
