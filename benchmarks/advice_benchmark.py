@@ -141,7 +141,7 @@ def main() -> None:
             content
             + "JOIN search_index o ON o.resource_type = 'Task' AND o.resource_id = r.id AND o.param = 'owner' "
             "JOIN search_index s ON s.resource_type = 'Task' AND s.resource_id = r.id AND s.param = 'status' "
-            "AND s.value IN ('requested', 'on-hold') WHERE r.resource_type = 'Task' AND o.value = :owner LIMIT 100"
+            "AND s.value IN ('requested', 'on-hold') WHERE r.resource_type = 'Task' AND o.value = :owner LIMIT 20"
         )
         requests_sql = sa.text(
             content + "WHERE r.resource_type = 'CommunicationRequest' AND r.id IN :ids"
@@ -180,7 +180,9 @@ def main() -> None:
             ("worklist", api_worklist, db_worklist),
             ("conversation", api_conversation, db_conversation),
         ]
-        print(f"{options.clients} clients x {options.requests} requests; worklist of up to 100 open requests")
+        print(
+            f"{options.clients} clients x {options.requests} requests; worklist pages of up to 20 open requests"
+        )
         print(f"{'query':<16} {'API p95 ms':>10} {'API req/s':>10} {'floor p95 ms':>13} {'floor req/s':>12}")
         for name, api, floor in phases:
             api(0, 0)  # warm up

@@ -291,7 +291,7 @@ class AdviceService:
         return {"request": request_id, "state": event.target}
 
     # -- lists ----------------------------------------------------------------------------------------
-    def my_requests(self, principal: Principal, count: int = 100) -> list[dict[str, Any]]:
+    def my_requests(self, principal: Principal, count: int = 20) -> list[dict[str, Any]]:
         """The requests the user's practice made, newest first, each with its Task's state."""
         practice = self.organisation(principal, principal.org_code)
         bundle = self.record.search(
@@ -306,8 +306,10 @@ class AdviceService:
         requests = [entry["resource"] for entry in bundle["entry"]]
         return self._with_tasks(principal, requests)
 
-    def worklist(self, principal: Principal, count: int = 100) -> list[dict[str, Any]]:
-        """The provider's open requests (awaiting it or the GP), soonest due first."""
+    def worklist(self, principal: Principal, count: int = 20) -> list[dict[str, Any]]:
+        """The provider's open requests (awaiting it or the GP), a page of ``count`` (each listed request
+        is an audited access to its patient's record: one AuditEvent per patient, twice, for the Tasks
+        and their requests), soonest due first within the page."""
         provider = self.organisation(principal, principal.org_code)
         bundle = self.record.search(
             principal,

@@ -277,8 +277,18 @@ def task_of(conn: Connection, request_id: str) -> res.Stored | None:
     return None if row is None else res.read_resource(conn, "Task", row.resource_id)
 
 
-def _advice_bases(body: dict[str, Any]) -> list[str]:
-    return [ref for ref in _refs(body.get("basedOn")) if ref.startswith("CommunicationRequest/")]
+def _advice_bases(body: dict[str, Any], conn: Connection | None = None) -> list[str]:
+    """The CommunicationRequests a resource is based on; with ``conn``, only advice and guidance ones
+    (a referral based on some other CommunicationRequest is none of this workflow's business)."""
+    bases = [ref for ref in _refs(body.get("basedOn")) if ref.startswith("CommunicationRequest/")]
+    if conn is None:
+        return bases
+    kept = []
+    for ref in bases:
+        stored = res.read_resource(conn, "CommunicationRequest", ref.removeprefix("CommunicationRequest/"))
+        if stored is not None and is_advice_request(stored.content):
+            kept.append(ref)
+    return kept
 
 
 def _check_request(
@@ -396,9 +406,9 @@ def _check_based_on(
 ) -> None:
     """Communications and ServiceRequests based on a request: only while it is open, and a referral
     based on it only by the provider's conversion, when authorised."""
-    bases = _advice_bases(body)
+    bases = _advice_bases(body, conn)
     if current is not None:
-        if bases != _advice_bases(current):
+        if bases != _advice_bases(current, conn):
             raise Refused(f"{body.get('resourceType')}.basedOn cannot change", status=422)
         return
     for reference in bases:
