@@ -90,8 +90,18 @@ def main() -> None:
             if not hasattr(local, "connection"):
                 local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             headers = {"Authorization": f"Bearer {tokens[user]}", "Content-Type": "application/json"}
-            local.connection.request(method, path, body=json.dumps(body) if body else None, headers=headers)
-            response = local.connection.getresponse()
+            try:
+                local.connection.request(
+                    method, path, body=json.dumps(body) if body else None, headers=headers
+                )
+                response = local.connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed an idle keep-alive connection: open a new one and send again.
+                local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                local.connection.request(
+                    method, path, body=json.dumps(body) if body else None, headers=headers
+                )
+                response = local.connection.getresponse()
             data = response.read()
             if response.status >= 300:
                 raise SystemExit(f"{method} {path}: {response.status} {data[:300]!r}")
