@@ -132,7 +132,7 @@ def _warehouse(store: Any, tmp_path: Path) -> Path:
     return path
 
 
-# About 2 minutes of CPU on one core (two requests' worth of transactions each, every one decided and
+# About 4 minutes of CPU on one core (several transactions per request, every one decided and
 # audited); on a shared machine it can take far longer, hence the generous timeout.
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
