@@ -12,6 +12,7 @@ only (never NHS numbers).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,7 +45,8 @@ def create_app(store: Store) -> FastAPI:
     app.state.store = store
 
     def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith("/fhir")
+        # The FHIR API and the services' JSON APIs (/api/...) answer with OperationOutcomes.
+        return not request.url.path.startswith(("/fhir", "/api/"))
 
     @app.exception_handler(CareRecordError)
     async def care_record_error(request: Request, error: CareRecordError) -> Response:
@@ -94,14 +96,20 @@ def create_app(store: Store) -> FastAPI:
 
 
 def start_care_record(
-    store_url: str, host: str = "127.0.0.1", port: int = 8100, *, log_level: str = "info"
+    store_url: str,
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    *,
+    log_level: str = "info",
+    app_factory: Callable[[Store], FastAPI] = create_app,
 ) -> None:
-    """Serve the care record of an initialised store (blocks until stopped)."""
+    """Serve the care record of an initialised store (blocks until stopped); ``app_factory`` builds
+    the app (the services above this package, such as advice and guidance, add their routes)."""
     import uvicorn
 
     store = open_store(store_url)
     rotate_demo_key(store)
-    app: Any = create_app(store)
+    app: Any = app_factory(store)
     try:
         logging.basicConfig(
             level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"

@@ -165,12 +165,15 @@ def token(store_url: str, user_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8100, show_default=True)
 @click.pass_context
 def serve(context: click.Context, store_url: str, host: str, port: int) -> None:
-    """Serve the FHIR API (/fhir) and the pages, with a fresh demo signing key."""
+    """Serve the FHIR API (/fhir) and the pages, advice and guidance included, with a fresh demo signing key."""
+    from caremodels.advice.app import create_app
     from caremodels.care_record.app import start_care_record
 
     reporter = reporter_of(context)
     reporter.info(f"Care record at http://{host}:{port}/ (FHIR at /fhir; Ctrl+C to stop)")
-    start_care_record(store_url, host, port, log_level="warning" if reporter.quiet else "info")
+    start_care_record(
+        store_url, host, port, log_level="warning" if reporter.quiet else "info", app_factory=create_app
+    )
 
 
 @care_record.group(context_settings=CONTEXT_SETTINGS)

@@ -767,6 +767,12 @@ def _referrals(
             "response_date": _dates(response[advice_order]),
             "treatment_specialty": specialty.take(pa.array(advice_order)),
             "outcome": pa.array(np.where(outcome_referred[advice_order], "referred", "referral_avoided")),
+            # Every synthetic request is for a need that would have been referred without the programme
+            # (background and diverted alike), so the GP's answer at request is yes; how the provider
+            # closed it in e-RS terms is not modelled.
+            "intended_referral": _constant("Y", len(advice_order)),
+            "authorised_to_convert": pa.nulls(len(advice_order), pa.string()),
+            "response_outcome": pa.nulls(len(advice_order), pa.string()),
         }
     )
     rows = np.flatnonzero(referred_with)
