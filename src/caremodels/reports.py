@@ -213,6 +213,7 @@ def _indicator_section(
     counts: pd.DataFrame,
     target: EvaluationTarget,
     pool: PoolRule,
+    membership_file: Path | None = None,
 ) -> IndicatorSection:
     definition = find_indicator(indicator)
     section = IndicatorSection(
@@ -227,10 +228,21 @@ def _indicator_section(
         ],
     )
     treated = target.treated_practices
+    # The site's own figures and charts count a dated member's practice only in its months, as the
+    # methods do (evaluate applies the same target.in_membership).
+    counts = target.in_membership(counts)
 
     def run(method: str) -> EvaluationResult:
         # The one call the command line makes (caremodels evaluate), with the same counts and pool.
-        return evaluate(warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool)
+        return evaluate(
+            warehouse,
+            indicator=indicator,
+            method=method,
+            site=site.id,
+            counts=counts,
+            pool=pool,
+            membership_file=membership_file,
+        )
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
         result, error = _run(lambda method=method: run(method))
@@ -248,7 +260,12 @@ def _indicator_section(
         claim, error = None, None
         try:
             claim = before_after_versus_matched(
-                warehouse, site.id, indicator=indicator, pool=pool, counts=counts
+                warehouse,
+                site.id,
+                indicator=indicator,
+                pool=pool,
+                counts=counts,
+                membership_file=membership_file,
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)
@@ -358,6 +375,7 @@ def site_report_html(
     indicators: Sequence[str] | None = None,
     *,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
 ) -> str:
     """The report for one site as an HTML string. By default a care home (EHCH) site reports its
     residents' indicators (``CARE_HOME_INDICATORS``), other sites emergency admissions."""
@@ -366,8 +384,8 @@ def site_report_html(
     sections = []
     for indicator in indicators or default:
         counts = indicator_counts(warehouse, indicator)
-        target = target_for(counts, site=site.id, pool=pool)
-        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool))
+        target = target_for(counts, site=site.id, pool=pool, membership_file=membership_file)
+        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool, membership_file))
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
@@ -389,10 +407,11 @@ def write_site_report(
     *,
     indicators: Sequence[str] | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
 ) -> Path:
     """Write the site's report to ``out_file`` and return its path."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
-        html = site_report_html(warehouse, site_name, indicators, pool=pool)
+        html = site_report_html(warehouse, site_name, indicators, pool=pool, membership_file=membership_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
     return out_file

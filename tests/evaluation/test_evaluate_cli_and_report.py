@@ -162,7 +162,12 @@ def test_funding_conditions_for_every_pacs_and_mcp_site(
         assert document["target"]["care_model"] in ("PACS", "MCP")
         required = {"PACS": 3.0, "MCP": 1.0}[document["target"]["care_model"]]
         assert condition["required_points_below_rest"] == required
-        assert condition["met"] == (document["diagnostics"]["difference_percentage_points"] <= -required)
+        # Met only when the point meets the threshold and the interval lies below 1 (no difference).
+        meets = document["diagnostics"]["difference_percentage_points"] <= -required
+        assert condition["met"] == (meets and document["estimate"]["ci_high"] < 1)
+        assert condition["verdict"] in ("met", "not met", "cannot tell")
+        if condition["verdict"] == "not met":
+            assert document["estimate"]["ci_low"] > condition["threshold_ratio"]
 
 
 def test_usage_errors_exit_2(tiny_warehouse: Path) -> None:
