@@ -297,6 +297,7 @@ def test_the_funding_condition_is_met_only_when_the_interval_excludes_no_differe
     assert condition.threshold_ratio == pytest.approx(0.97)
     assert condition.verdict == verdict
     assert condition.met == (verdict == "met")
-    assert condition.statement.startswith(f"{verdict}: growth {difference:+.1f} percentage points")
+    signed = f"{difference:+.1f}".replace("-", "\u2212")
+    assert condition.statement.startswith(f"{verdict}: growth {signed} percentage points")
     if math.isfinite(low):
         assert f"95% CI {low:.3f} to {high:.3f}" in condition.statement

@@ -145,9 +145,10 @@ def funding_condition(
         why = "the interval reaches 1 (no difference)"
     else:
         why = f"the interval reaches {threshold_ratio:.3f} ({below})"
+    # A true minus sign, as the report prints every signed figure.
+    signed = f"{difference_percentage_points:+.1f}".replace("-", "\u2212")
     statement = (
-        f"{verdict}: growth {difference_percentage_points:+.1f} percentage points against the rest of "
-        f"England ({interval}); {why}"
+        f"{verdict}: growth {signed} percentage points against the rest of England ({interval}); {why}"
     )
     return FundingCondition(
         required_points_below_rest=required_points_below_rest,
