@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -138,3 +139,46 @@ def test_a_file_without_the_columns_names_the_columns_it_has(
     bad_date.write_text("site,practice_code,end_date\nfylde-coast,A81001,31/03/2017\n", encoding="utf-8")
     with pytest.raises(ReferenceDataError, match="row 2, field end_date: not a date"):
         site_memberships(bad_date)
+
+
+def test_indicators_count_a_dated_practice_only_in_its_months_in_every_engine(
+    tiny_warehouse: Path, membership_file: Path, site_practices: list[str]
+) -> None:
+    from caremodels.indicators import find_indicator, indicator_results
+    from caremodels.indicators.ibis_engine import duckdb_engine
+    from caremodels.indicators.reference_engine import ReferenceEngine
+
+    definition = find_indicator("emergency_admissions")
+    frames = []
+    for engine in (duckdb_engine(tiny_warehouse), ReferenceEngine(tiny_warehouse)):
+        try:
+            frames.append(
+                indicator_results(
+                    engine,
+                    definition,
+                    levels=["site", "practice"],
+                    periods=["month", "financial_year"],
+                    site_membership_file=membership_file,
+                )
+            )
+        finally:
+            engine.close()
+    fast, reference = frames
+    columns = ["level", "code", "period", "period_start", "numerator", "denominator"]
+    assert fast[columns].reset_index(drop=True).equals(reference[columns].reset_index(drop=True))
+
+    site = fast[(fast["level"] == "site") & (fast["code"] == SITE.id) & (fast["period"] == "month")]
+    by_practice = fast[(fast["level"] == "practice") & (fast["period"] == "month")]
+    joined, undated = site_practices[0], site_practices[1:-1]
+    april_2016 = dt.date(2016, 4, 1)
+    assert len(site) > 24
+    before = by_practice[
+        (by_practice["code"] == joined) & (by_practice["period_start"] < pd.Timestamp(april_2016))
+    ]
+    assert before["numerator"].sum() > 0  # so leaving it out before April 2016 changes the site's figures
+    for start, row in site.set_index("period_start").iterrows():
+        members = [*undated, joined] if pd.Timestamp(start).date() >= april_2016 else undated
+        expected = by_practice[by_practice["code"].isin(members) & (by_practice["period_start"] == start)][
+            "numerator"
+        ].sum()
+        assert row["numerator"] == expected
