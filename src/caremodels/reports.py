@@ -247,6 +247,8 @@ class IndicatorSection:
     key_points: KeyPoints | None = None
     donors: list[tuple[str, float]] = field(default_factory=list)
     """The synthetic control's donor areas by name, heaviest first, with their weights."""
+    matched_areas: list[tuple[str, int]] = field(default_factory=list)
+    """The areas the matched comparison residents came from, by name, most first."""
 
 
 def _percent_with_interval(result: EvaluationResult) -> str:
@@ -485,6 +487,9 @@ def _indicator_section(
         )
     section.charts = _charts(section, counts, target, definition.multiplier)
     for row in section.rows:
+        areas = getattr(row.result.diagnostics, "matched_areas", None) if row.result else None
+        if areas:
+            section.matched_areas = [(area_label(code), int(count)) for code, count in areas.items()]
         weights = getattr(row.result.diagnostics, "weights", None) if row.result else None
         if weights:
             section.donors = sorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -241,3 +242,25 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     # The practices' own characteristics are adjusted for in the outcome model, not matched on, and
     # the balance table says so.
     assert "(adjusted for, not matched on)" in html
+
+
+def test_the_report_names_the_areas_the_matched_residents_came_from(
+    care_home_warehouse: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "wakefield.html"
+    arguments = ["--quiet", "report", "--warehouse", str(care_home_warehouse), "--site", TREATED_SITE]
+    assert main([*arguments, "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    with Warehouse(care_home_warehouse, read_only=True) as store:
+        matched = evaluate(
+            store,
+            indicator="care_home_emergency_admissions",
+            method="matched",
+            site=TREATED_SITE,
+            start=dt.date(2016, 4, 1),
+        )
+    areas = matched.diagnostics["matched_areas"]
+    assert sum(areas.values()) == matched.diagnostics["comparison_used"]
+    assert "The matched comparison residents came from" in page
+    for code, count in areas.items():
+        assert f"({code}), {count} resident" in page or f"CCG {code}, {count} resident" in page
