@@ -182,3 +182,20 @@ def test_indicators_count_a_dated_practice_only_in_its_months_in_every_engine(
             "numerator"
         ].sum()
         assert row["numerator"] == expected
+
+
+def test_commands_without_a_warehouse_take_a_practice_missing_from_the_2021_list(tmp_path: Path) -> None:
+    from caremodels.programme import site_summaries
+    from caremodels.programme.coverage import lens_coverage, vanguards_lens
+    from caremodels.reference import practices
+
+    listed = next(practice for practice in practices() if practice.list_size_2021 > 0)
+    path = tmp_path / "closed.csv"
+    path.write_text(
+        f"site,practice_code\nfylde-coast,Y99999\nfylde-coast,{listed.practice_code}\n", encoding="utf-8"
+    )
+    summary = next(item for item in site_summaries(path) if item.id == SITE.id)
+    # The closed practice is a member but has no 2021 list size to add.
+    assert summary.practices == 2
+    assert summary.registered_population_2021 == listed.list_size_2021
+    assert lens_coverage(vanguards_lens(membership_file=path)).years
