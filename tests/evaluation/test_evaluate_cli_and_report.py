@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -242,25 +242,9 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     # The practices' own characteristics are adjusted for in the outcome model, not matched on, and
     # the balance table says so.
     assert "(adjusted for, not matched on)" in html
-
-
-def test_the_report_names_the_areas_the_matched_residents_came_from(
-    care_home_warehouse: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "wakefield.html"
-    arguments = ["--quiet", "report", "--warehouse", str(care_home_warehouse), "--site", TREATED_SITE]
-    assert main([*arguments, "--out", str(out)]) == 0
-    page = out.read_text(encoding="utf-8")
-    with Warehouse(care_home_warehouse, read_only=True) as store:
-        matched = evaluate(
-            store,
-            indicator="care_home_emergency_admissions",
-            method="matched",
-            site=TREATED_SITE,
-            start=dt.date(2016, 4, 1),
-        )
-    areas = matched.diagnostics["matched_areas"]
-    assert sum(areas.values()) == matched.diagnostics["comparison_used"]
-    assert "The matched comparison residents came from" in page
-    for code, count in areas.items():
-        assert f"({code}), {count} resident" in page or f"CCG {code}, {count} resident" in page
+    # The matched comparison residents' areas are named, and their counts add up to those used.
+    came_from = re.search(r"The matched comparison residents came from(.*?)</p>", html, flags=re.S)
+    assert came_from is not None and "CCG" in came_from.group(1)
+    listed = [int(count) for count in re.findall(r", (\d+) residents?", came_from.group(1))]
+    used = re.search(r"matched with (\d+) of", html)
+    assert used is not None and listed and sum(listed) == int(used.group(1))
