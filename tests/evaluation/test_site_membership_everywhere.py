@@ -164,6 +164,16 @@ def test_indicators_count_a_dated_practice_only_in_its_months_in_every_engine(
         finally:
             engine.close()
     fast, reference = frames
+    # One level alone takes the engine's other path (no table of levels): it must agree too.
+    alone_engine = duckdb_engine(tiny_warehouse)
+    try:
+        alone = indicator_results(
+            alone_engine, definition, levels=["site"], periods=["month"], site_membership_file=membership_file
+        )
+    finally:
+        alone_engine.close()
+    both = fast[(fast["level"] == "site") & (fast["period"] == "month")]
+    assert alone["numerator"].tolist() == both["numerator"].tolist()
     columns = ["level", "code", "period", "period_start", "numerator", "denominator"]
     assert fast[columns].reset_index(drop=True).equals(reference[columns].reset_index(drop=True))
 
