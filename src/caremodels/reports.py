@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -34,13 +35,21 @@ from caremodels.evaluation import (
 )
 from caremodels.evaluation.claims import BeforeAfterVersusMatched
 from caremodels.evaluation.run import target_for
+from caremodels.evaluation.summary import (
+    CONTROLLED_METHODS,
+    change_text,
+    controlled_together,
+    count_text,
+    interval_text,
+)
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
-from caremodels.reference import VanguardSite, find_site
+from caremodels.reference import VanguardSite, area_names, find_site
 from caremodels.warehouse.store import Warehouse
 
 __all__ = [
     "CARE_HOME_INDICATORS",
+    "GLOSSARY",
     "IndicatorSection",
     "MethodRow",
     "interval_chart",
@@ -62,6 +71,150 @@ METHOD_NAMES = {"before_after": "Site's own before-and-after"} | {m.id: m.title 
 CARE_HOME_INDICATORS = ("care_home_emergency_admissions",)
 """What a care home (EHCH) site's report measures by default: its residents' indicators, per
 resident-year (the whole population's rates would hide the residents in everyone else)."""
+
+GLOSSARY: dict[str, tuple[str, str]] = {
+    # term: (a pattern that finds it in the report's text, the plain-English meaning)
+    "Rate ratio": (
+        r"rate ratio|ratio of growth",
+        "The site's rate divided by what it would have been without the care model, by one method's "
+        "reckoning. 1 means no change; 0.90 is 10% fewer.",
+    ),
+    "95% confidence interval (CI)": (
+        r"\bCI\b|confidence interval",
+        "The range of values the data are consistent with. If it includes no change (1, or 0%), the data "
+        "cannot tell the effect from chance.",
+    ),
+    "p-value (p)": (
+        r"\bp = ",
+        "How often a difference at least this large would arise by chance if the care model had no "
+        "effect. Small values (below 0.05) make chance a poor explanation.",
+    ),
+    "Percentage points": (
+        r"percentage points?",
+        "The difference between two percentages: growth of 2% against 5% is 3 percentage points lower.",
+    ),
+    "Comparison practices": (
+        r"comparison practices|comparison pool",
+        "GP practices outside the care model's sites, standing in for what would have happened without it.",
+    ),
+    "CCG": (
+        r"\bCCGs?\b",
+        "Clinical commissioning group: the NHS bodies that planned and bought local health care from "
+        "2013 to 2022. Comparison practices are grouped by CCG.",
+    ),
+    "Placebo area": (
+        r"placebo|pretend site",
+        "A comparison area analysed as if it had been the site. How far placebo areas move by chance "
+        "sets the width of the interval.",
+    ),
+    "Programme monitoring": (
+        r"programme monitoring",
+        "NHS England's own measure: growth at the site from the baseline year against growth in the "
+        "rest of England, without adjusting for differences between areas.",
+    ),
+    "Funding condition": (
+        r"funding condition",
+        "The 2017 condition for further vanguard funding: emergency admissions growing at least 1 (MCP) "
+        "or 3 (PACS) percentage points slower than in the rest of England. Here it is met only when the "
+        "interval rules out no difference.",
+    ),
+    "Difference in differences": (
+        r"difference in differences",
+        "Compares how much the site's practices changed with how much the comparison practices changed "
+        "over the same time.",
+    ),
+    "Event study": (
+        r"event study|event-study",
+        "The difference in differences worked out year by year, so that years before the start can be "
+        "checked: they should show no difference.",
+    ),
+    "Pre-trend test": (
+        r"pre-trend|years before the start",
+        "A test of whether the site was already moving away from the comparison practices before the "
+        "care model started; if it was, the estimate may be biased.",
+    ),
+    "Synthetic control": (
+        r"synthetic control",
+        "A weighted mix of comparison areas (the donor areas) chosen to track the site before the start, "
+        "showing what would have happened after it.",
+    ),
+    "Donor area": (
+        r"donor|weights",
+        "A comparison area in the synthetic control's mix; its weight is its share of the mix.",
+    ),
+    "RMSPE": (
+        r"RMSPE",
+        "Root mean squared prediction error: the typical gap between the site and its synthetic control, "
+        "in the indicator's units. Small before the start means a good fit.",
+    ),
+    "Matched controls": (
+        r"matched controls|matched",
+        "People at the site compared one by one with similar people elsewhere (same age, sex, health and "
+        "so on).",
+    ),
+    "SMD": (
+        r"\bSMD\b|standardised mean difference|standardised difference",
+        "Standardised mean difference: how far apart two groups are on a characteristic, in standard "
+        "deviations. Below 0.1 counts as well balanced.",
+    ),
+    "HC3": (
+        r"HC3",
+        "A way of estimating uncertainty that stays honest when some people's outcomes vary more than "
+        "others' (heteroskedasticity-consistent standard errors, version 3).",
+    ),
+    "Caliper": (
+        r"caliper",
+        "The furthest apart two people may be and still be matched; people with no match that close are "
+        "left out.",
+    ),
+    "Poisson": (
+        r"Poisson",
+        "The usual model for counts of events. Used alone it assumes areas vary only by chance, which "
+        "makes intervals too narrow; placebo areas correct for that.",
+    ),
+    "Over-dispersion": (
+        r"over-dispersion|times as much as chance",
+        "Areas varying more than chance alone would make them, which widens the honest interval.",
+    ),
+    "Student t": (
+        r"Student t|studentised",
+        "A distribution used for intervals from few placebo areas; it widens them to allow for how "
+        "little is known about the spread.",
+    ),
+    "Synthetic data": (
+        r"synthetic data",
+        "Records made up by caremodels' generator to look like real NHS data. Figures from them show "
+        "how the methods work, not what happened at a real site.",
+    ),
+}
+"""Every technical term a report may use; a report's glossary lists the ones its text contains."""
+
+
+def glossary_for(text: str) -> list[tuple[str, str]]:
+    """The ``GLOSSARY`` entries whose pattern occurs in ``text`` (a report's words, tags removed)."""
+    return [
+        (term, meaning)
+        for term, (pattern, meaning) in GLOSSARY.items()
+        if re.search(pattern, text, flags=re.IGNORECASE)
+    ]
+
+
+def area_label(code: str) -> str:
+    """A CCG's or practice's name with its code (``NHS Leeds CCG (02V)``), or the code alone."""
+    names = area_names()
+    name = names.get("ccg", {}).get(code) or names.get("practice", {}).get(code)
+    if name:
+        return f"{name} ({code})"
+    return f"CCG {code}" if re.fullmatch(r"[0-9]{2}[A-Z0-9]", code) else code
+
+
+@dataclass
+class KeyPoints:
+    """What a board reads first for one indicator: the controlled methods together in one sentence,
+    then the funding condition, the uncontrolled figures and what could not be run."""
+
+    together: str
+    others: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,14 +244,64 @@ class IndicatorSection:
     claim: BeforeAfterVersusMatched | None = None
     pool: str = ""
     excluded: list[str] = field(default_factory=list)
+    key_points: KeyPoints | None = None
+    donors: list[tuple[str, float]] = field(default_factory=list)
+    """The synthetic control's donor areas by name, heaviest first, with their weights."""
+    matched_areas: list[tuple[str, int]] = field(default_factory=list)
+    """The areas the matched comparison residents came from, by name, most first."""
 
 
 def _percent_with_interval(result: EvaluationResult) -> str:
     estimate = result.estimate
-    text = f"{estimate.percent_change:+.1f}%"
+    text = change_text(estimate.rate_ratio)
     if math.isfinite(estimate.ci_low) and math.isfinite(estimate.ci_high):
-        text += f" (95% CI {(estimate.ci_low - 1) * 100:+.1f}% to {(estimate.ci_high - 1) * 100:+.1f}%)"
+        text += f" ({interval_text(estimate)})"
     return text
+
+
+def _key_points(section: IndicatorSection, measure: str) -> KeyPoints:
+    """The section's key points, every figure taken from its results as the evaluation layer gave them."""
+    controlled = [
+        (SHORT_NAMES[row.method], row.result)
+        for row in section.rows
+        if row.method in CONTROLLED_METHODS and row.result is not None
+    ]
+    points = KeyPoints(together=controlled_together(controlled, measure=measure))
+    for row in section.rows:
+        if row.result is None:
+            points.others.append(f"{row.name}: not computed ({row.error}).")
+            continue
+        diagnostics = row.result.diagnostics
+        if row.method == "baseline":
+            points.others.append(
+                f"Programme monitoring (growth against the rest of England, not adjusted for differences "
+                f"between areas): {_percent_with_interval(row.result)}."
+            )
+            condition = getattr(diagnostics, "funding_condition_2017", None)
+            if condition is not None:
+                points.others.append(
+                    f"2017 funding condition (growth at least "
+                    f"{count_text(int(condition.required_points_below_rest), 'percentage point')} below the "
+                    f"rest of England) \u2014 {condition.statement}."
+                )
+        pre_trend = getattr(diagnostics, "pre_trend", None)
+        if (
+            pre_trend is not None
+            and pre_trend.tested
+            and pre_trend.p_value is not None
+            and pre_trend.p_value < 0.05
+        ):
+            points.others.append(
+                f"{row.name} may be biased: the site was already moving away from the comparison practices "
+                f"before the start (pre-trend test p = {pre_trend.p_value:.3f})."
+            )
+    own = next((row for row in section.rows if row.own_figure), None)
+    if own is not None:
+        points.others.append(
+            f"The site's own before-and-after figure, which credits the care model with everything else "
+            f"that changed: {own.own_figure} ({own.own_periods})."
+        )
+    return points
 
 
 def _rate_change(
@@ -213,6 +416,7 @@ def _indicator_section(
     counts: pd.DataFrame,
     target: EvaluationTarget,
     pool: PoolRule,
+    membership_file: Path | None = None,
 ) -> IndicatorSection:
     definition = find_indicator(indicator)
     section = IndicatorSection(
@@ -227,35 +431,53 @@ def _indicator_section(
         ],
     )
     treated = target.treated_practices
+    # The site's own figures and charts count a dated member's practice only in its months, as the
+    # methods do (evaluate applies the same target.in_membership).
+    counts = target.in_membership(counts)
 
     def run(method: str) -> EvaluationResult:
         # The one call the command line makes (caremodels evaluate), with the same counts and pool.
-        return evaluate(warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool)
+        return evaluate(
+            warehouse,
+            indicator=indicator,
+            method=method,
+            site=site.id,
+            counts=counts,
+            pool=pool,
+            membership_file=membership_file,
+        )
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
         result, error = _run(lambda method=method: run(method))
+        if error is not None:
+            error = error.removeprefix(f"{method}: ")  # the row already names the method
         own = own_periods = ""
         if result is not None and method == "baseline":
-            own = f"{result.diagnostics['growth'] * 100:+.1f}%"
+            own = f"{result.diagnostics['growth'] * 100:+.1f}%".replace("-", "\u2212")
             own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
         elif result is not None:
             before, after = _parse_period(result.periods["before"]), _parse_period(result.periods["after"])
-            own = f"{_rate_change(counts, treated, before, after):+.1f}%"
-            own_periods = f"{result.periods['before']} against {result.periods['after']}"
+            own = f"{_rate_change(counts, treated, before, after):+.1f}%".replace("-", "\u2212")
+            own_periods = f"before {result.periods['before']}; after {result.periods['after']}"
         section.rows.append(MethodRow(method, METHOD_NAMES[method], result, own, own_periods, error))
 
     if site.care_model == "EHCH":
         claim, error = None, None
         try:
             claim = before_after_versus_matched(
-                warehouse, site.id, indicator=indicator, pool=pool, counts=counts
+                warehouse,
+                site.id,
+                indicator=indicator,
+                pool=pool,
+                counts=counts,
+                membership_file=membership_file,
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)
         section.claim = claim
         own = own_periods = ""
         if claim is not None:
-            own = f"{claim.before_after.result.estimate.percent_change:+.1f}%"
+            own = change_text(claim.before_after.result.estimate.rate_ratio)
             own_periods = f"{claim.before_after.baseline.financial_year} to {claim.before_after.comparison.financial_year}"
             section.balance = claim.matched.diagnostics["balance"]
         section.rows.append(
@@ -264,6 +486,17 @@ def _indicator_section(
             )
         )
     section.charts = _charts(section, counts, target, definition.multiplier)
+    for row in section.rows:
+        areas = getattr(row.result.diagnostics, "matched_areas", None) if row.result else None
+        if areas:
+            section.matched_areas = [(area_label(code), int(count)) for code, count in areas.items()]
+        weights = getattr(row.result.diagnostics, "weights", None) if row.result else None
+        if weights:
+            section.donors = sorted(
+                ((area_label(code), float(weight)) for code, weight in weights.items()),
+                key=lambda item: -item[1],
+            )
+    section.key_points = _key_points(section, definition.title[:1].lower() + definition.title[1:])
     return section
 
 
@@ -358,6 +591,7 @@ def site_report_html(
     indicators: Sequence[str] | None = None,
     *,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
 ) -> str:
     """The report for one site as an HTML string. By default a care home (EHCH) site reports its
     residents' indicators (``CARE_HOME_INDICATORS``), other sites emergency admissions."""
@@ -366,20 +600,28 @@ def site_report_html(
     sections = []
     for indicator in indicators or default:
         counts = indicator_counts(warehouse, indicator)
-        target = target_for(counts, site=site.id, pool=pool)
-        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool))
+        target = target_for(counts, site=site.id, pool=pool, membership_file=membership_file)
+        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool, membership_file))
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
-    return environment.get_template("report.html").render(
-        site=site,
-        start=target.start,
-        sections=sections,
-        plain_english=PLAIN_ENGLISH,
-        method_names=METHOD_NAMES,
-        version=__version__,
-        generated=dt.date.today().isoformat(),
+    environment.filters["plural"] = count_text
+    template = environment.get_template("report.html")
+    context = {
+        "site": site,
+        "start": target.start,
+        "sections": sections,
+        "plain_english": PLAIN_ENGLISH,
+        "method_names": METHOD_NAMES,
+        "version": __version__,
+        "generated": dt.date.today().isoformat(),
+        "synthetic_sources": warehouse.synthetic_sources(),
+    }
+    # The glossary lists the terms the report's own words use, so it is rendered once without it.
+    words = re.sub(
+        r"<svg.*?</svg>|<style.*?</style>|<[^>]+>", " ", template.render(**context, glossary=[]), flags=re.S
     )
+    return template.render(**context, glossary=glossary_for(words))
 
 
 def write_site_report(
@@ -389,10 +631,11 @@ def write_site_report(
     *,
     indicators: Sequence[str] | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
 ) -> Path:
     """Write the site's report to ``out_file`` and return its path."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
-        html = site_report_html(warehouse, site_name, indicators, pool=pool)
+        html = site_report_html(warehouse, site_name, indicators, pool=pool, membership_file=membership_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
     return out_file

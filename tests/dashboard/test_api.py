@@ -85,7 +85,11 @@ def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -
     conditions = {row["care_model"]: row for row in overview["funding_conditions"]}
     assert set(conditions) == {"MCP", "PACS"}
     for row in conditions.values():
-        assert row["met"] == (row["difference_percentage_points"] <= -row["required_points_below_rest"])
+        # The evaluation layer's verdict (funding_condition), resting on the interval.
+        meets = row["difference_percentage_points"] <= -row["required_points_below_rest"]
+        assert row["met"] == (row["verdict"] == "met")
+        assert row["met"] <= (meets and row["ci_high"] is not None and row["ci_high"] < 1)
+        assert row["statement"].startswith(row["verdict"] + ":")
     assert len({growth["indicator"] for growth in overview["growth_by_indicator"]}) > 5
     assert [line["name"] for line in overview["monthly"]][-1].startswith("Rest of England")
     assert_disclosure_controlled(overview)

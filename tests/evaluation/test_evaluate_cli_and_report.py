@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,12 @@ def test_funding_conditions_for_every_pacs_and_mcp_site(
         assert document["target"]["care_model"] in ("PACS", "MCP")
         required = {"PACS": 3.0, "MCP": 1.0}[document["target"]["care_model"]]
         assert condition["required_points_below_rest"] == required
-        assert condition["met"] == (document["diagnostics"]["difference_percentage_points"] <= -required)
+        # Met only when the point meets the threshold and the interval lies below 1 (no difference).
+        meets = document["diagnostics"]["difference_percentage_points"] <= -required
+        assert condition["met"] == (meets and document["estimate"]["ci_high"] < 1)
+        assert condition["verdict"] in ("met", "not met", "cannot tell")
+        if condition["verdict"] == "not met":
+            assert document["estimate"]["ci_low"] > condition["threshold_ratio"]
 
 
 def test_usage_errors_exit_2(tiny_warehouse: Path) -> None:
@@ -236,3 +242,9 @@ def test_report_for_a_care_home_site_explains_the_gap(tmp_path: Path) -> None:
     # The practices' own characteristics are adjusted for in the outcome model, not matched on, and
     # the balance table says so.
     assert "(adjusted for, not matched on)" in html
+    # The matched comparison residents' areas are named, and their counts add up to those used.
+    came_from = re.search(r"The matched comparison residents came from(.*?)</p>", html, flags=re.S)
+    assert came_from is not None and "CCG" in came_from.group(1)
+    listed = [int(count) for count in re.findall(r", (\d+) residents?", came_from.group(1))]
+    used = re.search(r"matched with (\d+) of", html)
+    assert used is not None and listed and sum(listed) == int(used.group(1))

@@ -9,6 +9,7 @@ import pytest
 
 from caremodels.evaluation import growth_against_rest
 from caremodels.evaluation.inference import placebo_calibrated
+from caremodels.evaluation.monitoring import funding_condition
 
 
 def _counts(practice: str, first_year_events: int, second_year_events: int, list_size: int) -> pd.DataFrame:
@@ -45,11 +46,15 @@ def test_growth_against_the_rest_of_england_by_hand() -> None:
     standard_error = math.sqrt(1 / 1000 + 1 / 1100 + 1 / 2000 + 1 / 2000)
     assert estimate.ci_low == pytest.approx(1.10 * math.exp(-1.959964 * standard_error), rel=1e-6)
     assert estimate.ci_high == pytest.approx(1.10 * math.exp(1.959964 * standard_error), rel=1e-6)
-    # MCP needs growth at least 1 point below the rest of England: +10 points is not.
-    assert comparison.result.diagnostics["funding_condition_2017"] == {
-        "required_points_below_rest": 1.0,
-        "met": False,
-    }
+    # MCP needs growth at least 1 point below the rest of England. +10 points misses it, but the
+    # Poisson interval (0.990 to 1.223) still reaches the threshold ratio 1 - 0.01 / 1 = 0.99.
+    condition = comparison.result.diagnostics["funding_condition_2017"]
+    assert condition["required_points_below_rest"] == 1.0
+    assert condition["threshold_ratio"] == pytest.approx(0.99)
+    assert condition["ci_low"] == pytest.approx(estimate.ci_low) and estimate.ci_low < 0.99
+    assert condition["verdict"] == "cannot tell" and condition["met"] is False
+    assert condition["statement"].startswith("cannot tell: growth +10.0 percentage points")
+    assert "95% CI 0.990 to 1.223" in condition["statement"]
     assert comparison.result.periods == {"baseline": "2014/15", "comparison": "2015/16"}
 
 
@@ -157,9 +162,14 @@ def test_placebo_areas_calibrate_the_interval_and_leave_the_programme_figures_al
     for field in ("growth", "rest_growth", "difference_percentage_points"):
         assert getattr(calibrated, field) == getattr(plain, field)
     assert calibrated.result.estimate.rate_ratio == plain.result.estimate.rate_ratio
-    assert (
-        calibrated.result.diagnostics["funding_condition_2017"]
-        == plain.result.diagnostics["funding_condition_2017"]
+    # The condition's threshold and difference do not either; its verdict rests on each interval.
+    for name in ("required_points_below_rest", "difference_percentage_points", "threshold_ratio"):
+        assert (
+            calibrated.result.diagnostics["funding_condition_2017"][name]
+            == plain.result.diagnostics["funding_condition_2017"][name]
+        )
+    assert calibrated.result.diagnostics["funding_condition_2017"]["ci_high"] == pytest.approx(
+        calibrated.result.estimate.ci_high
     )
     # The Poisson interval is kept in the diagnostics, and is the uncalibrated estimate's interval.
     poisson = calibrated.result.diagnostics["poisson_interval"]
@@ -256,3 +266,38 @@ def test_calibrated_interval_covers_when_practices_vary_more_than_poisson() -> N
         covered["calibrated"] += estimate.ci_low <= 1 <= estimate.ci_high
     assert covered["poisson"] / simulations < 0.85
     assert 0.91 <= covered["calibrated"] / simulations <= 0.99
+
+
+@pytest.mark.parametrize(
+    ("difference", "ratio", "low", "high", "verdict"),
+    [
+        # 4 points below the rest (PACS needs 3), and the interval lies below 1.
+        (-4.0, 0.96, 0.93, 0.99, "met"),
+        # 4 points below, but the interval reaches 1: the data cannot rule out no difference.
+        (-4.0, 0.96, 0.91, 1.01, "cannot tell"),
+        # 1 point below (misses), the interval reaches the threshold 0.97.
+        (-1.0, 0.99, 0.95, 1.03, "cannot tell"),
+        # 2 points above the rest, the interval wholly above the threshold: the data rule it out.
+        (2.0, 1.02, 0.98, 1.06, "not met"),
+        # No interval: a point estimate alone never says met.
+        (-5.0, 0.95, math.nan, math.nan, "cannot tell"),
+    ],
+)
+def test_the_funding_condition_is_met_only_when_the_interval_excludes_no_difference(
+    difference: float, ratio: float, low: float, high: float, verdict: str
+) -> None:
+    condition = funding_condition(
+        3.0,
+        difference_percentage_points=difference,
+        rest_growth=0.0,
+        rate_ratio=ratio,
+        ci_low=low,
+        ci_high=high,
+    )
+    assert condition.threshold_ratio == pytest.approx(0.97)
+    assert condition.verdict == verdict
+    assert condition.met == (verdict == "met")
+    signed = f"{difference:+.1f}".replace("-", "\u2212")
+    assert condition.statement.startswith(f"{verdict}: growth {signed} percentage points")
+    if math.isfinite(low):
+        assert f"95% CI {low:.3f} to {high:.3f}" in condition.statement

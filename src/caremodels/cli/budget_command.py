@@ -8,7 +8,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from caremodels.cli.common import CONTEXT_SETTINGS, cli, financial_year, print_json, reporter_of
+from caremodels.cli.common import (
+    CONTEXT_SETTINGS,
+    cli,
+    financial_year,
+    print_json,
+    reporter_of,
+    site_membership_option,
+)
 from caremodels.reference.spread import NEED_COMPONENTS, NeedComponent
 
 
@@ -26,11 +33,7 @@ def _budget_options(command: Any) -> Any:
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             help="CSV of group,practice_code: a budget for each group (instead of --site).",
         ),
-        click.option(
-            "--site-membership",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            help="CSV of site,practice_code replacing the built-in membership of the sites it lists.",
-        ),
+        site_membership_option("site_membership"),
         click.option("--year", "year_text", required=True, help="Financial year, e.g. 2016/17."),
         click.option(
             "--envelope",

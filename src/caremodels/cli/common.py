@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,16 @@ from caremodels import __version__
 from caremodels.cli.console import Reporter
 from caremodels.periods import parse_financial_year, parse_month
 
-__all__ = ["CONTEXT_SETTINGS", "WAREHOUSE_OPTION", "cli", "financial_year", "print_json", "reporter_of"]
+__all__ = [
+    "CONTEXT_SETTINGS",
+    "WAREHOUSE_OPTION",
+    "cli",
+    "financial_year",
+    "print_json",
+    "reporter_of",
+    "site_membership_option",
+    "warn_membership",
+]
 
 # token_normalize_func makes every choice (and option and command name) case-insensitive: --care-model
 # mcp and --improvement Increase work. Click still hands the command the choice as it is spelled there.
@@ -29,6 +39,41 @@ WAREHOUSE_OPTION = click.option(
     required=True,
     help="The DuckDB warehouse file.",
 )
+
+
+def _checked_membership(
+    context: click.Context, parameter: click.Parameter, value: Path | None
+) -> Path | None:
+    """Read the membership file as soon as it is given, so a bad file fails before any work, in one
+    line naming the file, row and field (or the columns found)."""
+    del context, parameter
+    if value is not None:
+        from caremodels.reference import site_memberships
+
+        site_memberships(value)
+    return value
+
+
+def site_membership_option(name: str = "site_membership_file", *aliases: str) -> Any:
+    """``--site-membership FILE`` (and ``aliases``), the one membership option of every command that
+    takes a site, passed to the command as ``name``. The file is read by
+    ``caremodels.reference.site_memberships``."""
+    return click.option(
+        "--site-membership",
+        *aliases,
+        name,
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        callback=_checked_membership,
+        help="CSV of the practices of each vanguard site (columns site, practice_code and optionally "
+        "start_date, end_date for a practice that joined or left; any case), replacing the built-in "
+        "membership of the sites it lists.",
+    )
+
+
+def warn_membership(reporter: Reporter, warnings: Iterable[str]) -> None:
+    """Print the membership's warnings (practices counted though not in the January 2021 list)."""
+    for warning in dict.fromkeys(warnings):
+        reporter.info(f"warning: {warning}")
 
 
 def reporter_of(context: click.Context) -> Reporter:

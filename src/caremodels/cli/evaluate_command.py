@@ -17,6 +17,7 @@ from caremodels.cli.common import (
     month,
     print_json,
     reporter_of,
+    site_membership_option,
 )
 from caremodels.errors import DataError
 from caremodels.evaluation.methods import REGISTRY
@@ -93,6 +94,7 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
     show_default=True,
     help=_POOL_HELP,
 )
+@site_membership_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def evaluate(
@@ -110,6 +112,7 @@ def evaluate(
     design: str,
     exclude_sites: tuple[str, ...],
     pool: str,
+    site_membership_file: Path | None,
     as_json: bool,
 ) -> None:
     """Evaluate a site or care model type on an indicator with one method. Matched controls take any
@@ -140,6 +143,7 @@ def evaluate(
                             baseline_year=financial_year(baseline_year),
                             comparison_year=comparison_year,
                             comparison_months=comparison_months,
+                            membership_file=site_membership_file,
                         )
                     ]
             except ValueError as error:
@@ -162,6 +166,7 @@ def evaluate(
                         exclude_sites=exclude_sites,
                         pool=pool,  # type: ignore[arg-type]
                         counts=counts,
+                        membership_file=site_membership_file,
                     )
                 ]
     if as_json:
@@ -218,8 +223,8 @@ def _diagnostic_lines(result: EvaluationResult) -> list[str]:
         if d.funding_condition_2017 is not None:
             condition = d.funding_condition_2017
             lines.append(
-                f"  2017 funding condition (growth {condition.required_points_below_rest:.0f} or more percentage "
-                "points below the rest of England): " + ("met" if condition.met else "not met")
+                f"  2017 funding condition (growth {condition.required_points_below_rest:g} or more percentage "
+                f"points below the rest of England): {condition.statement}"
             )
     if isinstance(d, DidDiagnostics):
         lines.append(f"  pre-trend test: {d.pre_trend.verdict}")
@@ -283,6 +288,7 @@ def _diagnostic_lines(result: EvaluationResult) -> list[str]:
     show_default=True,
     help=_POOL_HELP,
 )
+@site_membership_option()
 @click.pass_context
 def report(
     context: click.Context,
@@ -291,6 +297,7 @@ def report(
     out_file: Path,
     indicator_ids: tuple[str, ...],
     pool: str,
+    site_membership_file: Path | None,
 ) -> None:
     """Write a printable evaluation report for a site (HTML): its own before-and-after figure beside
     each controlled estimate, the methods in plain English, diagnostics and charts."""
@@ -302,5 +309,6 @@ def report(
         out_file,
         indicators=list(indicator_ids) or None,
         pool=pool,  # type: ignore[arg-type]
+        membership_file=site_membership_file,
     )
     reporter_of(context).out.print(f"report written to {written}")

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from caremodels.cli.common import CONTEXT_SETTINGS, cli, month, print_json, reporter_of
+from caremodels.cli.common import (
+    CONTEXT_SETTINGS,
+    cli,
+    month,
+    print_json,
+    reporter_of,
+    site_membership_option,
+)
 from caremodels.indicators.geography import LEVELS
 from caremodels.indicators.periods import PERIOD_KINDS
 
@@ -93,12 +100,7 @@ def indicators_show(indicator_id: str) -> None:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="CSV of practice groups (columns group,practice_code) for --level pcn or group.",
 )
-@click.option(
-    "--site-membership",
-    "site_membership_file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="CSV of practices per vanguard site (columns site,practice_code), replacing the built-in approximation.",
-)
+@site_membership_option()
 @click.option("--from", "first_month", help="First month to include (YYYY-MM).")
 @click.option("--to", "last_month", help="Last month to include (YYYY-MM).")
 @click.option(

@@ -12,6 +12,7 @@ from caremodels.cli.common import (
     cli,
     print_json,
     reporter_of,
+    site_membership_option,
 )
 
 
@@ -21,11 +22,7 @@ def programme() -> None:
 
 
 @programme.command("sites", context_settings=CONTEXT_SETTINGS)
-@click.option(
-    "--membership",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="CSV of site,practice_code replacing the built-in membership of the sites it lists.",
-)
+@site_membership_option("membership", "--membership")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def programme_sites(context: click.Context, membership: Path | None, as_json: bool) -> None:
@@ -77,7 +74,7 @@ def programme_sites(context: click.Context, membership: Path | None, as_json: bo
     show_default=True,
     help="Comma-separated care model types the 'vanguards' lens counts.",
 )
-@click.option("--membership", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@site_membership_option("membership", "--membership")
 @click.option(
     "--primary-care-homes",
     "pch_file",
@@ -190,7 +187,7 @@ def programme_coverage(
     help="Write group,practice_code for the sites that received --enabler and the others (for --groups).",
 )
 @click.option("--enabler", "enabler_text", help="The enabler (number or name) for --groups-out.")
-@click.option("--membership", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@site_membership_option("membership", "--membership")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def programme_support(

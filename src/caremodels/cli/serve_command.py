@@ -13,6 +13,8 @@ from caremodels.cli.common import (
     WAREHOUSE_OPTION,
     cli,
     reporter_of,
+    site_membership_option,
+    warn_membership,
 )
 from caremodels.cli.console import Reporter
 from caremodels.errors import CaremodelsError
@@ -80,6 +82,7 @@ def _branding(
     show_default=True,
     help="Seconds one indicator may take to compute at start-up; slower ones are left out, with the reason.",
 )
+@site_membership_option()
 @branding_options
 @click.pass_context
 def serve(
@@ -89,6 +92,7 @@ def serve(
     port: int,
     cache: bool,
     indicator_timeout: float,
+    site_membership_file: Path | None,
     branding_file: Path | None,
     brand_name: str | None,
     brand_organisation: str | None,
@@ -104,6 +108,7 @@ def serve(
         cache=cache,
         indicator_timeout=indicator_timeout,
         branding=_branding(branding_file, brand_name, brand_organisation, brand_logo, brand_footer),
+        membership_file=site_membership_file,
     )
 
 
@@ -144,6 +149,7 @@ def serve_dashboard(
     indicator_timeout: float = 120,
     branding: object = None,
     sock: socket.socket | None = None,
+    membership_file: Path | None = None,
 ) -> None:
     """Serve until interrupted; ``sock``, when given, is an already bound listening socket."""
     import uvicorn
@@ -167,7 +173,9 @@ def serve_dashboard(
                 cache=cache,
                 indicator_timeout=indicator_timeout,
                 branding=branding if isinstance(branding, Branding) else None,
+                membership_file=membership_file,
             )
+        warn_membership(reporter, app.state.figures.membership_warnings)
         reporter.info(f"Dashboard at http://{host}:{sock.getsockname()[1]}/ (Ctrl+C to stop)")
         config = uvicorn.Config(
             app,

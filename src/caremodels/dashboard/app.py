@@ -209,6 +209,15 @@ def _environment() -> Environment:
     return environment
 
 
+def _evaluations_name(membership_file: Path | None) -> str:
+    """The saved evaluations' file name: one per membership file content, so that a restart with
+    another (or an edited) membership never shows evaluations of the old one."""
+    if membership_file is None:
+        return "evaluations.json"
+    digest = hashlib.sha256(membership_file.read_bytes()).hexdigest()[:16]
+    return f"evaluations-membership-{digest}.json"
+
+
 def create_app(
     warehouse_path: Path,
     *,
@@ -216,6 +225,7 @@ def create_app(
     background: bool = True,
     indicator_timeout: float = DEFAULT_INDICATOR_TIMEOUT,
     branding: Branding | None = None,
+    membership_file: Path | None = None,
 ) -> FastAPI:
     """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
     be read or the NHS.UK frontend assets are missing.
@@ -232,8 +242,10 @@ def create_app(
     branding = branding or Branding()
     dist = frontend_dist()
     snapshot = read_snapshot(Path(warehouse_path), cache=cache, indicator_timeout=indicator_timeout)
-    evaluations_file = snapshot.cache_folder / "evaluations.json" if snapshot.cache_folder else None
-    figures = DashboardFigures(snapshot, evaluations_file=evaluations_file)
+    evaluations_file = (
+        snapshot.cache_folder / _evaluations_name(membership_file) if snapshot.cache_folder else None
+    )
+    figures = DashboardFigures(snapshot, evaluations_file=evaluations_file, membership_file=membership_file)
     if background:
         threading.Thread(target=figures.prepare_sites, name="caremodels-sites", daemon=True).start()
     else:

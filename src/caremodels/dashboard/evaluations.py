@@ -79,14 +79,16 @@ CARE_HOME_INDICATOR = "care_home_emergency_admissions"
 emergency admissions (counted per person, on the days they lived in a home)."""
 
 
-def care_home_comparison(warehouse_path: Path, site_id: str) -> tuple[BeforeAfterVersusMatched | None, str]:
+def care_home_comparison(
+    warehouse_path: Path, site_id: str, *, membership_file: Path | None = None
+) -> tuple[BeforeAfterVersusMatched | None, str]:
     """The site's own before-and-after figure for its care home residents beside the matched-control
     estimate (``caremodels.evaluation.before_after_versus_matched``), or None and the reason it could
     not be run. Person-level, so it reads the warehouse itself (read-only)."""
     try:
         with Warehouse(warehouse_path, read_only=True) as warehouse:
             warehouse.connection.execute("SET enable_progress_bar = false")
-            return before_after_versus_matched(warehouse, site_id), ""
+            return before_after_versus_matched(warehouse, site_id, membership_file=membership_file), ""
     except duckdb.Error as error:
         # A lock or I/O error names local paths and process ids: logged for the operator, never published.
         _LOG.error(
@@ -102,12 +104,15 @@ def run_controlled(
     present: Collection[str],
     indicators: dict[str, tuple[IndicatorDefinition, pd.DataFrame]],
     methods: list[ControlledMethod],
+    *,
+    membership_file: Path | None = None,
 ) -> tuple[list[EvaluationResult], list[tuple[str, str, str]]]:
-    """Results, and (method, indicator, reason) for each method that could not run."""
+    """Results, and (method, indicator, reason) for each method that could not run. The site's
+    practices are those of ``membership_file`` if given (as ``caremodels evaluate`` takes it)."""
     results: list[EvaluationResult] = []
     skipped: list[tuple[str, str, str]] = []
     try:
-        target = resolve_target(present, site=site_id)
+        target = resolve_target(present, site=site_id, membership_file=membership_file)
     except (CaremodelsError, ValueError) as error:
         return [], [(method.name, "all", str(error)) for method in methods]
     for indicator_id in CONTROLLED_INDICATORS:
@@ -116,7 +121,11 @@ def run_controlled(
         definition, counts = indicators[indicator_id]
         for method in methods:
             try:
-                results.append(method.run(counts, target, definition))
+                # The same cut to a dated membership's months as caremodels.evaluation.evaluate makes.
+                result = method.run(target.in_membership(counts), target, definition)
+                results.append(
+                    result.model_copy(update={"caveats": [*result.caveats, *target.membership_warnings]})
+                )
             except (CaremodelsError, ValueError, ArithmeticError, KeyError) as error:
                 skipped.append((method.name, indicator_id, str(error)))
     return results, skipped

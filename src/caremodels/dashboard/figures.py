@@ -101,6 +101,7 @@ from caremodels.programme import coverage, site_summaries
 from caremodels.reference import (
     VANGUARD_CARE_MODELS,
     care_model_types,
+    check_unlisted,
     ehch_framework,
     practices,
     site_memberships,
@@ -172,14 +173,30 @@ def _improvement(definition: IndicatorDefinition) -> Literal["increase", "decrea
 class DashboardFigures:
     """The figures of one warehouse snapshot."""
 
-    def __init__(self, snapshot: WarehouseSnapshot, *, evaluations_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: WarehouseSnapshot,
+        *,
+        evaluations_file: Path | None = None,
+        membership_file: Path | None = None,
+    ) -> None:
         self.snapshot = snapshot
-        self.memberships = site_memberships()
+        self.membership_file = membership_file
+        self.memberships = site_memberships(membership_file)
         self.sites = {site.id: site for site in vanguard_sites()}
         self.types = {model.code: model for model in care_model_types()}
-        self.summaries = {summary.id: summary for summary in site_summaries()}
+        self.summaries = {summary.id: summary for summary in site_summaries(membership_file)}
         self.present = set(snapshot.present_practices)
         self.areas = AreaIndex.build(self.present, self.memberships)
+        # Practices of a user's membership missing from the January 2021 list count when the
+        # warehouse holds them (a warning each); one it does not hold stops start-up, naming the row.
+        self.membership_warnings = check_unlisted(self.memberships, self.present)
+        if any(membership.windows for membership in self.memberships.values()):
+            # Said rather than hidden: the indicator pages sum practices with a membership matrix.
+            self.membership_warnings.append(
+                "the membership gives dates: the site pages' controlled evaluations count a practice "
+                "only within them; the indicator tables and charts count its every month"
+            )
         self.rules = {definition.id: MeasureRule.of(definition) for definition in catalogue()}
         self.matrices = _matrices(snapshot)
         self.site_practices = {
@@ -252,10 +269,14 @@ class DashboardFigures:
                 for item in self.snapshot.indicators.values()
             }
             for site_id in missing:
-                results, not_run = run_controlled(site_id, self.present, inputs, self.methods)
+                results, not_run = run_controlled(
+                    site_id, self.present, inputs, self.methods, membership_file=self.membership_file
+                )
                 explanation: list[str] = []
                 if self.sites[site_id].care_model == "EHCH":
-                    comparison, reason = care_home_comparison(self.snapshot.path, site_id)
+                    comparison, reason = care_home_comparison(
+                        self.snapshot.path, site_id, membership_file=self.membership_file
+                    )
                     if comparison is None:
                         not_run.append(("matched controls", CARE_HOME_INDICATOR, reason))
                     else:
@@ -457,12 +478,18 @@ class DashboardFigures:
         for growth in comparisons:
             condition = growth.result.diagnostics.get("funding_condition_2017")
             if isinstance(condition, dict):
+                # The verdict and its sentence come from the evaluation layer (funding_condition).
                 conditions.append(
                     FundingConditionRow(
                         care_model=growth.area,
                         required_points_below_rest=float(condition["required_points_below_rest"]),
                         difference_percentage_points=growth.difference_percentage_points,
                         met=bool(condition["met"]),
+                        verdict=condition["verdict"],
+                        rate_ratio=_finite(condition["rate_ratio"]),
+                        ci_low=_finite(condition["ci_low"]),
+                        ci_high=_finite(condition["ci_high"]),
+                        statement=str(condition["statement"]),
                     )
                 )
         return OverviewResponse(

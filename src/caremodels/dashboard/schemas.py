@@ -170,7 +170,15 @@ class FundingConditionRow(_Out):
     care_model: str
     required_points_below_rest: float
     difference_percentage_points: float
-    met: bool
+    met: bool = Field(description="Whether the verdict is 'met'.")
+    verdict: Literal["met", "not met", "cannot tell"] = Field(
+        description="Met only when the interval of the ratio of growth ratios lies below 1; not met "
+        "when it lies above the threshold; otherwise cannot tell."
+    )
+    rate_ratio: OptionalFigure
+    ci_low: OptionalFigure
+    ci_high: OptionalFigure
+    statement: str = Field(description="The verdict with the difference and the interval behind it.")
 
 
 class SeriesPoint(_Out):

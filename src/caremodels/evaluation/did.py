@@ -83,16 +83,15 @@ class PreTrend(BaseModel):
     def verdict(self) -> str:
         """How to read the test in one phrase."""
         if not self.tested or self.p_value is None:
-            return f"not tested: {self.reason}"
+            return f"not tested ({self.reason})"
         if self.p_value < 0.05:
-            return f"p = {self.p_value:.3f}: the site was already diverging before the start"
+            return f"the site was already diverging before the start (p = {self.p_value:.3f})"
         if self.low_power:
             return (
-                f"p = {self.p_value:.3f}, but the pre-trend test has low power "
-                f"({self.power_against_explaining_trend:.0%} against a trend that would explain the estimate): "
-                "no evidence either way"
+                f"no evidence either way (p = {self.p_value:.3f}, but the pre-trend test has low power: "
+                f"{self.power_against_explaining_trend:.0%} against a trend that would explain the estimate)"
             )
-        return f"p = {self.p_value:.3f}: no sign of a difference before the start"
+        return f"no sign of a difference before the start (p = {self.p_value:.3f})"
 
 
 class DidDiagnostics(Diagnostics):

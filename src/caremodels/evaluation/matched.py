@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
@@ -153,6 +153,9 @@ class MatchedDiagnostics(Diagnostics):
     matched_treated: int
     unmatched_treated: int
     comparison_used: int
+    matched_areas: dict[str, int] = Field(default_factory=dict)
+    """Comparison residents used in the matched sample, by comparison area (the CCG code of
+    ``EvaluationTarget.controls``), most first."""
     neighbours: int
     caliper_logit_sd: float
     balance: list[BalanceRow]
@@ -776,6 +779,16 @@ def fit_and_calibrate(
     return CalibratedFit(fit, covariates, interval, calibrated, low, high, p_value)
 
 
+def _matched_areas(cohort: pd.DataFrame, weights: FloatArray, target: EvaluationTarget) -> dict[str, int]:
+    """How many matched comparison residents came from each comparison area, most first."""
+    group_of = {code: group for group, codes in target.controls.items() for code in codes}
+    used = cohort[(weights > 0) & (cohort["treated"].to_numpy() == 0)]
+    counts = used["practice_code"].map(group_of).dropna().value_counts()
+    return {
+        str(area): int(count) for area, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    }
+
+
 def matched_controls(
     warehouse: Warehouse,
     target: EvaluationTarget,
@@ -860,6 +873,7 @@ def matched_controls(
             matched_treated=matching.matched_treated,
             unmatched_treated=matching.unmatched_treated,
             comparison_used=matching.comparison_used,
+            matched_areas=_matched_areas(cohort, matching.weights, target),
             neighbours=neighbours,
             caliper_logit_sd=0.2,
             balance=balance,

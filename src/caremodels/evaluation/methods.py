@@ -128,6 +128,13 @@ def _matched(inputs: MethodInputs) -> EvaluationResult:
 
     if inputs.warehouse is None:
         raise CaremodelsError("matched controls follow people: they need the warehouse")
+    if inputs.target.windows:
+        # Person-level events are not cut to a practice's membership months yet: refuse rather
+        # than count a practice's residents outside the dates the user gave.
+        raise CaremodelsError(
+            "matched controls do not take a dated membership yet (practices with start_date or "
+            "end_date); give those practices without dates to run them"
+        )
     return matched_controls(
         inputs.warehouse, inputs.target, indicator=inputs.definition.id, end=inputs.end, design=inputs.design
     )

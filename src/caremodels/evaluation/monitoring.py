@@ -6,7 +6,8 @@ later financial year, or any run of later months; a run shorter than a year is c
 calendar months of the baseline year (year-to-date monitoring), so that winter is not compared with
 summer. The comparison with the rest of England is the ratio of the two growth ratios. Growth, the
 rest's growth, their difference in percentage points and the funding condition are the programme's
-own figures, unadjusted.
+own figures, unadjusted; the funding condition's verdict (``funding_condition``) also rests on the
+interval: "met", "not met" or "cannot tell".
 
 The interval: treating the four period counts as independent Poisson counts (variance of the log
 ratio = sum of 1/count) ignores over-dispersion between practices, so that interval is too narrow
@@ -25,6 +26,7 @@ import datetime as dt
 import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -48,8 +50,11 @@ from caremodels.stats import crude_rate
 __all__ = [
     "AreaYear",
     "BaselineDiagnostics",
+    "FundingCondition",
+    "FundingVerdict",
     "GrowthComparison",
     "annual_rates",
+    "funding_condition",
     "funding_conditions",
     "growth_against_rest",
     "monthly_rates",
@@ -68,11 +73,94 @@ class PoissonInterval(BaseModel):
     p_value: float
 
 
+FundingVerdict = Literal["met", "not met", "cannot tell"]
+
+
 class FundingCondition(BaseModel):
+    """The 2017 funding condition (growth at least ``required_points_below_rest`` percentage points
+    below the rest of England) judged on the interval, not the point estimate alone
+    (``funding_condition``)."""
+
     model_config = ConfigDict(frozen=True)
 
     required_points_below_rest: float
+    verdict: FundingVerdict
     met: bool
+    """``verdict == "met"``, kept for callers that only ask yes or no."""
+    difference_percentage_points: float
+    rate_ratio: float
+    """The ratio of the site's growth ratio to the rest's; 1 is no difference."""
+    ci_low: float
+    ci_high: float
+    threshold_ratio: float
+    """The ratio at which the site's growth is exactly the required points below the rest's."""
+    statement: str
+    """One sentence: the verdict, the difference and the interval behind it."""
+
+
+def funding_condition(
+    required_points_below_rest: float,
+    *,
+    difference_percentage_points: float,
+    rest_growth: float,
+    rate_ratio: float,
+    ci_low: float,
+    ci_high: float,
+) -> FundingCondition:
+    """The one judgement of the funding condition that every output shows (the command line, the
+    report, the dashboard).
+
+    - ``met``: growth was at least the required points below the rest's, and the 95% interval of
+      the ratio of growth ratios lies wholly below 1 (it excludes no difference, on the side of
+      lower growth);
+    - ``not met``: the interval lies wholly above the threshold ratio (the data rule out growth the
+      required points below the rest's);
+    - ``cannot tell``: otherwise: the point estimate may meet or miss the threshold but the interval
+      spans both outcomes, or there is no interval.
+    """
+    threshold_ratio = 1 - required_points_below_rest / 100 / (1 + rest_growth)
+    has_interval = math.isfinite(ci_low) and math.isfinite(ci_high)
+    meets = difference_percentage_points <= -required_points_below_rest
+    verdict: FundingVerdict
+    if has_interval and meets and ci_high < 1:
+        verdict = "met"
+    elif has_interval and ci_low > threshold_ratio:
+        verdict = "not met"
+    else:
+        verdict = "cannot tell"
+    interval = (
+        f"ratio of growth {rate_ratio:.3f}, 95% CI {ci_low:.3f} to {ci_high:.3f}"
+        if has_interval
+        else f"ratio of growth {rate_ratio:.3f}, no interval"
+    )
+    points = "point" if required_points_below_rest == 1 else "points"
+    below = f"growth {required_points_below_rest:g} {points} below the rest's"
+    if verdict == "met":
+        why = "the interval lies below 1 (no difference)"
+    elif verdict == "not met":
+        why = f"the interval lies above {threshold_ratio:.3f} ({below})"
+    elif not has_interval:
+        why = "without an interval the data cannot say"
+    elif meets:
+        why = "the interval reaches 1 (no difference)"
+    else:
+        why = f"the interval reaches {threshold_ratio:.3f} ({below})"
+    # A true minus sign, as the report prints every signed figure.
+    signed = f"{difference_percentage_points:+.1f}".replace("-", "\u2212")
+    statement = (
+        f"{verdict}: growth {signed} percentage points against the rest of England ({interval}); {why}"
+    )
+    return FundingCondition(
+        required_points_below_rest=required_points_below_rest,
+        verdict=verdict,
+        met=verdict == "met",
+        difference_percentage_points=difference_percentage_points,
+        rate_ratio=rate_ratio,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        threshold_ratio=threshold_ratio,
+        statement=statement,
+    )
 
 
 class BaselineDiagnostics(Diagnostics):
@@ -307,7 +395,14 @@ def growth_against_rest(
         inference=inference,
         funding_condition_2017=None
         if threshold is None
-        else FundingCondition(required_points_below_rest=threshold, met=difference <= -threshold),
+        else funding_condition(
+            threshold,
+            difference_percentage_points=difference,
+            rest_growth=rest_growth,
+            rate_ratio=ratio,
+            ci_low=low,
+            ci_high=high,
+        ),
     )
     result = EvaluationResult(
         method="baseline",
@@ -433,18 +528,26 @@ def funding_conditions(
             target = resolve_target(present, site=site.id, membership_file=membership_file)
         except CaremodelsError:
             continue  # no practices of this site in the data
+        growth = growth_against_rest(
+            target.in_membership(counts),
+            target.treated_practices,
+            indicator=indicator,
+            area=site.short_name,
+            rest_practices=target.control_practices,
+            baseline_year=baseline_year,
+            comparison_year=comparison_year,
+            comparison_months=comparison_months,
+            care_model=site.care_model,
+            placebo_areas=target.controls,
+        )
+        result = growth.result
         results.append(
-            growth_against_rest(
-                counts,
-                target.treated_practices,
-                indicator=indicator,
-                area=site.short_name,
-                rest_practices=target.control_practices,
-                baseline_year=baseline_year,
-                comparison_year=comparison_year,
-                comparison_months=comparison_months,
-                care_model=site.care_model,
-                placebo_areas=target.controls,
+            growth.model_copy(
+                update={
+                    "result": result.model_copy(
+                        update={"caveats": [*result.caveats, *target.membership_warnings]}
+                    )
+                }
             )
         )
     return results

@@ -97,7 +97,8 @@ def evaluate(
         pool=pool,
     )
     inputs = MethodInputs(
-        counts=counts,
+        # A dated membership's practices count for the site only in their months (one rule, here).
+        counts=target.in_membership(counts),
         target=target,
         definition=definition,
         warehouse=warehouse,
@@ -111,4 +112,6 @@ def evaluate(
         result = chosen.run(inputs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise CaremodelsError(f"{method}: {error}") from error
-    return result.model_copy(update={"comparison_pool": target.pool})
+    return result.model_copy(
+        update={"comparison_pool": target.pool, "caveats": [*result.caveats, *target.membership_warnings]}
+    )

@@ -25,10 +25,19 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from caremodels.errors import CaremodelsError
-from caremodels.reference import find_site, practices, site_memberships, vanguard_sites
+from caremodels.reference import (
+    check_unlisted,
+    find_site,
+    member_in_month,
+    practices,
+    site_memberships,
+    vanguard_sites,
+)
+from caremodels.reference.models import MembershipWindow
 
 __all__ = [
     "DEFAULT_POOL",
@@ -100,6 +109,25 @@ class EvaluationTarget(BaseModel):
     # First month of the intervention.
     start: dt.date
     pool: ComparisonPool | None = None
+    # For treated practices that joined or left on a date (a user's dated membership): the spans
+    # their events count for the site. Practices not listed count throughout.
+    windows: dict[str, tuple[MembershipWindow, ...]] = Field(default_factory=dict)
+    # Warnings about the membership (practices not in the January 2021 list, counted because the
+    # data hold them), for the command to print.
+    membership_warnings: tuple[str, ...] = ()
+
+    def in_membership(self, counts: pd.DataFrame) -> pd.DataFrame:
+        """``counts`` (practice-month rows) without the months a dated treated practice was not a
+        member: its events then count neither for the site nor, being of the site, as a comparison."""
+        if not self.windows:
+            return counts
+        months = pd.to_datetime(counts["month"]).dt.date
+        outside = pd.Series(False, index=counts.index)
+        for code, spans in self.windows.items():
+            mine = counts["practice_code"] == code
+            if mine.any():
+                outside |= mine & ~months.map(lambda month, spans=spans: member_in_month(spans, month))
+        return counts[~outside]
 
     @property
     def treated_practices(self) -> set[str]:
@@ -206,4 +234,13 @@ def resolve_target(
         controls={group: tuple(codes) for group, codes in controls.items()},
         start=start if start is not None else default_start(selected),
         pool=described,
+        windows={
+            code: spans
+            for candidate in sites
+            for code, spans in memberships[candidate.id].windows.items()
+            if code in present
+        },
+        membership_warnings=tuple(
+            check_unlisted({candidate.id: memberships[candidate.id] for candidate in sites}, present)
+        ),
     )

@@ -26,6 +26,8 @@ that are missing from the shipped practice list have no CCG.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,12 +35,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from caremodels.errors import DataError
-from caremodels.reference import VANGUARD_CARE_MODELS, practices, site_memberships, vanguard_sites
+from caremodels.reference import (
+    VANGUARD_CARE_MODELS,
+    SiteMembership,
+    practices,
+    site_memberships,
+    vanguard_sites,
+)
 
 if TYPE_CHECKING:
     from caremodels.indicators.definition import IndicatorDefinition
 
 __all__ = [
+    "ALWAYS",
     "ENGLAND_CODE",
     "LEVELS",
     "PROVIDER_COLUMNS",
@@ -89,6 +98,19 @@ class AreaSet:
     unit: Unit = "practice"
     """What the engines key events by before grouping into areas: the patient's practice, or the
     provider on the event (``provider`` level, where each "practice" of ``kind`` is a trust)."""
+    windows: Mapping[str, Mapping[str, tuple[tuple[int, int], ...]]] = dataclasses.field(default_factory=dict)
+    """For ``members`` areas of a dated membership: area code -> practice -> the spans of month
+    indexes (``caremodels.indicators.periods.month_index``, inclusive) in which the practice's
+    events count for the area. A practice not listed counts in every month."""
+
+    def spans_of(self, code: str, practice: str) -> tuple[tuple[int, int], ...]:
+        """The month spans in which ``practice`` counts for area ``code`` (``ALWAYS`` if undated)."""
+        return self.windows.get(code, {}).get(practice, ALWAYS)
+
+    def counts_in(self, code: str, practice: str, month: int) -> bool:
+        """Whether ``practice``'s events of month index ``month`` count for area ``code``."""
+        spans = self.windows.get(code, {}).get(practice)
+        return spans is None or any(first <= month <= last for first, last in spans)
 
     def practices_of(self, code: str, present: frozenset[str]) -> frozenset[str]:
         """The practices of area ``code`` among those ``present`` in a warehouse."""
@@ -143,6 +165,41 @@ def read_practice_groups(path: Path) -> dict[str, frozenset[str]]:
     return {group: frozenset(codes) for group, codes in groups.items()}
 
 
+_OPEN_START, _OPEN_END = 0, 10**6  # month indexes before and after any data
+ALWAYS: tuple[tuple[int, int], ...] = ((_OPEN_START, _OPEN_END),)
+"""The month spans of an undated member: every month."""
+
+
+def _month_spans(
+    spans: tuple[tuple[dt.date | None, dt.date | None], ...],
+) -> tuple[tuple[int, int], ...]:
+    """Membership spans in days as inclusive spans of month indexes: a month counts when the
+    practice is a member on any of its days (``caremodels.reference.member_in_month``)."""
+    months = sorted(
+        (
+            _OPEN_START if first is None else first.year * 12 + first.month - 1,
+            _OPEN_END if last is None else last.year * 12 + last.month - 1,
+        )
+        for first, last in spans
+    )
+    # Spans sharing a month are merged, so that no month's events count twice.
+    merged: list[tuple[int, int]] = []
+    for first_month, last_month in months:
+        if merged and first_month <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last_month))
+        else:
+            merged.append((first_month, last_month))
+    return tuple(merged)
+
+
+def _dated(memberships: Mapping[str, SiteMembership]) -> dict[str, dict[str, tuple[tuple[int, int], ...]]]:
+    return {
+        site_id: {code: _month_spans(spans) for code, spans in membership.windows.items()}
+        for site_id, membership in memberships.items()
+        if membership.windows
+    }
+
+
 def _care_model_practices(site_membership_file: Path | None) -> dict[str, frozenset[str]]:
     memberships = site_memberships(site_membership_file)
     by_model: dict[str, set[str]] = {model: set() for model in VANGUARD_CARE_MODELS}
@@ -184,7 +241,13 @@ def area_set(
             for site_id, membership in memberships.items()
             if membership.practice_codes
         }
-        return AreaSet(level, "members", areas, f"vanguard sites ({membership_source})")
+        return AreaSet(
+            level,
+            "members",
+            areas,
+            f"vanguard sites ({membership_source})",
+            windows=_dated({site_id: memberships[site_id] for site_id in areas}),
+        )
     if level == "care_model":
         areas = {m: codes for m, codes in _care_model_practices(site_membership_file).items() if codes}
         return AreaSet(level, "members", areas, f"vanguard care model types ({membership_source})")

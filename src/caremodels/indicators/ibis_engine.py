@@ -582,15 +582,21 @@ class IbisEngine:
             area_map = self._constant(
                 pd.DataFrame(
                     [
-                        (area_set.level, code, practice)
+                        (area_set.level, code, practice, first_month, last_month)
                         for area_set in area_sets
                         for code in area_set.codes(present)
                         for practice in sorted(area_set.practices_of(code, present))
+                        for first_month, last_month in area_set.spans_of(code, practice)
                     ],
-                    columns=["level", "code", "member"],
-                )
+                    columns=["level", "code", "member", "member_from", "member_to"],
+                ).astype({"member_from": "int64", "member_to": "int64"})
             )
             joined = stacked.join(area_map, [("practice", "member")])
+            if any(area_set.windows for area_set in area_sets):
+                # A dated member's events count for its area only in its months.
+                joined = joined.filter(
+                    (joined.month >= joined.member_from) & (joined.month <= joined.member_to)
+                )
             mapped = joined.select(*[c for c in stacked.columns if c != "practice"], "level", "code")
         # Ibis 12 extends a join chain when a projection of a join is joined again, and can then
         # mis-resolve its columns; a view closes the chain.
@@ -701,14 +707,18 @@ class IbisEngine:
         membership = self._constant(
             pd.DataFrame(
                 [
-                    (code, practice)
+                    (code, practice, first_month, last_month)
                     for code, members in sorted(area_set.areas.items())
                     for practice in sorted(members)
+                    for first_month, last_month in area_set.spans_of(code, practice)
                 ],
-                columns=["member_code", "member"],
-            )
+                columns=["member_code", "member", "member_from", "member_to"],
+            ).astype({"member_from": "int64", "member_to": "int64"})
         )
         joined = practice_months.join(membership, [("practice", "member")])
+        if area_set.windows:
+            # A dated member's events count for its area only in its months.
+            joined = joined.filter((joined.month >= joined.member_from) & (joined.month <= joined.member_to))
         return joined.select(*values, level=level, code=joined.member_code)
 
 

@@ -338,8 +338,8 @@ class ReferenceEngine:
             denominator_events = self._events(denominator, banded=banded, weight="count", unit=unit)
         data_end = month_start(last + 1) - dt.timedelta(days=1)
 
-        by_period: list[pd.DataFrame] = []
-        for period in periods:
+        def table_for(period: Period) -> pd.DataFrame:
+            """Numerator, events and denominator by practice (and band) over one period."""
             after_end = pd.Timestamp(period.end + dt.timedelta(days=1))
             in_period = events[(events["when"] >= pd.Timestamp(period.start)) & (events["when"] < after_end)]
             numerator = in_period.groupby(keys)["weight"].agg(numerator="sum", events="count").reset_index()
@@ -357,28 +357,52 @@ class ReferenceEngine:
                 per_practice = (
                     denominator_events[mask].groupby(keys).size().rename("denominator").reset_index()
                 )
-            practice_table = numerator.merge(per_practice, on=keys, how="outer").fillna(
+            return numerator.merge(per_practice, on=keys, how="outer").fillna(
                 {"numerator": 0, "events": 0, "denominator": 0}
             )
-            by_period.append(
-                practice_table.assign(
-                    period=period.kind, first_month=period.first_month, last_month=period.last_month
-                )
+
+        by_period = [
+            table_for(period).assign(
+                period=period.kind, first_month=period.first_month, last_month=period.last_month
             )
+            for period in periods
+        ]
         practice_periods = pd.concat(by_period, ignore_index=True)
         present = frozenset(practice_periods["practice"])
         period_keys = ["period", "first_month", "last_month"]
+        monthly: dict[int, pd.DataFrame] = {}
         rows = []
         for area_set in area_sets:
+            pairs = [
+                (code, practice)
+                for code in area_set.codes(present)
+                for practice in sorted(area_set.practices_of(code, present))
+            ]
+            dated = [
+                (code, practice) for code, practice in pairs if practice in area_set.windows.get(code, {})
+            ]
             membership = pd.DataFrame(
-                [
-                    (code, practice)
-                    for code in area_set.codes(present)
-                    for practice in sorted(area_set.practices_of(code, present))
-                ],
-                columns=["code", "practice"],
+                [pair for pair in pairs if pair not in set(dated)], columns=["code", "practice"]
             )
-            in_areas = membership.merge(practice_periods, on="practice")
+            parts = [membership.merge(practice_periods, on="practice")]
+            # A dated member counts only in its months: summed month by month (the sums add up).
+            for period in periods:
+                for code, practice in dated:
+                    for month in range(period.first_month, period.last_month + 1):
+                        if not area_set.counts_in(code, practice, month):
+                            continue
+                        if month not in monthly:
+                            monthly[month] = table_for(Period("month", month, month))
+                        one = monthly[month]
+                        parts.append(
+                            one[one["practice"] == practice].assign(
+                                code=code,
+                                period=period.kind,
+                                first_month=period.first_month,
+                                last_month=period.last_month,
+                            )
+                        )
+            in_areas = pd.concat(parts, ignore_index=True)
             sums = in_areas.groupby(["code", *period_keys, *band_keys])[
                 ["numerator", "denominator", "events"]
             ].sum()

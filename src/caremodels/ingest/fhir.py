@@ -46,6 +46,7 @@ from caremodels.ingest.load import (
     recorded_result,
     result_of,
     strict_failure,
+    synthetic_file,
     write_batches,
 )
 from caremodels.ingest.mapping import FhirOptions, LoadedMapping
@@ -183,6 +184,7 @@ class _Source:
     source_format: str
     records: list[ResourceRecord]
     previous: list[tuple[str, str]]
+    synthetic: bool = False
 
 
 def load_fhir(
@@ -241,6 +243,7 @@ def load_fhir(
             source_format="fhir-ndjson" if ".ndjson" in path.name.lower() else "fhir-json",
             records=list(_read_records(path)),
             previous=previous[path],
+            synthetic=synthetic_file(path),
         )
         for path in paths
     ]
@@ -374,6 +377,7 @@ def _load_sources(
                     rows=rows,
                     notes=dict(outcome.notes),
                     replaces=source.previous,
+                    synthetic=source.synthetic,
                 )
             )
         loaded = write_batches(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ class PreparedBatch:
     replaces: list[tuple[str, str]] = field(default_factory=list)  # (batch_id, table_name) of older batches
     # Batches from other sources whose rows had the same keys, replaced (--replace-overlapping).
     replaced_overlapping: list[str] = field(default_factory=list)
+    synthetic: bool = False  # the file came from caremodels' synthetic generator (synthetic_file)
 
     @property
     def unmapped(self) -> int:
@@ -365,7 +367,7 @@ def record_batch(connection: duckdb.DuckDBPyConnection, batch: PreparedBatch, co
     connection.execute(
         "INSERT INTO ingest_batches (batch_id, source, table_name, content_hash, rows_read, rows_loaded, "
         "rows_quarantined, rows_excluded_opt_out, loaded_at, software_version, source_format, "
-        "rows_unmapped, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_unmapped, mapping, synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             batch.batch_id,
             batch.source,
@@ -380,6 +382,7 @@ def record_batch(connection: duckdb.DuckDBPyConnection, batch: PreparedBatch, co
             batch.source_format,
             batch.unmapped,
             batch.mapping,
+            batch.synthetic,
         ],
     )
     if batch.rows_read != count + len(batch.problems) + batch.excluded + batch.unmapped:
@@ -413,6 +416,28 @@ def result_of(batch: PreparedBatch, loaded: int) -> LoadResult:
 LOAD_CHUNK_ROWS = 5_000_000
 """Parquet files with more rows are checked and pseudonymised this many rows at a time (each chunk in
 memory, never on disk), all in one warehouse transaction, so that memory stays bounded."""
+
+
+def synthetic_file(path: Path) -> bool:
+    """Whether ``path`` was written by caremodels' synthetic generator: a ``manifest.json`` beside
+    it (or one folder up, for the FHIR export) names caremodels as the generator and lists the file.
+    A file copied away from its manifest is not recognised, so loads of generated data should keep
+    the folder the generator wrote."""
+    for folder in (path.parent, path.parent.parent):
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or not str(manifest.get("generator", "")).startswith("caremodels"):
+            continue
+        relative = path.resolve().relative_to(folder.resolve()).as_posix()
+        listed = [*dict(manifest.get("files") or {}).values(), *dict(manifest.get("fhir") or {}).values()]
+        if relative in {str(name) for name in listed}:
+            return True
+    return False
 
 
 def load_file(
@@ -511,6 +536,7 @@ def load_file(
             excluded=excluded,
             rows=[],
             replaces=existing,
+            synthetic=synthetic_file(path),
         )
         batch.replaced_overlapping += resolve_overlap(
             connection, spec.name, batch_id, file=path.name, replace=replace_overlapping

@@ -86,7 +86,11 @@ def site_summaries(membership_file: Path | None = None) -> list[SiteSummary]:
             selected=site.selected,
             population_basis=site.population_basis,
             practices=len(memberships[site.id].practice_codes),
-            registered_population_2021=sum(sizes[code] for code in memberships[site.id].practice_codes),
+            # A practice of a user's membership missing from the January 2021 list (closed or merged
+            # before then) has no 2021 list size: it adds nothing to a 2021 population.
+            registered_population_2021=sum(
+                sizes.get(code, 0) for code in memberships[site.id].practice_codes
+            ),
             membership_source=memberships[site.id].source,
         )
         for site in vanguard_sites()

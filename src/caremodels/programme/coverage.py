@@ -464,7 +464,9 @@ def lens_coverage(
     for year in range(first_year, last_year + 1):
         day = census_day(year)
         codes = {member.practice_code for member in lens.members if member.active_on(day)}
-        covered = scaled_population(sum(sizes[code] for code in codes), year)
+        # A practice missing from the January 2021 list (a user's membership may name one) has no
+        # 2021 list size to scale, so it adds nothing.
+        covered = scaled_population(sum(sizes.get(code, 0) for code in codes), year)
         england = scaled_population(england_2021, year)
         years.append(
             LensYear(

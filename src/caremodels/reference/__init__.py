@@ -13,9 +13,11 @@ practice codes per site: ``site_memberships(Path("my_sites.csv"))``.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import difflib
 import functools
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +59,7 @@ __all__ = [
     "admission_methods",
     "area_names",
     "care_model_types",
+    "check_unlisted",
     "data_path",
     "did_you_mean",
     "disclosure_control",
@@ -65,6 +68,7 @@ __all__ = [
     "enablers",
     "european_standard_population",
     "find_site",
+    "member_in_month",
     "operational_standards",
     "practices",
     "programme_constants",
@@ -258,43 +262,148 @@ def _built_in_membership(site: VanguardSite, by_ccg: Mapping[str, list[Practice]
     return SiteMembership(site_id=site.id, practice_codes=codes, source="built-in approximation")
 
 
-def _user_membership(path: Path) -> dict[str, SiteMembership]:
-    known = {practice.practice_code for practice in practices()}
-    members: dict[str, list[str]] = {}
+_MEMBERSHIP_COLUMNS = {
+    "site": "site",
+    "practice_code": "practice_code",
+    "start_date": "start_date",
+    "end_date": "end_date",
+}
+_MEMBERSHIP_ALIASES = {"practice": "practice_code", "start": "start_date", "end": "end_date"}
+_PRACTICE_PATTERN = re.compile(r"^[A-Z][0-9]{5}$")
+
+
+def _membership_date(text: str, *, file: Path, row: int, field: str) -> dt.date | None:
+    text = text.strip()
+    if not text:
+        return None
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ReferenceDataError(
+            "not a date (give YYYY-MM-DD, or leave empty for no limit)", file=file, row=row, field=field
+        ) from None
+
+
+def _user_membership(path: Path) -> dict[str, SiteMembership]:
+    """A user's membership CSV: ``site`` and ``practice_code``, optionally ``start_date`` and
+    ``end_date`` (a practice that joined or left; several rows for one who left and came back).
+    Column names are matched case-insensitively and ignoring spaces; ``practice``, ``start`` and
+    ``end`` are accepted too. A well-formed practice code missing from the January 2021 list is
+    kept as ``unlisted`` for the command to check against its warehouse."""
+    known = {practice.practice_code for practice in practices()}
+    members: dict[str, set[str]] = {}
+    windows: dict[str, dict[str, list[tuple[dt.date | None, dt.date | None]]]] = {}
+    unlisted: dict[str, dict[str, int]] = {}
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as error:
         raise ReferenceDataError(f"cannot open membership file: {error.strerror}", file=path) from error
     with handle:
-        reader = csv.DictReader(handle)
-        missing = {"site", "practice_code"} - set(reader.fieldnames or [])
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ReferenceDataError("the file is empty (expected a header row)", file=path, row=1)
+        position: dict[str, int] = {}
+        for index, name in enumerate(header):
+            key = re.sub(r"[\s-]+", "_", name.strip().lower())
+            key = _MEMBERSHIP_ALIASES.get(key, key)
+            if key in _MEMBERSHIP_COLUMNS and key not in position:
+                position[key] = index
+        missing = {"site", "practice_code"} - set(position)
         if missing:
-            raise ReferenceDataError(f"missing column(s) {', '.join(sorted(missing))}", file=path, row=1)
+            found = ", ".join(repr(name) for name in header) or "none"
+            raise ReferenceDataError(
+                f"missing column(s) {', '.join(sorted(missing))}; columns found: {found} "
+                "(expected site, practice_code and optionally start_date, end_date)",
+                file=path,
+                row=1,
+            )
+
+        def cell(row: list[str], key: str) -> str:
+            index = position.get(key)
+            return row[index] if index is not None and index < len(row) else ""
+
         for row_number, row in enumerate(reader, start=2):
+            if not any(value.strip() for value in row):
+                continue  # a blank line
             try:
-                site = find_site(row["site"] or "")
+                site = find_site(cell(row, "site"))
             except ReferenceDataError as error:
                 raise ReferenceDataError(error.reason, file=path, row=row_number, field="site") from error
-            code = (row["practice_code"] or "").strip().upper()
-            if code not in known:
+            code = cell(row, "practice_code").strip().upper()
+            if not _PRACTICE_PATTERN.match(code):
                 raise ReferenceDataError(
-                    f"{code!r} is not a GP practice in the reference list",
+                    "not a GP practice ODS code (a letter and five digits)",
                     file=path,
                     row=row_number,
                     field="practice_code",
                 )
-            members.setdefault(site.id, []).append(code)
-    return {
-        site_id: SiteMembership(site_id=site_id, practice_codes=tuple(sorted(set(codes))), source="user file")
-        for site_id, codes in members.items()
-    }
+            first = _membership_date(cell(row, "start_date"), file=path, row=row_number, field="start_date")
+            last = _membership_date(cell(row, "end_date"), file=path, row=row_number, field="end_date")
+            if first is not None and last is not None and last < first:
+                raise ReferenceDataError(
+                    "end_date is before start_date", file=path, row=row_number, field="end_date"
+                )
+            members.setdefault(site.id, set()).add(code)
+            windows.setdefault(site.id, {}).setdefault(code, []).append((first, last))
+            if code not in known:
+                unlisted.setdefault(site.id, {}).setdefault(code, row_number)
+    memberships = {}
+    for site_id, codes in members.items():
+        # A practice with any undated row is a member throughout; otherwise only within its spans.
+        dated = {
+            code: tuple(sorted(spans, key=lambda span: span[0] or dt.date.min))
+            for code, spans in windows[site_id].items()
+            if all(span != (None, None) for span in spans)
+        }
+        memberships[site_id] = SiteMembership(
+            site_id=site_id,
+            practice_codes=tuple(sorted(codes)),
+            source="user file",
+            windows=dated,
+            unlisted=unlisted.get(site_id, {}),
+            file=str(path),
+        )
+    return memberships
+
+
+def check_unlisted(memberships: Mapping[str, SiteMembership], present: Collection[str]) -> list[str]:
+    """Warnings for practices of a user's membership that are not in the January 2021 list but are
+    in the data (``present``): they are counted. One that is in neither raises
+    ``ReferenceDataError`` naming the file and row: it is most likely mistyped."""
+    held = set(present)
+    warnings = []
+    for site_id, membership in sorted(memberships.items()):
+        for code, row in sorted(membership.unlisted.items(), key=lambda item: item[1]):
+            if code not in held:
+                raise ReferenceDataError(
+                    f"{code!r} is neither in the January 2021 GP practice list nor in this warehouse",
+                    file=membership.file,
+                    row=row,
+                    field="practice_code",
+                )
+            warnings.append(
+                f"practice {code} ({site_id}, row {row}) is not in the January 2021 practice list "
+                "(closed or merged before then); the warehouse holds it, so it is counted"
+            )
+    return warnings
+
+
+def member_in_month(windows: Iterable[tuple[dt.date | None, dt.date | None]], month: dt.date) -> bool:
+    """Whether a practice with these membership spans is a member in the month starting ``month``:
+    a month counts when the practice is a member on its first day or joins during it."""
+    following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return any(
+        (first is None or first < following) and (last is None or last >= month) for first, last in windows
+    )
 
 
 def site_memberships(user_file: Path | None = None) -> dict[str, SiteMembership]:
     """Practices served by each site: the built-in approximation, with a user's CSV taking precedence.
 
-    The CSV has columns ``site`` (id, name or short name) and ``practice_code``; sites it lists replace
-    the built-in membership, sites it does not list keep theirs.
+    The CSV has columns ``site`` (id, name or short name) and ``practice_code``, and optionally
+    ``start_date`` and ``end_date`` (see ``_user_membership``); sites it lists replace the built-in
+    membership, sites it does not list keep theirs.
     """
     by_ccg: dict[str, list[Practice]] = {}
     for practice in practices():

@@ -150,12 +150,26 @@ class ProgrammeConstants(Record):
     funding_condition_2017: dict[str, float]
 
 
+MembershipWindow = tuple[dt.date | None, dt.date | None]
+"""A practice's first and last day in a site (either open-ended as None)."""
+
+
 class SiteMembership(Record):
-    """The practices a site serves, whether built in (approximate) or from a user's CSV."""
+    """The practices a site serves, whether built in (approximate) or from a user's CSV.
+
+    ``windows``: for a practice that joined or left on a date, the spans it was a member (its
+    events count for the site only within them); a practice not in ``windows`` is a member
+    throughout. ``unlisted``: practice codes not in the January 2021 practice list (closed or
+    merged before then), with the CSV row each came from; a command accepts them only where its
+    warehouse holds them (``caremodels.reference.check_unlisted``).
+    """
 
     site_id: str
     practice_codes: tuple[str, ...]
     source: Literal["built-in approximation", "user file"]
+    windows: dict[str, tuple[MembershipWindow, ...]] = Field(default_factory=dict)
+    unlisted: dict[str, int] = Field(default_factory=dict)
+    file: str | None = None
 
 
 NeedComponent = Literal[

@@ -41,6 +41,9 @@ META_TABLES: dict[str, list[tuple[str, str]]] = {
         ("source_format", "VARCHAR"),
         ("rows_unmapped", "BIGINT"),
         ("mapping", "VARCHAR"),
+        # Whether the file came from caremodels' synthetic generator (its manifest.json lists it):
+        # reports and pages say so whenever the warehouse holds any such batch.
+        ("synthetic", "BOOLEAN"),
     ],
     "quarantine": [
         ("batch_id", "VARCHAR"),
@@ -66,7 +69,7 @@ META_TABLES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 # Columns added after the first release, with the value older batches get.
-_ADDED_COLUMNS = {"source_format": "''", "rows_unmapped": "0", "mapping": "''"}
+_ADDED_COLUMNS = {"source_format": "''", "rows_unmapped": "0", "mapping": "''", "synthetic": "false"}
 
 
 def owner_only_files() -> None:
@@ -156,6 +159,12 @@ class Warehouse:
                 f" {recorded}; this key's is {fingerprint}): the same people would get other pseudonyms"
                 " and never link. Load with the warehouse's key (and --project), or into a new warehouse"
             )
+
+    def synthetic_sources(self) -> list[str]:
+        """The sources (file names) of loaded batches that came from caremodels' synthetic
+        generator; empty when the warehouse holds none."""
+        rows = self.query("SELECT DISTINCT source FROM ingest_batches WHERE synthetic ORDER BY source")
+        return [str(row[0]) for row in rows]
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, parameters or []).fetchall()
