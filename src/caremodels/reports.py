@@ -33,7 +33,12 @@ from caremodels.evaluation import (
     monthly_rates,
 )
 from caremodels.evaluation.claims import BeforeAfterVersusMatched
+from caremodels.evaluation.did import DidDiagnostics
+from caremodels.evaluation.matched import BalanceRow, MatchedDiagnostics
+from caremodels.evaluation.monitoring import BaselineDiagnostics
+from caremodels.evaluation.result import diagnostics_of
 from caremodels.evaluation.run import target_for
+from caremodels.evaluation.synthetic import SyntheticDiagnostics
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
 from caremodels.reference import VanguardSite, find_site
@@ -87,7 +92,7 @@ class IndicatorSection:
     unit: str
     rows: list[MethodRow] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
-    balance: list[dict[str, Any]] = field(default_factory=list)
+    balance: list[BalanceRow] = field(default_factory=list)
     claim: BeforeAfterVersusMatched | None = None
     pool: str = ""
     excluded: list[str] = field(default_factory=list)
@@ -236,7 +241,7 @@ def _indicator_section(
         result, error = _run(lambda method=method: run(method))
         own = own_periods = ""
         if result is not None and method == "baseline":
-            own = f"{result.diagnostics['growth'] * 100:+.1f}%"
+            own = f"{diagnostics_of(result, BaselineDiagnostics).growth * 100:+.1f}%"
             own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
         elif result is not None:
             before, after = _parse_period(result.periods["before"]), _parse_period(result.periods["after"])
@@ -257,7 +262,7 @@ def _indicator_section(
         if claim is not None:
             own = f"{claim.before_after.result.estimate.percent_change:+.1f}%"
             own_periods = f"{claim.before_after.baseline.financial_year} to {claim.before_after.comparison.financial_year}"
-            section.balance = claim.matched.diagnostics["balance"]
+            section.balance = diagnostics_of(claim.matched, MatchedDiagnostics).balance
         section.rows.append(
             MethodRow(
                 "matched", METHOD_NAMES["matched"], claim.matched if claim else None, own, own_periods, error
@@ -313,14 +318,14 @@ def _charts(
         )
     for row in controlled:
         if row.method == "did" and row.result is not None:
-            study = row.result.diagnostics["event_study"]
+            study = diagnostics_of(row.result, DidDiagnostics).event_study
             charts["event_study"] = interval_chart(
                 [
                     (
-                        f"Year {item['event_year']:+d}" + (" (reference)" if item["reference"] else ""),
-                        item["rate_ratio"],
-                        item["ci_low"],
-                        item["ci_high"],
+                        f"Year {item.event_year:+d}" + (" (reference)" if item.reference else ""),
+                        item.rate_ratio,
+                        item.ci_low,
+                        item.ci_high,
                     )
                     for item in study
                 ],
@@ -331,16 +336,16 @@ def _charts(
                 chart_id=f"{slug}-event",
             )
         if row.method == "synthetic" and row.result is not None:
-            points = row.result.diagnostics["series"]
+            points = diagnostics_of(row.result, SyntheticDiagnostics).series
             charts["synthetic"] = line_chart(
                 [
                     Series(
                         target.area,
-                        [(dt.date.fromisoformat(p["quarter_start"]), p["observed_rate"]) for p in points],
+                        [(dt.date.fromisoformat(p.quarter_start), p.observed_rate) for p in points],
                     ),
                     Series(
                         "Synthetic control",
-                        [(dt.date.fromisoformat(p["quarter_start"]), p["synthetic_rate"]) for p in points],
+                        [(dt.date.fromisoformat(p.quarter_start), p.synthetic_rate) for p in points],
                     ),
                 ],
                 title=f"{section.title}: {target.area} and its synthetic control, by quarter",
