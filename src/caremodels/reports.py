@@ -218,6 +218,8 @@ def _indicator_section(
     counts: pd.DataFrame,
     target: EvaluationTarget,
     pool: PoolRule,
+    membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> IndicatorSection:
     definition = find_indicator(indicator)
     section = IndicatorSection(
@@ -235,7 +237,16 @@ def _indicator_section(
 
     def run(method: str) -> EvaluationResult:
         # The one call the command line makes (caremodels evaluate), with the same counts and pool.
-        return evaluate(warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool)
+        return evaluate(
+            warehouse,
+            indicator=indicator,
+            method=method,
+            site=site.id,
+            counts=counts,
+            pool=pool,
+            membership_file=membership_file,
+            exclude_practices=exclude_practices,
+        )
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
         result, error = _run(lambda method=method: run(method))
@@ -253,7 +264,13 @@ def _indicator_section(
         claim, error = None, None
         try:
             claim = before_after_versus_matched(
-                warehouse, site.id, indicator=indicator, pool=pool, counts=counts
+                warehouse,
+                site.id,
+                indicator=indicator,
+                pool=pool,
+                counts=counts,
+                membership_file=membership_file,
+                exclude_practices=exclude_practices,
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)
@@ -363,6 +380,8 @@ def site_report_html(
     indicators: Sequence[str] | None = None,
     *,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> str:
     """The report for one site as an HTML string. By default a care home (EHCH) site reports its
     residents' indicators (``CARE_HOME_INDICATORS``), other sites emergency admissions."""
@@ -371,8 +390,18 @@ def site_report_html(
     sections = []
     for indicator in indicators or default:
         counts = indicator_counts(warehouse, indicator)
-        target = target_for(counts, site=site.id, pool=pool)
-        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool))
+        target = target_for(
+            counts,
+            site=site.id,
+            pool=pool,
+            membership_file=membership_file,
+            exclude_practices=exclude_practices,
+        )
+        sections.append(
+            _indicator_section(
+                warehouse, site, indicator, counts, target, pool, membership_file, exclude_practices
+            )
+        )
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
@@ -394,10 +423,19 @@ def write_site_report(
     *,
     indicators: Sequence[str] | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> Path:
     """Write the site's report to ``out_file`` and return its path."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
-        html = site_report_html(warehouse, site_name, indicators, pool=pool)
+        html = site_report_html(
+            warehouse,
+            site_name,
+            indicators,
+            pool=pool,
+            membership_file=membership_file,
+            exclude_practices=exclude_practices,
+        )
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
     return out_file

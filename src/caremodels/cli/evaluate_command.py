@@ -12,11 +12,13 @@ import click
 from caremodels.cli.common import (
     CONTEXT_SETTINGS,
     WAREHOUSE_OPTION,
+    SiteMembership,
     cli,
     financial_year,
     month,
     print_json,
     reporter_of,
+    site_membership_options,
 )
 from caremodels.errors import DataError
 from caremodels.evaluation.methods import REGISTRY
@@ -93,6 +95,7 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
     show_default=True,
     help=_POOL_HELP,
 )
+@site_membership_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def evaluate(
@@ -111,6 +114,7 @@ def evaluate(
     exclude_sites: tuple[str, ...],
     pool: str,
     as_json: bool,
+    membership: SiteMembership,
 ) -> None:
     """Evaluate a site or care model type on an indicator with one method. Matched controls take any
     catalogue indicator of people's events (for example ambulance_conveyances)."""
@@ -140,6 +144,8 @@ def evaluate(
                             baseline_year=financial_year(baseline_year),
                             comparison_year=comparison_year,
                             comparison_months=comparison_months,
+                            membership_file=membership.file,
+                            exclude_practices=membership.exclude_practices,
                         )
                     ]
             except ValueError as error:
@@ -162,6 +168,8 @@ def evaluate(
                         exclude_sites=exclude_sites,
                         pool=pool,  # type: ignore[arg-type]
                         counts=counts,
+                        membership_file=membership.file,
+                        exclude_practices=membership.exclude_practices,
                     )
                 ]
     if as_json:
@@ -283,6 +291,7 @@ def _diagnostic_lines(result: EvaluationResult) -> list[str]:
     show_default=True,
     help=_POOL_HELP,
 )
+@site_membership_options
 @click.pass_context
 def report(
     context: click.Context,
@@ -291,6 +300,7 @@ def report(
     out_file: Path,
     indicator_ids: tuple[str, ...],
     pool: str,
+    membership: SiteMembership,
 ) -> None:
     """Write a printable evaluation report for a site (HTML): its own before-and-after figure beside
     each controlled estimate, the methods in plain English, diagnostics and charts."""
@@ -302,5 +312,7 @@ def report(
         out_file,
         indicators=list(indicator_ids) or None,
         pool=pool,  # type: ignore[arg-type]
+        membership_file=membership.file,
+        exclude_practices=membership.exclude_practices,
     )
     reporter_of(context).out.print(f"report written to {written}")

@@ -419,18 +419,24 @@ def funding_conditions(
     comparison_year: int | None = None,
     comparison_months: tuple[dt.date, dt.date] | None = None,
     membership_file: Path | None = None,
+    exclude_practices: Collection[str] = (),
 ) -> list[GrowthComparison]:
     """The 2017 funding condition for every site of a care model type that had one (PACS, MCP)
     with practices in the data: each site's growth against the practices in no site of its type."""
     thresholds = programme_constants().funding_condition_2017
     present = set(counts["practice_code"])
+    absent = sorted(set(exclude_practices) - present)
+    if absent:
+        raise CaremodelsError(f"cannot leave out practice {absent[0]}: it has no data here")
     results = []
     for site in vanguard_sites():
         if site.care_model not in thresholds:
             continue
         try:
             # The site's practices, and the rest: practices in no site of its type, by CCG.
-            target = resolve_target(present, site=site.id, membership_file=membership_file)
+            target = resolve_target(
+                present, site=site.id, membership_file=membership_file, exclude_practices=exclude_practices
+            )
         except CaremodelsError:
             continue  # no practices of this site in the data
         results.append(

@@ -51,6 +51,7 @@ def target_for(
     exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    exclude_practices: Sequence[str] = (),
 ) -> EvaluationTarget:
     return resolve_target(
         set(counts["practice_code"]),
@@ -60,6 +61,7 @@ def target_for(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         pool=pool,
+        exclude_practices=exclude_practices,
     )
 
 
@@ -80,9 +82,11 @@ def evaluate(
     pool: PoolRule = DEFAULT_POOL,
     counts: pd.DataFrame | None = None,
     membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> EvaluationResult:
     """Run one method for a site or care model type; ``counts`` (from ``indicator_counts``) saves
-    recomputing the indicator. The result carries the comparison pool it used."""
+    recomputing the indicator. The result carries the comparison pool it used; practices in
+    ``exclude_practices`` are left out of the evaluation (``resolve_target``)."""
     chosen = find_method(method)
     definition = find_indicator(indicator)
     if counts is None:
@@ -95,6 +99,7 @@ def evaluate(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         pool=pool,
+        exclude_practices=exclude_practices,
     )
     inputs = MethodInputs(
         counts=counts,
