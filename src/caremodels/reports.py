@@ -41,6 +41,7 @@ from caremodels.evaluation.run import target_for
 from caremodels.evaluation.synthetic import SyntheticDiagnostics
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
+from caremodels.indicators.output import format_figure
 from caremodels.reference import VanguardSite, find_site
 from caremodels.warehouse.store import Warehouse
 
@@ -405,6 +406,8 @@ def site_report_html(
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
+    # The site's rates as every output publishes them, with the same digits (format_figure).
+    environment.filters["figure"] = format_figure
     return environment.get_template("report.html").render(
         site=site,
         start=target.start,

@@ -121,6 +121,7 @@ def evaluate(
     from caremodels.evaluation import evaluate as run_evaluation
     from caremodels.evaluation import funding_conditions as run_funding_conditions
     from caremodels.evaluation import indicator_counts
+    from caremodels.indicators import find_indicator, practice_month_band_counts
     from caremodels.warehouse import Warehouse
 
     chosen = sum(1 for given in (site is not None, care_model is not None, funding_conditions) if given)
@@ -146,6 +147,7 @@ def evaluate(
                             comparison_months=comparison_months,
                             membership_file=membership.file,
                             exclude_practices=membership.exclude_practices,
+                            bands=practice_month_band_counts(store, find_indicator(indicator_id)),
                         )
                     ]
             except ValueError as error:

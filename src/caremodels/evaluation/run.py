@@ -24,7 +24,7 @@ from caremodels.evaluation.matched import Design
 from caremodels.evaluation.methods import METHODS, Method, MethodInputs, find_method
 from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule, resolve_target
-from caremodels.indicators import find_indicator, practice_month_counts
+from caremodels.indicators import find_indicator, practice_month_band_counts, practice_month_counts
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["METHODS", "Method", "evaluate", "indicator_counts", "target_for"]
@@ -83,6 +83,7 @@ def evaluate(
     counts: pd.DataFrame | None = None,
     membership_file: Path | None = None,
     exclude_practices: Sequence[str] = (),
+    bands: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Run one method for a site or care model type; ``counts`` (from ``indicator_counts``) saves
     recomputing the indicator. The result carries the comparison pool it used; practices in
@@ -101,6 +102,9 @@ def evaluate(
         pool=pool,
         exclude_practices=exclude_practices,
     )
+    if chosen.id == "baseline" and bands is None:
+        # Programme monitoring grows a standardised indicator's DSR: it needs the banded counts.
+        bands = practice_month_band_counts(warehouse, definition)
     inputs = MethodInputs(
         counts=counts,
         target=target,
@@ -111,6 +115,7 @@ def evaluate(
         comparison_months=comparison_months,
         end=end,
         design=design,
+        bands=bands,
     )
     try:
         result = chosen.run(inputs)
