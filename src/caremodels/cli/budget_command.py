@@ -401,6 +401,9 @@ def budget_system(
             "no data" if standard.latest is None else f"{standard.latest:.1%}",
             standard.variation_icon or "",
             standard.assurance_icon or "",
-            standard.source or standard.caveats[0],
+            standard.source or standard.caveats[-1],
         )
     out.print(standards_table)
+    for standard in standards:
+        if not standard.computable_from_warehouse:
+            out.print(f"{standard.name}: {standard.caveats[0]}")
