@@ -28,6 +28,9 @@ from caremodels.evaluation import (
     evaluate,
     indicator_counts,
 )
+from caremodels.evaluation.matched import MatchedDiagnostics
+from caremodels.evaluation.monitoring import BaselineDiagnostics
+from caremodels.evaluation.result import diagnostics_of
 from caremodels.indicators.output import compute_to_file
 from caremodels.ingest import Pseudonymiser, load_file, load_key
 from caremodels.programme import practices_of_care_model
@@ -140,11 +143,11 @@ def run_demo(
         f"Indicator: {rows:,} practice-months written to {results_dir / 'emergency_admissions_practice_month.csv'}",
     ]
     for result in comparisons:
-        diagnostics = result.diagnostics
+        diagnostics = diagnostics_of(result, BaselineDiagnostics)
         lines.append(
-            f"{result.target['area']}: emergency admissions {diagnostics['growth']:+.1%} from "
+            f"{result.target['area']}: emergency admissions {diagnostics.growth:+.1%} from "
             f"{result.periods['baseline']} to {result.periods['comparison']}, rest of England "
-            f"{diagnostics['rest_growth']:+.1%} (ratio {result.estimate.rate_ratio:.3f}, "
+            f"{diagnostics.rest_growth:+.1%} (ratio {result.estimate.rate_ratio:.3f}, "
             f"{_interval(result.estimate, ratio=True)})"
             + (
                 f"; against {result.comparison_pool.comparison_practices} comparison practices "
@@ -206,7 +209,7 @@ def _care_home_lines(
         f"{care_home.site}, emergency admissions of care home residents ({CARE_HOME_INDICATOR}, per resident-year):",
         f"  site's own before-and-after ({own.baseline.financial_year} to {own.comparison.financial_year}): "
         f"{own.result.estimate.percent_change:+.1f}% ({_interval(own.result.estimate)})",
-        f"  matched controls ({matched.diagnostics['matched_treated']} new residents from "
+        f"  matched controls ({diagnostics_of(matched, MatchedDiagnostics).matched_treated} new residents from "
         f"{own.comparison.financial_year} matched): {matched.estimate.percent_change:+.1f}% "
         f"({_interval(matched.estimate)})",
     ]

@@ -34,6 +34,10 @@ from caremodels.evaluation import (
     monthly_rates,
 )
 from caremodels.evaluation.claims import BeforeAfterVersusMatched
+from caremodels.evaluation.did import DidDiagnostics
+from caremodels.evaluation.matched import BalanceRow, MatchedDiagnostics
+from caremodels.evaluation.monitoring import BaselineDiagnostics
+from caremodels.evaluation.result import diagnostics_of
 from caremodels.evaluation.run import target_for
 from caremodels.evaluation.summary import (
     CONTROLLED_METHODS,
@@ -42,8 +46,10 @@ from caremodels.evaluation.summary import (
     count_text,
     interval_text,
 )
+from caremodels.evaluation.synthetic import SyntheticDiagnostics
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
+from caremodels.indicators.output import format_figure
 from caremodels.reference import VanguardSite, area_names, find_site
 from caremodels.warehouse.store import Warehouse
 
@@ -240,7 +246,7 @@ class IndicatorSection:
     unit: str
     rows: list[MethodRow] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
-    balance: list[dict[str, Any]] = field(default_factory=list)
+    balance: list[BalanceRow] = field(default_factory=list)
     claim: BeforeAfterVersusMatched | None = None
     pool: str = ""
     excluded: list[str] = field(default_factory=list)
@@ -417,6 +423,7 @@ def _indicator_section(
     target: EvaluationTarget,
     pool: PoolRule,
     membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> IndicatorSection:
     definition = find_indicator(indicator)
     section = IndicatorSection(
@@ -445,6 +452,7 @@ def _indicator_section(
             counts=counts,
             pool=pool,
             membership_file=membership_file,
+            exclude_practices=exclude_practices,
         )
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
@@ -453,7 +461,7 @@ def _indicator_section(
             error = error.removeprefix(f"{method}: ")  # the row already names the method
         own = own_periods = ""
         if result is not None and method == "baseline":
-            own = f"{result.diagnostics['growth'] * 100:+.1f}%".replace("-", "\u2212")
+            own = f"{diagnostics_of(result, BaselineDiagnostics).growth * 100:+.1f}%".replace("-", "\u2212")
             own_periods = f"{result.periods['baseline']} to {result.periods['comparison']}"
         elif result is not None:
             before, after = _parse_period(result.periods["before"]), _parse_period(result.periods["after"])
@@ -471,6 +479,7 @@ def _indicator_section(
                 pool=pool,
                 counts=counts,
                 membership_file=membership_file,
+                exclude_practices=exclude_practices,
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)
@@ -479,7 +488,7 @@ def _indicator_section(
         if claim is not None:
             own = change_text(claim.before_after.result.estimate.rate_ratio)
             own_periods = f"{claim.before_after.baseline.financial_year} to {claim.before_after.comparison.financial_year}"
-            section.balance = claim.matched.diagnostics["balance"]
+            section.balance = diagnostics_of(claim.matched, MatchedDiagnostics).balance
         section.rows.append(
             MethodRow(
                 "matched", METHOD_NAMES["matched"], claim.matched if claim else None, own, own_periods, error
@@ -546,14 +555,14 @@ def _charts(
         )
     for row in controlled:
         if row.method == "did" and row.result is not None:
-            study = row.result.diagnostics["event_study"]
+            study = diagnostics_of(row.result, DidDiagnostics).event_study
             charts["event_study"] = interval_chart(
                 [
                     (
-                        f"Year {item['event_year']:+d}" + (" (reference)" if item["reference"] else ""),
-                        item["rate_ratio"],
-                        item["ci_low"],
-                        item["ci_high"],
+                        f"Year {item.event_year:+d}" + (" (reference)" if item.reference else ""),
+                        item.rate_ratio,
+                        item.ci_low,
+                        item.ci_high,
                     )
                     for item in study
                 ],
@@ -564,16 +573,16 @@ def _charts(
                 chart_id=f"{slug}-event",
             )
         if row.method == "synthetic" and row.result is not None:
-            points = row.result.diagnostics["series"]
+            points = diagnostics_of(row.result, SyntheticDiagnostics).series
             charts["synthetic"] = line_chart(
                 [
                     Series(
                         target.area,
-                        [(dt.date.fromisoformat(p["quarter_start"]), p["observed_rate"]) for p in points],
+                        [(dt.date.fromisoformat(p.quarter_start), p.observed_rate) for p in points],
                     ),
                     Series(
                         "Synthetic control",
-                        [(dt.date.fromisoformat(p["quarter_start"]), p["synthetic_rate"]) for p in points],
+                        [(dt.date.fromisoformat(p.quarter_start), p.synthetic_rate) for p in points],
                     ),
                 ],
                 title=f"{section.title}: {target.area} and its synthetic control, by quarter",
@@ -592,6 +601,7 @@ def site_report_html(
     *,
     pool: PoolRule = DEFAULT_POOL,
     membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> str:
     """The report for one site as an HTML string. By default a care home (EHCH) site reports its
     residents' indicators (``CARE_HOME_INDICATORS``), other sites emergency admissions."""
@@ -600,12 +610,24 @@ def site_report_html(
     sections = []
     for indicator in indicators or default:
         counts = indicator_counts(warehouse, indicator)
-        target = target_for(counts, site=site.id, pool=pool, membership_file=membership_file)
-        sections.append(_indicator_section(warehouse, site, indicator, counts, target, pool, membership_file))
+        target = target_for(
+            counts,
+            site=site.id,
+            pool=pool,
+            membership_file=membership_file,
+            exclude_practices=exclude_practices,
+        )
+        sections.append(
+            _indicator_section(
+                warehouse, site, indicator, counts, target, pool, membership_file, exclude_practices
+            )
+        )
     environment = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "dashboard" / "templates")), autoescape=True
     )
     environment.filters["plural"] = count_text
+    # The site's rates as every output publishes them, with the same digits (format_figure).
+    environment.filters["figure"] = format_figure
     template = environment.get_template("report.html")
     context = {
         "site": site,
@@ -632,10 +654,18 @@ def write_site_report(
     indicators: Sequence[str] | None = None,
     pool: PoolRule = DEFAULT_POOL,
     membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> Path:
     """Write the site's report to ``out_file`` and return its path."""
     with Warehouse(warehouse_path, read_only=True) as warehouse:
-        html = site_report_html(warehouse, site_name, indicators, pool=pool, membership_file=membership_file)
+        html = site_report_html(
+            warehouse,
+            site_name,
+            indicators,
+            pool=pool,
+            membership_file=membership_file,
+            exclude_practices=exclude_practices,
+        )
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(html, encoding="utf-8")
     return out_file

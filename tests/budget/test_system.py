@@ -11,6 +11,7 @@ import pytest
 
 from caremodels.budget import load_tariff
 from caremodels.budget.system import (
+    WAREHOUSE_CANNOT,
     load_standard_counts,
     load_system,
     operational_standards_of,
@@ -24,6 +25,7 @@ from caremodels.indicators.disclosure import round_count
 from caremodels.ingest import Pseudonymiser
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
+from caremodels.warehouse.schema import LOADABLE_TABLES
 from tests.conftest import load_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +107,7 @@ def test_standards_from_the_warehouse_and_published_counts(ae_warehouse: Path, t
     rtt = results["rtt_18_weeks"]
     assert [m.performance for m in rtt.months] == pytest.approx([(990 + i * 5) / 1100 for i in range(6)])
     assert rtt.threshold == 0.92 and rtt.assurance_icon is not None
-    assert results["cancer_62_days"].latest is None and "no data" in results["cancer_62_days"].caveats[0]
+    assert results["cancer_62_days"].latest is None and "no data" in results["cancer_62_days"].caveats[-1]
     codes = set(practices_of_system(system))
     with Warehouse(ae_warehouse, read_only=True) as warehouse:
         four_hour = _months(
@@ -159,3 +161,33 @@ def test_system_command_json(ae_warehouse: Path, capsys: pytest.CaptureFixture[s
     document = json.loads(capsys.readouterr().out)
     assert document["system"]["name"] == "Blackpool and Fylde Coast"
     assert len(document["control_total"]["months"]) == 12 and len(document["standards"]) == 4
+
+
+def test_diagnostics_waits_cannot_come_from_the_warehouse(ae_warehouse: Path, tmp_path: Path) -> None:
+    """The warehouse has no imaging (diagnostic test) waits, so the 6-week standard says it cannot be
+    computed from the warehouse, with or without published counts; given DM01-style counts for a
+    member organisation, those are used."""
+    # The claim holds for the warehouse as it is: no loadable table records diagnostic tests.
+    for name, table in LOADABLE_TABLES.items():
+        words = " ".join([name, table.description, *(column.name for column in table.columns)]).lower()
+        assert "imaging" not in words and "diagnostic test" not in words, name
+    system = load_system(EXAMPLES / "system.yaml")
+    without = {r.code: r for r in operational_standards_of(system, ae_warehouse)}
+    diagnostics = without["diagnostics_6_weeks"]
+    assert not diagnostics.computable_from_warehouse and diagnostics.latest is None
+    assert diagnostics.caveats[0].startswith("cannot be computed from the warehouse: ")
+    assert "imaging" in diagnostics.caveats[0] and "--standards-csv" in diagnostics.caveats[-1]
+    assert without["ae_4_hour"].computable_from_warehouse
+    assert {code for code, r in without.items() if not r.computable_from_warehouse} == set(WAREHOUSE_CANNOT)
+    counts_file = tmp_path / "dm01.csv"
+    counts_file.write_text(
+        "standard,month,organisation_code,numerator,denominator\n"
+        + "".join(f"diagnostics_6_weeks,2017-{month:02d},RXL,{980 + month},1000\n" for month in range(4, 10)),
+        encoding="utf-8",
+    )
+    given = {
+        r.code: r for r in operational_standards_of(system, ae_warehouse, load_standard_counts(counts_file))
+    }["diagnostics_6_weeks"]
+    assert given.latest == pytest.approx(989 / 1000)
+    assert given.source == "published counts loaded by the user (member organisations)"
+    assert not given.computable_from_warehouse and "imaging" in given.caveats[0]

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from caremodels.dashboard import create_app
 from caremodels.dashboard.figures import DashboardFigures
+from caremodels.dashboard.programme_sections import ProgrammeInputs, SurveyFiles
 from caremodels.ingest import Pseudonymiser, load_file
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
@@ -52,9 +53,24 @@ def dashboard_warehouse(
     return path
 
 
+ROOT = Path(__file__).resolve().parents[2]
+SURVEY_DATA = ROOT / "tests" / "surveys" / "data"
+PROGRAMME = ProgrammeInputs(
+    budget_envelope=ROOT / "docs" / "examples" / "budget" / "national_envelope.yaml",
+    surveys={
+        "fylde-coast": SurveyFiles(
+            questionnaire=SURVEY_DATA / "sunderland_questionnaire.json",
+            responses=SURVEY_DATA / "sunderland_responses.ndjson",
+        )
+    },
+)
+"""The user's files behind the site pages' budget and staff survey sections: the documented example
+envelope, and the Sunderland-style survey shown on Fylde Coast's page."""
+
+
 @pytest.fixture(scope="session")
 def dashboard_app(dashboard_warehouse: Path) -> FastAPI:
-    return create_app(dashboard_warehouse, cache=False)
+    return create_app(dashboard_warehouse, cache=False, programme=PROGRAMME)
 
 
 @pytest.fixture(scope="session")

@@ -186,3 +186,35 @@ def test_keyboard_skip_link_and_focus_order(browser: Browser, live_server: str) 
     page.keyboard.press("Enter")
     expect(page.locator("#age-sex-table")).to_be_visible()
     context.close()
+
+
+def _section_shot(page: Page, first: str, following: str, path: Path) -> None:
+    """A screenshot of one section of a page: from its heading to the next section's heading."""
+    top = page.locator(first).bounding_box()
+    bottom = page.locator(following).bounding_box()
+    assert top is not None and bottom is not None
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={"x": 0, "y": top["y"] - 16, "width": DESKTOP["width"], "height": bottom["y"] - top["y"]},
+    )
+
+
+def test_money_and_spread_sections(browser: Browser, live_server: str, screenshots: Path) -> None:
+    """The site page's budget and staff survey sections and the overview's coverage lenses render with
+    their figures, pass axe and are screenshotted (docs/images/ holds copies)."""
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    page = context.new_page()
+    console = ConsoleErrors(page)
+    page.goto(live_server + "/sites/fylde-coast", wait_until="networkidle")
+    expect(page.locator("#budget-total")).to_have_text(re.compile(r"^£[\d,]+$"))
+    expect(page.locator("#surveys-table tbody tr").first).to_be_visible()
+    _section_shot(page, "h2#budget", "h2#surveys", screenshots / "section-budget.png")
+    _section_shot(page, "h2#surveys", "h2#downloads", screenshots / "section-surveys.png")
+    assert serious_violations(page) == []
+    page.goto(live_server + "/", wait_until="networkidle")
+    expect(page.locator("#coverage-lenses-table tr[data-lens='vanguards']")).to_be_visible()
+    _section_shot(page, "h3#coverage-lenses", "h2#growth", screenshots / "section-coverage-lenses.png")
+    assert serious_violations(page) == []
+    assert console.errors == [], console.errors
+    context.close()

@@ -62,7 +62,9 @@ def test_incomplete_baseline_year_is_refused() -> None:
     counts = _counts("A00001", 100, 100, 1000)
     counts = counts[counts["month"] != dt.date(2014, 4, 1)]
     with pytest.raises(ValueError, match="baseline year 2014/15"):
-        growth_against_rest(counts, {"A00001"}, indicator="x", area="x", rest_practices={"A00001"})
+        growth_against_rest(
+            counts, {"A00001"}, indicator="emergency_admissions", area="x", rest_practices={"A00001"}
+        )
 
 
 def _monthly(practice: str, events_by_month: dict[dt.date, int], list_size: int) -> pd.DataFrame:
@@ -92,7 +94,7 @@ def test_a_run_of_months_is_compared_with_the_same_months_of_the_baseline_year()
     comparison = growth_against_rest(
         counts,
         {"A00001"},
-        indicator="x",
+        indicator="emergency_admissions",
         area="A",
         rest_practices={"B00001"},
         comparison_months=(dt.date(2016, 4, 1), dt.date(2016, 12, 1)),
@@ -112,7 +114,7 @@ def test_a_short_run_across_two_financial_years_is_refused() -> None:
         growth_against_rest(
             counts,
             {"A00001"},
-            indicator="x",
+            indicator="emergency_admissions",
             area="A",
             rest_practices={"A00001"},
             comparison_months=(dt.date(2016, 1, 1), dt.date(2016, 6, 1)),
@@ -121,7 +123,7 @@ def test_a_short_run_across_two_financial_years_is_refused() -> None:
         growth_against_rest(
             counts,
             {"A00001"},
-            indicator="x",
+            indicator="emergency_admissions",
             area="A",
             rest_practices={"A00001"},
             comparison_months=(dt.date(2015, 1, 1), dt.date(2015, 6, 1)),
@@ -212,7 +214,7 @@ def test_too_few_placebo_areas_give_no_interval_and_say_so() -> None:
     comparison = growth_against_rest(
         counts,
         {"A00001"},
-        indicator="x",
+        indicator="emergency_admissions",
         area="A",
         rest_practices={"B00001", "B00002"},
         placebo_areas={"CCG1": ("B00001",), "CCG2": ("B00002",)},
@@ -254,7 +256,7 @@ def test_calibrated_interval_covers_when_practices_vary_more_than_poisson() -> N
         comparison = growth_against_rest(
             counts,
             {code for code in codes if code.startswith("P00")},
-            indicator="x",
+            indicator="emergency_admissions",
             area="A",
             rest_practices=rest,
             placebo_areas=placebo_areas,

@@ -13,6 +13,7 @@ import pytest
 
 from caremodels.cli import main
 from caremodels.dashboard.evaluations import care_home_comparison, controlled_methods
+from caremodels.errors import CaremodelsError
 from caremodels.evaluation import (
     METHODS,
     REGISTRY,
@@ -22,7 +23,9 @@ from caremodels.evaluation import (
     resolve_target,
 )
 from caremodels.evaluation.claims import resident_rates
-from caremodels.evaluation.matched import build_cohort
+from caremodels.evaluation.matched import MatchedDiagnostics, build_cohort
+from caremodels.evaluation.monitoring import BaselineDiagnostics
+from caremodels.evaluation.result import diagnostics_of
 from caremodels.indicators import find_indicator
 from caremodels.indicators.reference_engine import ReferenceEngine
 from caremodels.ingest import Pseudonymiser
@@ -187,3 +190,16 @@ def test_the_methods_are_one_registry(economy_warehouse: Path, capsys: pytest.Ca
             assert result.comparison_pool is not None
         matched = evaluate(warehouse, indicator="care_home_emergency_admissions", method="matched", site=SITE)
         assert isinstance(matched.diagnostics, REGISTRY["matched"].diagnostics)
+        # The typed model is what callers read: another method's model is refused by name.
+        assert diagnostics_of(matched, MatchedDiagnostics).matched_treated > 0
+        with pytest.raises(CaremodelsError, match="MatchedDiagnostics, not BaselineDiagnostics"):
+            diagnostics_of(matched, BaselineDiagnostics)
+
+
+@pytest.mark.parametrize("module", ["demo.py", "reports.py"])
+def test_the_demo_and_the_report_read_typed_diagnostics(module: str) -> None:
+    """No dictionary access to diagnostics (``diagnostics["growth"]``, ``.get(...)``): the demo and
+    the report read the method's typed model (``diagnostics_of``), which mypy checks."""
+    text = (SOURCE.parent / module).read_text(encoding="utf-8")
+    assert not re.search(r"diagnostics\s*(\[|\.get\(|\.items\(|\.keys\()", text)
+    assert "diagnostics_of(" in text

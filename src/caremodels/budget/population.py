@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from caremodels.errors import DataError
+from caremodels.errors import CaremodelsError, DataError
 from caremodels.periods import financial_year_label, parse_financial_year
 from caremodels.reference import find_site, site_memberships
 from caremodels.reference.list_growth import list_scale_between
@@ -169,14 +169,27 @@ class Membership(BaseModel):
     source: str
 
 
-def membership_of_site(site_name: str, membership_file: Path | None = None) -> Membership:
+def membership_of_site(
+    site_name: str, membership_file: Path | None = None, exclude_practices: Collection[str] = ()
+) -> Membership:
+    """A vanguard site's practices (from ``membership_file`` if it lists the site), less
+    ``exclude_practices``, each of which must be a member."""
     site = find_site(site_name)
     membership = site_memberships(membership_file)[site.id]
+    dropped = sorted(set(exclude_practices))
+    strangers = [code for code in dropped if code not in membership.practice_codes]
+    if strangers:
+        raise CaremodelsError(
+            f"practice {strangers[0]} is not a member of {site.short_name}: it cannot be left out"
+        )
+    source = f"vanguard site ({membership.source})"
+    if dropped:
+        source += f", less {', '.join(dropped)} (left out on request)"
     return Membership(
         name=site.id,
         care_model=site.care_model,
-        practice_codes=membership.practice_codes,
-        source=f"vanguard site ({membership.source})",
+        practice_codes=tuple(code for code in membership.practice_codes if code not in dropped),
+        source=source,
     )
 
 

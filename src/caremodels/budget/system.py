@@ -18,7 +18,10 @@ Standards (``caremodels.reference.operational_standards``):
 - RTT 18 weeks (92%), diagnostics 6 weeks (99%) and cancer 62 days (85%): from published aggregate
   counts a user loads (``load_standard_counts``: CSV ``standard,month,organisation_code,numerator,
   denominator``), summed over the system's member organisations. The warehouse holds no waiting
-  list, imaging-wait or cancer-pathway table, so without that file these standards say so.
+  list, imaging-wait (diagnostic test) or cancer-pathway table (``WAREHOUSE_CANNOT``: its tables
+  record admissions, attendances, referrals and so on, but no diagnostic test with the dates it was
+  requested and done), so each of these results says that the standard cannot be computed from the
+  warehouse, with or without the file.
 Each standard gets an XmR chart with its threshold as the target (improvement upwards).
 
 Boundaries: no SQL here; activity and A&E waits only through ``caremodels.indicators``.
@@ -50,6 +53,7 @@ from caremodels.warehouse import Warehouse
 
 __all__ = [
     "STANDARD_COUNT_COLUMNS",
+    "WAREHOUSE_CANNOT",
     "ControlTotalMonth",
     "ControlTotalResult",
     "StandardCount",
@@ -65,6 +69,15 @@ __all__ = [
 
 STANDARD_COUNT_COLUMNS = ("standard", "month", "organisation_code", "numerator", "denominator")
 _FROM_FILE = ("rtt_18_weeks", "diagnostics_6_weeks", "cancer_62_days")
+WAREHOUSE_CANNOT: dict[str, str] = {
+    "rtt_18_weeks": "the warehouse holds no referral-to-treatment clocks (waiting list pathways with "
+    "their start and stop dates)",
+    "diagnostics_6_weeks": "the warehouse holds no imaging or other diagnostic test waits (no table of "
+    "diagnostic tests with the dates they were requested and done)",
+    "cancer_62_days": "the warehouse holds no cancer pathways (urgent suspected cancer referrals with "
+    "their first treatment dates)",
+}
+"""Why each standard taken from published counts cannot be computed from the warehouse."""
 _AE_INDICATOR = "ae_four_hour_performance"
 
 
@@ -312,9 +325,21 @@ class StandardResult(BaseModel):
     variation_icon: VariationIcon | None
     assurance_icon: AssuranceIcon | None
     caveats: tuple[str, ...]
+    computable_from_warehouse: bool = True
+    """False where the warehouse holds nothing to compute the standard from (``WAREHOUSE_CANNOT``)."""
 
 
 def _standard_result(
+    code: str, name: str, threshold: float, source: str | None, frame: pd.DataFrame
+) -> StandardResult:
+    result = _measured(code, name, threshold, source, frame)
+    if code not in WAREHOUSE_CANNOT:
+        return result
+    note = f"cannot be computed from the warehouse: {WAREHOUSE_CANNOT[code]}"
+    return result.model_copy(update={"computable_from_warehouse": False, "caveats": (note, *result.caveats)})
+
+
+def _measured(
     code: str, name: str, threshold: float, source: str | None, frame: pd.DataFrame
 ) -> StandardResult:
     if frame.empty:
@@ -332,7 +357,8 @@ def _standard_result(
                 + (
                     "the warehouse has no A&E attendances for these practices"
                     if code == "ae_4_hour"
-                    else "load the published counts with --standards-csv"
+                    else "load NHS England's published counts for the member organisations with "
+                    "--standards-csv"
                 ),
             ),
         )

@@ -10,11 +10,12 @@ from rich.table import Table
 
 from caremodels.cli.common import (
     CONTEXT_SETTINGS,
+    SiteMembership,
     cli,
     financial_year,
     print_json,
     reporter_of,
-    site_membership_option,
+    site_membership_options,
 )
 from caremodels.reference.spread import NEED_COMPONENTS, NeedComponent
 
@@ -33,7 +34,6 @@ def _budget_options(command: Any) -> Any:
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             help="CSV of group,practice_code: a budget for each group (instead of --site).",
         ),
-        site_membership_option("site_membership"),
         click.option("--year", "year_text", required=True, help="Financial year, e.g. 2016/17."),
         click.option(
             "--envelope",
@@ -68,13 +68,13 @@ def _budget_options(command: Any) -> Any:
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return site_membership_options(command)
 
 
 def _budgets(
     site: str | None,
     membership_file: Path | None,
-    site_membership: Path | None,
+    site_membership: SiteMembership,
     year_text: str,
     envelope_file: Path,
     care_model: str | None,
@@ -94,6 +94,10 @@ def _budgets(
 
     if (site is None) == (membership_file is None):
         raise click.UsageError("give exactly one of --site or --membership")
+    if membership_file is not None and site_membership.exclude_practices:
+        raise click.UsageError(
+            "--exclude-practice leaves a practice out of a --site; edit the --membership CSV instead"
+        )
     if unregistered_warehouse and unregistered_csv:
         raise click.UsageError("give at most one of --unregistered-warehouse and --unregistered-csv")
     year = financial_year(year_text)
@@ -110,7 +114,7 @@ def _budgets(
         chosen = [component for name in names for component in NEED_COMPONENTS if component == name]
     envelope = load_envelope(envelope_file, year)
     if site is not None:
-        memberships = [membership_of_site(site, site_membership)]
+        memberships = [membership_of_site(site, site_membership.file, site_membership.exclude_practices)]
     elif membership_file is not None:
         memberships = read_memberships(membership_file, care_model)
     else:  # excluded above; kept so the two options cannot drift apart
@@ -174,7 +178,6 @@ def budget_population(
     context: click.Context,
     site: str | None,
     membership_file: Path | None,
-    site_membership: Path | None,
     year_text: str,
     envelope: Path,
     care_model: str | None,
@@ -183,13 +186,14 @@ def budget_population(
     unregistered_csv: Path | None,
     unregistered_area: str | None,
     as_json: bool,
+    membership: SiteMembership,
 ) -> None:
     """A site's (or each group's) need-weighted population budget for a financial year, by component,
     with the waterfall from registered head count."""
     results = _budgets(
         site,
         membership_file,
-        site_membership,
+        membership,
         year_text,
         envelope,
         care_model,
@@ -225,7 +229,6 @@ def budget_activity(
     context: click.Context,
     site: str | None,
     membership_file: Path | None,
-    site_membership: Path | None,
     year_text: str,
     envelope: Path,
     care_model: str | None,
@@ -236,16 +239,24 @@ def budget_activity(
     as_json: bool,
     warehouse_path: Path,
     tariff: Path,
+    membership: SiteMembership,
 ) -> None:
     """Target budget against the tariff-priced cost of the activity in the warehouse, with the gain or
     loss share."""
     from caremodels.budget import activity_comparison, load_tariff
 
+    if membership.exclude_practices:
+        # The activity is counted by the indicator engine over the site's membership: leaving a
+        # practice out of the target alone would compare budgets and costs of different practices.
+        raise click.UsageError(
+            "--exclude-practice is not available for budget activity; give a --membership CSV of the "
+            "practices to compare instead"
+        )
     priced = load_tariff(tariff)
     results = _budgets(
         site,
         membership_file,
-        site_membership,
+        membership,
         year_text,
         envelope,
         care_model,
@@ -262,7 +273,7 @@ def budget_activity(
             level="site" if site is not None else "group",
             code=result.membership,
             groups_file=membership_file,
-            site_membership_file=site_membership,
+            site_membership_file=membership.file,
         )
         for result in results
     ]
@@ -390,6 +401,9 @@ def budget_system(
             "no data" if standard.latest is None else f"{standard.latest:.1%}",
             standard.variation_icon or "",
             standard.assurance_icon or "",
-            standard.source or standard.caveats[0],
+            standard.source or standard.caveats[-1],
         )
     out.print(standards_table)
+    for standard in standards:
+        if not standard.computable_from_warehouse:
+            out.print(f"{standard.name}: {standard.caveats[0]}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,13 @@ from caremodels.periods import parse_financial_year, parse_month
 __all__ = [
     "CONTEXT_SETTINGS",
     "WAREHOUSE_OPTION",
+    "SiteMembership",
     "cli",
     "financial_year",
     "print_json",
     "reporter_of",
     "site_membership_option",
+    "site_membership_options",
     "warn_membership",
 ]
 
@@ -74,6 +78,56 @@ def warn_membership(reporter: Reporter, warnings: Iterable[str]) -> None:
     """Print the membership's warnings (practices counted though not in the January 2021 list)."""
     for warning in dict.fromkeys(warnings):
         reporter.info(f"warning: {warning}")
+
+
+@dataclass(frozen=True)
+class SiteMembership:
+    """Which practices make up the sites a command reads: the built-in membership, or a CSV that
+    replaces it for the sites it lists, less any practices left out on request."""
+
+    file: Path | None = None
+    exclude_practices: tuple[str, ...] = ()
+
+
+def _practice_codes(
+    _context: click.Context, _parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    codes = []
+    for value in values:
+        code = value.strip().upper()
+        # An organisation code of a GP practice: a letter and five digits (A81001).
+        if len(code) != 6 or not code[0].isalpha() or not code[1:].isdigit():
+            raise click.BadParameter(f"{value!r} is not a GP practice code (a letter and five digits)")
+        codes.append(code)
+    return tuple(dict.fromkeys(codes))
+
+
+def site_membership_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command that takes a site shares: ``--site-membership FILE`` and
+    ``--exclude-practice CODE`` (repeatable). The command receives them as one ``membership``
+    argument (a ``SiteMembership``)."""
+
+    @functools.wraps(command)
+    def with_membership(
+        *args: Any, site_membership: Path | None, exclude_practices: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        return command(*args, membership=SiteMembership(site_membership, exclude_practices), **kwargs)
+
+    options = [
+        site_membership_option("site_membership"),
+        click.option(
+            "--exclude-practice",
+            "exclude_practices",
+            multiple=True,
+            callback=_practice_codes,
+            help="A GP practice to leave out (for example one that closed, or whose list fell to zero); "
+            "repeatable.",
+        ),
+    ]
+    decorated: Callable[..., Any] = with_membership
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated
 
 
 def reporter_of(context: click.Context) -> Reporter:

@@ -12,12 +12,13 @@ import click
 from caremodels.cli.common import (
     CONTEXT_SETTINGS,
     WAREHOUSE_OPTION,
+    SiteMembership,
     cli,
     financial_year,
     month,
     print_json,
     reporter_of,
-    site_membership_option,
+    site_membership_options,
 )
 from caremodels.errors import DataError
 from caremodels.evaluation.methods import REGISTRY
@@ -94,7 +95,7 @@ def _comparison(value: str | None) -> tuple[int | None, tuple[dt.date, dt.date] 
     show_default=True,
     help=_POOL_HELP,
 )
-@site_membership_option()
+@site_membership_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def evaluate(
@@ -112,14 +113,15 @@ def evaluate(
     design: str,
     exclude_sites: tuple[str, ...],
     pool: str,
-    site_membership_file: Path | None,
     as_json: bool,
+    membership: SiteMembership,
 ) -> None:
     """Evaluate a site or care model type on an indicator with one method. Matched controls take any
     catalogue indicator of people's events (for example ambulance_conveyances)."""
     from caremodels.evaluation import evaluate as run_evaluation
     from caremodels.evaluation import funding_conditions as run_funding_conditions
     from caremodels.evaluation import indicator_counts
+    from caremodels.indicators import find_indicator, practice_month_band_counts
     from caremodels.warehouse import Warehouse
 
     chosen = sum(1 for given in (site is not None, care_model is not None, funding_conditions) if given)
@@ -143,7 +145,9 @@ def evaluate(
                             baseline_year=financial_year(baseline_year),
                             comparison_year=comparison_year,
                             comparison_months=comparison_months,
-                            membership_file=site_membership_file,
+                            membership_file=membership.file,
+                            exclude_practices=membership.exclude_practices,
+                            bands=practice_month_band_counts(store, find_indicator(indicator_id)),
                         )
                     ]
             except ValueError as error:
@@ -166,7 +170,8 @@ def evaluate(
                         exclude_sites=exclude_sites,
                         pool=pool,  # type: ignore[arg-type]
                         counts=counts,
-                        membership_file=site_membership_file,
+                        membership_file=membership.file,
+                        exclude_practices=membership.exclude_practices,
                     )
                 ]
     if as_json:
@@ -288,7 +293,7 @@ def _diagnostic_lines(result: EvaluationResult) -> list[str]:
     show_default=True,
     help=_POOL_HELP,
 )
-@site_membership_option()
+@site_membership_options
 @click.pass_context
 def report(
     context: click.Context,
@@ -297,7 +302,7 @@ def report(
     out_file: Path,
     indicator_ids: tuple[str, ...],
     pool: str,
-    site_membership_file: Path | None,
+    membership: SiteMembership,
 ) -> None:
     """Write a printable evaluation report for a site (HTML): its own before-and-after figure beside
     each controlled estimate, the methods in plain English, diagnostics and charts."""
@@ -309,6 +314,7 @@ def report(
         out_file,
         indicators=list(indicator_ids) or None,
         pool=pool,  # type: ignore[arg-type]
-        membership_file=site_membership_file,
+        membership_file=membership.file,
+        exclude_practices=membership.exclude_practices,
     )
     reporter_of(context).out.print(f"report written to {written}")

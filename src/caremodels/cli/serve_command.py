@@ -84,6 +84,19 @@ def _branding(
 )
 @site_membership_option()
 @branding_options
+@click.option(
+    "--budget-envelope",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="YAML of the national envelope (docs/examples/budget/national_envelope.yaml): site pages show the "
+    "population budget of its latest year.",
+)
+@click.option(
+    "--site-survey",
+    "site_surveys",
+    multiple=True,
+    help="SITE=COUNTS.csv or SITE=QUESTIONNAIRE.json,RESPONSES.ndjson: a staff survey shown on the site's "
+    "page (repeatable).",
+)
 @click.pass_context
 def serve(
     context: click.Context,
@@ -98,6 +111,8 @@ def serve(
     brand_organisation: str | None,
     brand_logo: Path | None,
     brand_footer: str | None,
+    budget_envelope: Path | None,
+    site_surveys: tuple[str, ...],
 ) -> None:
     """Serve the dashboard (and its JSON API at /api, documented at /docs)."""
     serve_dashboard(
@@ -109,7 +124,26 @@ def serve(
         indicator_timeout=indicator_timeout,
         branding=_branding(branding_file, brand_name, brand_organisation, brand_logo, brand_footer),
         membership_file=site_membership_file,
+        programme=_programme(budget_envelope, site_surveys),
     )
+
+
+def _programme(budget_envelope: Path | None, site_surveys: tuple[str, ...]) -> object:
+    from caremodels.dashboard.programme_sections import ProgrammeInputs, SurveyFiles
+    from caremodels.reference import find_site
+
+    surveys = {}
+    for value in site_surveys:
+        site, _, files = value.partition("=")
+        paths = [Path(part) for part in files.split(",") if part]
+        if not site or len(paths) not in (1, 2):
+            raise click.BadParameter(f"{value!r}: give SITE=COUNTS.csv or SITE=QUESTIONNAIRE,RESPONSES")
+        missing = [path for path in paths if not path.is_file()]
+        if missing:
+            raise click.BadParameter(f"{missing[0]} is not a file", param_hint="--site-survey")
+        found = find_site(site).id
+        surveys[found] = SurveyFiles(counts=paths[0]) if len(paths) == 1 else SurveyFiles(*paths)
+    return ProgrammeInputs(budget_envelope=budget_envelope, surveys=surveys)
 
 
 def is_loopback(host: str) -> bool:
@@ -150,12 +184,14 @@ def serve_dashboard(
     branding: object = None,
     sock: socket.socket | None = None,
     membership_file: Path | None = None,
+    programme: object = None,
 ) -> None:
     """Serve until interrupted; ``sock``, when given, is an already bound listening socket."""
     import uvicorn
 
     from caremodels.dashboard import create_app
     from caremodels.dashboard.branding import Branding
+    from caremodels.dashboard.programme_sections import ProgrammeInputs
 
     # The port first: a busy port fails in one line before any work and before any URL is printed.
     sock = sock or listening_socket(host, port)
@@ -174,6 +210,7 @@ def serve_dashboard(
                 indicator_timeout=indicator_timeout,
                 branding=branding if isinstance(branding, Branding) else None,
                 membership_file=membership_file,
+                programme=programme if isinstance(programme, ProgrammeInputs) else None,
             )
         warn_membership(reporter, app.state.figures.membership_warnings)
         reporter.info(f"Dashboard at http://{host}:{sock.getsockname()[1]}/ (Ctrl+C to stop)")

@@ -49,6 +49,7 @@ from caremodels.dashboard.charts import (
 from caremodels.dashboard.downloads import download_router
 from caremodels.dashboard.figures import DashboardFigures, NotFound
 from caremodels.dashboard.pages import not_found_page, page_router
+from caremodels.dashboard.programme_sections import ProgrammeInputs
 from caremodels.dashboard.snapshot import DEFAULT_INDICATOR_TIMEOUT, read_snapshot
 from caremodels.indicators.output import format_figure
 
@@ -226,6 +227,7 @@ def create_app(
     indicator_timeout: float = DEFAULT_INDICATOR_TIMEOUT,
     branding: Branding | None = None,
     membership_file: Path | None = None,
+    programme: ProgrammeInputs | None = None,
 ) -> FastAPI:
     """The dashboard app for one warehouse file. Raises ``CaremodelsError`` if the warehouse cannot
     be read or the NHS.UK frontend assets are missing.
@@ -237,7 +239,8 @@ def create_app(
     this returns. An
     indicator that takes longer than ``indicator_timeout`` seconds to compute is left out, with
     that reason. ``branding`` sets the service name, logo and footer (default: no NHS logo and
-    no copyright line).
+    no copyright line). ``programme`` holds the user's files behind the site pages' budget and staff
+    survey sections.
     """
     branding = branding or Branding()
     dist = frontend_dist()
@@ -348,7 +351,7 @@ def create_app(
     app.state.response_cache = responses
     app.include_router(api_router(figures, responses))
     app.include_router(download_router(figures))
-    app.include_router(page_router(figures, render, responses))
+    app.include_router(page_router(figures, render, responses, programme))
     return app
 
 

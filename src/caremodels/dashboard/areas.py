@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -213,24 +213,60 @@ class CountMatrix:
             (code in members for code in self.practices), dtype=bool, count=len(self.practices)
         )
 
+    def _stacked(
+        self,
+        groups: Mapping[str, set[str]],
+        keys: Mapping[str, object],
+        sums: Mapping[str, Callable[[NDArray[np.bool_]], object]],
+    ) -> pd.DataFrame:
+        """One frame of each named group's ``sums`` (a function of the group's practice mask) beside
+        the ``keys`` columns, practice_code being the group's name."""
+        frames = [
+            pd.DataFrame(
+                {
+                    "practice_code": name,
+                    **keys,
+                    **{column: total(self.mask(members)) for column, total in sums.items()},
+                }
+            )
+            for name, members in groups.items()
+        ]
+        return pd.concat(frames, ignore_index=True)
+
     def group_frame(self, groups: Mapping[str, set[str]]) -> pd.DataFrame:
         """Monthly sums of each named group as one pseudo-practice per group (practice_code is the
         group's name): columns practice_code, month, numerator, denominator, events."""
-        frames = []
-        for name, members in groups.items():
-            keep = self.mask(members)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "practice_code": name,
-                        "month": list(self.months),
-                        "numerator": self.numerator[keep].sum(axis=0),
-                        "denominator": self.denominator[keep].sum(axis=0),
-                        "events": self.events[keep].sum(axis=0),
-                    }
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
+        return self._stacked(
+            groups,
+            {"month": list(self.months)},
+            {
+                "numerator": lambda keep: self.numerator[keep].sum(axis=0),
+                "denominator": lambda keep: self.denominator[keep].sum(axis=0),
+                "events": lambda keep: self.events[keep].sum(axis=0),
+            },
+        )
+
+    def group_band_frame(self, groups: Mapping[str, set[str]]) -> pd.DataFrame | None:
+        """A standardised indicator's monthly sums of each named group by sex and age band (as
+        ``caremodels.indicators.practice_month_band_counts`` gives practices): columns
+        practice_code (the group's name), month, sex, age_band, numerator, denominator; None if
+        the indicator is not banded."""
+        numerator, denominator = self.band_numerator, self.band_denominator
+        if numerator is None or denominator is None:
+            return None
+        half = BAND_COUNT // 2
+        return self._stacked(
+            groups,
+            {
+                "month": np.repeat(np.array(self.months, dtype=object), BAND_COUNT),
+                "sex": np.tile(np.repeat(["1", "2"], half), len(self.months)),
+                "age_band": np.tile(np.arange(BAND_COUNT) % half, len(self.months)),
+            },
+            {
+                "numerator": lambda keep: np.asarray(numerator[keep].sum(axis=0)).ravel(),
+                "denominator": lambda keep: denominator[keep].sum(axis=0),
+            },
+        )
 
 
 @dataclass(frozen=True)

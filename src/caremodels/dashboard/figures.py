@@ -408,9 +408,8 @@ class DashboardFigures:
         rest_by_ccg: dict[str, set[str]] = {}
         for code in set(rest_practices):
             rest_by_ccg.setdefault(f"{_REST} {self.ccg_of.get(code, code)}", set()).add(code)
-        grouped = rule.growth_counts(
-            self.matrices[definition.id].group_frame({_AREA: set(area_practices), **rest_by_ccg})
-        )
+        groups = {_AREA: set(area_practices), **rest_by_ccg}
+        grouped = rule.growth_counts(self.matrices[definition.id].group_frame(groups))
         try:
             comparison = growth_against_rest(
                 grouped,
@@ -421,8 +420,10 @@ class DashboardFigures:
                 baseline_year=baseline_year,
                 comparison_year=comparison_year,
                 care_model=care_model,
-                multiplier=definition.multiplier,
                 placebo_areas={name: {name} for name in rest_by_ccg},
+                definition=definition,
+                # A standardised indicator grows as its DSR, from the same banded sums as its pages.
+                bands=self.matrices[definition.id].group_band_frame(groups),
             )
         except (ValueError, ZeroDivisionError) as error:
             return None, str(error)
@@ -743,7 +744,8 @@ class DashboardFigures:
         )
         if growth is None:
             return self._reported_without_interval(result, base, definition, group, reason)
-        low, high = _ratio_interval(growth.baseline, growth.comparison)
+        # The interval of the site's own change, from the monitoring layer (each rate's log variance).
+        low, high = growth.growth_ci_low, growth.growth_ci_high
         return ReportedVsMeasured(
             **base,
             measured_value=growth.growth,
@@ -1241,6 +1243,8 @@ def _growth_out(comparison: GrowthComparison) -> tuple[GrowthOut | None, str | N
             rest_baseline=_area_year(comparison.rest_baseline, published[2]),
             rest_comparison=_area_year(comparison.rest_comparison, published[3]),
             growth=comparison.growth,
+            growth_ci_low=_finite(comparison.growth_ci_low),
+            growth_ci_high=_finite(comparison.growth_ci_high),
             rest_growth=comparison.rest_growth,
             difference_percentage_points=comparison.difference_percentage_points,
             result=evaluation_out(comparison.result),
@@ -1278,17 +1282,8 @@ def _area_year(year: Any, events: int | None) -> AreaYearOut:
         rate=year.rate,
         ci_low=year.ci_low,
         ci_high=year.ci_high,
+        unit=year.unit,
     )
-
-
-def _ratio_interval(baseline: AreaYearOut, comparison: AreaYearOut) -> tuple[float | None, float | None]:
-    """95% interval of comparison rate / baseline rate - 1, treating the two annual counts as
-    independent Poisson counts (log-ratio variance 1/a + 1/b), as the monitoring module does."""
-    if not baseline.events or not comparison.events:
-        return None, None
-    ratio = comparison.rate / baseline.rate
-    spread = 1.959963984540054 * math.sqrt(1 / baseline.events + 1 / comparison.events)
-    return ratio * math.exp(-spread) - 1, ratio * math.exp(spread) - 1
 
 
 def _change(first: AreaRate | None, last: AreaRate | None) -> float | None:

@@ -27,6 +27,13 @@ from caremodels.dashboard.charts import (
     spc_chart,
 )
 from caremodels.dashboard.figures import HEADLINE_INDICATOR, DashboardFigures, NotFound
+from caremodels.dashboard.programme_sections import (
+    ProgrammeInputs,
+    coverage_trajectories,
+    site_budget,
+    site_surveys,
+)
+from caremodels.dashboard.programme_sections import coverage_chart as coverage_chart_of_lenses
 from caremodels.dashboard.schemas import AreaSeries, ExplorerResponse
 from caremodels.reference import VANGUARD_CARE_MODELS
 
@@ -70,9 +77,17 @@ def _pages(total: int, page: int, base: str, query: dict[str, Any]) -> dict[str,
     }
 
 
-def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache) -> APIRouter:
-    """The pages' routes; each page is rendered once per URL (``cache``)."""
+def page_router(
+    figures: DashboardFigures,
+    render: Render,
+    cache: ResponseCache,
+    programme: ProgrammeInputs | None = None,
+) -> APIRouter:
+    """The pages' routes; each page is rendered once per URL (``cache``). ``programme`` holds the
+    user's files behind the budget and staff survey sections."""
     router = APIRouter(include_in_schema=False)
+    programme = programme or ProgrammeInputs()
+    lenses = coverage_trajectories()
 
     @router.get("/", response_class=HTMLResponse)
     @cache.page
@@ -111,6 +126,8 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             headline=headline,
             monthly_chart=monthly_chart,
             coverage_chart=coverage_chart,
+            coverage_lenses=lenses,
+            coverage_lenses_chart=coverage_chart_of_lenses(lenses, ("vanguards", "ics-waves", "combined")),
             growth_indicators=growth_indicators,
             growth_matrix=growth_matrix,
             titles=titles,
@@ -172,6 +189,8 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             titles={item.indicator.id: item.indicator.title for item in data.indicators},
             pyramid=pyramid,
             deprivation=deprivation,
+            budget_section=site_budget(site_id, programme),
+            survey_section=site_surveys(site_id, programme),
         )
 
     @router.get("/sites/{site_id}/indicators/{indicator_id}", response_class=HTMLResponse)

@@ -104,8 +104,8 @@ class IndicatorSummary(_Out):
 
 
 class AreaYearOut(_Out):
-    """One year of a growth comparison (``caremodels.evaluation.monitoring``): a crude annual rate of
-    events per person-year, also for a standardised indicator (growth compares crude counts)."""
+    """One year of a growth comparison (``caremodels.evaluation.monitoring``): the indicator's annual
+    rate as the indicator engine gives it (a directly standardised rate for a standardised one)."""
 
     area: str
     financial_year: str
@@ -114,6 +114,7 @@ class AreaYearOut(_Out):
     rate: Figure
     ci_low: Figure
     ci_high: Figure
+    unit: str = ""
 
 
 class EvaluationOut(_Out):
@@ -138,6 +139,8 @@ class GrowthOut(_Out):
     rest_baseline: AreaYearOut
     rest_comparison: AreaYearOut
     growth: Figure
+    growth_ci_low: OptionalFigure = None
+    growth_ci_high: OptionalFigure = None
     rest_growth: Figure
     difference_percentage_points: Figure
     result: EvaluationOut

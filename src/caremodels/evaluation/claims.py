@@ -223,6 +223,7 @@ def before_after_versus_matched(
     exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
     counts: pd.DataFrame | None = None,
+    exclude_practices: Sequence[str] = (),
 ) -> BeforeAfterVersusMatched:
     """The site's own figure (its care home residents' rate in ``comparison_year`` against
     ``baseline_year``) beside the matched-control estimate for residents who moved in from the start
@@ -245,6 +246,7 @@ def before_after_versus_matched(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         counts=counts,
+        exclude_practices=exclude_practices,
     )
     present = counts if counts is not None else indicator_counts(warehouse, indicator)
     matched_target = target_for(
@@ -254,6 +256,7 @@ def before_after_versus_matched(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         pool=pool,
+        exclude_practices=exclude_practices,
     )
     years = [baseline_year - 1, baseline_year, comparison_year]
     try:

@@ -50,6 +50,9 @@ class MethodInputs:
     comparison_months: tuple[dt.date, dt.date] | None = None
     end: dt.date | None = None
     design: Design = "new_residents"
+    bands: pd.DataFrame | None = None
+    """A standardised indicator's practice-month counts by sex and age band (programme monitoring
+    grows its DSR)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,12 @@ def _baseline(inputs: MethodInputs) -> EvaluationResult:
         comparison_year=inputs.comparison_year,
         comparison_months=inputs.comparison_months,
         care_model=target.care_model,
-        multiplier=inputs.definition.multiplier,
         placebo_areas=target.controls,
+        definition=inputs.definition,
+        bands=inputs.bands,
+        published_as=("site", target.site_ids[0])
+        if len(target.site_ids) == 1
+        else ("care_model", target.care_model),
     ).result
     return growth.model_copy(
         update={"target": {**growth.target, **target.describe()}, "comparison_pool": target.pool}

@@ -9,8 +9,14 @@ rest's growth, their difference in percentage points and the funding condition a
 own figures, unadjusted; the funding condition's verdict (``funding_condition``) also rests on the
 interval: "met", "not met" or "cannot tell".
 
-The interval: treating the four period counts as independent Poisson counts (variance of the log
-ratio = sum of 1/count) ignores over-dispersion between practices, so that interval is too narrow
+One path to each rate: an area's rate in a period is the indicator engine's figure for the summed
+counts (``caremodels.indicators.finish_arrays``), so a directly standardised indicator grows as its
+DSR (from counts by sex and age band, ``bands``), never as a crude count, and every rate carries the
+indicator's unit. The site's rates are also given as published (disclosure control, rounding:
+``caremodels.indicators.publish``) in the diagnostics, the figure every other output shows.
+
+The interval: treating the four period rates as independent (variance of the log ratio = the sum
+of each rate's log variance: 1/count for a crude rate, var(DSR)/DSR^2 for a standardised one) ignores over-dispersion between practices, so that interval is too narrow
 (docs/evaluation.md measures it). Given placebo areas (the comparison practices grouped by clinical
 commissioning group, as ``EvaluationTarget.controls`` holds them), each placebo area's growth is
 compared with the rest of the comparison practices in the same way, and the interval is calibrated
@@ -24,18 +30,30 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult, PlaceboInference
 from caremodels.evaluation.targets import resolve_target
+from caremodels.indicators import (
+    Finished,
+    IndicatorDefinition,
+    find_indicator,
+    finish_arrays,
+    publish,
+    value_unit,
+)
+from caremodels.indicators.compute import BANDS, DAYS_PER_YEAR
 from caremodels.periods import (
     financial_year,
     financial_year_bounds,
@@ -45,7 +63,6 @@ from caremodels.periods import (
     months_between,
 )
 from caremodels.reference import programme_constants, vanguard_sites
-from caremodels.stats import crude_rate
 
 __all__ = [
     "AreaYear",
@@ -53,6 +70,7 @@ __all__ = [
     "FundingCondition",
     "FundingVerdict",
     "GrowthComparison",
+    "PublishedRate",
     "annual_rates",
     "funding_condition",
     "funding_conditions",
@@ -163,9 +181,24 @@ def funding_condition(
     )
 
 
+class PublishedRate(BaseModel):
+    """The area's rate in one period as every output publishes it (disclosure-controlled and
+    rounded by ``caremodels.indicators.publish``); None where it is suppressed or withheld."""
+
+    model_config = ConfigDict(frozen=True)
+
+    period: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    unit: str
+
+
 class BaselineDiagnostics(Diagnostics):
     """Programme monitoring: growth at the site and in the rest of England, and the intervals."""
 
+    rates: list[PublishedRate] = Field(default_factory=list)
+    """The area's published rate in the baseline and the comparison period."""
     growth: float
     rest_growth: float
     difference_percentage_points: float
@@ -184,6 +217,12 @@ class AreaYear(BaseModel):
     rate: float
     ci_low: float
     ci_high: float
+    unit: str = ""
+    log_variance: float = math.nan
+    """The variance of log(rate): 1/events for a crude rate, var(DSR)/DSR^2 for a standardised one."""
+    numerator: float = 0.0
+    denominator: float = 0.0
+    """As the indicator reports it (mean list size over the period, or resident-years)."""
 
 
 class GrowthComparison(BaseModel):
@@ -196,6 +235,10 @@ class GrowthComparison(BaseModel):
     rest_baseline: AreaYear
     rest_comparison: AreaYear
     growth: float
+    growth_ci_low: float
+    growth_ci_high: float
+    """The area's own growth's 95% interval, the two period rates taken as independent (their log
+    variances summed); NaN without one."""
     rest_growth: float
     difference_percentage_points: float
     result: EvaluationResult
@@ -208,10 +251,81 @@ def _complete_years(counts: pd.DataFrame) -> list[int]:
 
 
 def annual_rates(
-    counts: pd.DataFrame, practices: Collection[str], area: str, year: int, multiplier: float
+    counts: pd.DataFrame,
+    practices: Collection[str],
+    area: str,
+    year: int,
+    definition: IndicatorDefinition,
+    bands: pd.DataFrame | None = None,
 ) -> AreaYear:
     first, last = financial_year_bounds(year)
-    return period_rates(counts, practices, area, (first, last), multiplier, label=financial_year_label(year))
+    return period_rates(
+        counts, practices, area, (first, last), definition, bands, label=financial_year_label(year)
+    )
+
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _PracticeSums:
+    """Each practice's raw sums over a period, as the engine gives them to ``finish_arrays``:
+    ``(practices,)``, or ``(practices, 38)`` by sex and age band for a standardised indicator."""
+
+    codes: pd.Index
+    numerator: FloatArray
+    denominator: FloatArray
+    months: int
+
+
+def _practice_sums(
+    definition: IndicatorDefinition,
+    counts: pd.DataFrame,
+    bands: pd.DataFrame | None,
+    period: tuple[dt.date, dt.date],
+) -> _PracticeSums:
+    first, last = period
+    months = len(months_between(first, last))
+    if definition.standardisation == "esp2013":
+        if bands is None:
+            raise ValueError(
+                f"{definition.id} is directly standardised: its growth needs the counts by sex and age band"
+            )
+        dates = pd.to_datetime(bands["month"]).dt.date
+        rows = bands[(dates >= first) & (dates <= last)]
+        codes = pd.Index(sorted(set(rows["practice_code"].astype(str))))
+        row = codes.get_indexer(pd.Index(rows["practice_code"].astype(str)))
+        half = len(BANDS) // 2
+        column = (rows["sex"].astype(str) == "2").to_numpy(dtype=np.int64) * half + rows["age_band"].to_numpy(
+            dtype=np.int64
+        )
+        numerator = np.zeros((len(codes), len(BANDS)))
+        denominator = np.zeros((len(codes), len(BANDS)))
+        np.add.at(numerator, (row, column), rows["numerator"].to_numpy(dtype=np.float64))
+        np.add.at(denominator, (row, column), rows["denominator"].to_numpy(dtype=np.float64))
+        return _PracticeSums(codes, numerator, denominator, months)
+    dates = pd.to_datetime(counts["month"]).dt.date
+    rows = counts[(dates >= first) & (dates <= last)]
+    summed = rows.groupby(rows["practice_code"].astype(str))[["numerator", "denominator"]].sum()
+    raw = summed["denominator"].to_numpy(dtype=np.float64)
+    if definition.denominator.kind == "care_home_resident_years":
+        # Evaluation counts hold resident-years x 12; the engine's raw sum is days of residence.
+        raw = raw / 12 * DAYS_PER_YEAR
+    return _PracticeSums(pd.Index(summed.index), summed["numerator"].to_numpy(dtype=np.float64), raw, months)
+
+
+def _group_figures(
+    definition: IndicatorDefinition, sums: _PracticeSums, groups: Sequence[Collection[str]]
+) -> Finished:
+    """The indicator's figures for each group of practices over the period (one row a group)."""
+    membership = np.zeros((len(groups), len(sums.codes)))
+    for index, members in enumerate(groups):
+        found = sums.codes.get_indexer(pd.Index([str(code) for code in members]))
+        membership[index, found[found >= 0]] = 1.0
+    numerator = membership @ sums.numerator
+    denominator = membership @ sums.denominator
+    events = numerator.sum(axis=1) if numerator.ndim == 2 else numerator
+    return finish_arrays(definition, numerator, denominator, events, np.full(len(groups), float(sums.months)))
 
 
 def period_rates(
@@ -219,29 +333,36 @@ def period_rates(
     practices: Collection[str],
     area: str,
     period: tuple[dt.date, dt.date],
-    multiplier: float,
+    definition: IndicatorDefinition,
+    bands: pd.DataFrame | None = None,
     *,
     label: str | None = None,
 ) -> AreaYear:
-    """Events and rate per ``multiplier`` person-years of a group of practices over the months
-    from ``period[0]`` to ``period[1]`` inclusive."""
-    first, last = period
-    label = label or _period_label(first, last)
-    months = pd.to_datetime(counts["month"]).dt.date
-    rows = counts[counts["practice_code"].isin(practices) & (months >= first) & (months <= last)]
-    events = int(rows["numerator"].sum())
-    person_years = float(rows["denominator"].sum()) / 12
-    if person_years <= 0:
+    """The indicator's annual rate (``finish_arrays``) for a group of practices over the months
+    from ``period[0]`` to ``period[1]`` inclusive: crude from ``counts``, or standardised from
+    ``bands`` (counts by practice, month, sex and age band)."""
+    label = label or _period_label(*period)
+    return _area_year(definition, _practice_sums(definition, counts, bands, period), practices, area, label)
+
+
+def _area_year(
+    definition: IndicatorDefinition, sums: _PracticeSums, practices: Collection[str], area: str, label: str
+) -> AreaYear:
+    done = _group_figures(definition, sums, [practices])
+    if not done.exposure[0] > 0:
         raise ValueError(f"{area} has no registered population in {label}")
-    estimate = crude_rate(events, person_years, multiplier=multiplier)
     return AreaYear(
         area=area,
         financial_year=label,
-        events=events,
-        person_years=person_years,
-        rate=estimate.value,
-        ci_low=estimate.lower,
-        ci_high=estimate.upper,
+        events=round(float(done.events[0])),
+        person_years=float(done.exposure[0]),
+        rate=float(done.value[0]),
+        ci_low=float(done.ci_low[0]),
+        ci_high=float(done.ci_high[0]),
+        unit=value_unit(definition, "financial_year"),
+        log_variance=float(done.log_variance[0]),
+        numerator=float(done.numerator[0]),
+        denominator=float(done.denominator[0]),
     )
 
 
@@ -309,11 +430,18 @@ def growth_against_rest(
     comparison_year: int | None = None,
     comparison_months: tuple[dt.date, dt.date] | None = None,
     care_model: str | None = None,
-    multiplier: float = 1000,
     placebo_areas: Mapping[str, Collection[str]] | None = None,
+    definition: IndicatorDefinition | None = None,
+    bands: pd.DataFrame | None = None,
+    published_as: tuple[str, str] | None = None,
 ) -> GrowthComparison:
     """Growth from the baseline year to the comparison year (default: the latest complete year) or
     to a run of later months (``comparison_months``, first and last month).
+
+    Rates are the indicator's (``definition``, default the catalogue's ``indicator``): a
+    standardised one needs ``bands`` (``caremodels.indicators.practice_month_band_counts``).
+    ``published_as`` (level and code, such as ``("site", "fylde-coast")``) adds the area's
+    published rates to the diagnostics.
 
     ``placebo_areas`` (name to practice codes, within ``rest_practices``) calibrate the interval:
     each is compared with the rest of ``rest_practices`` as if it were the area (module docstring)."""
@@ -340,16 +468,27 @@ def growth_against_rest(
     area_practices, rest_practices = set(area_practices), set(rest_practices)
     if not area_practices:
         raise ValueError(f"{area} has no practices in the warehouse")
-    base = period_rates(counts, area_practices, area, baseline_period, multiplier)
-    later = period_rates(counts, area_practices, area, comparison_period, multiplier)
-    rest_base = period_rates(counts, rest_practices, "rest of England", baseline_period, multiplier)
-    rest_later = period_rates(counts, rest_practices, "rest of England", comparison_period, multiplier)
+    definition = definition or find_indicator(indicator)
+    base_sums = _practice_sums(definition, counts, bands, baseline_period)
+    later_sums = _practice_sums(definition, counts, bands, comparison_period)
+    base_label = _period_label(*baseline_period)
+    later_label = _period_label(*comparison_period)
+    base = _area_year(definition, base_sums, area_practices, area, base_label)
+    later = _area_year(definition, later_sums, area_practices, area, later_label)
+    rest_base = _area_year(definition, base_sums, rest_practices, "rest of England", base_label)
+    rest_later = _area_year(definition, later_sums, rest_practices, "rest of England", later_label)
 
     for period_rate in (base, rest_base):
         if period_rate.events == 0:
             raise ValueError(
                 f"{period_rate.area} has no events in the baseline period {period_rate.financial_year}: "
                 "growth from it is undefined"
+            )
+    for period_rate in (base, later, rest_base, rest_later):
+        if not math.isfinite(period_rate.rate):
+            raise ValueError(
+                f"{period_rate.area} has no {definition.title.lower()} rate in {period_rate.financial_year} "
+                "(a standardised rate needs at least 10 events)"
             )
     growth = later.rate / base.rate - 1
     rest_growth = rest_later.rate / rest_base.rate - 1
@@ -358,7 +497,9 @@ def growth_against_rest(
         "Uncontrolled comparison: differences in population, case mix and trends between the area and "
         "the rest of England are not adjusted for.",
     ]
-    poisson = _poisson_interval(ratio, (base.events, later.events, rest_base.events, rest_later.events))
+    poisson = _poisson_interval(
+        ratio, (base.log_variance, later.log_variance, rest_base.log_variance, rest_later.log_variance)
+    )
     inference: PlaceboInference | None = None
     if poisson is None:
         low = high = p_value = math.nan
@@ -373,7 +514,7 @@ def growth_against_rest(
         calibrated = placebo_calibrated(
             math.log(ratio),
             poisson.standard_error,
-            _placebo_statistics(counts, placebo_areas, rest_practices, baseline_period, comparison_period),
+            _placebo_statistics(definition, base_sums, later_sums, placebo_areas, rest_practices),
         )
         low, high, p_value = calibrated.ci_low, calibrated.ci_high, calibrated.p_value
         inference = _inference_document(calibrated)
@@ -388,6 +529,7 @@ def growth_against_rest(
     difference = (growth - rest_growth) * 100
     threshold = programme_constants().funding_condition_2017.get(care_model or "")
     diagnostics = BaselineDiagnostics(
+        rates=[] if published_as is None else _published(definition, (base, later), published_as),
         growth=growth,
         rest_growth=rest_growth,
         difference_percentage_points=difference,
@@ -419,6 +561,8 @@ def growth_against_rest(
         diagnostics=diagnostics,
         caveats=caveats,
     )
+    own = base.log_variance + later.log_variance
+    spread = float(scipy_stats.norm.ppf(0.975)) * math.sqrt(own) if math.isfinite(own) else math.nan
     return GrowthComparison(
         indicator=indicator,
         area=area,
@@ -427,18 +571,23 @@ def growth_against_rest(
         rest_baseline=rest_base,
         rest_comparison=rest_later,
         growth=growth,
+        growth_ci_low=(1 + growth) * math.exp(-spread) - 1,
+        growth_ci_high=(1 + growth) * math.exp(spread) - 1,
         rest_growth=rest_growth,
         difference_percentage_points=difference,
         result=result,
     )
 
 
-def _poisson_interval(ratio: float, counts_used: tuple[int, int, int, int]) -> PoissonInterval | None:
-    """The ratio of growth ratios' interval if the four period counts were independent Poisson
-    counts; None if one is zero."""
-    if min(counts_used) == 0:
+def _poisson_interval(
+    ratio: float, log_variances: tuple[float, float, float, float]
+) -> PoissonInterval | None:
+    """The ratio of growth ratios' interval if the four period rates were independent (the variance
+    of the log ratio is the sum of their log variances: 1/count for crude rates); None if a rate
+    has no log variance (no events)."""
+    if not all(math.isfinite(variance) and variance > 0 for variance in log_variances):
         return None
-    standard_error = math.sqrt(sum(1 / count for count in counts_used))
+    standard_error = math.sqrt(sum(log_variances))
     z = float(scipy_stats.norm.ppf(0.975))
     return PoissonInterval(
         standard_error=standard_error,
@@ -448,51 +597,89 @@ def _poisson_interval(ratio: float, counts_used: tuple[int, int, int, int]) -> P
     )
 
 
-def _practice_totals(counts: pd.DataFrame, period: tuple[dt.date, dt.date]) -> pd.DataFrame:
-    """Events and registered months per practice over a period (months from period[0] to period[1])."""
-    months = pd.to_datetime(counts["month"]).dt.date
-    rows = counts[(months >= period[0]) & (months <= period[1])]
-    return rows.groupby("practice_code")[["numerator", "denominator"]].sum()
-
-
 def _placebo_statistics(
-    counts: pd.DataFrame,
+    definition: IndicatorDefinition,
+    base_sums: _PracticeSums,
+    later_sums: _PracticeSums,
     placebo_areas: Mapping[str, Collection[str]],
     rest_practices: Collection[str],
-    baseline_period: tuple[dt.date, dt.date],
-    comparison_period: tuple[dt.date, dt.date],
 ) -> list[float]:
-    """For each placebo area, its log ratio of growth ratios against the rest of ``rest_practices``,
-    divided by that ratio's Poisson standard error. Areas without events in a period, or without
-    any practice beside them, give none."""
-    rest = sorted(set(rest_practices))
-    # Rows: practices of the rest; columns: events and registered months before, then after.
-    totals = pd.concat(
-        [
-            _practice_totals(counts, baseline_period).reindex(rest).fillna(0.0),
-            _practice_totals(counts, comparison_period).reindex(rest).fillna(0.0),
-        ],
-        axis=1,
-    ).to_numpy(dtype=float)
-    everyone = totals.sum(axis=0)
-    index = {code: position for position, code in enumerate(rest)}
-    statistics = []
+    """For each placebo area, its log ratio of growth ratios against the rest of ``rest_practices``
+    (the indicator's own rates, as for the area), divided by that ratio's standard error. Areas
+    without events in a period, or without any practice beside them, give none."""
+    rest = set(rest_practices)
+    insides = []
     for _, codes in sorted(placebo_areas.items()):
-        rows = [index[code] for code in set(codes) if code in index]
-        if not rows or len(rows) == len(rest):
-            continue
-        inside = totals[rows].sum(axis=0)
-        outside = everyone - inside
-        if min(inside.min(), outside.min()) <= 0:
+        inside = set(codes) & rest
+        if inside and inside != rest:
+            insides.append(inside)
+    if not insides:
+        return []
+    groups = [*insides, *(rest - inside for inside in insides)]
+    base = _group_figures(definition, base_sums, groups)
+    later = _group_figures(definition, later_sums, groups)
+    count = len(insides)
+    statistics = []
+    for index in range(count):
+        rows = (index, count + index)
+        values = [figures.value[row] for figures in (base, later) for row in rows]
+        variances = [figures.log_variance[row] for figures in (base, later) for row in rows]
+        if not all(math.isfinite(v) and v > 0 for v in (*values, *variances)):
             continue  # no events (or nobody registered) in a period: growth is undefined
-        base_in, base_in_months, later_in, later_in_months = inside
-        base_out, base_out_months, later_out, later_out_months = outside
-        log_ratio = math.log((later_in / later_in_months) / (base_in / base_in_months)) - math.log(
-            (later_out / later_out_months) / (base_out / base_out_months)
-        )
-        standard_error = math.sqrt(1 / base_in + 1 / later_in + 1 / base_out + 1 / later_out)
-        statistics.append(log_ratio / standard_error)
+        base_in, base_out, later_in, later_out = values
+        log_ratio = math.log(later_in / base_in) - math.log(later_out / base_out)
+        statistics.append(log_ratio / math.sqrt(sum(variances)))
     return statistics
+
+
+def _published(
+    definition: IndicatorDefinition, years: Sequence[AreaYear], published_as: tuple[str, str]
+) -> list[PublishedRate]:
+    """The area's rates as ``caremodels.indicators.publish`` gives them to every output."""
+    level, code = published_as
+    rows = []
+    for year in years:
+        first, last = _label_period(year.financial_year)
+        rows.append(
+            {
+                "indicator_id": definition.id,
+                "level": level,
+                "code": code,
+                "period": "financial_year" if year.financial_year[4:5] == "/" else "months",
+                "period_start": first,
+                "period_end": last,
+                "numerator": year.numerator,
+                "denominator": year.denominator,
+                "value": year.rate,
+                "ci_low": year.ci_low,
+                "ci_high": year.ci_high,
+                "events": year.events,
+                "unit": year.unit,
+            }
+        )
+    published = publish(pd.DataFrame(rows))
+
+    def number(value: object) -> float | None:
+        return None if value is None or value is pd.NA or not math.isfinite(float(value)) else float(value)  # type: ignore[arg-type]
+
+    return [
+        PublishedRate(
+            period=year.financial_year,
+            value=number(row["value"]),
+            ci_low=number(row["ci_low"]),
+            ci_high=number(row["ci_high"]),
+            unit=str(row["unit"]),
+        )
+        for year, (_, row) in zip(years, published.iterrows(), strict=True)
+    ]
+
+
+def _label_period(label: str) -> tuple[dt.date, dt.date]:
+    """First and last day of a period labelled by ``_period_label``."""
+    if label[4:5] == "/":
+        return financial_year_bounds(int(label[:4]))
+    first, _, last = label.partition(" to ")
+    return dt.date.fromisoformat(f"{first}-01"), month_end(dt.date.fromisoformat(f"{last}-01"))
 
 
 def _inference_document(interval: CalibratedInterval) -> PlaceboInference:
@@ -514,18 +701,26 @@ def funding_conditions(
     comparison_year: int | None = None,
     comparison_months: tuple[dt.date, dt.date] | None = None,
     membership_file: Path | None = None,
+    exclude_practices: Collection[str] = (),
+    bands: pd.DataFrame | None = None,
 ) -> list[GrowthComparison]:
     """The 2017 funding condition for every site of a care model type that had one (PACS, MCP)
-    with practices in the data: each site's growth against the practices in no site of its type."""
+    with practices in the data: each site's growth against the practices in no site of its type
+    (``bands``: a standardised indicator's counts by sex and age band)."""
     thresholds = programme_constants().funding_condition_2017
     present = set(counts["practice_code"])
+    absent = sorted(set(exclude_practices) - present)
+    if absent:
+        raise CaremodelsError(f"cannot leave out practice {absent[0]}: it has no data here")
     results = []
     for site in vanguard_sites():
         if site.care_model not in thresholds:
             continue
         try:
             # The site's practices, and the rest: practices in no site of its type, by CCG.
-            target = resolve_target(present, site=site.id, membership_file=membership_file)
+            target = resolve_target(
+                present, site=site.id, membership_file=membership_file, exclude_practices=exclude_practices
+            )
         except CaremodelsError:
             continue  # no practices of this site in the data
         growth = growth_against_rest(
@@ -539,6 +734,8 @@ def funding_conditions(
             comparison_months=comparison_months,
             care_model=site.care_model,
             placebo_areas=target.controls,
+            bands=bands,
+            published_as=("site", site.id),
         )
         result = growth.result
         results.append(

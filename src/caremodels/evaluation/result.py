@@ -10,13 +10,13 @@ JSON-shaped values, so a dashboard page or a script keeps working while it moves
 from __future__ import annotations
 
 from collections.abc import ItemsView, KeysView, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from caremodels.evaluation.targets import ComparisonPool
 
-__all__ = ["Diagnostics", "Estimate", "EvaluationResult", "PlaceboInference"]
+__all__ = ["Diagnostics", "Estimate", "EvaluationResult", "PlaceboInference", "diagnostics_of"]
 
 
 class Diagnostics(BaseModel):
@@ -85,3 +85,20 @@ class EvaluationResult(BaseModel):
     diagnostics: SerializeAsAny[Diagnostics]
     caveats: list[str]
     comparison_pool: ComparisonPool | None = None
+
+
+TypedDiagnostics = TypeVar("TypedDiagnostics", bound=Diagnostics)
+
+
+def diagnostics_of(result: EvaluationResult, model: type[TypedDiagnostics]) -> TypedDiagnostics:
+    """``result.diagnostics`` as the method's typed model (``BaselineDiagnostics`` and so on), so a
+    caller reads attributes the type checker knows; a result of another method is refused."""
+    from caremodels.errors import CaremodelsError
+
+    diagnostics = result.diagnostics
+    if not isinstance(diagnostics, model):
+        raise CaremodelsError(
+            f"{result.method} result for {result.indicator}: its diagnostics are "
+            f"{type(diagnostics).__name__}, not {model.__name__}"
+        )
+    return diagnostics

@@ -24,7 +24,7 @@ from caremodels.evaluation.matched import Design
 from caremodels.evaluation.methods import METHODS, Method, MethodInputs, find_method
 from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule, resolve_target
-from caremodels.indicators import find_indicator, practice_month_counts
+from caremodels.indicators import find_indicator, practice_month_band_counts, practice_month_counts
 from caremodels.warehouse.store import Warehouse
 
 __all__ = ["METHODS", "Method", "evaluate", "indicator_counts", "target_for"]
@@ -51,6 +51,7 @@ def target_for(
     exclude_sites: Sequence[str] = (),
     membership_file: Path | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    exclude_practices: Sequence[str] = (),
 ) -> EvaluationTarget:
     return resolve_target(
         set(counts["practice_code"]),
@@ -60,6 +61,7 @@ def target_for(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         pool=pool,
+        exclude_practices=exclude_practices,
     )
 
 
@@ -80,9 +82,12 @@ def evaluate(
     pool: PoolRule = DEFAULT_POOL,
     counts: pd.DataFrame | None = None,
     membership_file: Path | None = None,
+    exclude_practices: Sequence[str] = (),
+    bands: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Run one method for a site or care model type; ``counts`` (from ``indicator_counts``) saves
-    recomputing the indicator. The result carries the comparison pool it used."""
+    recomputing the indicator. The result carries the comparison pool it used; practices in
+    ``exclude_practices`` are left out of the evaluation (``resolve_target``)."""
     chosen = find_method(method)
     definition = find_indicator(indicator)
     if counts is None:
@@ -95,7 +100,11 @@ def evaluate(
         exclude_sites=exclude_sites,
         membership_file=membership_file,
         pool=pool,
+        exclude_practices=exclude_practices,
     )
+    if chosen.id == "baseline" and bands is None:
+        # Programme monitoring grows a standardised indicator's DSR: it needs the banded counts.
+        bands = practice_month_band_counts(warehouse, definition)
     inputs = MethodInputs(
         # A dated membership's practices count for the site only in their months (one rule, here).
         counts=target.in_membership(counts),
@@ -107,6 +116,7 @@ def evaluate(
         comparison_months=comparison_months,
         end=end,
         design=design,
+        bands=bands,
     )
     try:
         result = chosen.run(inputs)

@@ -14,7 +14,9 @@ line, the reports, the demo and the dashboard):
   changed care (care homes included) for their own patients, so that the comparisons had no new
   care model at all.
 
-Sites named in ``exclude_sites`` are left out as well. The pool, with every site left out and why,
+Sites named in ``exclude_sites`` are left out as well. Practices named in ``exclude_practices`` (a
+practice that closed, or whose tiny list makes a cell of the panel empty) are left out of the
+evaluation altogether: neither treated nor comparison. The pool, with every site left out and why,
 is part of each result (``EvaluationResult.comparison_pool``) and is printed wherever it is shown.
 """
 
@@ -80,6 +82,8 @@ class ComparisonPool(BaseModel):
     comparison_practices: int
     comparison_areas: int
     excluded_sites: tuple[ExcludedSite, ...]
+    excluded_practices: tuple[str, ...] = ()
+    """Practices left out on request (``exclude_practices``): in no group."""
 
     def summary(self) -> str:
         """One line for every output: the rule, the size, and the sites left out."""
@@ -93,6 +97,8 @@ class ComparisonPool(BaseModel):
             text += f"; {len(others)} other sites left out by the rule"
         if requested:
             text += f"; also left out on request: {', '.join(requested)}"
+        if self.excluded_practices:
+            text += f"; practices left out on request: {', '.join(self.excluded_practices)}"
         return text
 
 
@@ -158,15 +164,22 @@ def resolve_target(
     exclude_sites: Collection[str] = (),
     membership_file: Path | None = None,
     pool: PoolRule = DEFAULT_POOL,
+    exclude_practices: Collection[str] = (),
 ) -> EvaluationTarget:
     """The treated and comparison practices of a site or care model type among ``present_practices``,
     by the comparison ``pool`` rule (see the module docstring). Practices of ``exclude_sites`` (sites
-    running something else that would move the comparison) are never comparisons either."""
+    running something else that would move the comparison) are never comparisons either; practices
+    in ``exclude_practices`` are neither treated nor comparisons (each must be in the data)."""
     if pool not in POOL_RULES:
         raise CaremodelsError(f"unknown comparison pool {pool!r} (known: {', '.join(POOL_RULES)})")
     if (site is None) == (care_model is None):
         raise CaremodelsError("give exactly one of a site or a care model type")
     present = set(present_practices)
+    dropped = tuple(sorted({code.strip().upper() for code in exclude_practices}))
+    absent = [code for code in dropped if code not in present]
+    if absent:
+        raise CaremodelsError(f"cannot leave out practice {absent[0]}: it has no data here")
+    present -= set(dropped)
     memberships = site_memberships(membership_file)
     if site is not None:
         found = find_site(site)
@@ -225,6 +238,7 @@ def resolve_target(
             )
             for site_id, (name, reason) in sorted(left_out.items())
         ),
+        excluded_practices=dropped,
     )
     return EvaluationTarget(
         area=area,

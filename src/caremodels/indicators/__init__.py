@@ -18,7 +18,7 @@ from caremodels.indicators.compute import (
     value_unit,
 )
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator, load_definition
-from caremodels.indicators.engine import practice_month_counts
+from caremodels.indicators.engine import practice_month_band_counts, practice_month_counts
 from caremodels.indicators.geography import LEVELS, Level
 from caremodels.indicators.output import compute_to_file, open_engine, publish
 from caremodels.indicators.periods import PERIOD_KINDS, PeriodKind
@@ -41,6 +41,7 @@ __all__ = [
     "indicator_results_many",
     "load_definition",
     "open_engine",
+    "practice_month_band_counts",
     "practice_month_counts",
     "publish",
     "value_unit",

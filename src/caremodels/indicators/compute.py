@@ -43,7 +43,12 @@ from caremodels.indicators.engines import AGE_BANDS, BAND_COLUMNS, CountingEngin
 from caremodels.indicators.geography import Level, area_set, provider_level_note
 from caremodels.indicators.periods import Period, PeriodKind, complete_periods, month_index, month_start
 from caremodels.reference import european_standard_population
-from caremodels.stats import crude_rate_ci_arrays, dsr_ci_arrays, proportion_ci_arrays
+from caremodels.stats import (
+    crude_rate_ci_arrays,
+    dsr_ci_arrays,
+    dsr_log_variance_arrays,
+    proportion_ci_arrays,
+)
 
 __all__ = [
     "BANDS",
@@ -139,6 +144,10 @@ class Finished:
     value: FloatArray
     ci_low: FloatArray
     ci_high: FloatArray
+    log_variance: FloatArray
+    """The variance of log(value) for a rate of counted events: 1 / count for a crude rate,
+    var(DSR) / DSR^2 for a standardised one (NaN for proportions, rates of sums and zero values).
+    Comparisons on the log scale (growth against the rest of England) read it from here."""
 
 
 def _scaled(
@@ -188,12 +197,18 @@ def finish_arrays(
         population = np.where(undefined[:, None], np.nan, exposure)
         interval = dsr_ci_arrays(numerator, population, _standard_weights(), multiplier=definition.multiplier)
         values = (interval.value, interval.lower, interval.upper)
+        log_variance = dsr_log_variance_arrays(numerator, population, _standard_weights())
         numerator, reported, exposure = numerator.sum(axis=1), reported.sum(axis=1), exposure.sum(axis=1)
     else:
         values = _crude(definition, numerator, exposure)
+        counted = definition.interval_method == "byar_or_exact" and definition.numerator.measure == "count"
+        with np.errstate(divide="ignore"):
+            log_variance = np.where(
+                counted & (numerator > 0), 1 / np.where(numerator > 0, numerator, 1), np.nan
+            )
     if events.ndim == 2:
         events = events.sum(axis=1)
-    return Finished(numerator, reported, exposure, events, *values)
+    return Finished(numerator, reported, exposure, events, *values, log_variance)
 
 
 def _crude(

@@ -14,9 +14,10 @@ import pandas as pd
 from caremodels.indicators.compute import indicator_results
 from caremodels.indicators.definition import IndicatorDefinition
 from caremodels.indicators.ibis_engine import duckdb_engine_for
+from caremodels.indicators.periods import month_start
 from caremodels.warehouse.store import Warehouse
 
-__all__ = ["practice_month_counts"]
+__all__ = ["practice_month_band_counts", "practice_month_counts"]
 
 
 def practice_month_counts(warehouse: Warehouse, definition: IndicatorDefinition) -> pd.DataFrame:
@@ -38,3 +39,28 @@ def practice_month_counts(warehouse: Warehouse, definition: IndicatorDefinition)
     if definition.denominator.kind != "care_home_resident_years":
         frame["denominator"] = frame["denominator"].astype("int64")
     return frame.sort_values(["practice_code", "month"]).reset_index(drop=True)
+
+
+def practice_month_band_counts(warehouse: Warehouse, definition: IndicatorDefinition) -> pd.DataFrame | None:
+    """A standardised indicator's counts by practice, month, sex and age band, as the engine sums
+    them (columns practice_code, month, sex, age_band, numerator, denominator; the denominator
+    raw, the sum of list sizes on the 15th), for callers that standardise groups of practices
+    through ``caremodels.indicators.finish_arrays``; None for an indicator that is not standardised."""
+    if definition.standardisation != "esp2013":
+        return None
+    engine = duckdb_engine_for(warehouse)
+    try:
+        months = engine.data_months(definition.numerator)
+        if months is None:
+            return pd.DataFrame(
+                columns=["practice_code", "month", "sex", "age_band", "numerator", "denominator"]
+            )
+        frame = engine.execute(engine.practice_months(definition, *months))
+    finally:
+        engine.close()
+    starts = {index: month_start(int(index)) for index in frame["month"].unique()}
+    frame = frame.rename(columns={"practice": "practice_code"}).assign(
+        month=lambda rows: rows["month"].map(starts), sex=lambda rows: rows["sex"].astype(str)
+    )
+    columns = ["practice_code", "month", "sex", "age_band", "numerator", "denominator"]
+    return frame[columns].astype({"age_band": "int64"}).sort_values(columns[:4]).reset_index(drop=True)

@@ -35,7 +35,7 @@ Errors
 """
 
 from caremodels.stats._checks import z_value
-from caremodels.stats.dsr import DSR_MIN_TOTAL_COUNT, dsr, dsr_ci_arrays
+from caremodels.stats.dsr import DSR_MIN_TOTAL_COUNT, dsr, dsr_ci_arrays, dsr_log_variance_arrays
 from caremodels.stats.estimate import Estimate, IntervalArrays, Limits, Method
 from caremodels.stats.funnels import funnel_limits_proportion, funnel_limits_rate
 from caremodels.stats.poisson import (
@@ -59,6 +59,7 @@ __all__ = [
     "crude_rate_ci_arrays",
     "dsr",
     "dsr_ci_arrays",
+    "dsr_log_variance_arrays",
     "exact_poisson_count_limits",
     "funnel_limits_proportion",
     "funnel_limits_rate",

@@ -77,6 +77,28 @@ def dsr_ci_arrays(
     return IntervalArrays(withheld(value), withheld(lower), withheld(upper))
 
 
+def dsr_log_variance_arrays(
+    counts: ArrayLike, populations: ArrayLike, standard_weights: ArrayLike
+) -> FloatArray:
+    """The variance of log(DSR) by the delta method, var(DSR) / DSR^2, one value per area (same
+    shapes as :func:`dsr_ci_arrays`; NaN where the DSR is 0 or an input is NaN). For one band it is
+    1 / count, the Poisson variance of a crude rate's log; comparisons of DSRs on the log scale
+    (ratios of growth) use it as they use 1 / count for crude rates."""
+    observed = as_float_array(counts, "counts")
+    population = as_float_array(populations, "populations")
+    weights = np.broadcast_to(as_float_array(standard_weights, "standard_weights"), observed.shape)
+    _check_shapes(observed, population, weights)
+    safe_population = np.where(population > 0, population, 1.0)
+    band_rate = np.where(population > 0, observed / safe_population, 0.0)
+    band_rate = np.where(np.isnan(population), np.nan, band_rate)
+    share = weights / weights.sum(axis=-1)[..., np.newaxis]
+    value = (share * band_rate).sum(axis=-1)
+    variance = (share**2 * band_rate / safe_population).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: FloatArray = np.where(value > 0, variance / value**2, np.nan)
+    return result
+
+
 def dsr(
     counts: ArrayLike,
     populations: ArrayLike,
