@@ -369,7 +369,7 @@ def test_pages_render_offline_with_charts_and_tables(client: TestClient, url: st
     # No resource from elsewhere: the only absolute URL is the SVG namespace.
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
-    charts = html.count('class="caremodels-chart"')
+    charts = html.count('class="caremodels-chart"') + html.count('class="caremodels-spc"')
     if charts:
         assert html.count("<table") >= charts, "every chart needs its table"
 
@@ -436,3 +436,22 @@ def test_care_home_site_shows_its_own_figure_beside_matched_controls(
     page = client.get("/sites/connecting-care-wakefield")
     assert page.status_code == 200
     assert 'id="own-figure-explanation"' in page.text
+
+
+def test_site_spc_chart_has_the_target_assurance_icon_and_go_live_marker_of_caremodels_spc(
+    client: TestClient, figures: DashboardFigures
+) -> None:
+    from caremodels.spc_charts.icons import ASSURANCE_LABELS, assurance_icon_svg, variation_icon_svg
+
+    html = client.get("/sites/fylde-coast/indicators/ae_four_hour_performance").text
+    result = figures.spc_result("fylde-coast", "ae_four_hour_performance")
+    assert result is not None and result.target == 95.0 and result.assurance_icon is not None
+    assert 'class="caremodels-spc" id="spc-chart"' in html
+    assert ">target 95<" in html  # the target line's label, drawn by caremodels.spc_charts
+    assert ">selected as vanguard<" in html  # Fylde Coast was selected in March 2015, inside the chart
+    assert variation_icon_svg(result.variation_icon) in html
+    assert assurance_icon_svg(result.assurance_icon) in html
+    assert ASSURANCE_LABELS[result.assurance_icon] in html
+    # No target, no assurance icon: an indicator without an operational standard.
+    plain = client.get("/sites/fylde-coast/indicators/emergency_admissions").text
+    assert "no operational standard for this indicator" in plain and ">target " not in plain

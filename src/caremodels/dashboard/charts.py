@@ -1,6 +1,7 @@
 """Charts drawn as inline SVG on the server: no JavaScript library, no CDN, no network.
 
-Every chart has a ``<title>`` and ``<desc>`` for screen readers (``role="img"``), colours with at
+SPC charts are drawn by ``caremodels.spc_charts`` (as ``caremodels spc`` draws them); the
+others here. Every chart has a ``<title>`` and ``<desc>`` for screen readers (``role="img"``), colours with at
 least 3:1 contrast against white (WCAG 2.2 non-text contrast), and a second cue besides colour
 (dash pattern or marker shape). Every page that shows a chart also shows its numbers as a table.
 Text inside charts is escaped; callers pass plain strings.
@@ -19,14 +20,10 @@ __all__ = [
     "FunnelPoint",
     "PyramidBand",
     "Series",
-    "SpcPlotPoint",
-    "assurance_icon",
     "bar_chart",
     "funnel_chart",
     "line_chart",
     "pyramid_chart",
-    "spc_chart",
-    "variation_icon",
 ]
 
 # NHS identity colours with at least 3:1 contrast against white.
@@ -47,17 +44,6 @@ FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
 class Series:
     name: str
     points: Sequence[tuple[dt.date, float | None]]
-
-
-@dataclass(frozen=True)
-class SpcPlotPoint:
-    date: dt.date
-    value: float | None
-    """None for a month whose counts are suppressed: a gap in the line, still in the limits."""
-    mean: float
-    upper_limit: float
-    lower_limit: float
-    special_cause_type: str | None
 
 
 @dataclass(frozen=True)
@@ -248,88 +234,6 @@ def _runs(points: Sequence[tuple[dt.date, float | None]]) -> list[list[tuple[dt.
         else:
             runs[-1].append((day, value))
     return [run for run in runs if run]
-
-
-def spc_chart(
-    points: Sequence[SpcPlotPoint],
-    *,
-    title: str,
-    description: str,
-    y_label: str,
-    width: int = 720,
-    height: int = 300,
-    chart_id: str = "spc",
-) -> str:
-    """A Making Data Count XmR chart: values, mean (solid), process limits (dashed), and points of
-    special cause marked in blue circles (improvement) or orange squares (concern). A withheld
-    (suppressed) month is a gap in the line of values; the mean and limits run through it."""
-    if not points:
-        return _empty(title)
-    values = [
-        value
-        for point in points
-        for value in (point.value, point.upper_limit, point.lower_limit)
-        if value is not None
-    ]
-    legend = [
-        ("Monthly value", COMMON_CAUSE, ""),
-        ("Mean", TEXT, ""),
-        ("Process limits", LIMIT, "6 4"),
-    ]
-    legend_height = 22 * (len(legend) + 1) + 16
-    frame = _Frame(
-        width,
-        height + legend_height,
-        (points[0].date.toordinal(), points[-1].date.toordinal()),
-        ticks(min(0.0, min(values)), max(values)),
-        bottom=30 + legend_height,
-    )
-    parts = _open(chart_id, width, height + legend_height, title, description)
-    parts += frame.y_axis(y_label) + frame.year_axis()
-
-    def x(point: SpcPlotPoint) -> float:
-        return frame.x(point.date.toordinal())
-
-    def step_line(attribute: str, colour: str, dash: str) -> str:
-        path = " ".join(f"{x(point):.1f},{frame.y(getattr(point, attribute)):.1f}" for point in points)
-        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash_attribute} points="{path}"/>'
-
-    parts.append(step_line("upper_limit", LIMIT, "6 4"))
-    parts.append(step_line("lower_limit", LIMIT, "6 4"))
-    parts.append(step_line("mean", TEXT, ""))
-    runs: list[list[str]] = [[]]
-    for point in points:
-        if point.value is None:
-            runs.append([])
-        else:
-            runs[-1].append(f"{x(point):.1f},{frame.y(point.value):.1f}")
-    for run in runs:
-        if run:
-            path = " ".join(run)
-            parts.append(
-                f'<polyline fill="none" stroke="{COMMON_CAUSE}" stroke-width="1.5" points="{path}"/>'
-            )
-    for point in points:
-        if point.value is None:
-            continue
-        cx, cy = x(point), frame.y(point.value)
-        if point.special_cause_type == "improvement":
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{IMPROVEMENT}"/>')
-        elif point.special_cause_type == "concern":
-            parts.append(f'<rect x="{cx - 5:.1f}" y="{cy - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>')
-        else:
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{COMMON_CAUSE}"/>')
-    parts += _legend(legend, frame.plot_bottom + 46)
-    marker_y = frame.plot_bottom + 46 + 22 * len(legend)
-    parts.append(
-        f'<circle cx="80" cy="{marker_y:.1f}" r="5" fill="{IMPROVEMENT}"/>'
-        f'<text x="92" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: improvement</text>'
-        f'<rect x="335" y="{marker_y - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>'
-        f'<text x="352" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: concern</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def pyramid_chart(
@@ -549,57 +453,3 @@ def funnel_chart(
     )
     parts.append("</svg>")
     return "".join(parts)
-
-
-_VARIATION_TEXT = {
-    "common_cause": ("Common cause variation", COMMON_CAUSE, ""),
-    "improvement_high": ("Special cause improvement (high values)", IMPROVEMENT, "H"),
-    "improvement_low": ("Special cause improvement (low values)", IMPROVEMENT, "L"),
-    "concern_high": ("Special cause concern (high values)", CONCERN, "H"),
-    "concern_low": ("Special cause concern (low values)", CONCERN, "L"),
-    "neither_high": ("Special cause, neither improvement nor concern (high values)", LIMIT, "H"),
-    "neither_low": ("Special cause, neither improvement nor concern (low values)", LIMIT, "L"),
-}
-_ASSURANCE_TEXT = {
-    "pass": ("The target is consistently met", IMPROVEMENT, "P"),
-    "fail": ("The target is consistently missed", CONCERN, "F"),
-    "hit_and_miss": ("The target will be hit and missed at random", LIMIT, "?"),
-}
-
-
-def variation_description(icon: str) -> str:
-    return _VARIATION_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
-
-
-def assurance_description(icon: str | None) -> str:
-    if icon is None:
-        return "No target set, so no assurance"
-    return _ASSURANCE_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
-
-
-def _icon(text: str, colour: str, letter: str, kind: str) -> str:
-    """A 40-pixel round icon in the Making Data Count style, with its meaning as its name."""
-    if kind == "variation" and not letter:
-        inner = f'<polyline points="8,22 14,16 20,24 26,14 32,20" fill="none" stroke="{colour}" stroke-width="3"/>'
-    else:
-        inner = (
-            f'<text x="20" y="27" text-anchor="middle" font-size="20" font-weight="bold" fill="{colour}">'
-            f"{escape(letter)}</text>"
-        )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40" width="40" height="40" role="img" '
-        f'class="caremodels-icon" {FONT}><title>{escape(text)}</title>'
-        f'<circle cx="20" cy="20" r="17" fill="#ffffff" stroke="{colour}" stroke-width="3"/>{inner}</svg>'
-    )
-
-
-def variation_icon(icon: str) -> str:
-    text, colour, letter = _VARIATION_TEXT.get(icon, (icon, LIMIT, "?"))
-    return _icon(text, colour, letter, "variation")
-
-
-def assurance_icon(icon: str | None) -> str:
-    if icon is None:
-        return ""
-    text, colour, letter = _ASSURANCE_TEXT.get(icon, (icon, LIMIT, "?"))
-    return _icon(text, colour, letter, "assurance")

@@ -658,7 +658,7 @@ class DashboardFigures:
         site_months = self._values(indicator_id, "site", "month")
         true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
         monthly = _monthly_points(true_months)
-        spc_summary, spc_points, spc_reason = _spc_of(true_months, monthly, definition)
+        spc_summary, spc_points, spc_reason = _spc_of(self.spc_result(site_id, indicator_id), monthly)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
             definition, group, self._rest_of(care_model), area=site.short_name, care_model=care_model
@@ -673,6 +673,23 @@ class DashboardFigures:
             growth=growth,
             growth_reason=growth_reason,
         )
+
+    def spc_result(self, site_id: str, indicator_id: str) -> SpcResult | None:
+        """The site's XmR chart of the indicator from true monthly values: for drawing only, with
+        the months ``withheld_months`` names left out (the published points are ``spc_points``)."""
+
+        def build() -> SpcResult | None:
+            site_months = self._values(indicator_id, "site", "month")
+            true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
+            return _spc_result(true_months, self._definition(indicator_id))
+
+        self.site_out(site_id)
+        return self._cached(("spc_result", site_id, indicator_id), build)
+
+    def withheld_months(self, site_id: str, indicator_id: str) -> frozenset[Any]:
+        """Months of the site's SPC chart whose counts are suppressed (no value is drawn)."""
+        detail = self.site_indicator(site_id, indicator_id)
+        return frozenset(point.date for point in detail.spc_points if point.suppressed)
 
     def _reported(self, result: ReportedResult) -> ReportedVsMeasured:
         base: dict[str, Any] = {
@@ -1144,22 +1161,32 @@ def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
     ]
 
 
-def _spc_of(
-    rows: pd.DataFrame, monthly: list[MonthlyPoint], definition: IndicatorDefinition
-) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
-    """Making Data Count XmR chart of the true monthly values (``rows``, in the order of
-    ``monthly``): the mean and limits rest on every month, suppressed or not, so that leaving out
-    small (low) months cannot bias them. A suppressed month's value and special-cause flags are
-    withheld from the published points, because they would give its count back."""
+def _spc_result(rows: pd.DataFrame, definition: IndicatorDefinition) -> SpcResult | None:
+    """Making Data Count XmR chart of the true monthly values (``rows``), with the indicator's
+    standard as its target (so an assurance icon); None with fewer than 2 months."""
     true = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
     if len(true) < 2:
-        return None, [], "too few months with a value for an SPC chart"
-    suppressed_on = {point.month: point.suppressed for point in monthly}
+        return None
     frame = pd.DataFrame({"month": list(true["period_start"]), "value": true["value"].to_numpy(dtype=float)})
     with warnings.catch_warnings():
         # Short series come back with a caveat, which the page shows.
         warnings.simplefilter("ignore", ShortSeriesWarning)
-        result: SpcResult = spc(frame, value="value", date="month", improvement=_improvement(definition))[0]
+        found: SpcResult = spc(
+            frame, value="value", date="month", improvement=_improvement(definition), target=definition.target
+        )[0]
+    return found
+
+
+def _spc_of(
+    result: SpcResult | None, monthly: list[MonthlyPoint]
+) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
+    """The published form of ``result``: the mean and limits rest on every month, suppressed or
+    not, so that leaving out small (low) months cannot bias them. A suppressed month's value and
+    special-cause flags are withheld from the published points, because they would give its count
+    back."""
+    if result is None:
+        return None, [], "too few months with a value for an SPC chart"
+    suppressed_on = {point.month: point.suppressed for point in monthly}
     withheld = sum(1 for point in result.points if suppressed_on.get(point.date, False))
     summary = SpcSummary(
         variation_icon=result.variation_icon,
@@ -1167,6 +1194,7 @@ def _spc_of(
         centre=result.centre,
         upper_limit=result.upper_limit,
         lower_limit=result.lower_limit,
+        target=result.target,
         n_points=result.n_points,
         caveats=list(result.caveats)
         + (

@@ -3,13 +3,16 @@ as inline SVG (``caremodels.dashboard.charts``) and shows every chart's numbers 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from html import escape
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from caremodels.dashboard.api import PeriodQuery
 from caremodels.dashboard.areas import GEOGRAPHY_NAMES, PERIOD_NAMES, Geography, PeriodKind
@@ -19,16 +22,16 @@ from caremodels.dashboard.charts import (
     FunnelPoint,
     PyramidBand,
     Series,
-    SpcPlotPoint,
     bar_chart,
     funnel_chart,
     line_chart,
     pyramid_chart,
-    spc_chart,
 )
 from caremodels.dashboard.figures import HEADLINE_INDICATOR, DashboardFigures, NotFound
 from caremodels.dashboard.schemas import AreaSeries, ExplorerResponse
+from caremodels.evaluation.spc import SpcResult
 from caremodels.reference import VANGUARD_CARE_MODELS
+from caremodels.spc_charts import ChartOptions, inline_svg
 
 __all__ = ["PAGE_SIZE", "page_router"]
 
@@ -45,6 +48,27 @@ def _series_chart(
         description=description,
         y_label=y_label,
         chart_id=chart_id,
+    )
+
+
+def dashboard_spc_chart(
+    result: SpcResult,
+    *,
+    measure: str,
+    title: str,
+    selected: dt.date | None = None,
+    withheld: Collection[Any] = (),
+    value_format: str | None = None,
+    chart_id: str = "spc-chart",
+) -> str:
+    """Every SPC chart of the dashboard, drawn as ``caremodels spc`` draws it (one path): limits,
+    target line, signals, and a marker where the site was selected as a vanguard (its go-live)
+    when that month is in the chart."""
+    first, last = result.points[0].date, result.points[-1].date
+    notes = [(selected, "selected as vanguard")] if selected is not None and first <= selected <= last else []
+    options = ChartOptions(measure=measure, annotations=notes, value_format=value_format, title=title)
+    return Markup(  # noqa: S704 - drawn by vl-convert from our own specification; its text is escaped
+        f'<div class="caremodels-spc" id="{escape(chart_id)}">{inline_svg(result, options, withheld=withheld)}</div>'
     )
 
 
@@ -178,23 +202,17 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
     @cache.page
     def site_indicator(request: Request, site_id: str, indicator_id: str) -> HTMLResponse:
         data = figures.site_indicator(site_id, indicator_id)
-        chart = spc_chart(
-            [
-                SpcPlotPoint(
-                    point.date,
-                    point.value,
-                    point.mean,
-                    point.upper_limit,
-                    point.lower_limit,
-                    point.special_cause_type,
-                )
-                for point in data.spc_points
-            ],
-            title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
-            description="Making Data Count XmR chart of the monthly value with its mean and process "
-            "limits; special causes are marked. The same figures are in the table below.",
-            y_label=data.indicator.value_label,
-            chart_id="spc-chart",
+        result = figures.spc_result(site_id, indicator_id)
+        chart = (
+            dashboard_spc_chart(
+                result,
+                measure=data.indicator.value_label,
+                title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
+                selected=figures.sites[site_id].selected,
+                withheld=figures.withheld_months(site_id, indicator_id),
+            )
+            if result is not None
+            else ""
         )
         return render("site_indicator.html", request, page="sites", data=data, chart=chart)
 

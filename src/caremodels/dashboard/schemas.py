@@ -248,6 +248,8 @@ class SpcSummary(_Out):
     centre: Figure
     upper_limit: Figure
     lower_limit: Figure
+    target: OptionalFigure = None
+    """The indicator's operational standard on its own scale (the assurance icon tests it), if any."""
     n_points: int
     caveats: list[str]
 
