@@ -455,3 +455,35 @@ def test_site_spc_chart_has_the_target_assurance_icon_and_go_live_marker_of_care
     # No target, no assurance icon: an indicator without an operational standard.
     plain = client.get("/sites/fylde-coast/indicators/emergency_admissions").text
     assert "no operational standard for this indicator" in plain and ">target " not in plain
+
+
+def test_emrad_page_pools_its_trusts_published_four_hour_performance(
+    client: TestClient, evaluated: DashboardFigures, dashboard_warehouse: Any
+) -> None:
+    """An acute care collaboration as a group of trusts: the numbers are those of
+    caremodels.indicators.published for the same warehouse, with SPC against the 95% standard."""
+    from caremodels.indicators.published import group_four_hour_performance
+    from caremodels.reference import vanguard_sites
+
+    emrad = next(site for site in vanguard_sites() if site.id == "emrad")
+    expected = group_four_hour_performance(dashboard_warehouse, emrad.providers)
+    body = client.get("/api/sites/emrad/trusts").json()
+    assert [m["code"] for m in body["members"]] == list(emrad.providers)
+    assert body["members"][0]["name"] == "Nottingham University Hospitals NHS Trust"
+    assert len(body["four_hour"]) == len(expected) == 36
+    for month, row in zip(body["four_hour"], expected.itertuples(), strict=True):
+        assert (month["attendances"], month["breaches"], month["providers"]) == (
+            row.attendances,
+            row.breaches,
+            row.providers,
+        )
+        assert month["performance"] == pytest.approx(row.performance, abs=5e-5)
+    assert body["spc"]["target"] == 0.95 and body["spc"]["assurance_icon"] == "fail"
+    assert body["indicators_status"] == "ready"
+    # The tiny synthetic economy has no events at EMRAD's trusts: the page says so, not a blank.
+    assert any("holds no events of" in note for note in body["cannot_measure"])
+    assert any("no before-period" in note for note in body["cannot_measure"])
+    html = client.get("/sites/emrad").text
+    assert 'id="trusts-spc-chart"' in html and ">target 95.0%<" in html
+    assert "Nottingham University Hospitals NHS Trust" in html and "What this page cannot measure" in html
+    assert client.get("/api/sites/fylde-coast/trusts").status_code == 404

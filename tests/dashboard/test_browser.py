@@ -29,6 +29,8 @@ PAGES = {
     "sites": "/sites",
     "site": "/sites/fylde-coast",
     "site-indicator": "/sites/fylde-coast/indicators/emergency_admissions",
+    "site-indicator-target": "/sites/fylde-coast/indicators/ae_four_hour_performance",
+    "emrad": "/sites/emrad",
     "indicators": "/indicators",
     "explorer": "/indicators/emergency_admissions?geography=site&highlight=fylde-coast",
     "explorer-practices": "/indicators/emergency_admissions?geography=practice&period_kind=quarter",

@@ -87,8 +87,14 @@ from caremodels.dashboard.schemas import (
     SpcPointOut,
     SpcSummary,
     TableCount,
+    TrustGroupResponse,
+    TrustIndicatorRow,
+    TrustMember,
+    TrustMonth,
 )
 from caremodels.dashboard.snapshot import OLDEST_BAND_FROM, WarehouseSnapshot
+from caremodels.dashboard.trusts import SOURCE as TRUSTS_SOURCE
+from caremodels.dashboard.trusts import TrustGroups
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.monitoring import GrowthComparison, growth_against_rest
 from caremodels.evaluation.result import EvaluationResult
@@ -96,6 +102,7 @@ from caremodels.evaluation.spc import ShortSeriesWarning, SpcResult, spc
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.indicators.disclosure import round_count
 from caremodels.indicators.output import publish
+from caremodels.indicators.published import FOUR_HOUR_STANDARD
 from caremodels.periods import financial_year_label
 from caremodels.programme import coverage, site_summaries
 from caremodels.reference import (
@@ -212,6 +219,7 @@ class DashboardFigures:
         self._overview = self._build_overview()
         self._care_homes = self._build_care_homes()
         self._data_quality = self._build_data_quality()
+        self.trusts = TrustGroups(snapshot.path, self.sites)
         self._load_evaluations()
 
     # -- controlled evaluations, computed after start-up -----------------------------------------
@@ -242,6 +250,7 @@ class DashboardFigures:
         pages are served meanwhile, and a site page says its controlled evaluations are still being
         computed."""
         try:
+            self.trusts.prepare()
             for site_id in self.sites_with_data():
                 self.site(site_id)
             missing = [site_id for site_id in self.sites_with_data() if site_id not in self._controlled]
@@ -690,6 +699,89 @@ class DashboardFigures:
         """Months of the site's SPC chart whose counts are suppressed (no value is drawn)."""
         detail = self.site_indicator(site_id, indicator_id)
         return frozenset(point.date for point in detail.spc_points if point.suppressed)
+
+    # -- sites defined by their trusts (acute care collaborations) ------------------------------
+
+    def trust_group_spc(self, site_id: str) -> SpcResult | None:
+        """XmR chart of the group's pooled monthly 4-hour performance (0 to 1), target 95%."""
+
+        def build() -> SpcResult | None:
+            pooled, _ = self.trusts.pooled(site_id)
+            if pooled is None or len(pooled) < 2:
+                return None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ShortSeriesWarning)
+                found: SpcResult = spc(
+                    pooled,
+                    value="performance",
+                    date="period",
+                    improvement="increase",
+                    target=FOUR_HOUR_STANDARD,
+                )[0]
+            return found
+
+        if site_id not in self.trusts.sites:
+            raise NotFound(f"{site_id!r} is not a site defined by its trusts")
+        return self._cached(("trust_spc", site_id), build)
+
+    def trust_group(self, site_id: str) -> TrustGroupResponse:
+        if site_id not in self.sites:
+            raise NotFound(f"no vanguard site {site_id!r}")
+        if site_id not in self.trusts.sites:
+            raise NotFound(f"{self.sites[site_id].short_name} is not defined by its trusts")
+        ready = self.trusts.ready
+        return self._cached(("trust_group", site_id, ready), lambda: self._trust_group(site_id, ready))
+
+    def _trust_group(self, site_id: str, ready: bool) -> TrustGroupResponse:
+        pooled, reason = self.trusts.pooled(site_id)
+        members, latest_year = self.trusts.members(site_id)
+        result = self.trust_group_spc(site_id)
+        summary, _, spc_reason = _spc_of(result, [])
+        rows: list[TrustIndicatorRow] = []
+        indicators = self.trusts.indicators
+        if ready and indicators is not None:
+            mine = indicators[indicators["code"].isin(self.sites[site_id].providers)]
+            for row in _rows(mine):
+                rows.append(
+                    TrustIndicatorRow(
+                        indicator_id=str(row.indicator_id),
+                        title=str(row.title),
+                        code=str(row.code),
+                        name=str(row.name),
+                        period=str(row.period),
+                        numerator=_count_or_none(row.numerator),
+                        value=_value_or_none(row.value),
+                        ci_low=_value_or_none(row.ci_low),
+                        ci_high=_value_or_none(row.ci_high),
+                        unit=str(row.unit),
+                        suppressed=bool(row.suppressed),
+                    )
+                )
+        months = list(pooled["period"]) if pooled is not None else []
+        return TrustGroupResponse(
+            site=self.site_out(site_id),
+            members=[TrustMember.model_validate(member) for member in members],
+            source=TRUSTS_SOURCE,
+            latest_year=latest_year,
+            four_hour=[
+                TrustMonth(
+                    period=row.period,
+                    attendances=int(row.attendances),
+                    breaches=int(row.breaches),
+                    performance=float(row.performance),
+                    providers=int(row.providers),
+                )
+                for row in (_rows(pooled) if pooled is not None else [])
+            ],
+            four_hour_reason=reason or (spc_reason if pooled is not None and summary is None else None),
+            spc=summary,
+            indicators=rows,
+            indicators_status="ready"
+            if ready and indicators is not None
+            else ("computing" if not ready else "not_available"),
+            indicators_reason=self.trusts.indicators_reason if ready else None,
+            cannot_measure=self.trusts.cannot_measure(site_id, months),
+        )
 
     def _reported(self, result: ReportedResult) -> ReportedVsMeasured:
         base: dict[str, Any] = {

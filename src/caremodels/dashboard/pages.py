@@ -188,11 +188,27 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
                 percent=True,
                 chart_id="deprivation-chart",
             )
+        trusts = figures.trust_group(site_id) if site_id in figures.trusts.sites else None
+        group_spc = figures.trust_group_spc(site_id) if trusts is not None else None
+        trust_chart = (
+            dashboard_spc_chart(
+                group_spc,
+                measure="within 4 hours",
+                title=f"A&E 4-hour performance of {data.site.short_name}'s trusts, by month (SPC chart)",
+                selected=data.site.selected,
+                value_format=".1%",
+                chart_id="trusts-spc-chart",
+            )
+            if group_spc is not None
+            else ""
+        )
         return render(
             "site.html",
             request,
             page="sites",
             data=data,
+            trusts=trusts,
+            trust_chart=trust_chart,
             titles={item.indicator.id: item.indicator.title for item in data.indicators},
             pyramid=pyramid,
             deprivation=deprivation,

@@ -489,3 +489,53 @@ class DataQualityResponse(_Out):
     batches: list[BatchOut]
     quarantine_by_reason: list[QuarantineCount]
     quarantine_by_field: list[QuarantineCount]
+
+
+class TrustMember(_Out):
+    code: str = Field(description="ODS code of the NHS trust.")
+    name: str
+    published_months: int = Field(description="Months of the trust in the published A&E statistics.")
+    attendances_latest_year: int | None = Field(
+        description="A&E attendances of the latest financial year in the published statistics."
+    )
+    performance_latest_year: OptionalFigure = Field(
+        description="4-hour performance (0 to 1) of the latest financial year in the published statistics."
+    )
+
+
+class TrustMonth(_Out):
+    period: dt.date
+    attendances: int
+    breaches: int
+    performance: Figure
+    providers: int = Field(description="Member trusts in the published statistics that month.")
+
+
+class TrustIndicatorRow(_Out):
+    indicator_id: str
+    title: str
+    code: str
+    name: str
+    period: str
+    numerator: int | None
+    value: OptionalFigure
+    ci_low: OptionalFigure
+    ci_high: OptionalFigure
+    unit: str
+    suppressed: bool
+
+
+class TrustGroupResponse(_Out):
+    """An acute care collaboration (or any site defined by its trusts) as a group of NHS trusts."""
+
+    site: SiteOut
+    members: list[TrustMember]
+    source: str
+    latest_year: str | None
+    four_hour: list[TrustMonth]
+    four_hour_reason: str | None
+    spc: SpcSummary | None
+    indicators: list[TrustIndicatorRow]
+    indicators_status: Literal["ready", "computing", "not_available"]
+    indicators_reason: str | None
+    cannot_measure: list[str]
