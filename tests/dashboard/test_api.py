@@ -487,3 +487,33 @@ def test_emrad_page_pools_its_trusts_published_four_hour_performance(
     assert 'id="trusts-spc-chart"' in html and ">target 95.0%<" in html
     assert "Nottingham University Hospitals NHS Trust" in html and "What this page cannot measure" in html
     assert client.get("/api/sites/fylde-coast/trusts").status_code == 404
+
+
+def test_every_explorer_row_is_compared_with_england_and_the_rest_at_95_and_99_8(
+    client: TestClient, figures: DashboardFigures
+) -> None:
+    from caremodels.indicators.comparison import COMPARISONS
+
+    body = client.get("/api/indicators/emergency_admissions?geography=site&period_kind=financial_year").json()
+    assert body["areas"]
+    for area in body["areas"]:
+        for column in ("england_95", "england_99_8", "rest_95", "rest_99_8"):
+            assert (area[column] is None) == area["suppressed"]
+            assert area[column] is None or area[column] in COMPARISONS
+        if area["england_95"] in ("better", "worse"):
+            # A difference at 99.8% is one at 95% too.
+            assert area["england_99_8"] in (area["england_95"], "similar")
+    html = client.get("/indicators/emergency_admissions?geography=site").text
+    assert "Against all practices (95%; 99.8%)" in html and "Against the rest (95%; 99.8%)" in html
+
+
+def test_site_spine_chart_covers_the_catalogue_with_its_comparisons(client: TestClient) -> None:
+    body = client.get("/api/sites/fylde-coast/spine").json()
+    assert len(body["rows"]) + len(body["not_shown"]) == len(catalogue())
+    for row in body["rows"]:
+        assert row["lowest"] <= row["lower_quartile"] <= row["upper_quartile"] <= row["highest"]
+        value = row["site"]["value"]
+        assert value is None or row["lowest"] <= value <= row["highest"]  # the site is one of the sites
+    html = client.get("/sites/fylde-coast").text
+    assert 'id="spine-chart"' in html and 'id="spine-table"' in html
+    assert html.count("<tr", html.index('id="spine-table"')) >= len(body["rows"])

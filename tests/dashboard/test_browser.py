@@ -31,6 +31,7 @@ PAGES = {
     "site-indicator": "/sites/fylde-coast/indicators/emergency_admissions",
     "site-indicator-target": "/sites/fylde-coast/indicators/ae_four_hour_performance",
     "emrad": "/sites/emrad",
+    "site-with-spine": "/sites/connecting-care-wakefield",
     "indicators": "/indicators",
     "explorer": "/indicators/emergency_admissions?geography=site&highlight=fylde-coast",
     "explorer-practices": "/indicators/emergency_admissions?geography=practice&period_kind=quarter",

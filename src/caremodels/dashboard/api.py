@@ -30,6 +30,7 @@ from caremodels.dashboard.schemas import (
     SiteIndicatorResponse,
     SiteOut,
     SiteResponse,
+    SpineResponse,
     TrustGroupResponse,
 )
 
@@ -86,6 +87,15 @@ def api_router(figures: DashboardFigures, cache: ResponseCache) -> APIRouter:
     @cache.json
     def site(request: Request, site_id: str) -> SiteResponse:
         return figures.site(site_id)
+
+    @router.get(
+        "/sites/{site_id}/spine",
+        summary="A site across the catalogue against England and the rest of England (Fingertips spine chart)",
+        responses=NOT_FOUND,
+    )
+    @cache.json
+    def spine(request: Request, site_id: str) -> SpineResponse:
+        return figures.spine(site_id)
 
     @router.get(
         "/sites/{site_id}/trusts",

@@ -137,6 +137,16 @@ def _value(row: Any) -> str:
     return format_figure(row.value) + interval
 
 
+def _compared(row: Any, benchmark: str) -> str:
+    """An area's comparison with a benchmark at 95% and 99.8%, e.g. "Worse; similar"."""
+    at_95, at_99_8 = getattr(row, f"{benchmark}_95", None), getattr(row, f"{benchmark}_99_8", None)
+    if at_95 is None or at_99_8 is None:
+        return "withheld" if getattr(row, "suppressed", False) else "not compared"
+    if at_95 == at_99_8 == "not compared":
+        return "not compared"
+    return f"{_sentence(at_95)}; {at_99_8}"
+
+
 def _signed_percent(value: float | None, places: int = 1) -> str:
     return "not available" if value is None else f"{value * 100:+.{places}f}%"
 
@@ -194,6 +204,7 @@ def _environment() -> Environment:
         "count": _count,
         "rate": _rate,
         "value": _value,
+        "compared": _compared,
         "figure": format_figure,
         "percent": _percent,
         "signed_percent": _signed_percent,

@@ -20,10 +20,12 @@ __all__ = [
     "FunnelPoint",
     "PyramidBand",
     "Series",
+    "SpineRow",
     "bar_chart",
     "funnel_chart",
     "line_chart",
     "pyramid_chart",
+    "spine_chart",
 ]
 
 # NHS identity colours with at least 3:1 contrast against white.
@@ -35,6 +37,7 @@ LIMIT = "#425563"
 # Making Data Count colours: grey for common cause, blue for improvement, orange for concern
 # (a darker orange than Making Data Count's #ed8b00, which has only 2.5:1 contrast against white).
 COMMON_CAUSE = "#768692"
+COMMON_GREY = COMMON_CAUSE
 IMPROVEMENT = "#005eb8"
 CONCERN = "#b35900"
 FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
@@ -453,3 +456,111 @@ def funnel_chart(
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class SpineRow:
+    label: str
+    value: float | None
+    """The area's value (None when withheld: no marker)."""
+    benchmark: float
+    lowest: float
+    lower_quartile: float
+    upper_quartile: float
+    highest: float
+    comparison: str
+    """The area against the benchmark at 95%: better, similar, worse, higher, lower or not compared."""
+
+
+_SPINE_COLOURS = {
+    "better": "#007f3b",
+    "worse": "#d5281b",
+    "similar": "#ffb81c",
+    "higher": "#005eb8",
+    "lower": "#330072",
+}
+_SPINE_SHAPES = {
+    "better": "circle",
+    "worse": "square",
+    "similar": "diamond",
+    "higher": "triangle",
+    "lower": "triangle-down",
+}
+
+
+def spine_chart(
+    rows: Sequence[SpineRow], *, title: str, description: str, chart_id: str = "spine", width: int = 720
+) -> str:
+    """A Fingertips spine chart: one line per indicator, the benchmark (England) at the centre, the
+    range of the comparator areas as a light bar with their middle half darker, and the area's value
+    as a marker whose colour and shape say better, similar or worse at 95%. Each line is scaled
+    on its own so that the benchmark is in the middle (the charts' positions are not comparable
+    across lines: the table gives the values)."""
+    if not rows:
+        return _empty(title)
+    label_width, top, row_height = 300, 10, 30
+    legend = list(_SPINE_COLOURS)
+    height = top + row_height * len(rows) + 30 + 22 * len(legend)
+    left, right = label_width + 10, width - 20
+    middle = (left + right) / 2
+    parts = _open(chart_id, width, height, title, description)
+    parts.append(
+        f'<line x1="{middle:.1f}" x2="{middle:.1f}" y1="{top}" y2="{top + row_height * len(rows)}" '
+        f'stroke="{TEXT}" stroke-width="2"/>'
+    )
+    for index, row in enumerate(rows):
+        y = top + index * row_height + row_height / 2
+        spread = max(
+            abs(row.highest - row.benchmark),
+            abs(row.lowest - row.benchmark),
+            abs((row.value or row.benchmark) - row.benchmark),
+        )
+        scale = (right - left) / 2 / spread if spread > 0 else 0.0
+
+        def x(value: float, scale: float = scale, benchmark: float = row.benchmark) -> float:
+            return middle + (value - benchmark) * scale
+
+        label = row.label if len(row.label) <= 44 else row.label[:43].rstrip() + "…"
+        parts.append(
+            f'<text x="{label_width}" y="{y + 5:.1f}" font-size="13" text-anchor="end" fill="{TEXT}">'
+            f"{escape(label)}</text>"
+        )
+        parts.append(
+            f'<rect x="{x(row.lowest):.1f}" y="{y - 8:.1f}" width="{max(x(row.highest) - x(row.lowest), 1):.1f}" '
+            f'height="16" fill="{GRID}"/>'
+            f'<rect x="{x(row.lower_quartile):.1f}" y="{y - 8:.1f}" '
+            f'width="{max(x(row.upper_quartile) - x(row.lower_quartile), 1):.1f}" height="16" fill="#aeb7bd"/>'
+        )
+        if row.value is not None:
+            parts.append(_marker(x(row.value), y, row.comparison))
+    legend_top = top + row_height * len(rows) + 24
+    for index, name in enumerate(legend):
+        y = legend_top + index * 22
+        parts.append(_marker(left + 8, y, name))
+        parts.append(
+            f'<text x="{left + 22}" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">'
+            f"{escape(name.capitalize())} than the benchmark at 95%</text>"
+            if name != "similar"
+            else f'<text x="{left + 22}" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">Similar to the benchmark</text>'
+        )
+    parts.append(
+        f'<text x="{label_width}" y="{legend_top + 5:.1f}" font-size="13" text-anchor="end" fill="{TEXT}">'
+        "Bar: range of the areas; darker: middle half</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _marker(cx: float, cy: float, comparison: str) -> str:
+    colour = _SPINE_COLOURS.get(comparison, COMMON_GREY)
+    shape = _SPINE_SHAPES.get(comparison, "circle")
+    outline = f'fill="{colour}" stroke="{TEXT}" stroke-width="1"'
+    if shape == "square":
+        return f'<rect x="{cx - 6:.1f}" y="{cy - 6:.1f}" width="12" height="12" {outline}/>'
+    if shape == "diamond":
+        return f'<polygon points="{cx:.1f},{cy - 7:.1f} {cx + 7:.1f},{cy:.1f} {cx:.1f},{cy + 7:.1f} {cx - 7:.1f},{cy:.1f}" {outline}/>'
+    if shape == "triangle":
+        return f'<polygon points="{cx:.1f},{cy - 7:.1f} {cx + 7:.1f},{cy + 6:.1f} {cx - 7:.1f},{cy + 6:.1f}" {outline}/>'
+    if shape == "triangle-down":
+        return f'<polygon points="{cx:.1f},{cy + 7:.1f} {cx + 7:.1f},{cy - 6:.1f} {cx - 7:.1f},{cy - 6:.1f}" {outline}/>'
+    return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" {outline}/>'

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from caremodels.dashboard.areas import (
+    COMPARISON_COLUMNS,
     GEOGRAPHY_NAMES,
     MONTHS_IN_PERIOD,
     AreaIndex,
@@ -86,6 +87,8 @@ from caremodels.dashboard.schemas import (
     SkippedEvaluation,
     SpcPointOut,
     SpcSummary,
+    SpineResponse,
+    SpineRowOut,
     TableCount,
     TrustGroupResponse,
     TrustIndicatorRow,
@@ -700,6 +703,56 @@ class DashboardFigures:
         detail = self.site_indicator(site_id, indicator_id)
         return frozenset(point.date for point in detail.spc_points if point.suppressed)
 
+    # -- spine chart: a site across the catalogue -------------------------------------------------
+
+    def spine(self, site_id: str) -> SpineResponse:
+        site = self.site_out(site_id)
+        return self._cached(("spine", site_id), lambda: self._spine(site, site_id))
+
+    def _spine(self, site: SiteOut, site_id: str) -> SpineResponse:
+        rows: list[SpineRowOut] = []
+        not_shown: dict[str, str] = {}
+        for definition in catalogue():
+            if definition.id not in self.snapshot.indicators:
+                not_shown[definition.title] = self.snapshot.unavailable.get(
+                    definition.id, "no data in this warehouse"
+                )
+                continue
+            if not self.site_practices[site_id]:
+                not_shown[definition.title] = f"no practices of {site.short_name} are in this warehouse"
+                continue
+            years = self._values(definition.id, "site", "financial_year")
+            mine = years[years["code"] == site_id]
+            if mine.empty:
+                not_shown[definition.title] = "no complete financial year for this site"
+                continue
+            period = str(mine["period"].iloc[-1])
+            published = _area_rates("site", years[years["period"] == period].reset_index(drop=True))
+            own = next(area for area in published if area.code == site_id)
+            others = np.array([area.value for area in published if area.value is not None], dtype=float)
+            overall = self._values(definition.id, "all", "financial_year")
+            overall = overall[overall["period"] == period]
+            england = _area_rates("all", overall.reset_index(drop=True))
+            if not england or england[0].value is None or len(others) == 0:
+                not_shown[definition.title] = f"no published value for all practices in {period}"
+                continue
+            rows.append(
+                SpineRowOut(
+                    indicator_id=definition.id,
+                    title=definition.title,
+                    value_label=self.indicator_summary(definition).value_label,
+                    period=period,
+                    site=own,
+                    england=england[0].value,
+                    sites_compared=len(others),
+                    lowest=float(others.min()),
+                    lower_quartile=float(np.quantile(others, 0.25)),
+                    upper_quartile=float(np.quantile(others, 0.75)),
+                    highest=float(others.max()),
+                )
+            )
+        return SpineResponse(site=site, rows=rows, not_shown=not_shown)
+
     # -- sites defined by their trusts (acute care collaborations) ------------------------------
 
     def trust_group_spc(self, site_id: str) -> SpcResult | None:
@@ -1210,6 +1263,11 @@ def _area_rates(
     if rows.empty:
         return []
     published = publish(rows, also_publish=["events"])
+    # publish keeps the row order, so the comparisons of the true rows line up with it.
+    compared = {
+        column: list(rows[column]) if column in rows else ["not compared"] * len(rows)
+        for column in COMPARISON_COLUMNS
+    }
     areas = []
     for index, row in enumerate(_rows(published)):
         suppressed = bool(row.suppressed)
@@ -1230,6 +1288,11 @@ def _area_rates(
                 unit=str(row.unit),
                 suppressed=suppressed,
                 funnel=None if suppressed or bands is None else bands[index],
+                # A suppressed row's comparison is withheld with its value.
+                **{
+                    column: None if suppressed else str(compared[column][index])
+                    for column in COMPARISON_COLUMNS
+                },
             )
         )
     return areas

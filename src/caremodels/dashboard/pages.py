@@ -22,10 +22,12 @@ from caremodels.dashboard.charts import (
     FunnelPoint,
     PyramidBand,
     Series,
+    SpineRow,
     bar_chart,
     funnel_chart,
     line_chart,
     pyramid_chart,
+    spine_chart,
 )
 from caremodels.dashboard.figures import HEADLINE_INDICATOR, DashboardFigures, NotFound
 from caremodels.dashboard.schemas import AreaSeries, ExplorerResponse
@@ -202,11 +204,38 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             if group_spc is not None
             else ""
         )
+        spine = figures.spine(site_id) if data.site.practices_in_warehouse else None
+        spine_svg = (
+            spine_chart(
+                [
+                    SpineRow(
+                        row.title,
+                        row.site.value,
+                        float(row.england or 0.0),
+                        float(row.lowest or 0.0),
+                        float(row.lower_quartile or 0.0),
+                        float(row.upper_quartile or 0.0),
+                        float(row.highest or 0.0),
+                        row.site.england_95 or "not compared",
+                    )
+                    for row in spine.rows
+                ],
+                title=f"Spine chart: {data.site.short_name} against England, latest financial year",
+                description="One line per indicator: all practices in the warehouse at the centre, the range of "
+                "vanguard sites as a bar with the middle half darker, and the site's value as a marker coloured and "
+                "shaped by its comparison at 95%. The same figures are in the table.",
+                chart_id="spine-chart",
+            )
+            if spine and spine.rows
+            else ""
+        )
         return render(
             "site.html",
             request,
             page="sites",
             data=data,
+            spine=spine,
+            spine_chart=spine_svg,
             trusts=trusts,
             trust_chart=trust_chart,
             titles={item.indicator.id: item.indicator.title for item in data.indicators},

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from caremodels.evaluation.spc import AssuranceIcon, VariationIcon
+from caremodels.indicators.comparison import Comparison
 from caremodels.indicators.output import round_figure
 
 __all__ = [
@@ -367,6 +368,17 @@ class AreaRate(_Out):
     funnel: Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"] | None = Field(
         default=None, description="Position against the funnel limits around the overall value."
     )
+    england_95: Comparison | None = Field(
+        default=None,
+        description="Compared with all practices in the warehouse (England, when it holds England) at 95%: "
+        "better, similar or worse (higher or lower when neither direction is better); None when suppressed.",
+    )
+    england_99_8: Comparison | None = Field(default=None, description="The same at 99.8%.")
+    rest_95: Comparison | None = Field(
+        default=None,
+        description="Compared with the rest of the practices in the warehouse (without the area) at 95%.",
+    )
+    rest_99_8: Comparison | None = Field(default=None, description="The same at 99.8%.")
 
 
 class FunnelLimitsOut(_Out):
@@ -539,3 +551,28 @@ class TrustGroupResponse(_Out):
     indicators_status: Literal["ready", "computing", "not_available"]
     indicators_reason: str | None
     cannot_measure: list[str]
+
+
+class SpineRowOut(_Out):
+    """One indicator of a site's spine chart: its latest financial year beside England and the
+    range of the other vanguard sites with data."""
+
+    indicator_id: str
+    title: str
+    value_label: str
+    period: str
+    site: AreaRate
+    england: OptionalFigure = Field(
+        description="All practices in the warehouse (England, when it holds England)."
+    )
+    sites_compared: int = Field(description="Vanguard sites with a published value that year (the range).")
+    lowest: OptionalFigure
+    lower_quartile: OptionalFigure
+    upper_quartile: OptionalFigure
+    highest: OptionalFigure
+
+
+class SpineResponse(_Out):
+    site: SiteOut
+    rows: list[SpineRowOut]
+    not_shown: dict[str, str] = Field(description="Indicators left out of the chart, with the reason.")
