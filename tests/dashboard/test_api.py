@@ -507,7 +507,9 @@ def test_every_explorer_row_is_compared_with_england_and_the_rest_at_95_and_99_8
     assert "Against all practices (95%; 99.8%)" in html and "Against the rest (95%; 99.8%)" in html
 
 
-def test_site_spine_chart_covers_the_catalogue_with_its_comparisons(client: TestClient) -> None:
+def test_site_spine_chart_covers_the_catalogue_with_its_comparisons(
+    client: TestClient, evaluated: DashboardFigures
+) -> None:
     body = client.get("/api/sites/fylde-coast/spine").json()
     assert len(body["rows"]) + len(body["not_shown"]) == len(catalogue())
     for row in body["rows"]:
@@ -517,3 +519,22 @@ def test_site_spine_chart_covers_the_catalogue_with_its_comparisons(client: Test
     html = client.get("/sites/fylde-coast").text
     assert 'id="spine-chart"' in html and 'id="spine-table"' in html
     assert html.count("<tr", html.index('id="spine-table"')) >= len(body["rows"])
+
+
+def test_explorer_searches_areas_by_name(client: TestClient, figures: DashboardFigures) -> None:
+    ccgs = figures.explore("emergency_admissions", "ccg", "financial_year", None).areas
+    named = next(area for area in ccgs if area.name != f"CCG {area.code}")
+    word = named.name.split()[1]  # e.g. "Blackpool" of "NHS Blackpool CCG"
+    html = client.get(f"/indicators/emergency_admissions?geography=ccg&q={word.lower()}").text
+    table = html[html.index('id="areas-table"') : html.index("</table>", html.index('id="areas-table"'))]
+    shown = [
+        area
+        for area in ccgs
+        if word.casefold() in area.name.casefold() or word.casefold() in area.code.casefold()
+    ]
+    assert named.name in table and table.count('<tr class="nhsuk-table__row">') - 1 == len(
+        shown
+    )  # less the header
+    assert 'id="search-result"' in html
+    nothing = client.get("/indicators/emergency_admissions?geography=ccg&q=no-such-area-zz").text
+    assert "0 areas whose name or code contains" in nothing

@@ -198,3 +198,18 @@ def test_spc_limits_come_from_every_true_month_not_the_published_ones() -> None:
         if point.suppressed:
             assert point.value is None and point.special_cause_type is None
     assert any("withheld" in caveat for caveat in summary.caveats)
+
+
+def test_a_line_with_intervals_draws_its_band_and_says_so() -> None:
+    days = [dt.date(2016, month, 1) for month in (1, 2, 3)]
+    svg = line_chart(
+        [Series("a", [(day, 10.0) for day in days], {day: (8.0, 30.0) for day in days})],
+        title="t",
+        description="d",
+        y_label="y",
+    )
+    assert svg.count("<polygon") == 1 and 'fill-opacity="0.15"' in svg
+    assert "95% confidence interval" in svg
+    assert ">30<" in svg  # the axis reaches the top of the band
+    plain = line_chart([Series("a", [(day, 10.0) for day in days])], title="t", description="d", y_label="y")
+    assert "<polygon" not in plain and "confidence interval" not in plain

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 
 __all__ = [
@@ -47,6 +47,8 @@ FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
 class Series:
     name: str
     points: Sequence[tuple[dt.date, float | None]]
+    intervals: Mapping[dt.date, tuple[float, float]] = field(default_factory=dict)
+    """95% confidence interval of each point that has one, drawn as a shaded band around the line."""
 
 
 @dataclass(frozen=True)
@@ -202,12 +204,17 @@ def line_chart(
     points = [(day, value) for line in series for day, value in line.points if value is not None]
     if not points:
         return _empty(title)
-    legend_height = 22 * len(series) + 16
+    highs = [high for line in series for _, high in line.intervals.values() if math.isfinite(high)]
+    lows = [low for line in series for low, _ in line.intervals.values() if math.isfinite(low)]
+    banded = any(line.intervals for line in series)
+    legend_height = 22 * (len(series) + banded) + 16
     frame = _Frame(
         width,
         height + legend_height,
         (min(day for day, _ in points).toordinal(), max(day for day, _ in points).toordinal()),
-        ticks(min(0.0, min(value for _, value in points)), max(value for _, value in points)),
+        ticks(
+            min([0.0, *lows, *(value for _, value in points)]), max([*highs, *(value for _, value in points)])
+        ),
         bottom=30 + legend_height,
     )
     parts = _open(chart_id, width, height + legend_height, title, description)
@@ -218,11 +225,34 @@ def line_chart(
         entries.append((line.name, colour, dash))
         dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
         for run in _runs(sorted(line.points)):
+            band = [(day, line.intervals[day]) for day, _ in run if day in line.intervals]
+            if len(band) > 1:
+                upper = [f"{frame.x(day.toordinal()):.1f},{frame.y(high):.1f}" for day, (_, high) in band]
+                lower = [
+                    f"{frame.x(day.toordinal()):.1f},{frame.y(low):.1f}" for day, (low, _) in reversed(band)
+                ]
+                parts.append(
+                    f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(upper + lower)}"/>'
+                )
+            elif len(band) == 1:
+                day, (low, high) = band[0]
+                x = frame.x(day.toordinal())
+                parts.append(
+                    f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.y(low):.1f}" y2="{frame.y(high):.1f}" '
+                    f'stroke="{colour}" stroke-width="2"/>'
+                )
+        for run in _runs(sorted(line.points)):
             path = " ".join(f"{frame.x(day.toordinal()):.1f},{frame.y(value):.1f}" for day, value in run)
             parts.append(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash_attribute} points="{path}"/>'
             )
     parts += _legend(entries, frame.plot_bottom + 46)
+    if banded:
+        y = frame.plot_bottom + 46 + 22 * len(entries)
+        parts.append(
+            f'<rect x="70" y="{y - 7:.1f}" width="30" height="14" fill="{PALETTE[0]}" fill-opacity="0.15"/>'
+            f'<text x="108" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">Shaded: 95% confidence interval</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -223,6 +223,7 @@ class DashboardFigures:
         self._care_homes = self._build_care_homes()
         self._data_quality = self._build_data_quality()
         self.trusts = TrustGroups(snapshot.path, self.sites)
+        self._spines: dict[str, SpineResponse] = {}
         self._load_evaluations()
 
     # -- controlled evaluations, computed after start-up -----------------------------------------
@@ -256,6 +257,7 @@ class DashboardFigures:
             self.trusts.prepare()
             for site_id in self.sites_with_data():
                 self.site(site_id)
+                self.spine(site_id)
             missing = [site_id for site_id in self.sites_with_data() if site_id not in self._controlled]
             if not missing or not self.methods:
                 return
@@ -707,7 +709,15 @@ class DashboardFigures:
 
     def spine(self, site_id: str) -> SpineResponse:
         site = self.site_out(site_id)
-        return self._cached(("spine", site_id), lambda: self._spine(site, site_id))
+        found = self._spines.get(site_id)
+        if found is None:
+            found = self._spines.setdefault(site_id, self._spine(site, site_id))
+        return found
+
+    def spine_ready(self, site_id: str) -> bool:
+        """Whether the spine is computed, or may be computed now without holding up a page while
+        the background preparation runs (it publishes every site's table of every indicator)."""
+        return site_id in self._spines or self.evaluations_ready
 
     def _spine(self, site: SiteOut, site_id: str) -> SpineResponse:
         rows: list[SpineRowOut] = []
@@ -727,12 +737,11 @@ class DashboardFigures:
                 not_shown[definition.title] = "no complete financial year for this site"
                 continue
             period = str(mine["period"].iloc[-1])
-            published = _area_rates("site", years[years["period"] == period].reset_index(drop=True))
+            # The explorer's published tables (cached, shared by every site's spine and the explorer).
+            published = self.explore(definition.id, "site", "financial_year", period).areas
             own = next(area for area in published if area.code == site_id)
             others = np.array([area.value for area in published if area.value is not None], dtype=float)
-            overall = self._values(definition.id, "all", "financial_year")
-            overall = overall[overall["period"] == period]
-            england = _area_rates("all", overall.reset_index(drop=True))
+            england = self.explore(definition.id, "all", "financial_year", period).areas
             if not england or england[0].value is None or len(others) == 0:
                 not_shown[definition.title] = f"no published value for all practices in {period}"
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from html import escape
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
@@ -45,12 +45,28 @@ def _series_chart(
     series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str
 ) -> str:
     return line_chart(
-        [Series(line.name, [(point.period_start, point.value) for point in line.points]) for line in series],
+        [
+            Series(
+                line.name,
+                [(point.period_start, point.value) for point in line.points],
+                _intervals((point.period_start, point) for point in line.points),
+            )
+            for line in series
+        ],
         title=title,
         description=description,
         y_label=y_label,
         chart_id=chart_id,
     )
+
+
+def _intervals(points: Iterable[tuple[dt.date, Any]]) -> dict[dt.date, tuple[float, float]]:
+    """The published 95% interval of each point that has one (every rate of counted events)."""
+    return {
+        day: (float(point.ci_low), float(point.ci_high))
+        for day, point in points
+        if getattr(point, "ci_low", None) is not None and getattr(point, "ci_high", None) is not None
+    }
 
 
 def dashboard_spc_chart(
@@ -204,7 +220,8 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             if group_spc is not None
             else ""
         )
-        spine = figures.spine(site_id) if data.site.practices_in_warehouse else None
+        spine_pending = bool(data.site.practices_in_warehouse) and not figures.spine_ready(site_id)
+        spine = figures.spine(site_id) if data.site.practices_in_warehouse and not spine_pending else None
         spine_svg = (
             spine_chart(
                 [
@@ -235,6 +252,7 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             page="sites",
             data=data,
             spine=spine,
+            spine_pending=spine_pending,
             spine_chart=spine_svg,
             trusts=trusts,
             trust_chart=trust_chart,
@@ -278,6 +296,7 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
         compare: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
         highlight: Annotated[str | None, Query(max_length=60)] = None,
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        q: Annotated[str | None, Query(max_length=80, description="Area name or code contains")] = None,
     ) -> Response:
         if indicator and indicator != indicator_id:
             # The form's indicator select chooses another page: go there with the same choices.
@@ -287,7 +306,7 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             # A period of another period kind (the form keeps the old one): show the latest instead.
             period = None
         data = figures.explore(indicator_id, geography, period_kind, period)
-        return _explorer_page(request, render, figures, data, compare, highlight, page)
+        return _explorer_page(request, render, figures, data, compare, highlight, page, (q or "").strip())
 
     @router.get("/care-homes", response_class=HTMLResponse)
     @cache.page
@@ -298,7 +317,11 @@ def page_router(figures: DashboardFigures, render: Render, cache: ResponseCache)
             if not indicator.available:
                 continue
             series = [
-                Series(group.group, [(year.period_start, year.value) for year in group.years])
+                Series(
+                    group.group,
+                    [(year.period_start, year.value) for year in group.years],
+                    _intervals((year.period_start, year) for year in group.years),
+                )
                 for group in data.values
                 if group.indicator == indicator.id
             ]
@@ -344,8 +367,17 @@ def _explorer_page(
     compare: list[str],
     highlight: str | None,
     page: int,
+    search: str = "",
 ) -> HTMLResponse:
     indicator = data.indicator
+    if search:
+        # Search by name (practices, CCGs and sites are named from the shipped reference data) or code.
+        wanted = search.casefold()
+        data = data.model_copy(
+            update={
+                "areas": [a for a in data.areas if wanted in a.name.casefold() or wanted in a.code.casefold()]
+            }
+        )
     geography = cast(Geography, data.geography)
     period_kind = cast(PeriodKind, data.period_kind)
     published = [area for area in data.areas if area.value is not None]
@@ -396,12 +428,13 @@ def _explorer_page(
     )
     ranked_page = ranking.ranked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if ranking else []
     query = {"geography": data.geography, "period_kind": data.period_kind, "period": data.period or ""}
+    listed = {**query, "q": search} if search else query
     areas_page = (
         data.areas if geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     )
     total_for_pages = len(ranking.ranked) if ranking else 0
     if geography == "practice":
-        total_for_pages = max(total_for_pages, len(data.areas))
+        total_for_pages = len(data.areas) if search else max(total_for_pages, len(data.areas))
     return render(
         "explorer.html",
         request,
@@ -418,7 +451,9 @@ def _explorer_page(
         ranking=ranking,
         ranked_page=ranked_page,
         areas_page=areas_page,
-        pagination=_pages(total_for_pages, page, f"/indicators/{indicator.id}", query),
+        pagination=_pages(total_for_pages, page, f"/indicators/{indicator.id}", listed),
+        search=search,
+        areas_total=len(data.areas),
         download_query=urlencode(query),
         highlight=highlight,
     )
