@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dictionary() -> str:
-    from caremodels.warehouse.schema import COARSENED_COLUMNS, LOADABLE_TABLES
+    from caremodels.warehouse.schema import AGGREGATE_TABLES, COARSENED_COLUMNS, LOADABLE_TABLES
 
     lines = [
         "# Data dictionary",
@@ -37,8 +37,14 @@ def data_dictionary() -> str:
         "`unregistered_population` holds area-level estimates (no people), as `caremodels synth` writes"
         " them in `unregistered_population.csv`.",
         "",
+        "Published aggregate statistics (no people, no pseudonyms) are loaded by `caremodels aggregates load`"
+        " into their own tables: "
+        + ", ".join(f"`{name}`" for name in AGGREGATE_TABLES)
+        + ". They are listed by `caremodels warehouse status` and written by `caremodels warehouse export`"
+        " beside the source tables.",
+        "",
     ]
-    for table in LOADABLE_TABLES.values():
+    for table in [*LOADABLE_TABLES.values(), *AGGREGATE_TABLES.values()]:
         lines += [f"## `{table.name}`", "", table.description, "", f"Key: {', '.join(table.key)}.", ""]
         lines += ["| column | type | required | HES field | meaning |", "|---|---|---|---|---|"]
         for column in table.columns:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,29 +23,26 @@ from pathlib import Path
 import pandas as pd
 
 from caremodels.evaluation.spc import MIN_RECOMMENDED_POINTS, ShortSeriesWarning, SpcResult, spc
+from caremodels.indicators.published import (
+    FOUR_HOUR_STANDARD,
+    four_hour_performance,
+    group_four_hour_performance,
+)
+from caremodels.ingest.aggregates import load_aggregate
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = PROJECT.parent / "shared" / "data" / "ae_attendances_2016-2019.csv"
-TARGET = 0.95
-COLUMNS = {"period", "org_code", "type", "attendances", "breaches"}
+TARGET = FOUR_HOUR_STANDARD
 
 
-def monthly_performance(raw: pd.DataFrame) -> pd.DataFrame:
-    """One row per provider and month: attendances and breaches summed over department types."""
-    missing = COLUMNS - set(raw.columns)
-    if missing:
-        raise SystemExit(f"the A&E file lacks columns {sorted(missing)}")
-    monthly = (
-        raw.assign(period=pd.to_datetime(raw["period"]))
-        .groupby(["org_code", "period"], as_index=False)[["attendances", "breaches"]]
-        .sum()
-    )
-    # Performance is undefined with no attendances; the 2016-19 file has none, but say so.
-    empty = monthly["attendances"] == 0
-    if empty.any():
-        print(f"dropped {int(empty.sum())} provider-months with no attendances")
-    monthly = monthly[~empty]
-    return monthly.assign(performance=1 - monthly["breaches"] / monthly["attendances"])
+def monthly_performance(data: Path, warehouse_path: Path) -> pd.DataFrame:
+    """One row per provider and month (all department types together), from the statistics loaded
+    into a warehouse: the numbers every output takes (``caremodels.indicators.published``)."""
+    result = load_aggregate("ae", data, warehouse_path)
+    if result.rows_quarantined:
+        print(f"quarantined {result.rows_quarantined} rows: {result.quarantine_by_reason}")
+    monthly = four_hour_performance(warehouse_path, department_type=None)
+    return monthly.assign(period=pd.to_datetime(monthly["period"]))
 
 
 def count_gaps(monthly: pd.DataFrame) -> int:
@@ -79,8 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA, help="A&E CSV")
     args = parser.parse_args(argv)
 
-    raw = pd.read_csv(args.data, dtype={"org_code": str, "type": str})
-    monthly = monthly_performance(raw)
+    with tempfile.TemporaryDirectory() as folder:
+        warehouse_path = Path(folder) / "published.duckdb"
+        monthly = monthly_performance(args.data, warehouse_path)
+        major = set(four_hour_performance(warehouse_path, department_type="1")["org_code"])
+        england = group_four_hour_performance(warehouse_path, set(monthly["org_code"]))
+    return report(args.data, monthly, major, england.assign(period=pd.to_datetime(england["period"])))
+
+
+def report(data: Path, monthly: pd.DataFrame, major: set[str], england: pd.DataFrame) -> int:
     latest = monthly["period"].max()
     months = monthly.groupby("org_code")["period"].nunique()
     too_short = sorted(months[months < 2].index)
@@ -99,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     short = sum(r.n_points < MIN_RECOMMENDED_POINTS for r in providers)
 
-    print(f"A&E 4-hour performance SPC: {args.data.name}")
+    print(f"A&E 4-hour performance SPC: {data.name}")
     print(
-        f"{len(raw):,} rows, {raw['org_code'].nunique()} providers, "
+        f"{len(monthly):,} provider-months, {monthly['org_code'].nunique()} providers, "
         f"{monthly['period'].min():%b %Y} to {latest:%b %Y}"
     )
     print(f"excluded {len(too_short)} provider(s) with fewer than 2 months: {', '.join(too_short) or 'none'}")
@@ -116,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(describe(full, latest)))
     # Units without a major (type 1) department often have no breaches at all, which makes
     # them "pass"; the type 1 providers are the ones the 95% standard is argued over.
-    major = set(raw.loc[raw["type"] == "1", "org_code"])
     print("Providers with a type 1 (major) A&E department:")
     print("\n".join(describe([r for r in providers if r.group in major], latest)))
     flat = [r for r in providers if r.segments[-1].mean_moving_range == 0]
@@ -127,11 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in sorted(flat_icons.items()))
     )
 
-    england = (
-        monthly.groupby("period", as_index=False)[["attendances", "breaches"]]
-        .sum()
-        .assign(performance=lambda d: 1 - d["breaches"] / d["attendances"])
-    )
     (total,) = spc(england, value="performance", date="period", improvement="increase", target=TARGET)
     (segment,) = total.segments
     last = total.points[-1]

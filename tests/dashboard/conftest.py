@@ -1,5 +1,6 @@
 """Fixtures of the dashboard tests: a warehouse loaded with every table of the tiny synthetic
-economy plus a file of bad rows (so that quarantine has something to show), the app on it, and a
+economy plus a file of bad rows (so that quarantine has something to show) and the published A&E
+statistics, the app on it, and a
 real uvicorn server on a free loopback port for the browser tests."""
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from caremodels.dashboard import create_app
 from caremodels.dashboard.figures import DashboardFigures
 from caremodels.dashboard.programme_sections import ProgrammeInputs, SurveyFiles
 from caremodels.ingest import Pseudonymiser, load_file
+from caremodels.ingest.aggregates import load_aggregate
 from caremodels.synth import SynthResult
 from caremodels.warehouse import Warehouse
+from tests.conftest import shared_data
 
 BAD_CARE_HOME_IDS = 10
 BAD_PRACTICE_CODES = 9
@@ -50,6 +53,8 @@ def dashboard_warehouse(
         if "care_home_residence" in tiny_economy.files:
             bad = _bad_rows(tiny_economy.files["care_home_residence"], folder)
             load_file(warehouse, bad, pseudonymiser=pseudonymiser, today=dt.date(2026, 1, 1))
+    # NHS England's published A&E statistics, for the pages of sites defined by their trusts (EMRAD).
+    load_aggregate("ae", shared_data("ae_attendances_2016-2019.csv"), path)
     return path
 
 

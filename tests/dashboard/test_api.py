@@ -373,7 +373,7 @@ def test_pages_render_offline_with_charts_and_tables(client: TestClient, url: st
     # No resource from elsewhere: the only absolute URL is the SVG namespace.
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
-    charts = html.count('class="caremodels-chart"')
+    charts = html.count('class="caremodels-chart"') + html.count('class="caremodels-spc"')
     if charts:
         assert html.count("<table") >= charts, "every chart needs its table"
 
@@ -440,3 +440,105 @@ def test_care_home_site_shows_its_own_figure_beside_matched_controls(
     page = client.get("/sites/connecting-care-wakefield")
     assert page.status_code == 200
     assert 'id="own-figure-explanation"' in page.text
+
+
+def test_site_spc_chart_has_the_target_assurance_icon_and_go_live_marker_of_caremodels_spc(
+    client: TestClient, figures: DashboardFigures
+) -> None:
+    from caremodels.spc_charts.icons import ASSURANCE_LABELS, assurance_icon_svg, variation_icon_svg
+
+    html = client.get("/sites/fylde-coast/indicators/ae_four_hour_performance").text
+    result = figures.spc_result("fylde-coast", "ae_four_hour_performance")
+    assert result is not None and result.target == 95.0 and result.assurance_icon is not None
+    assert 'class="caremodels-spc" id="spc-chart"' in html
+    assert ">target 95<" in html  # the target line's label, drawn by caremodels.spc_charts
+    assert ">selected as vanguard<" in html  # Fylde Coast was selected in March 2015, inside the chart
+    assert variation_icon_svg(result.variation_icon) in html
+    assert assurance_icon_svg(result.assurance_icon) in html
+    assert ASSURANCE_LABELS[result.assurance_icon] in html
+    # No target, no assurance icon: an indicator without an operational standard.
+    plain = client.get("/sites/fylde-coast/indicators/emergency_admissions").text
+    assert "no operational standard for this indicator" in plain and ">target " not in plain
+
+
+def test_emrad_page_pools_its_trusts_published_four_hour_performance(
+    client: TestClient, evaluated: DashboardFigures, dashboard_warehouse: Any
+) -> None:
+    """An acute care collaboration as a group of trusts: the numbers are those of
+    caremodels.indicators.published for the same warehouse, with SPC against the 95% standard."""
+    from caremodels.indicators.published import group_four_hour_performance
+    from caremodels.reference import vanguard_sites
+
+    emrad = next(site for site in vanguard_sites() if site.id == "emrad")
+    expected = group_four_hour_performance(dashboard_warehouse, emrad.providers)
+    body = client.get("/api/sites/emrad/trusts").json()
+    assert [m["code"] for m in body["members"]] == list(emrad.providers)
+    assert body["members"][0]["name"] == "Nottingham University Hospitals NHS Trust"
+    assert len(body["four_hour"]) == len(expected) == 36
+    for month, row in zip(body["four_hour"], expected.itertuples(), strict=True):
+        assert (month["attendances"], month["breaches"], month["providers"]) == (
+            row.attendances,
+            row.breaches,
+            row.providers,
+        )
+        assert month["performance"] == pytest.approx(row.performance, abs=5e-5)
+    assert body["spc"]["target"] == 0.95 and body["spc"]["assurance_icon"] == "fail"
+    assert body["indicators_status"] == "ready"
+    # The tiny synthetic economy has no events at EMRAD's trusts: the page says so, not a blank.
+    assert any("holds no events of" in note for note in body["cannot_measure"])
+    assert any("no before-period" in note for note in body["cannot_measure"])
+    html = client.get("/sites/emrad").text
+    assert 'id="trusts-spc-chart"' in html and ">target 95.0%<" in html
+    assert "Nottingham University Hospitals NHS Trust" in html and "What this page cannot measure" in html
+    assert client.get("/api/sites/fylde-coast/trusts").status_code == 404
+
+
+def test_every_explorer_row_is_compared_with_england_and_the_rest_at_95_and_99_8(
+    client: TestClient, figures: DashboardFigures
+) -> None:
+    from caremodels.indicators.comparison import COMPARISONS
+
+    body = client.get("/api/indicators/emergency_admissions?geography=site&period_kind=financial_year").json()
+    assert body["areas"]
+    for area in body["areas"]:
+        for column in ("england_95", "england_99_8", "rest_95", "rest_99_8"):
+            assert (area[column] is None) == area["suppressed"]
+            assert area[column] is None or area[column] in COMPARISONS
+        if area["england_95"] in ("better", "worse"):
+            # A difference at 99.8% is one at 95% too.
+            assert area["england_99_8"] in (area["england_95"], "similar")
+    html = client.get("/indicators/emergency_admissions?geography=site").text
+    assert "Against all practices (95%; 99.8%)" in html and "Against the rest (95%; 99.8%)" in html
+
+
+def test_site_spine_chart_covers_the_catalogue_with_its_comparisons(
+    client: TestClient, evaluated: DashboardFigures
+) -> None:
+    body = client.get("/api/sites/fylde-coast/spine").json()
+    assert len(body["rows"]) + len(body["not_shown"]) == len(catalogue())
+    for row in body["rows"]:
+        assert row["lowest"] <= row["lower_quartile"] <= row["upper_quartile"] <= row["highest"]
+        value = row["site"]["value"]
+        assert value is None or row["lowest"] <= value <= row["highest"]  # the site is one of the sites
+    html = client.get("/sites/fylde-coast").text
+    assert 'id="spine-chart"' in html and 'id="spine-table"' in html
+    assert html.count("<tr", html.index('id="spine-table"')) >= len(body["rows"])
+
+
+def test_explorer_searches_areas_by_name(client: TestClient, figures: DashboardFigures) -> None:
+    ccgs = figures.explore("emergency_admissions", "ccg", "financial_year", None).areas
+    named = next(area for area in ccgs if area.name != f"CCG {area.code}")
+    word = named.name.split()[1]  # e.g. "Blackpool" of "NHS Blackpool CCG"
+    html = client.get(f"/indicators/emergency_admissions?geography=ccg&q={word.lower()}").text
+    table = html[html.index('id="areas-table"') : html.index("</table>", html.index('id="areas-table"'))]
+    shown = [
+        area
+        for area in ccgs
+        if word.casefold() in area.name.casefold() or word.casefold() in area.code.casefold()
+    ]
+    assert named.name in table and table.count('<tr class="nhsuk-table__row">') - 1 == len(
+        shown
+    )  # less the header
+    assert 'id="search-result"' in html
+    nothing = client.get("/indicators/emergency_admissions?geography=ccg&q=no-such-area-zz").text
+    assert "0 areas whose name or code contains" in nothing

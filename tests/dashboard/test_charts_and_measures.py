@@ -10,16 +10,12 @@ import pytest
 
 from caremodels.dashboard.areas import AreaIndex, CountMatrix, period_table, values_by_area, values_of_groups
 from caremodels.dashboard.charts import (
-    CONCERN,
-    IMPROVEMENT,
     Bar,
     FunnelPoint,
     Series,
-    SpcPlotPoint,
     bar_chart,
     funnel_chart,
     line_chart,
-    spc_chart,
     ticks,
 )
 from caremodels.dashboard.measures import MeasureRule
@@ -52,16 +48,6 @@ def test_line_chart_is_accessible_escaped_and_breaks_at_withheld_values() -> Non
     assert "&lt;script&gt;" in svg and "<script>" not in svg
     assert "A &amp; B" in svg
     assert svg.count("<polyline") == 2  # the withheld month splits the line
-
-
-def test_spc_chart_marks_special_causes_by_colour_and_shape() -> None:
-    points = [
-        SpcPlotPoint(dt.date(2016, month, 1), value, 10, 14, 6, kind)
-        for month, value, kind in [(1, 10, None), (2, 15, "concern"), (3, 5, "improvement")]
-    ]
-    svg = spc_chart(points, title="t", description="d", y_label="y")
-    assert '<rect x="' in svg and f'fill="{CONCERN}"' in svg
-    assert f'r="5" fill="{IMPROVEMENT}"' in svg
 
 
 def test_bar_and_funnel_charts() -> None:
@@ -182,7 +168,7 @@ def test_standardised_values_are_dsrs_from_the_band_axis() -> None:
 
 def test_spc_limits_come_from_every_true_month_not_the_published_ones() -> None:
     # Low months are the suppressed ones: leaving them out would push the mean up.
-    from caremodels.dashboard.figures import _spc_of
+    from caremodels.dashboard.figures import _spc_of, _spc_result
     from caremodels.dashboard.schemas import MonthlyPoint
 
     months = [(dt.date(2015, 4, 1) + pd.DateOffset(months=index)).date() for index in range(24)]
@@ -202,7 +188,9 @@ def test_spc_limits_come_from_every_true_month_not_the_published_ones() -> None:
         )
         for month, value in zip(months, values, strict=True)
     ]
-    summary, points, reason = _spc_of(rows, monthly, find_indicator("care_home_emergency_admissions"))
+    summary, points, reason = _spc_of(
+        _spc_result(rows, find_indicator("care_home_emergency_admissions")), monthly
+    )
     assert reason is None and summary is not None
     assert summary.centre == pytest.approx(np.mean(values)) and summary.centre < 1.0
     assert len(points) == 24 and sum(point.suppressed for point in points) == 8
@@ -210,3 +198,18 @@ def test_spc_limits_come_from_every_true_month_not_the_published_ones() -> None:
         if point.suppressed:
             assert point.value is None and point.special_cause_type is None
     assert any("withheld" in caveat for caveat in summary.caveats)
+
+
+def test_a_line_with_intervals_draws_its_band_and_says_so() -> None:
+    days = [dt.date(2016, month, 1) for month in (1, 2, 3)]
+    svg = line_chart(
+        [Series("a", [(day, 10.0) for day in days], {day: (8.0, 30.0) for day in days})],
+        title="t",
+        description="d",
+        y_label="y",
+    )
+    assert svg.count("<polygon") == 1 and 'fill-opacity="0.15"' in svg
+    assert "95% confidence interval" in svg
+    assert ">30<" in svg  # the axis reaches the top of the band
+    plain = line_chart([Series("a", [(day, 10.0) for day in days])], title="t", description="d", y_label="y")
+    assert "<polygon" not in plain and "confidence interval" not in plain

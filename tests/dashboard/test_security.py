@@ -29,6 +29,8 @@ PAGES = [
     "/sites",
     "/sites/fylde-coast",
     "/sites/fylde-coast/indicators/emergency_admissions",
+    "/sites/fylde-coast/indicators/ae_four_hour_performance",
+    "/sites/emrad",
     "/indicators",
     "/indicators/emergency_admissions?geography=practice&period_kind=quarter",
     "/care-homes",

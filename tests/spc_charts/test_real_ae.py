@@ -152,3 +152,19 @@ def test_a_group_of_trusts_pools_attendances_and_breaches(ae_warehouse: Path) ->
     assert row["performance"] == pytest.approx(1 - march["breaches"].sum() / march["attendances"].sum())
     assert row["providers"] == 2
     assert len(pooled) == 36
+
+
+def test_warehouse_status_and_export_list_the_published_table(ae_warehouse: Path, tmp_path: Path) -> None:
+    from caremodels.warehouse.store import Warehouse
+
+    with Warehouse(ae_warehouse, read_only=True) as warehouse:
+        assert warehouse.status()["tables"]["published_ae_monthly"] == 12_765
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(
+            ["warehouse", "export", "--warehouse", str(ae_warehouse), "--out", str(tmp_path / "x"), "--json"]
+        )
+    assert code in (0, None)
+    manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    assert manifest["tables"]["published_ae_monthly"]["rows"] == 12_765
+    assert len(pd.read_parquet(tmp_path / "x" / "published_ae_monthly.parquet")) == 12_765

@@ -30,6 +30,8 @@ from caremodels.dashboard.schemas import (
     SiteIndicatorResponse,
     SiteOut,
     SiteResponse,
+    SpineResponse,
+    TrustGroupResponse,
 )
 
 __all__ = ["PeriodQuery", "api_router"]
@@ -85,6 +87,25 @@ def api_router(figures: DashboardFigures, cache: ResponseCache) -> APIRouter:
     @cache.json
     def site(request: Request, site_id: str) -> SiteResponse:
         return figures.site(site_id)
+
+    @router.get(
+        "/sites/{site_id}/spine",
+        summary="A site across the catalogue against England and the rest of England (Fingertips spine chart)",
+        responses=NOT_FOUND,
+    )
+    @cache.json
+    def spine(request: Request, site_id: str) -> SpineResponse:
+        return figures.spine(site_id)
+
+    @router.get(
+        "/sites/{site_id}/trusts",
+        summary="A site defined by its NHS trusts (an acute care collaboration): pooled 4-hour A&E "
+        "performance from the published statistics, with SPC, and the member trusts' provider indicators",
+        responses=NOT_FOUND,
+    )
+    @cache.json
+    def trusts(request: Request, site_id: str) -> TrustGroupResponse:
+        return figures.trust_group(site_id)
 
     @router.get(
         "/sites/{site_id}/population", summary="A site's age-sex profile and deprivation", responses=NOT_FOUND

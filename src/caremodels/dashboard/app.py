@@ -40,18 +40,18 @@ from caremodels.dashboard.api import api_router
 from caremodels.dashboard.assets import frontend_dist, offline_stylesheet, swagger_ui_dist
 from caremodels.dashboard.branding import Branding, without_nhs_logo
 from caremodels.dashboard.caching import ResponseCache
-from caremodels.dashboard.charts import (
-    assurance_description,
-    assurance_icon,
-    variation_description,
-    variation_icon,
-)
 from caremodels.dashboard.downloads import download_router
 from caremodels.dashboard.figures import DashboardFigures, NotFound
 from caremodels.dashboard.pages import not_found_page, page_router
 from caremodels.dashboard.programme_sections import ProgrammeInputs
 from caremodels.dashboard.snapshot import DEFAULT_INDICATOR_TIMEOUT, read_snapshot
 from caremodels.indicators.output import format_figure
+from caremodels.spc_charts.icons import (
+    ASSURANCE_LABELS,
+    VARIATION_LABELS,
+    assurance_icon_svg,
+    variation_icon_svg,
+)
 
 __all__ = ["SECURITY_HEADERS", "content_security_policy", "create_app"]
 
@@ -138,6 +138,16 @@ def _value(row: Any) -> str:
     return format_figure(row.value) + interval
 
 
+def _compared(row: Any, benchmark: str) -> str:
+    """An area's comparison with a benchmark at 95% and 99.8%, e.g. "Worse; similar"."""
+    at_95, at_99_8 = getattr(row, f"{benchmark}_95", None), getattr(row, f"{benchmark}_99_8", None)
+    if at_95 is None or at_99_8 is None:
+        return "withheld" if getattr(row, "suppressed", False) else "not compared"
+    if at_95 == at_99_8 == "not compared":
+        return "not compared"
+    return f"{_sentence(at_95)}; {at_99_8}"
+
+
 def _signed_percent(value: float | None, places: int = 1) -> str:
     return "not available" if value is None else f"{value * 100:+.{places}f}%"
 
@@ -195,15 +205,19 @@ def _environment() -> Environment:
         "count": _count,
         "rate": _rate,
         "value": _value,
+        "compared": _compared,
         "figure": format_figure,
         "percent": _percent,
         "signed_percent": _signed_percent,
         "diagnostic": _diagnostic,
         "method_name": _method_name,
-        "variation_icon": variation_icon,
-        "assurance_icon": assurance_icon,
-        "variation_text": variation_description,
-        "assurance_text": assurance_description,
+        # Making Data Count's icons and words as `caremodels spc` draws them (one path).
+        "variation_icon": variation_icon_svg,
+        "assurance_icon": assurance_icon_svg,
+        "variation_text": lambda icon: VARIATION_LABELS.get(icon, icon),
+        "assurance_text": lambda icon: (
+            ASSURANCE_LABELS.get(icon, icon) if icon else "No target, so no assurance"
+        ),
         "without_nhs_logo": without_nhs_logo,
     }
     environment.filters.update(filters)

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from caremodels.indicators import IndicatorDefinition, finish_arrays, value_unit
+from caremodels.indicators.comparison import comparisons
 from caremodels.indicators.compute import BANDS, RESULT_COLUMNS, held
 from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.names import area_name
@@ -74,6 +75,9 @@ PERIOD_NAMES: dict[PeriodKind, str] = {
 }
 MONTHS_IN_PERIOD: dict[PeriodKind, int] = {"month": 1, "quarter": 3, "financial_year": 12}
 ALL_CODE = "all"
+COMPARISON_COLUMNS = ["england_95", "england_99_8", "rest_95", "rest_99_8"]
+"""Each row compared with every practice in the warehouse (England, when it holds England) and with
+the rest of them, at 95% and 99.8% (``caremodels.indicators.comparison``)."""
 VALUE_COLUMNS = [
     "indicator_id",
     "level",
@@ -91,6 +95,7 @@ VALUE_COLUMNS = [
     "ci_low",
     "ci_high",
     "unit",
+    *COMPARISON_COLUMNS,
 ]
 
 
@@ -381,9 +386,17 @@ def _values(
         summed(matrix.denominator),
         summed(matrix.events),
     )
+    # The benchmark: every practice in the warehouse, by period.
+    total_numerator, total_denominator, total_events = (
+        matrix.numerator.sum(axis=0) @ to_period,
+        matrix.denominator.sum(axis=0) @ to_period,
+        matrix.events.sum(axis=0) @ to_period,
+    )
     area_index, period_index = np.nonzero(held(numerator, denominator, events))
     flat_numerator = numerator[area_index, period_index]
     flat_denominator = denominator[area_index, period_index]
+    bench_numerator = total_numerator[period_index]
+    bench_denominator = total_denominator[period_index]
     if matrix.band_numerator is not None and matrix.band_denominator is not None:
         # Bands ride along: areas x (month, band), then months into periods band by band.
         def by_band(values: sparse.csr_matrix | FloatArray) -> FloatArray:
@@ -394,12 +407,28 @@ def _values(
 
         flat_numerator = by_band(matrix.band_numerator)[area_index, period_index]
         flat_denominator = by_band(matrix.band_denominator)[area_index, period_index]
+
+        def total_by_band(values: sparse.csr_matrix | FloatArray) -> FloatArray:
+            column_sums = np.asarray(values.sum(axis=0)).reshape(len(matrix.months), BAND_COUNT)
+            return np.asarray(column_sums.T @ to_period).T  # periods x bands
+
+        bench_numerator = total_by_band(matrix.band_numerator)[period_index]
+        bench_denominator = total_by_band(matrix.band_denominator)[period_index]
     first_rows = periods.drop_duplicates("period")
     starts = dict(zip(first_rows["period"], first_rows["period_start"], strict=True))
     ends = dict(zip(first_rows["period"], first_rows["period_end"], strict=True))
     months = np.full(len(area_index), float(MONTHS_IN_PERIOD[period]))
-    done = finish_arrays(
-        definition, flat_numerator, flat_denominator, events[area_index, period_index], months
+    flat_events = events[area_index, period_index]
+    done = finish_arrays(definition, flat_numerator, flat_denominator, flat_events, months)
+    compared = comparisons(
+        definition,
+        flat_numerator,
+        flat_denominator,
+        flat_events,
+        months,
+        bench_numerator,
+        bench_denominator,
+        total_events[period_index],
     )
     period_labels = [labels[index] for index in period_index]
     area_codes = [codes[index] for index in area_index]
@@ -421,6 +450,7 @@ def _values(
             "ci_low": done.ci_low,
             "ci_high": done.ci_high,
             "unit": value_unit(definition, period),
+            **compared,
         }
     )
     return frame.sort_values(["period_start", "code"], kind="stable").reset_index(drop=True)

@@ -1,6 +1,7 @@
 """Charts drawn as inline SVG on the server: no JavaScript library, no CDN, no network.
 
-Every chart has a ``<title>`` and ``<desc>`` for screen readers (``role="img"``), colours with at
+SPC charts are drawn by ``caremodels.spc_charts`` (as ``caremodels spc`` draws them); the
+others here. Every chart has a ``<title>`` and ``<desc>`` for screen readers (``role="img"``), colours with at
 least 3:1 contrast against white (WCAG 2.2 non-text contrast), and a second cue besides colour
 (dash pattern or marker shape). Every page that shows a chart also shows its numbers as a table.
 Text inside charts is escaped; callers pass plain strings.
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 
 __all__ = [
@@ -19,14 +20,12 @@ __all__ = [
     "FunnelPoint",
     "PyramidBand",
     "Series",
-    "SpcPlotPoint",
-    "assurance_icon",
+    "SpineRow",
     "bar_chart",
     "funnel_chart",
     "line_chart",
     "pyramid_chart",
-    "spc_chart",
-    "variation_icon",
+    "spine_chart",
 ]
 
 # NHS identity colours with at least 3:1 contrast against white.
@@ -38,6 +37,7 @@ LIMIT = "#425563"
 # Making Data Count colours: grey for common cause, blue for improvement, orange for concern
 # (a darker orange than Making Data Count's #ed8b00, which has only 2.5:1 contrast against white).
 COMMON_CAUSE = "#768692"
+COMMON_GREY = COMMON_CAUSE
 IMPROVEMENT = "#005eb8"
 CONCERN = "#b35900"
 FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
@@ -47,17 +47,8 @@ FONT = 'font-family="Frutiger W01, Arial, sans-serif"'
 class Series:
     name: str
     points: Sequence[tuple[dt.date, float | None]]
-
-
-@dataclass(frozen=True)
-class SpcPlotPoint:
-    date: dt.date
-    value: float | None
-    """None for a month whose counts are suppressed: a gap in the line, still in the limits."""
-    mean: float
-    upper_limit: float
-    lower_limit: float
-    special_cause_type: str | None
+    intervals: Mapping[dt.date, tuple[float, float]] = field(default_factory=dict)
+    """95% confidence interval of each point that has one, drawn as a shaded band around the line."""
 
 
 @dataclass(frozen=True)
@@ -213,12 +204,17 @@ def line_chart(
     points = [(day, value) for line in series for day, value in line.points if value is not None]
     if not points:
         return _empty(title)
-    legend_height = 22 * len(series) + 16
+    highs = [high for line in series for _, high in line.intervals.values() if math.isfinite(high)]
+    lows = [low for line in series for low, _ in line.intervals.values() if math.isfinite(low)]
+    banded = any(line.intervals for line in series)
+    legend_height = 22 * (len(series) + banded) + 16
     frame = _Frame(
         width,
         height + legend_height,
         (min(day for day, _ in points).toordinal(), max(day for day, _ in points).toordinal()),
-        ticks(min(0.0, min(value for _, value in points)), max(value for _, value in points)),
+        ticks(
+            min([0.0, *lows, *(value for _, value in points)]), max([*highs, *(value for _, value in points)])
+        ),
         bottom=30 + legend_height,
     )
     parts = _open(chart_id, width, height + legend_height, title, description)
@@ -229,11 +225,34 @@ def line_chart(
         entries.append((line.name, colour, dash))
         dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
         for run in _runs(sorted(line.points)):
+            band = [(day, line.intervals[day]) for day, _ in run if day in line.intervals]
+            if len(band) > 1:
+                upper = [f"{frame.x(day.toordinal()):.1f},{frame.y(high):.1f}" for day, (_, high) in band]
+                lower = [
+                    f"{frame.x(day.toordinal()):.1f},{frame.y(low):.1f}" for day, (low, _) in reversed(band)
+                ]
+                parts.append(
+                    f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(upper + lower)}"/>'
+                )
+            elif len(band) == 1:
+                day, (low, high) = band[0]
+                x = frame.x(day.toordinal())
+                parts.append(
+                    f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.y(low):.1f}" y2="{frame.y(high):.1f}" '
+                    f'stroke="{colour}" stroke-width="2"/>'
+                )
+        for run in _runs(sorted(line.points)):
             path = " ".join(f"{frame.x(day.toordinal()):.1f},{frame.y(value):.1f}" for day, value in run)
             parts.append(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash_attribute} points="{path}"/>'
             )
     parts += _legend(entries, frame.plot_bottom + 46)
+    if banded:
+        y = frame.plot_bottom + 46 + 22 * len(entries)
+        parts.append(
+            f'<rect x="70" y="{y - 7:.1f}" width="30" height="14" fill="{PALETTE[0]}" fill-opacity="0.15"/>'
+            f'<text x="108" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">Shaded: 95% confidence interval</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -248,88 +267,6 @@ def _runs(points: Sequence[tuple[dt.date, float | None]]) -> list[list[tuple[dt.
         else:
             runs[-1].append((day, value))
     return [run for run in runs if run]
-
-
-def spc_chart(
-    points: Sequence[SpcPlotPoint],
-    *,
-    title: str,
-    description: str,
-    y_label: str,
-    width: int = 720,
-    height: int = 300,
-    chart_id: str = "spc",
-) -> str:
-    """A Making Data Count XmR chart: values, mean (solid), process limits (dashed), and points of
-    special cause marked in blue circles (improvement) or orange squares (concern). A withheld
-    (suppressed) month is a gap in the line of values; the mean and limits run through it."""
-    if not points:
-        return _empty(title)
-    values = [
-        value
-        for point in points
-        for value in (point.value, point.upper_limit, point.lower_limit)
-        if value is not None
-    ]
-    legend = [
-        ("Monthly value", COMMON_CAUSE, ""),
-        ("Mean", TEXT, ""),
-        ("Process limits", LIMIT, "6 4"),
-    ]
-    legend_height = 22 * (len(legend) + 1) + 16
-    frame = _Frame(
-        width,
-        height + legend_height,
-        (points[0].date.toordinal(), points[-1].date.toordinal()),
-        ticks(min(0.0, min(values)), max(values)),
-        bottom=30 + legend_height,
-    )
-    parts = _open(chart_id, width, height + legend_height, title, description)
-    parts += frame.y_axis(y_label) + frame.year_axis()
-
-    def x(point: SpcPlotPoint) -> float:
-        return frame.x(point.date.toordinal())
-
-    def step_line(attribute: str, colour: str, dash: str) -> str:
-        path = " ".join(f"{x(point):.1f},{frame.y(getattr(point, attribute)):.1f}" for point in points)
-        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash_attribute} points="{path}"/>'
-
-    parts.append(step_line("upper_limit", LIMIT, "6 4"))
-    parts.append(step_line("lower_limit", LIMIT, "6 4"))
-    parts.append(step_line("mean", TEXT, ""))
-    runs: list[list[str]] = [[]]
-    for point in points:
-        if point.value is None:
-            runs.append([])
-        else:
-            runs[-1].append(f"{x(point):.1f},{frame.y(point.value):.1f}")
-    for run in runs:
-        if run:
-            path = " ".join(run)
-            parts.append(
-                f'<polyline fill="none" stroke="{COMMON_CAUSE}" stroke-width="1.5" points="{path}"/>'
-            )
-    for point in points:
-        if point.value is None:
-            continue
-        cx, cy = x(point), frame.y(point.value)
-        if point.special_cause_type == "improvement":
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{IMPROVEMENT}"/>')
-        elif point.special_cause_type == "concern":
-            parts.append(f'<rect x="{cx - 5:.1f}" y="{cy - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>')
-        else:
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{COMMON_CAUSE}"/>')
-    parts += _legend(legend, frame.plot_bottom + 46)
-    marker_y = frame.plot_bottom + 46 + 22 * len(legend)
-    parts.append(
-        f'<circle cx="80" cy="{marker_y:.1f}" r="5" fill="{IMPROVEMENT}"/>'
-        f'<text x="92" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: improvement</text>'
-        f'<rect x="335" y="{marker_y - 5:.1f}" width="10" height="10" fill="{CONCERN}"/>'
-        f'<text x="352" y="{marker_y + 5:.1f}" font-size="14" fill="{TEXT}">Special cause: concern</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def pyramid_chart(
@@ -551,55 +488,109 @@ def funnel_chart(
     return "".join(parts)
 
 
-_VARIATION_TEXT = {
-    "common_cause": ("Common cause variation", COMMON_CAUSE, ""),
-    "improvement_high": ("Special cause improvement (high values)", IMPROVEMENT, "H"),
-    "improvement_low": ("Special cause improvement (low values)", IMPROVEMENT, "L"),
-    "concern_high": ("Special cause concern (high values)", CONCERN, "H"),
-    "concern_low": ("Special cause concern (low values)", CONCERN, "L"),
-    "neither_high": ("Special cause, neither improvement nor concern (high values)", LIMIT, "H"),
-    "neither_low": ("Special cause, neither improvement nor concern (low values)", LIMIT, "L"),
+@dataclass(frozen=True)
+class SpineRow:
+    label: str
+    value: float | None
+    """The area's value (None when withheld: no marker)."""
+    benchmark: float
+    lowest: float
+    lower_quartile: float
+    upper_quartile: float
+    highest: float
+    comparison: str
+    """The area against the benchmark at 95%: better, similar, worse, higher, lower or not compared."""
+
+
+_SPINE_COLOURS = {
+    "better": "#007f3b",
+    "worse": "#d5281b",
+    "similar": "#ffb81c",
+    "higher": "#005eb8",
+    "lower": "#330072",
 }
-_ASSURANCE_TEXT = {
-    "pass": ("The target is consistently met", IMPROVEMENT, "P"),
-    "fail": ("The target is consistently missed", CONCERN, "F"),
-    "hit_and_miss": ("The target will be hit and missed at random", LIMIT, "?"),
+_SPINE_SHAPES = {
+    "better": "circle",
+    "worse": "square",
+    "similar": "diamond",
+    "higher": "triangle",
+    "lower": "triangle-down",
 }
 
 
-def variation_description(icon: str) -> str:
-    return _VARIATION_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
-
-
-def assurance_description(icon: str | None) -> str:
-    if icon is None:
-        return "No target set, so no assurance"
-    return _ASSURANCE_TEXT.get(icon, (icon.replace("_", " "), LIMIT, ""))[0]
-
-
-def _icon(text: str, colour: str, letter: str, kind: str) -> str:
-    """A 40-pixel round icon in the Making Data Count style, with its meaning as its name."""
-    if kind == "variation" and not letter:
-        inner = f'<polyline points="8,22 14,16 20,24 26,14 32,20" fill="none" stroke="{colour}" stroke-width="3"/>'
-    else:
-        inner = (
-            f'<text x="20" y="27" text-anchor="middle" font-size="20" font-weight="bold" fill="{colour}">'
-            f"{escape(letter)}</text>"
-        )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40" width="40" height="40" role="img" '
-        f'class="caremodels-icon" {FONT}><title>{escape(text)}</title>'
-        f'<circle cx="20" cy="20" r="17" fill="#ffffff" stroke="{colour}" stroke-width="3"/>{inner}</svg>'
+def spine_chart(
+    rows: Sequence[SpineRow], *, title: str, description: str, chart_id: str = "spine", width: int = 720
+) -> str:
+    """A Fingertips spine chart: one line per indicator, the benchmark (England) at the centre, the
+    range of the comparator areas as a light bar with their middle half darker, and the area's value
+    as a marker whose colour and shape say better, similar or worse at 95%. Each line is scaled
+    on its own so that the benchmark is in the middle (the charts' positions are not comparable
+    across lines: the table gives the values)."""
+    if not rows:
+        return _empty(title)
+    label_width, top, row_height = 300, 10, 30
+    legend = list(_SPINE_COLOURS)
+    height = top + row_height * len(rows) + 30 + 22 * len(legend)
+    left, right = label_width + 10, width - 20
+    middle = (left + right) / 2
+    parts = _open(chart_id, width, height, title, description)
+    parts.append(
+        f'<line x1="{middle:.1f}" x2="{middle:.1f}" y1="{top}" y2="{top + row_height * len(rows)}" '
+        f'stroke="{TEXT}" stroke-width="2"/>'
     )
+    for index, row in enumerate(rows):
+        y = top + index * row_height + row_height / 2
+        spread = max(
+            abs(row.highest - row.benchmark),
+            abs(row.lowest - row.benchmark),
+            abs((row.value or row.benchmark) - row.benchmark),
+        )
+        scale = (right - left) / 2 / spread if spread > 0 else 0.0
+
+        def x(value: float, scale: float = scale, benchmark: float = row.benchmark) -> float:
+            return middle + (value - benchmark) * scale
+
+        label = row.label if len(row.label) <= 44 else row.label[:43].rstrip() + "…"
+        parts.append(
+            f'<text x="{label_width}" y="{y + 5:.1f}" font-size="13" text-anchor="end" fill="{TEXT}">'
+            f"{escape(label)}</text>"
+        )
+        parts.append(
+            f'<rect x="{x(row.lowest):.1f}" y="{y - 8:.1f}" width="{max(x(row.highest) - x(row.lowest), 1):.1f}" '
+            f'height="16" fill="{GRID}"/>'
+            f'<rect x="{x(row.lower_quartile):.1f}" y="{y - 8:.1f}" '
+            f'width="{max(x(row.upper_quartile) - x(row.lower_quartile), 1):.1f}" height="16" fill="#aeb7bd"/>'
+        )
+        if row.value is not None:
+            parts.append(_marker(x(row.value), y, row.comparison))
+    legend_top = top + row_height * len(rows) + 24
+    for index, name in enumerate(legend):
+        y = legend_top + index * 22
+        parts.append(_marker(left + 8, y, name))
+        parts.append(
+            f'<text x="{left + 22}" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">'
+            f"{escape(name.capitalize())} than the benchmark at 95%</text>"
+            if name != "similar"
+            else f'<text x="{left + 22}" y="{y + 5:.1f}" font-size="14" fill="{TEXT}">Similar to the benchmark</text>'
+        )
+    parts.append(
+        f'<text x="{label_width}" y="{legend_top + 5:.1f}" font-size="13" text-anchor="end" fill="{TEXT}">'
+        "Bar: range of the areas; darker: middle half</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
-def variation_icon(icon: str) -> str:
-    text, colour, letter = _VARIATION_TEXT.get(icon, (icon, LIMIT, "?"))
-    return _icon(text, colour, letter, "variation")
-
-
-def assurance_icon(icon: str | None) -> str:
-    if icon is None:
-        return ""
-    text, colour, letter = _ASSURANCE_TEXT.get(icon, (icon, LIMIT, "?"))
-    return _icon(text, colour, letter, "assurance")
+def _marker(cx: float, cy: float, comparison: str) -> str:
+    colour = _SPINE_COLOURS.get(comparison, COMMON_GREY)
+    shape = _SPINE_SHAPES.get(comparison, "circle")
+    outline = f'fill="{colour}" stroke="{TEXT}" stroke-width="1"'
+    if shape == "square":
+        return f'<rect x="{cx - 6:.1f}" y="{cy - 6:.1f}" width="12" height="12" {outline}/>'
+    if shape == "diamond":
+        return f'<polygon points="{cx:.1f},{cy - 7:.1f} {cx + 7:.1f},{cy:.1f} {cx:.1f},{cy + 7:.1f} {cx - 7:.1f},{cy:.1f}" {outline}/>'
+    if shape == "triangle":
+        return f'<polygon points="{cx:.1f},{cy - 7:.1f} {cx + 7:.1f},{cy + 6:.1f} {cx - 7:.1f},{cy + 6:.1f}" {outline}/>'
+    if shape == "triangle-down":
+        return f'<polygon points="{cx:.1f},{cy + 7:.1f} {cx + 7:.1f},{cy - 6:.1f} {cx - 7:.1f},{cy - 6:.1f}" {outline}/>'
+    return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" {outline}/>'

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from caremodels.dashboard.areas import (
+    COMPARISON_COLUMNS,
     GEOGRAPHY_NAMES,
     MONTHS_IN_PERIOD,
     AreaIndex,
@@ -86,9 +87,17 @@ from caremodels.dashboard.schemas import (
     SkippedEvaluation,
     SpcPointOut,
     SpcSummary,
+    SpineResponse,
+    SpineRowOut,
     TableCount,
+    TrustGroupResponse,
+    TrustIndicatorRow,
+    TrustMember,
+    TrustMonth,
 )
 from caremodels.dashboard.snapshot import OLDEST_BAND_FROM, WarehouseSnapshot
+from caremodels.dashboard.trusts import SOURCE as TRUSTS_SOURCE
+from caremodels.dashboard.trusts import TrustGroups
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.monitoring import GrowthComparison, growth_against_rest
 from caremodels.evaluation.result import EvaluationResult
@@ -96,6 +105,7 @@ from caremodels.evaluation.spc import ShortSeriesWarning, SpcResult, spc
 from caremodels.indicators import IndicatorDefinition, catalogue
 from caremodels.indicators.disclosure import round_count
 from caremodels.indicators.output import publish
+from caremodels.indicators.published import FOUR_HOUR_STANDARD
 from caremodels.periods import financial_year_label
 from caremodels.programme import coverage, site_summaries
 from caremodels.reference import (
@@ -229,6 +239,8 @@ class DashboardFigures:
         self._overview = self._build_overview()
         self._care_homes = self._build_care_homes()
         self._data_quality = self._build_data_quality()
+        self.trusts = TrustGroups(snapshot.path, self.sites)
+        self._spines: dict[str, SpineResponse] = {}
         self._load_evaluations()
 
     # -- controlled evaluations, computed after start-up -----------------------------------------
@@ -259,8 +271,10 @@ class DashboardFigures:
         pages are served meanwhile, and a site page says its controlled evaluations are still being
         computed."""
         try:
+            self.trusts.prepare()
             for site_id in self.sites_with_data():
                 self.site(site_id)
+                self.spine(site_id)
             missing = [site_id for site_id in self.sites_with_data() if site_id not in self._controlled]
             if not missing or not self.methods:
                 return
@@ -686,7 +700,7 @@ class DashboardFigures:
         site_months = self._values(indicator_id, "site", "month")
         true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
         monthly = _monthly_points(true_months)
-        spc_summary, spc_points, spc_reason = _spc_of(true_months, monthly, definition)
+        spc_summary, spc_points, spc_reason = _spc_of(self.spc_result(site_id, indicator_id), monthly)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
             definition, group, self._rest_of(care_model), area=site.short_name, care_model=care_model
@@ -700,6 +714,163 @@ class DashboardFigures:
             spc_reason=spc_reason,
             growth=growth,
             growth_reason=growth_reason,
+        )
+
+    def spc_result(self, site_id: str, indicator_id: str) -> SpcResult | None:
+        """The site's XmR chart of the indicator from true monthly values: for drawing only, with
+        the months ``withheld_months`` names left out (the published points are ``spc_points``)."""
+
+        def build() -> SpcResult | None:
+            site_months = self._values(indicator_id, "site", "month")
+            true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
+            return _spc_result(true_months, self._definition(indicator_id))
+
+        self.site_out(site_id)
+        return self._cached(("spc_result", site_id, indicator_id), build)
+
+    def withheld_months(self, site_id: str, indicator_id: str) -> frozenset[Any]:
+        """Months of the site's SPC chart whose counts are suppressed (no value is drawn)."""
+        detail = self.site_indicator(site_id, indicator_id)
+        return frozenset(point.date for point in detail.spc_points if point.suppressed)
+
+    # -- spine chart: a site across the catalogue -------------------------------------------------
+
+    def spine(self, site_id: str) -> SpineResponse:
+        site = self.site_out(site_id)
+        found = self._spines.get(site_id)
+        if found is None:
+            found = self._spines.setdefault(site_id, self._spine(site, site_id))
+        return found
+
+    def spine_ready(self, site_id: str) -> bool:
+        """Whether the spine is computed, or may be computed now without holding up a page while
+        the background preparation runs (it publishes every site's table of every indicator)."""
+        return site_id in self._spines or self.evaluations_ready
+
+    def _spine(self, site: SiteOut, site_id: str) -> SpineResponse:
+        rows: list[SpineRowOut] = []
+        not_shown: dict[str, str] = {}
+        for definition in catalogue():
+            if definition.id not in self.snapshot.indicators:
+                not_shown[definition.title] = self.snapshot.unavailable.get(
+                    definition.id, "no data in this warehouse"
+                )
+                continue
+            if not self.site_practices[site_id]:
+                not_shown[definition.title] = f"no practices of {site.short_name} are in this warehouse"
+                continue
+            years = self._values(definition.id, "site", "financial_year")
+            mine = years[years["code"] == site_id]
+            if mine.empty:
+                not_shown[definition.title] = "no complete financial year for this site"
+                continue
+            period = str(mine["period"].iloc[-1])
+            # The explorer's published tables (cached, shared by every site's spine and the explorer).
+            published = self.explore(definition.id, "site", "financial_year", period).areas
+            own = next(area for area in published if area.code == site_id)
+            others = np.array([area.value for area in published if area.value is not None], dtype=float)
+            england = self.explore(definition.id, "all", "financial_year", period).areas
+            if not england or england[0].value is None or len(others) == 0:
+                not_shown[definition.title] = f"no published value for all practices in {period}"
+                continue
+            rows.append(
+                SpineRowOut(
+                    indicator_id=definition.id,
+                    title=definition.title,
+                    value_label=self.indicator_summary(definition).value_label,
+                    period=period,
+                    site=own,
+                    england=england[0].value,
+                    sites_compared=len(others),
+                    lowest=float(others.min()),
+                    lower_quartile=float(np.quantile(others, 0.25)),
+                    upper_quartile=float(np.quantile(others, 0.75)),
+                    highest=float(others.max()),
+                )
+            )
+        return SpineResponse(site=site, rows=rows, not_shown=not_shown)
+
+    # -- sites defined by their trusts (acute care collaborations) ------------------------------
+
+    def trust_group_spc(self, site_id: str) -> SpcResult | None:
+        """XmR chart of the group's pooled monthly 4-hour performance (0 to 1), target 95%."""
+
+        def build() -> SpcResult | None:
+            pooled, _ = self.trusts.pooled(site_id)
+            if pooled is None or len(pooled) < 2:
+                return None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ShortSeriesWarning)
+                found: SpcResult = spc(
+                    pooled,
+                    value="performance",
+                    date="period",
+                    improvement="increase",
+                    target=FOUR_HOUR_STANDARD,
+                )[0]
+            return found
+
+        if site_id not in self.trusts.sites:
+            raise NotFound(f"{site_id!r} is not a site defined by its trusts")
+        return self._cached(("trust_spc", site_id), build)
+
+    def trust_group(self, site_id: str) -> TrustGroupResponse:
+        if site_id not in self.sites:
+            raise NotFound(f"no vanguard site {site_id!r}")
+        if site_id not in self.trusts.sites:
+            raise NotFound(f"{self.sites[site_id].short_name} is not defined by its trusts")
+        ready = self.trusts.ready
+        return self._cached(("trust_group", site_id, ready), lambda: self._trust_group(site_id, ready))
+
+    def _trust_group(self, site_id: str, ready: bool) -> TrustGroupResponse:
+        pooled, reason = self.trusts.pooled(site_id)
+        members, latest_year = self.trusts.members(site_id)
+        result = self.trust_group_spc(site_id)
+        summary, _, spc_reason = _spc_of(result, [])
+        rows: list[TrustIndicatorRow] = []
+        indicators = self.trusts.indicators
+        if ready and indicators is not None:
+            mine = indicators[indicators["code"].isin(self.sites[site_id].providers)]
+            for row in _rows(mine):
+                rows.append(
+                    TrustIndicatorRow(
+                        indicator_id=str(row.indicator_id),
+                        title=str(row.title),
+                        code=str(row.code),
+                        name=str(row.name),
+                        period=str(row.period),
+                        numerator=_count_or_none(row.numerator),
+                        value=_value_or_none(row.value),
+                        ci_low=_value_or_none(row.ci_low),
+                        ci_high=_value_or_none(row.ci_high),
+                        unit=str(row.unit),
+                        suppressed=bool(row.suppressed),
+                    )
+                )
+        months = list(pooled["period"]) if pooled is not None else []
+        return TrustGroupResponse(
+            site=self.site_out(site_id),
+            members=[TrustMember.model_validate(member) for member in members],
+            source=TRUSTS_SOURCE,
+            latest_year=latest_year,
+            four_hour=[
+                TrustMonth(
+                    period=row.period,
+                    attendances=int(row.attendances),
+                    breaches=int(row.breaches),
+                    performance=float(row.performance),
+                    providers=int(row.providers),
+                )
+                for row in (_rows(pooled) if pooled is not None else [])
+            ],
+            four_hour_reason=reason or (spc_reason if pooled is not None and summary is None else None),
+            spc=summary,
+            indicators=rows,
+            indicators_status="ready"
+            if ready and indicators is not None
+            else ("computing" if not ready else "not_available"),
+            indicators_reason=self.trusts.indicators_reason if ready else None,
+            cannot_measure=self.trusts.cannot_measure(site_id, months),
         )
 
     def _reported(self, result: ReportedResult) -> ReportedVsMeasured:
@@ -1130,6 +1301,11 @@ def _area_rates(
     if rows.empty:
         return []
     published = publish(rows, also_publish=["events"])
+    # publish keeps the row order, so the comparisons of the true rows line up with it.
+    compared = {
+        column: list(rows[column]) if column in rows else ["not compared"] * len(rows)
+        for column in COMPARISON_COLUMNS
+    }
     areas = []
     for index, row in enumerate(_rows(published)):
         suppressed = bool(row.suppressed)
@@ -1150,6 +1326,11 @@ def _area_rates(
                 unit=str(row.unit),
                 suppressed=suppressed,
                 funnel=None if suppressed or bands is None else bands[index],
+                # A suppressed row's comparison is withheld with its value.
+                **{
+                    column: None if suppressed else str(compared[column][index])
+                    for column in COMPARISON_COLUMNS
+                },
             )
         )
     return areas
@@ -1173,22 +1354,32 @@ def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
     ]
 
 
-def _spc_of(
-    rows: pd.DataFrame, monthly: list[MonthlyPoint], definition: IndicatorDefinition
-) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
-    """Making Data Count XmR chart of the true monthly values (``rows``, in the order of
-    ``monthly``): the mean and limits rest on every month, suppressed or not, so that leaving out
-    small (low) months cannot bias them. A suppressed month's value and special-cause flags are
-    withheld from the published points, because they would give its count back."""
+def _spc_result(rows: pd.DataFrame, definition: IndicatorDefinition) -> SpcResult | None:
+    """Making Data Count XmR chart of the true monthly values (``rows``), with the indicator's
+    standard as its target (so an assurance icon); None with fewer than 2 months."""
     true = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
     if len(true) < 2:
-        return None, [], "too few months with a value for an SPC chart"
-    suppressed_on = {point.month: point.suppressed for point in monthly}
+        return None
     frame = pd.DataFrame({"month": list(true["period_start"]), "value": true["value"].to_numpy(dtype=float)})
     with warnings.catch_warnings():
         # Short series come back with a caveat, which the page shows.
         warnings.simplefilter("ignore", ShortSeriesWarning)
-        result: SpcResult = spc(frame, value="value", date="month", improvement=_improvement(definition))[0]
+        found: SpcResult = spc(
+            frame, value="value", date="month", improvement=_improvement(definition), target=definition.target
+        )[0]
+    return found
+
+
+def _spc_of(
+    result: SpcResult | None, monthly: list[MonthlyPoint]
+) -> tuple[SpcSummary | None, list[SpcPointOut], str | None]:
+    """The published form of ``result``: the mean and limits rest on every month, suppressed or
+    not, so that leaving out small (low) months cannot bias them. A suppressed month's value and
+    special-cause flags are withheld from the published points, because they would give its count
+    back."""
+    if result is None:
+        return None, [], "too few months with a value for an SPC chart"
+    suppressed_on = {point.month: point.suppressed for point in monthly}
     withheld = sum(1 for point in result.points if suppressed_on.get(point.date, False))
     summary = SpcSummary(
         variation_icon=result.variation_icon,
@@ -1196,6 +1387,7 @@ def _spc_of(
         centre=result.centre,
         upper_limit=result.upper_limit,
         lower_limit=result.lower_limit,
+        target=result.target,
         n_points=result.n_points,
         caveats=list(result.caveats)
         + (

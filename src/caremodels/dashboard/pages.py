@@ -3,13 +3,16 @@ as inline SVG (``caremodels.dashboard.charts``) and shows every chart's numbers 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
+from html import escape
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from caremodels.dashboard.api import PeriodQuery
 from caremodels.dashboard.areas import GEOGRAPHY_NAMES, PERIOD_NAMES, Geography, PeriodKind
@@ -19,12 +22,12 @@ from caremodels.dashboard.charts import (
     FunnelPoint,
     PyramidBand,
     Series,
-    SpcPlotPoint,
+    SpineRow,
     bar_chart,
     funnel_chart,
     line_chart,
     pyramid_chart,
-    spc_chart,
+    spine_chart,
 )
 from caremodels.dashboard.figures import HEADLINE_INDICATOR, DashboardFigures, NotFound
 from caremodels.dashboard.programme_sections import (
@@ -35,7 +38,9 @@ from caremodels.dashboard.programme_sections import (
 )
 from caremodels.dashboard.programme_sections import coverage_chart as coverage_chart_of_lenses
 from caremodels.dashboard.schemas import AreaSeries, ExplorerResponse
+from caremodels.evaluation.spc import SpcResult
 from caremodels.reference import VANGUARD_CARE_MODELS
+from caremodels.spc_charts import ChartOptions, inline_svg
 
 __all__ = ["PAGE_SIZE", "page_router"]
 
@@ -47,11 +52,48 @@ def _series_chart(
     series: list[AreaSeries], *, title: str, description: str, y_label: str, chart_id: str
 ) -> str:
     return line_chart(
-        [Series(line.name, [(point.period_start, point.value) for point in line.points]) for line in series],
+        [
+            Series(
+                line.name,
+                [(point.period_start, point.value) for point in line.points],
+                _intervals((point.period_start, point) for point in line.points),
+            )
+            for line in series
+        ],
         title=title,
         description=description,
         y_label=y_label,
         chart_id=chart_id,
+    )
+
+
+def _intervals(points: Iterable[tuple[dt.date, Any]]) -> dict[dt.date, tuple[float, float]]:
+    """The published 95% interval of each point that has one (every rate of counted events)."""
+    return {
+        day: (float(point.ci_low), float(point.ci_high))
+        for day, point in points
+        if getattr(point, "ci_low", None) is not None and getattr(point, "ci_high", None) is not None
+    }
+
+
+def dashboard_spc_chart(
+    result: SpcResult,
+    *,
+    measure: str,
+    title: str,
+    selected: dt.date | None = None,
+    withheld: Collection[Any] = (),
+    value_format: str | None = None,
+    chart_id: str = "spc-chart",
+) -> str:
+    """Every SPC chart of the dashboard, drawn as ``caremodels spc`` draws it (one path): limits,
+    target line, signals, and a marker where the site was selected as a vanguard (its go-live)
+    when that month is in the chart."""
+    first, last = result.points[0].date, result.points[-1].date
+    notes = [(selected, "selected as vanguard")] if selected is not None and first <= selected <= last else []
+    options = ChartOptions(measure=measure, annotations=notes, value_format=value_format, title=title)
+    return Markup(  # noqa: S704 - drawn by vl-convert from our own specification; its text is escaped
+        f'<div class="caremodels-spc" id="{escape(chart_id)}">{inline_svg(result, options, withheld=withheld)}</div>'
     )
 
 
@@ -181,11 +223,56 @@ def page_router(
                 percent=True,
                 chart_id="deprivation-chart",
             )
+        trusts = figures.trust_group(site_id) if site_id in figures.trusts.sites else None
+        group_spc = figures.trust_group_spc(site_id) if trusts is not None else None
+        trust_chart = (
+            dashboard_spc_chart(
+                group_spc,
+                measure="within 4 hours",
+                title=f"A&E 4-hour performance of {data.site.short_name}'s trusts, by month (SPC chart)",
+                selected=data.site.selected,
+                value_format=".1%",
+                chart_id="trusts-spc-chart",
+            )
+            if group_spc is not None
+            else ""
+        )
+        spine_pending = bool(data.site.practices_in_warehouse) and not figures.spine_ready(site_id)
+        spine = figures.spine(site_id) if data.site.practices_in_warehouse and not spine_pending else None
+        spine_svg = (
+            spine_chart(
+                [
+                    SpineRow(
+                        row.title,
+                        row.site.value,
+                        float(row.england or 0.0),
+                        float(row.lowest or 0.0),
+                        float(row.lower_quartile or 0.0),
+                        float(row.upper_quartile or 0.0),
+                        float(row.highest or 0.0),
+                        row.site.england_95 or "not compared",
+                    )
+                    for row in spine.rows
+                ],
+                title=f"Spine chart: {data.site.short_name} against England, latest financial year",
+                description="One line per indicator: all practices in the warehouse at the centre, the range of "
+                "vanguard sites as a bar with the middle half darker, and the site's value as a marker coloured and "
+                "shaped by its comparison at 95%. The same figures are in the table.",
+                chart_id="spine-chart",
+            )
+            if spine and spine.rows
+            else ""
+        )
         return render(
             "site.html",
             request,
             page="sites",
             data=data,
+            spine=spine,
+            spine_pending=spine_pending,
+            spine_chart=spine_svg,
+            trusts=trusts,
+            trust_chart=trust_chart,
             titles={item.indicator.id: item.indicator.title for item in data.indicators},
             pyramid=pyramid,
             deprivation=deprivation,
@@ -197,23 +284,17 @@ def page_router(
     @cache.page
     def site_indicator(request: Request, site_id: str, indicator_id: str) -> HTMLResponse:
         data = figures.site_indicator(site_id, indicator_id)
-        chart = spc_chart(
-            [
-                SpcPlotPoint(
-                    point.date,
-                    point.value,
-                    point.mean,
-                    point.upper_limit,
-                    point.lower_limit,
-                    point.special_cause_type,
-                )
-                for point in data.spc_points
-            ],
-            title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
-            description="Making Data Count XmR chart of the monthly value with its mean and process "
-            "limits; special causes are marked. The same figures are in the table below.",
-            y_label=data.indicator.value_label,
-            chart_id="spc-chart",
+        result = figures.spc_result(site_id, indicator_id)
+        chart = (
+            dashboard_spc_chart(
+                result,
+                measure=data.indicator.value_label,
+                title=f"{data.indicator.title}: {data.site.short_name}, by month (SPC chart)",
+                selected=figures.sites[site_id].selected,
+                withheld=figures.withheld_months(site_id, indicator_id),
+            )
+            if result is not None
+            else ""
         )
         return render("site_indicator.html", request, page="sites", data=data, chart=chart)
 
@@ -234,6 +315,7 @@ def page_router(
         compare: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
         highlight: Annotated[str | None, Query(max_length=60)] = None,
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        q: Annotated[str | None, Query(max_length=80, description="Area name or code contains")] = None,
     ) -> Response:
         if indicator and indicator != indicator_id:
             # The form's indicator select chooses another page: go there with the same choices.
@@ -243,7 +325,7 @@ def page_router(
             # A period of another period kind (the form keeps the old one): show the latest instead.
             period = None
         data = figures.explore(indicator_id, geography, period_kind, period)
-        return _explorer_page(request, render, figures, data, compare, highlight, page)
+        return _explorer_page(request, render, figures, data, compare, highlight, page, (q or "").strip())
 
     @router.get("/care-homes", response_class=HTMLResponse)
     @cache.page
@@ -254,7 +336,11 @@ def page_router(
             if not indicator.available:
                 continue
             series = [
-                Series(group.group, [(year.period_start, year.value) for year in group.years])
+                Series(
+                    group.group,
+                    [(year.period_start, year.value) for year in group.years],
+                    _intervals((year.period_start, year) for year in group.years),
+                )
                 for group in data.values
                 if group.indicator == indicator.id
             ]
@@ -300,8 +386,17 @@ def _explorer_page(
     compare: list[str],
     highlight: str | None,
     page: int,
+    search: str = "",
 ) -> HTMLResponse:
     indicator = data.indicator
+    if search:
+        # Search by name (practices, CCGs and sites are named from the shipped reference data) or code.
+        wanted = search.casefold()
+        data = data.model_copy(
+            update={
+                "areas": [a for a in data.areas if wanted in a.name.casefold() or wanted in a.code.casefold()]
+            }
+        )
     geography = cast(Geography, data.geography)
     period_kind = cast(PeriodKind, data.period_kind)
     published = [area for area in data.areas if area.value is not None]
@@ -352,12 +447,13 @@ def _explorer_page(
     )
     ranked_page = ranking.ranked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if ranking else []
     query = {"geography": data.geography, "period_kind": data.period_kind, "period": data.period or ""}
+    listed = {**query, "q": search} if search else query
     areas_page = (
         data.areas if geography != "practice" else data.areas[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     )
     total_for_pages = len(ranking.ranked) if ranking else 0
     if geography == "practice":
-        total_for_pages = max(total_for_pages, len(data.areas))
+        total_for_pages = len(data.areas) if search else max(total_for_pages, len(data.areas))
     return render(
         "explorer.html",
         request,
@@ -374,7 +470,9 @@ def _explorer_page(
         ranking=ranking,
         ranked_page=ranked_page,
         areas_page=areas_page,
-        pagination=_pages(total_for_pages, page, f"/indicators/{indicator.id}", query),
+        pagination=_pages(total_for_pages, page, f"/indicators/{indicator.id}", listed),
+        search=search,
+        areas_total=len(data.areas),
         download_query=urlencode(query),
         highlight=highlight,
     )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from caremodels.evaluation.spc import AssuranceIcon, VariationIcon
+from caremodels.indicators.comparison import Comparison
 from caremodels.indicators.output import round_figure
 
 __all__ = [
@@ -259,6 +260,8 @@ class SpcSummary(_Out):
     centre: Figure
     upper_limit: Figure
     lower_limit: Figure
+    target: OptionalFigure = None
+    """The indicator's operational standard on its own scale (the assurance icon tests it), if any."""
     n_points: int
     caveats: list[str]
 
@@ -376,6 +379,17 @@ class AreaRate(_Out):
     funnel: Literal["above_99_8", "above_95", "within", "below_95", "below_99_8"] | None = Field(
         default=None, description="Position against the funnel limits around the overall value."
     )
+    england_95: Comparison | None = Field(
+        default=None,
+        description="Compared with all practices in the warehouse (England, when it holds England) at 95%: "
+        "better, similar or worse (higher or lower when neither direction is better); None when suppressed.",
+    )
+    england_99_8: Comparison | None = Field(default=None, description="The same at 99.8%.")
+    rest_95: Comparison | None = Field(
+        default=None,
+        description="Compared with the rest of the practices in the warehouse (without the area) at 95%.",
+    )
+    rest_99_8: Comparison | None = Field(default=None, description="The same at 99.8%.")
 
 
 class FunnelLimitsOut(_Out):
@@ -498,3 +512,78 @@ class DataQualityResponse(_Out):
     batches: list[BatchOut]
     quarantine_by_reason: list[QuarantineCount]
     quarantine_by_field: list[QuarantineCount]
+
+
+class TrustMember(_Out):
+    code: str = Field(description="ODS code of the NHS trust.")
+    name: str
+    published_months: int = Field(description="Months of the trust in the published A&E statistics.")
+    attendances_latest_year: int | None = Field(
+        description="A&E attendances of the latest financial year in the published statistics."
+    )
+    performance_latest_year: OptionalFigure = Field(
+        description="4-hour performance (0 to 1) of the latest financial year in the published statistics."
+    )
+
+
+class TrustMonth(_Out):
+    period: dt.date
+    attendances: int
+    breaches: int
+    performance: Figure
+    providers: int = Field(description="Member trusts in the published statistics that month.")
+
+
+class TrustIndicatorRow(_Out):
+    indicator_id: str
+    title: str
+    code: str
+    name: str
+    period: str
+    numerator: int | None
+    value: OptionalFigure
+    ci_low: OptionalFigure
+    ci_high: OptionalFigure
+    unit: str
+    suppressed: bool
+
+
+class TrustGroupResponse(_Out):
+    """An acute care collaboration (or any site defined by its trusts) as a group of NHS trusts."""
+
+    site: SiteOut
+    members: list[TrustMember]
+    source: str
+    latest_year: str | None
+    four_hour: list[TrustMonth]
+    four_hour_reason: str | None
+    spc: SpcSummary | None
+    indicators: list[TrustIndicatorRow]
+    indicators_status: Literal["ready", "computing", "not_available"]
+    indicators_reason: str | None
+    cannot_measure: list[str]
+
+
+class SpineRowOut(_Out):
+    """One indicator of a site's spine chart: its latest financial year beside England and the
+    range of the other vanguard sites with data."""
+
+    indicator_id: str
+    title: str
+    value_label: str
+    period: str
+    site: AreaRate
+    england: OptionalFigure = Field(
+        description="All practices in the warehouse (England, when it holds England)."
+    )
+    sites_compared: int = Field(description="Vanguard sites with a published value that year (the range).")
+    lowest: OptionalFigure
+    lower_quartile: OptionalFigure
+    upper_quartile: OptionalFigure
+    highest: OptionalFigure
+
+
+class SpineResponse(_Out):
+    site: SiteOut
+    rows: list[SpineRowOut]
+    not_shown: dict[str, str] = Field(description="Indicators left out of the chart, with the reason.")

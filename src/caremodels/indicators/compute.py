@@ -173,8 +173,10 @@ def finish_arrays(
     months: FloatArray,
     *,
     rate_basis: RateBasis = "per_year",
+    confidence: float = 0.95,
 ) -> Finished:
-    """Values and intervals of summed counts, one row per area-period.
+    """Values and intervals of summed counts, one row per area-period (intervals at
+    ``confidence``: 0.95 for every output, 0.998 for the comparisons of ``comparison``).
 
     ``numerator`` and ``denominator`` are the engine's raw sums (see ``caremodels.indicators.engines``):
     shape ``(rows,)``, or ``(rows, 38)`` by sex and age band (``BANDS``) for a standardised
@@ -195,12 +197,18 @@ def finish_arrays(
     if standardised:
         undefined = ((exposure == 0) & (numerator > 0)).any(axis=1)
         population = np.where(undefined[:, None], np.nan, exposure)
-        interval = dsr_ci_arrays(numerator, population, _standard_weights(), multiplier=definition.multiplier)
+        interval = dsr_ci_arrays(
+            numerator,
+            population,
+            _standard_weights(),
+            multiplier=definition.multiplier,
+            confidence=confidence,
+        )
         values = (interval.value, interval.lower, interval.upper)
         log_variance = dsr_log_variance_arrays(numerator, population, _standard_weights())
         numerator, reported, exposure = numerator.sum(axis=1), reported.sum(axis=1), exposure.sum(axis=1)
     else:
-        values = _crude(definition, numerator, exposure)
+        values = _crude(definition, numerator, exposure, confidence)
         counted = definition.interval_method == "byar_or_exact" and definition.numerator.measure == "count"
         with np.errstate(divide="ignore"):
             log_variance = np.where(
@@ -212,17 +220,21 @@ def finish_arrays(
 
 
 def _crude(
-    definition: IndicatorDefinition, numerator: FloatArray, exposure: FloatArray
+    definition: IndicatorDefinition, numerator: FloatArray, exposure: FloatArray, confidence: float = 0.95
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     usable = np.where(exposure > 0, exposure, np.nan)
     method = definition.interval_method
     if method == "wilson":
         # A numerator above its denominator (inconsistent data) has no proportion.
         usable = np.where(numerator <= exposure, usable, np.nan)
-        interval = proportion_ci_arrays(numerator, usable, multiplier=definition.multiplier)
+        interval = proportion_ci_arrays(
+            numerator, usable, multiplier=definition.multiplier, confidence=confidence
+        )
         return interval.value, interval.lower, interval.upper
     if method == "byar_or_exact":
-        interval = crude_rate_ci_arrays(numerator, usable, multiplier=definition.multiplier)
+        interval = crude_rate_ci_arrays(
+            numerator, usable, multiplier=definition.multiplier, confidence=confidence
+        )
         return interval.value, interval.lower, interval.upper
     missing = np.full(numerator.shape, np.nan)
     return numerator / usable * definition.multiplier, missing, missing.copy()

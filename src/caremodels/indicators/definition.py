@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from caremodels.errors import ReferenceDataError
 from caremodels.indicators.codelists import code_lists
 from caremodels.indicators.tables import EVENT_TABLES, EventTableName, field_type
-from caremodels.reference import did_you_mean
+from caremodels.reference import did_you_mean, operational_standards
 from caremodels.warehouse.schema import SOURCE_TABLES
 
 __all__ = [
@@ -203,6 +203,14 @@ class IndicatorDefinition(_Model):
     direction_of_improvement: Literal["lower", "higher", "neither"]
     unit: str
     multiplier: int = Field(gt=0)
+    standard: str | None = Field(
+        default=None,
+        description=(
+            "Code of the operational standard the value is held to (reference/data/"
+            "operational_standards.yaml, e.g. ae_4_hour); its threshold times the multiplier is the "
+            "target of SPC charts and their assurance icon."
+        ),
+    )
     governance: Governance
 
     @model_validator(mode="after")
@@ -219,7 +227,19 @@ class IndicatorDefinition(_Model):
             _check_proportion(self)
         if self.standardisation == "esp2013":
             _check_standardisable(self)
+        if self.standard is not None and self.standard not in {one.code for one in operational_standards()}:
+            known = ", ".join(sorted(one.code for one in operational_standards()))
+            raise ValueError(f"standard {self.standard!r} is not an operational standard (known: {known})")
         return self
+
+    @property
+    def target(self) -> float | None:
+        """The value the standard asks for, on the indicator's scale (e.g. 95.0 for 95% with
+        multiplier 100), or None without a standard."""
+        if self.standard is None:
+            return None
+        threshold = next(one.threshold for one in operational_standards() if one.code == self.standard)
+        return threshold * self.multiplier
 
     @property
     def interval_method(self) -> Literal["byar_or_exact", "dobson", "wilson", "none"]:

@@ -8,13 +8,21 @@ from another host.
 
 from caremodels.spc_charts.dates import parse_dates
 from caremodels.spc_charts.icons import assurance_icon_svg, variation_icon_svg
-from caremodels.spc_charts.render import FORMATS, ChartOptions, chart_spec, output_paths, write_charts
+from caremodels.spc_charts.render import (
+    FORMATS,
+    ChartOptions,
+    chart_spec,
+    inline_svg,
+    output_paths,
+    write_charts,
+)
 
 __all__ = [
     "FORMATS",
     "ChartOptions",
     "assurance_icon_svg",
     "chart_spec",
+    "inline_svg",
     "output_paths",
     "parse_dates",
     "variation_icon_svg",

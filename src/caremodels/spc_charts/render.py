@@ -18,8 +18,9 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "VEGA_ENVIRONMENT_VARIABLE",
     "ChartOptions",
     "chart_spec",
+    "inline_svg",
     "output_paths",
     "vega_scripts",
     "write_charts",
@@ -74,23 +76,27 @@ class ChartOptions:
     """Per group, a readable name shown beside the group key (e.g. a trust's name)."""
     source: str = ""
     """Where the data came from, shown on the HTML page."""
+    title: str = ""
+    """The chart's title for a single series (default: the measure)."""
 
 
 def _title(result: SpcResult, options: ChartOptions) -> str:
     if result.group is None:
-        return options.measure
+        return options.title or options.measure
     label = options.labels.get(result.group)
     return f"{result.group} {label}" if label else str(result.group)
 
 
-def _points_frame(result: SpcResult) -> pd.DataFrame:
+def _points_frame(result: SpcResult, withheld: Collection[Any] = ()) -> pd.DataFrame:
     rows = []
     for point in result.points:
-        kind = point.special_cause_type or "common"
+        hidden = point.date in withheld
+        kind = "withheld" if hidden else point.special_cause_type or "common"
         rows.append(
             {
                 "date": pd.Timestamp(point.date).isoformat(),
-                "value": point.value,
+                # A withheld point keeps its place in the limits but shows no value or signal.
+                "value": None if hidden else point.value,
                 "segment": point.segment,
                 "mean": point.mean,
                 "upper": point.upper_limit,
@@ -98,16 +104,19 @@ def _points_frame(result: SpcResult) -> pd.DataFrame:
                 "upper_2s": point.upper_two_sigma,
                 "lower_2s": point.lower_two_sigma,
                 "signal": kind,
-                "rule": (point.special_cause_rule or "none").replace("_", " "),
+                "rule": "withheld" if hidden else (point.special_cause_rule or "none").replace("_", " "),
             }
         )
     return pd.DataFrame(rows)
 
 
-def chart_spec(result: SpcResult, options: ChartOptions | None = None) -> dict[str, Any]:
-    """The Vega-Lite specification (a JSON-ready dict) of one XmR chart."""
+def chart_spec(
+    result: SpcResult, options: ChartOptions | None = None, *, withheld: Collection[Any] = ()
+) -> dict[str, Any]:
+    """The Vega-Lite specification (a JSON-ready dict) of one XmR chart. Points dated in
+    ``withheld`` (e.g. months with small counts) are drawn without their value or signal."""
     options = options or ChartOptions()
-    frame = _points_frame(result)
+    frame = _points_frame(result, withheld)
     axis = alt.Axis(format=options.value_format) if options.value_format else alt.Axis()
     x = alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=-40))
     base = alt.Chart(frame)
@@ -124,7 +133,9 @@ def chart_spec(result: SpcResult, options: ChartOptions | None = None) -> dict[s
         base.mark_line(color=COLOURS["common"], strokeWidth=1.5).encode(
             x=x, y=alt.Y("value:Q", title=options.measure, axis=axis, scale=alt.Scale(zero=False))
         ),
-        base.mark_circle(size=45, opacity=1).encode(
+        base.transform_filter("datum.value != null")
+        .mark_circle(size=45, opacity=1)
+        .encode(
             x=x,
             y="value:Q",
             color=alt.Color(
@@ -252,6 +263,32 @@ def write_charts(results: Sequence[SpcResult], out: Path, options: ChartOptions 
         else:
             path.write_bytes(vlc.vegalite_to_png(spec, vl_version=_VEGA_LITE_VERSION, scale=2))
     return paths
+
+
+def inline_svg(
+    result: SpcResult, options: ChartOptions | None = None, *, withheld: Collection[Any] = ()
+) -> str:
+    """One chart as SVG markup to put inside an HTML page (the dashboard's): drawn on the server by
+    vl-convert, so the page needs no script; one image for a screen reader, named by its
+    description, and as wide as its container allows."""
+    import vl_convert as vlc
+
+    options = options or ChartOptions()
+    spec = chart_spec(result, options, withheld=withheld)
+    svg = vlc.vegalite_to_svg(spec, vl_version=_VEGA_LITE_VERSION)
+    label = escape(spec["description"], quote=True)
+    # The chart's own marks carry Vega's ARIA roles; as one image they read as its description.
+    svg = re.sub(r'\s(?:role|aria-roledescription|aria-label|aria-hidden)="[^"]*"', "", svg)
+    svg = re.sub(
+        r'^<svg ([^>]*?)width="(\d+)" height="(\d+)"',
+        r'<svg \1role="img" aria-label="' + label + '" width="100%"',
+        svg,
+        count=1,
+    )
+    svg = svg.replace('class="marks"', 'class="marks caremodels-spc-chart"', 1)
+    if "xlink:" not in svg:  # the namespace is declared but nothing refers to it
+        svg = svg.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "", 1)
+    return svg.replace(">", f"><title>{label}</title>", 1)
 
 
 def vega_scripts() -> list[str]:

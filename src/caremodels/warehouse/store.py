@@ -22,7 +22,7 @@ import duckdb
 
 from caremodels import __version__
 from caremodels.errors import CaremodelsError
-from caremodels.warehouse.schema import LOADABLE_TABLES, warehouse_columns
+from caremodels.warehouse.schema import AGGREGATE_TABLES, LOADABLE_TABLES, warehouse_columns
 
 __all__ = ["META_TABLES", "KeyMismatchError", "Warehouse", "owner_only_files"]
 
@@ -186,7 +186,8 @@ class Warehouse:
         present = set(self.tables())
         tables: dict[str, int] = {}
         people_by_table: dict[str, int] = {}
-        for table, spec in LOADABLE_TABLES.items():
+        # Published aggregates (no people) are listed beside the source tables they sit with.
+        for table, spec in {**LOADABLE_TABLES, **AGGREGATE_TABLES}.items():
             if table not in present:
                 continue
             if spec.has_person:
@@ -295,7 +296,7 @@ class Warehouse:
         return overlap
 
     def export_parquet(self, out_dir: Path) -> dict[str, int]:
-        """Write every table (source tables and provenance) as ``out_dir/<table>.parquet``, from one
+        """Write every table (source tables, published aggregates and provenance) as ``out_dir/<table>.parquet``, from one
         consistent snapshot, plus ``manifest.json``. Returns rows written per table.
 
         Files are written under temporary names and renamed when complete, so a reader (Apache Spark)
@@ -303,7 +304,7 @@ class Warehouse:
         """
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         present = set(self.tables())
-        names = [table for table in [*LOADABLE_TABLES, *META_TABLES] if table in present]
+        names = [table for table in [*LOADABLE_TABLES, *AGGREGATE_TABLES, *META_TABLES] if table in present]
         rows: dict[str, int] = {}
         staging = out_dir / ".export-in-progress"
         shutil.rmtree(staging, ignore_errors=True)
