@@ -6,7 +6,7 @@ floor: no HTTP, no token, no policy, no audit).
 Usage (from the repository root):
 
     .venv/bin/python benchmarks/care_record_benchmark.py [--store URL] [--synth DIR] [--patients 2000]
-        [--clients 8] [--requests 40]
+        [--clients 8] [--requests 100] [--workers 2]
 
 Without ``--store`` it runs on a temporary SQLite file; pass a PostgreSQL URL (for example
 ``postgresql+psycopg://root@127.0.0.1:5432/test?options=-csearch_path%3Dbench``, schema created
@@ -40,6 +40,14 @@ NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 def run(*args: str) -> str:
     return subprocess.run([*CAREMODELS, *args], check=True, capture_output=True, text=True).stdout
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average: other work on the cores depresses every figure."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
 
 
 def free_port() -> int:
@@ -78,7 +86,8 @@ def main() -> None:
     parser.add_argument("--synth", type=Path)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (`serve --workers`)")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="care-record-benchmark-"))
     url = options.store or f"sqlite:///{work / 'care-record.db'}"
@@ -115,7 +124,18 @@ def main() -> None:
         raise SystemExit("the GP has no patients among those loaded: raise --patients")
     port = free_port()
     server = subprocess.Popen(
-        [*CAREMODELS, "care-record", "serve", "--store", url, "--port", str(port)], stderr=subprocess.DEVNULL
+        [
+            *CAREMODELS,
+            "care-record",
+            "serve",
+            "--store",
+            url,
+            "--port",
+            str(port),
+            "--workers",
+            str(options.workers),
+        ],
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
@@ -171,14 +191,18 @@ def main() -> None:
             ("patient record", api_record, db(record_sql, lambda c, i: {"patient": pick(c, i)[0]})),
         ]
         print(
-            f"{options.clients} clients x {options.requests} requests; {len(patients)} of the GP's patients"
+            f"{options.clients} clients x {options.requests} requests, {options.workers} server workers; "
+            f"{len(patients)} of the GP's patients; load average before: {load_average()}"
         )
         print(f"{'query':<16} {'API p95 ms':>10} {'API req/s':>10} {'floor p95 ms':>13} {'floor req/s':>12}")
         for name, api, floor in phases:
-            api(0, 0)  # warm up
+            # Warm up every worker process, thread and pooled connection (a first request compiles the
+            # statements and imports the R4B models), so that the figures are the steady state.
+            timed(options.clients, 10, api)
             api_p95, api_rate = timed(options.clients, options.requests, api)
             floor_p95, floor_rate = timed(options.clients, options.requests, floor)
             print(f"{name:<16} {api_p95:>10.1f} {api_rate:>10.0f} {floor_p95:>13.2f} {floor_rate:>12.0f}")
+        print(f"load average after: {load_average()}")
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -12,6 +12,7 @@ only (never NHS numbers).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,19 +94,57 @@ def create_app(store: Store) -> FastAPI:
     return app
 
 
+_STORE_VARIABLE = "CAREMODELS_CARE_RECORD_STORE"
+_LOG_LEVEL_VARIABLE = "CAREMODELS_CARE_RECORD_LOG_LEVEL"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of the store named in the environment: what each ``serve --workers`` process builds
+    (uvicorn starts worker processes from an import string, not from an app object)."""
+    url = os.environ.get(_STORE_VARIABLE)
+    if not url:
+        raise CareRecordError(f"{_STORE_VARIABLE} names no store")
+    level = os.environ.get(_LOG_LEVEL_VARIABLE, "info")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+    )
+    return create_app(open_store(url))
+
+
 def start_care_record(
-    store_url: str, host: str = "127.0.0.1", port: int = 8100, *, log_level: str = "info"
+    store_url: str,
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    *,
+    log_level: str = "info",
+    workers: int = 1,
 ) -> None:
-    """Serve the care record of an initialised store (blocks until stopped)."""
+    """Serve the care record of an initialised store (blocks until stopped), in ``workers`` processes."""
     import uvicorn
 
     store = open_store(store_url)
     rotate_demo_key(store)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+    )
+    if workers > 1:
+        # Each worker opens the store itself; the demo key was made once above, so a token verifies
+        # whichever worker answers. The audit chain's head is locked by every writer in any process.
+        store.close()
+        os.environ[_STORE_VARIABLE] = store_url
+        os.environ[_LOG_LEVEL_VARIABLE] = log_level
+        uvicorn.run(
+            "caremodels.care_record.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
     app: Any = create_app(store)
     try:
-        logging.basicConfig(
-            level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
-        )
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         store.close()

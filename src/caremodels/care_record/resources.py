@@ -180,22 +180,48 @@ def read_resource(
     conn: Connection, resource_type: str, resource_id: str, version: int | None = None
 ) -> Stored | None:
     """The current version (or ``version``) of a resource, with its patient; None when unknown."""
-    wanted = resources.c.version_id if version is None else sa.literal(version)
-    row = conn.execute(
+    if version is None:
+        row = conn.execute(_CURRENT, {"type": resource_type, "id": resource_id}).first()
+    else:
+        row = conn.execute(_VERSION, {"type": resource_type, "id": resource_id, "version": version}).first()
+    if row is None:
+        return None
+    return Stored(resource_type, resource_id, int(row.version_id), row.patient_id, json.loads(row.content))
+
+
+def _reading(version: Any) -> sa.Select[Any]:
+    return (
         sa.select(resource_versions.c.version_id, resources.c.patient_id, resource_versions.c.content)
         .join(
             resource_versions,
             sa.and_(
                 resource_versions.c.resource_type == resources.c.resource_type,
                 resource_versions.c.id == resources.c.id,
-                resource_versions.c.version_id == wanted,
+                resource_versions.c.version_id == version,
             ),
         )
-        .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
-    ).first()
-    if row is None:
-        return None
-    return Stored(resource_type, resource_id, int(row.version_id), row.patient_id, json.loads(row.content))
+        .where(resources.c.resource_type == sa.bindparam("type"), resources.c.id == sa.bindparam("id"))
+    )
+
+
+# Built once (every access reads through these; building a statement costs more than SQLite runs it).
+_CURRENT = _reading(resources.c.version_id)
+_VERSION = _reading(sa.bindparam("version", type_=sa.Integer))
+_CONTENTS = (
+    sa.select(resource_versions.c.id, resource_versions.c.content)
+    .join(
+        resources,
+        sa.and_(
+            resources.c.resource_type == resource_versions.c.resource_type,
+            resources.c.id == resource_versions.c.id,
+            resources.c.version_id == resource_versions.c.version_id,
+        ),
+    )
+    .where(
+        resource_versions.c.resource_type == sa.bindparam("type"),
+        resource_versions.c.id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)
 
 
 def new_id() -> str:
@@ -393,12 +419,13 @@ def matching(conn: Connection, rt: ResourceType, criteria: Criteria) -> list[tup
             condition = sa.or_(*parts)
         else:
             condition = index.c.value.in_(values)
+        # Driven from the index (type, parameter, value), then the resources by primary key: a
+        # correlated EXISTS made both databases walk every resource of the type (100,000 patients).
         query = query.where(
-            sa.exists().where(
-                index.c.resource_type == rt.name,
-                index.c.resource_id == resources.c.id,
-                index.c.param == param.name,
-                condition,
+            resources.c.id.in_(
+                sa.select(index.c.resource_id).where(
+                    index.c.resource_type == rt.name, index.c.param == param.name, condition
+                )
             )
         )
     query = query.order_by(resources.c.last_updated.desc(), resources.c.id)
@@ -410,17 +437,6 @@ def contents(conn: Connection, resource_type: str, ids: Sequence[str]) -> list[d
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        rows = conn.execute(
-            sa.select(resource_versions.c.id, resource_versions.c.content)
-            .join(
-                resources,
-                sa.and_(
-                    resources.c.resource_type == resource_versions.c.resource_type,
-                    resources.c.id == resource_versions.c.id,
-                    resources.c.version_id == resource_versions.c.version_id,
-                ),
-            )
-            .where(resource_versions.c.resource_type == resource_type, resource_versions.c.id.in_(chunk))
-        )
+        rows = conn.execute(_CONTENTS, {"type": resource_type, "ids": chunk})
         found.update({row.id: json.loads(row.content) for row in rows})
     return [found[resource_id] for resource_id in ids if resource_id in found]
