@@ -39,6 +39,7 @@ from caremodels.care_record.registry import resource_type
 from caremodels.care_record.store import (
     agreement_members,
     break_glass,
+    current_versions,
     resource_versions,
     resources,
     search_index,
@@ -354,14 +355,7 @@ _INDEXED_ROWS = (
 )
 _PATIENT_CONTENT = (
     sa.select(resource_versions.c.id, resource_versions.c.content)
-    .join(
-        resources,
-        sa.and_(
-            resources.c.resource_type == resource_versions.c.resource_type,
-            resources.c.id == resource_versions.c.id,
-            resources.c.version_id == resource_versions.c.version_id,
-        ),
-    )
+    .select_from(current_versions)
     .where(
         resource_versions.c.resource_type == "Patient",
         resource_versions.c.id.in_(sa.bindparam("ids", expanding=True)),

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ResourceType, SearchParam, values_at
-from caremodels.care_record.store import resource_versions, resources, search_index
+from caremodels.care_record.store import current_versions, resource_versions, resources, search_index
 from caremodels.errors import CaremodelsError
 from caremodels.synth.nhs_number import is_valid_nhs_number
 
@@ -209,14 +209,7 @@ _CURRENT = _reading(resources.c.version_id)
 _VERSION = _reading(sa.bindparam("version", type_=sa.Integer))
 _CONTENTS = (
     sa.select(resource_versions.c.id, resource_versions.c.content)
-    .join(
-        resources,
-        sa.and_(
-            resources.c.resource_type == resource_versions.c.resource_type,
-            resources.c.id == resource_versions.c.id,
-            resources.c.version_id == resource_versions.c.version_id,
-        ),
-    )
+    .select_from(current_versions)
     .where(
         resource_versions.c.resource_type == sa.bindparam("type"),
         resource_versions.c.id.in_(sa.bindparam("ids", expanding=True)),

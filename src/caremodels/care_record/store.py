@@ -36,6 +36,7 @@ __all__ = [
     "MIGRATIONS",
     "Store",
     "StoreError",
+    "current_versions",
     "head_revision",
     "init_store",
     "metadata",
@@ -67,6 +68,15 @@ resource_versions = sa.Table(
     sa.Column("version_id", sa.Integer, primary_key=True),
     sa.Column("last_updated", sa.String(40), nullable=False),
     sa.Column("content", sa.Text, nullable=False),
+)
+# Each resource's current version: ``resources`` joined to its row of ``resource_versions``.
+current_versions = resources.join(
+    resource_versions,
+    sa.and_(
+        resource_versions.c.resource_type == resources.c.resource_type,
+        resource_versions.c.id == resources.c.id,
+        resource_versions.c.version_id == resources.c.version_id,
+    ),
 )
 search_index = sa.Table(
     "search_index",
