@@ -36,6 +36,7 @@ __all__ = [
     "matching",
     "parse_search",
     "patient_of",
+    "problems",
     "read_resource",
     "validate",
     "write_resource",
@@ -83,31 +84,38 @@ def _model(name: str) -> Any:
     return get_fhir_model_class(name)
 
 
+def problems(rt: ResourceType, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with a resource of this type, as (field, reason) pairs (the first five): the R4B
+    model, then NHS numbers (modulus 11). Reasons name the kind of fault, never a value."""
+    try:
+        _model(rt.name).model_validate(body)
+    except ValidationError as error:
+        return [
+            (".".join(str(part) for part in issue["loc"]) or rt.name, str(issue["type"]))
+            for issue in error.errors()[:5]
+        ]
+    except (ValueError, TypeError) as error:
+        return [(rt.name, type(error).__name__)]
+    return [
+        (f"identifier[{position}]", "not a valid NHS number (ten digits with a modulus-11 check digit)")
+        for position, identifier in enumerate(_identifiers(body))
+        if identifier.get("system") == NHS_NUMBER_SYSTEM
+        and not is_valid_nhs_number(str(identifier.get("value", "")))
+    ][:5]
+
+
 def validate(rt: ResourceType, body: Any) -> dict[str, Any]:
     """The resource, checked: its type, the R4B model, and NHS numbers (modulus 11)."""
     if not isinstance(body, dict):
         raise CareRecordError("the body must be a FHIR resource (a JSON object)")
     if body.get("resourceType") != rt.name:
         raise CareRecordError(f"resourceType must be {rt.name}")
-    try:
-        _model(rt.name).model_validate(body)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or rt.name}: {issue['type']}"
-            for issue in error.errors()[:5]
-        )
-        raise Invalid(f"{rt.name} does not validate against the FHIR R4 model: {problems}") from None
-    except (ValueError, TypeError) as error:
-        raise Invalid(
-            f"{rt.name} does not validate against the FHIR R4 model: {type(error).__name__}"
-        ) from None
-    for position, identifier in enumerate(_identifiers(body)):
-        if identifier.get("system") == NHS_NUMBER_SYSTEM and not is_valid_nhs_number(
-            str(identifier.get("value", ""))
-        ):
-            raise Invalid(
-                f"identifier[{position}]: not a valid NHS number (ten digits with a modulus-11 check digit)"
-            )
+    found = problems(rt, body)
+    if found and found[0][0].startswith("identifier[") and found[0][1].startswith("not a valid NHS"):
+        raise Invalid(f"{found[0][0]}: {found[0][1]}")
+    if found:
+        listed = "; ".join(f"{field}: {reason}" for field, reason in found)
+        raise Invalid(f"{rt.name} does not validate against the FHIR R4 model: {listed}")
     return body
 
 
