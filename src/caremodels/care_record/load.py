@@ -327,12 +327,14 @@ def load_synth(
         build.organisation(OUTSIDE_TRUST)
         build.finish_organisations()
         summary = LoadSummary()
-        # Every resource is validated before anything is written (an invalid one leaves the store as it was).
-        _validate_all(build.rows, folder)
+        fresh = {name: _fresh(conn, name, items) for name, items in build.rows.items()}
+        # Every resource to be written is validated before any is (an invalid one stops the load, and
+        # the transaction leaves the store as it was).
+        _validate_all(fresh, folder)
         for name, items in build.rows.items():
-            loaded, skipped = _write_bulk(conn, name, items, moment)
-            summary.loaded[name] = loaded
-            summary.skipped[name] = skipped
+            _write_bulk(conn, name, fresh[name], moment)
+            summary.loaded[name] = len(fresh[name])
+            summary.skipped[name] = len(items) - len(fresh[name])
         summary.users = _demo_directory(conn, build, current, care_homes)
         write_audit(
             conn,
@@ -504,15 +506,10 @@ def _requests(
         )
 
 
-def _write_bulk(
-    conn: Connection,
-    name: str,
-    items: list[tuple[str, str | None, dict[str, Any], Source]],
-    moment: str,
-) -> tuple[int, int]:
-    rt = resource_type(name)
-    if rt is None:  # pragma: no cover - the loader writes registered types only
-        raise DataError(f"{name} is not a registered resource type")
+def _fresh(
+    conn: Connection, name: str, items: list[tuple[str, str | None, dict[str, Any], Source]]
+) -> list[tuple[str, str | None, dict[str, Any], Source]]:
+    """The items not in the store yet (loading again adds only what is missing), each id once."""
     existing: set[str] = set()
     ids = [item[0] for item in items]
     for start in range(0, len(ids), 500):
@@ -523,7 +520,18 @@ def _write_bulk(
                 )
             ).scalars()
         )
-    fresh = [item for item in dict((item[0], item) for item in items).values() if item[0] not in existing]
+    return [item for item in dict((item[0], item) for item in items).values() if item[0] not in existing]
+
+
+def _write_bulk(
+    conn: Connection,
+    name: str,
+    fresh: list[tuple[str, str | None, dict[str, Any], Source]],
+    moment: str,
+) -> None:
+    rt = resource_type(name)
+    if rt is None:  # pragma: no cover - the loader writes registered types only
+        raise DataError(f"{name} is not a registered resource type")
     for start in range(0, len(fresh), 2000):
         chunk = fresh[start : start + 2000]
         resource_rows, version_rows, index_rows = [], [], []
@@ -551,7 +559,6 @@ def _write_bulk(
         bulk_insert(conn, resources, resource_rows)
         bulk_insert(conn, resource_versions, version_rows)
         bulk_insert(conn, search_index, index_rows)
-    return len(fresh), len(items) - len(fresh)
 
 
 def _first_problem(name: str, bodies: list[dict[str, Any]]) -> tuple[int, str, str] | None:
