@@ -242,7 +242,11 @@ def main() -> None:
         print(f"load average after: {load_average()}")
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         engine.dispose()
 
 

@@ -139,6 +139,10 @@ def start_care_record(
             host=host,
             port=port,
             workers=workers,
+            # A worker that does not answer the supervisor's health check in time is killed and
+            # started again; 5 s (uvicorn's default) is less than a worker takes to start on a busy
+            # machine, which made the workers die and restart in a loop.
+            timeout_worker_healthcheck=120,
             log_level=log_level,
             access_log=False,
         )
