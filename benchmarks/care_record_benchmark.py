@@ -163,14 +163,17 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 300  # a busy machine can take minutes to start the workers
+        while True:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 connection.request("GET", "/fhir/metadata")
                 connection.getresponse().read()
                 break
             except OSError:
-                time.sleep(0.1)
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the care record server did not start") from None
+                time.sleep(0.2)
         token = run("care-record", "token", "--store", url, "--user", "gp").strip()
         local = threading.local()
 
