@@ -175,3 +175,53 @@ def test_an_external_issuer_replaces_the_demo_issuer(small, tmp_path: Path) -> N
         ).status_code
         == 401
     )
+
+
+def _read_many(url: str, user_id: str, patient_ids: list[str], threads: int) -> None:
+    """One server-like process: several threads, each reading (and so auditing) every patient."""
+    import threading
+
+    from caremodels.care_record.policy import Principal
+    from caremodels.care_record.service import CareRecord
+    from caremodels.care_record.store import users
+
+    store = open_store(url)
+    with store.begin() as conn:
+        user = conn.execute(sa.select(users).where(users.c.id == user_id)).one()
+    principal = Principal(
+        user.id, user.name, user.role_code, user.org_code, user.sds_user_id, user.practitioner_id
+    )
+    service = CareRecord(store)
+
+    def work() -> None:
+        for patient_id in patient_ids:
+            service.read(principal, "Patient", patient_id)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    store.close()
+
+
+def test_concurrent_writers_in_two_processes_keep_one_chain(small) -> None:
+    """`serve --workers 2`: two processes, each with threads, append to one unbroken chain."""
+    import multiprocessing
+
+    url, store, cases, patients = small
+    with store.begin() as conn:
+        before = verify(conn).checked
+    ids = [patients[case.key] for case in cases]
+    # fork: the children open the store afresh (no connection of the parent is used in them).
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_read_many, args=(url, cases[0].user_id(), ids, 3)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    with store.begin() as conn:
+        result = verify(conn)
+    assert result.ok, result.reason
+    assert result.checked == before + 2 * 3 * len(ids)

@@ -113,3 +113,50 @@ def test_load_then_extract_then_ingest(
     assert len(numbers) == 150
     content = warehouse_path.read_bytes()
     assert not any(number.encode() in content for number in numbers)
+
+
+def test_load_validates_every_resource_naming_file_row_and_field(
+    new_store_url: Callable[[str], str], tiny_economy: SynthResult, tmp_path: Path
+) -> None:
+    """An invalid value in any row (here an NHS number failing modulus 11) stops the load with the
+    file, the row, the FHIR field and the reason, and without the value; nothing is written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source = tiny_economy.files["gp_registrations"].parent
+    folder = tmp_path / "economy"
+    folder.mkdir()
+    for path in source.iterdir():
+        if path.is_file():
+            (folder / path.name).symlink_to(path)
+    registrations = pq.read_table(source / "gp_registrations.parquet")
+    current = pc.is_null(registrations["registration_end"]).to_pylist()
+    numbers = registrations["nhs_number"].to_pylist()
+    practices = registrations["practice_code"].to_pylist()
+    # The 30th of the 40 patients loaded (by practice and NHS number): not the first, since every
+    # resource must be checked.
+    loaded = sorted((practices[i], numbers[i], i) for i, is_current in enumerate(current) if is_current)
+    row = loaded[29][2]
+    good = numbers[row]
+    bad = good[:9] + str((int(good[9]) + 1) % 10)
+    numbers[row] = bad
+    (folder / "gp_registrations.parquet").unlink()
+    pq.write_table(
+        registrations.set_column(
+            registrations.schema.get_field_index("nhs_number"), "nhs_number", pa.array(numbers)
+        ),
+        folder / "gp_registrations.parquet",
+    )
+    url = new_store_url("sqlite")
+    _run("care-record", "init", "--store", url)
+    result = CliRunner().invoke(
+        cli, ["-q", "care-record", "load", "--store", url, "--from", str(folder), "--patients", "40"]
+    )
+    assert result.exit_code != 0
+    message = f"{result.output} {result.exception}"
+    assert "gp_registrations.parquet" in message
+    assert f"row {row + 1}," in message
+    assert "field Patient.identifier[0]" in message
+    assert "modulus-11" in message
+    assert bad not in message and good not in message
+    assert json.loads(_run("care-record", "users", "--store", url, "--json")) == []

@@ -101,7 +101,10 @@ def test_break_glass_opens_the_record_and_alerts_the_privacy_officer(scenario) -
     )
     assert opened.status_code == 200
     assert "Patient record" in opened.text
+    assert "Emergency access" in opened.text  # the page says the view is a break-glass one
+    assert 'href="/privacy/alerts"' not in opened.text  # no links to the privacy officer's pages
     privacy = _login(scenario, "privacy-trust-legitimate")
+    assert 'href="/privacy/alerts"' in privacy.get("/privacy/alerts").text
     alerts = privacy.get("/privacy/alerts")
     assert alerts.status_code == 200
     assert "Unconscious in A&amp;E" in alerts.text
@@ -131,3 +134,14 @@ def test_a_self_claimed_relationship_alerts(scenario) -> None:
         ).status_code
         == 403
     )
+
+
+def test_a_refused_page_offers_only_what_the_role_can_do(scenario) -> None:
+    """A privacy officer refused a clinical record is not offered break-glass or a claim (the role has
+    neither), nor the link to find a patient."""
+    patient_id = scenario.patients[_case(org="practice").key]
+    officer = _login(scenario, "privacy-trust-legitimate")
+    refused = officer.get(f"/patients/{patient_id}")
+    assert refused.status_code == 403
+    assert "/break-glass" not in refused.text and "/claim" not in refused.text
+    assert "Find a patient" not in refused.text

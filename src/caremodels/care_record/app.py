@@ -12,6 +12,8 @@ only (never NHS numbers).
 from __future__ import annotations
 
 import logging
+import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -95,6 +97,38 @@ def create_app(store: Store) -> FastAPI:
     return app
 
 
+_STORE_VARIABLE = "CAREMODELS_CARE_RECORD_STORE"
+_LOG_LEVEL_VARIABLE = "CAREMODELS_CARE_RECORD_LOG_LEVEL"
+_FACTORY_VARIABLE = "CAREMODELS_CARE_RECORD_APP_FACTORY"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of the store named in the environment: what each ``serve --workers`` process builds
+    (uvicorn starts worker processes from an import string, not from an app object)."""
+    url = os.environ.get(_STORE_VARIABLE)
+    if not url:
+        raise CareRecordError(f"{_STORE_VARIABLE} names no store")
+    level = os.environ.get(_LOG_LEVEL_VARIABLE, "info")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+    )
+    factory: Callable[[Store], FastAPI] = create_app
+    path = os.environ.get(_FACTORY_VARIABLE)
+    if path:
+        module, _, name = path.partition(":")
+        factory = getattr(importlib.import_module(module), name)
+    return factory(open_store(url))
+
+
+def _import_path(factory: Callable[[Store], FastAPI]) -> str:
+    """``module:name`` of a module-level app factory, which each worker process imports again."""
+    name = getattr(factory, "__qualname__", "")
+    module = getattr(factory, "__module__", "")
+    if not module or not name or "<" in name or "." in name:
+        raise CareRecordError("more than one worker needs an app factory defined at module level")
+    return f"{module}:{name}"
+
+
 def start_care_record(
     store_url: str,
     host: str = "127.0.0.1",
@@ -102,18 +136,42 @@ def start_care_record(
     *,
     log_level: str = "info",
     app_factory: Callable[[Store], FastAPI] = create_app,
+    workers: int = 1,
 ) -> None:
-    """Serve the care record of an initialised store (blocks until stopped); ``app_factory`` builds
-    the app (the services above this package, such as advice and guidance, add their routes)."""
+    """Serve the care record of an initialised store (blocks until stopped), in ``workers`` processes;
+    ``app_factory`` builds the app (the services above this package, such as advice and guidance, add
+    their routes)."""
     import uvicorn
 
     store = open_store(store_url)
     rotate_demo_key(store)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
+    )
+    if workers > 1:
+        factory_path = _import_path(app_factory)
+        # Each worker opens the store itself; the demo key was made once above, so a token verifies
+        # whichever worker answers. The audit chain's head is locked by every writer in any process.
+        store.close()
+        os.environ[_STORE_VARIABLE] = store_url
+        os.environ[_LOG_LEVEL_VARIABLE] = log_level
+        os.environ[_FACTORY_VARIABLE] = factory_path
+        uvicorn.run(
+            "caremodels.care_record.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            # A worker that does not answer the supervisor's health check in time is killed and
+            # started again; 5 s (uvicorn's default) is less than a worker takes to start on a busy
+            # machine, which made the workers die and restart in a loop.
+            timeout_worker_healthcheck=120,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
     app: Any = app_factory(store)
     try:
-        logging.basicConfig(
-            level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
-        )
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         store.close()

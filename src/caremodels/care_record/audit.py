@@ -211,6 +211,18 @@ def audit_event(
     return event
 
 
+# Built once: every access runs these three, and building a statement costs more than running it.
+# The head is locked (FOR UPDATE on PostgreSQL; SQLite's transactions here begin IMMEDIATE, one writer
+# at a time across processes), so concurrent writers, in one server process or several, append in turn.
+_LOCK_HEAD = sa.select(audit_chain.c.seq, audit_chain.c.hash).where(audit_chain.c.id == 1).with_for_update()
+_INSERT = audit_events.insert()
+_ADVANCE = (
+    audit_chain.update()
+    .where(audit_chain.c.id == 1)
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+
+
 def write_audit(
     conn: Connection,
     *,
@@ -221,9 +233,7 @@ def write_audit(
     recorded: str,
 ) -> list[int]:
     """Append one AuditEvent per patient (one with no patient when none is involved); their sequence numbers."""
-    head = conn.execute(
-        sa.select(audit_chain.c.seq, audit_chain.c.hash).where(audit_chain.c.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_LOCK_HEAD).one()
     seq, previous = int(head.seq), str(head.hash)
     rows: list[dict[str, Any]] = []
     for patient_id in list(dict.fromkeys(patient_ids)) or [None]:
@@ -248,8 +258,8 @@ def write_audit(
         row["hash"] = _hash(previous, row)
         previous = row["hash"]
         rows.append(row)
-    conn.execute(audit_events.insert(), rows)
-    conn.execute(audit_chain.update().where(audit_chain.c.id == 1).values(seq=seq, hash=previous))
+    conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])
+    conn.execute(_ADVANCE, {"new_seq": seq, "new_hash": previous})
     return [int(row["seq"]) for row in rows]
 
 

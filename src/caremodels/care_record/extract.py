@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from caremodels.care_record.audit import AuditRecord, write_audit
 from caremodels.care_record.policy import Decision
 from caremodels.care_record.resources import now_text
-from caremodels.care_record.store import Store, resource_versions, resources
+from caremodels.care_record.store import Store, current_versions, resource_versions, resources
 
 __all__ = ["EXTRACTED_TYPES", "extract_ndjson"]
 
@@ -43,14 +43,7 @@ def extract_ndjson(store: Store, out: Path) -> dict[str, int]:
         for name in EXTRACTED_TYPES:
             query = (
                 sa.select(resource_versions.c.content)
-                .join(
-                    resources,
-                    sa.and_(
-                        resources.c.resource_type == resource_versions.c.resource_type,
-                        resources.c.id == resource_versions.c.id,
-                        resources.c.version_id == resource_versions.c.version_id,
-                    ),
-                )
+                .select_from(current_versions)
                 .where(resources.c.resource_type == name)
                 .order_by(resources.c.id)
             )

@@ -22,8 +22,9 @@ missing (idempotent) and ids do not encode NHS numbers. One transaction: all or 
 is audited as one system AuditEvent (no user, no patient), not as a user's access.
 
 Boundaries: reads the synth folder (its manifest names the files); writes only through the store's
-tables; validates one resource of each type with the R4B models as a check of the builders (the
-builders are fixed code, so one sample proves their shape; a full validation would cost minutes).
+tables; validates every resource it writes with the R4B models (and NHS numbers, modulus 11) before
+anything is written; an invalid one stops the load naming the synth file, its row (1 is the file's first
+record), the FHIR field and the reason, never a value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +53,7 @@ from caremodels.care_record.policy import (
     Decision,
 )
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ODS_SYSTEM, resource_type
-from caremodels.care_record.resources import now_text, prepare, validate
+from caremodels.care_record.resources import now_text, prepare, problems
 from caremodels.care_record.store import (
     Store,
     agreement_members,
@@ -86,6 +88,8 @@ OUTSIDE_TRUST = "RJZ"  # King's College Hospital: a trust outside the synthetic 
 OPEN_DAYS = 90
 _AE_DISPOSITIONS = {"discharged": "home", "referred": "home", "transferred": "other-hcf", "left": "aadvice"}
 _PROFILE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-{}"
+_ROW, _FILE = "_source_row", "_source_file"
+Source = tuple[str, int | None]  # the synth file a resource was built from, and the row in it
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,12 @@ def _read(folder: Path, manifest: dict[str, Any], table: str) -> pa.Table:
     path = folder / name
     if not path.is_file():
         raise DataError("file listed in the manifest is missing", file=path)
-    if path.suffix == ".parquet":
-        return pq.read_table(path)
-    return pacsv.read_csv(path)
+    table_read = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    # Each record's row in its file (1 = the first record), kept through filters and sorts so that an
+    # invalid resource is reported where it came from.
+    return table_read.append_column(
+        _ROW, pa.array(range(1, table_read.num_rows + 1), pa.int64())
+    ).append_column(_FILE, pa.array([name] * table_read.num_rows, pa.string()))
 
 
 def _day(value: Any) -> str:
@@ -169,15 +176,18 @@ def _coded_extension(url: str, system: str, code: str) -> dict[str, Any]:
 class _Builder:
     def __init__(self, salt: str) -> None:
         self.salt = f"urn:caremodels:care-record:{salt}/".encode()
-        self.rows: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
+        self.rows: dict[str, list[tuple[str, str | None, dict[str, Any], Source]]] = {}
         self.organisations: dict[str, tuple[str, str, str]] = {}
 
     def id(self, kind: str, key: str) -> str:
         # 32 hex digits of SHA-256 over the store's salt and a stable key (uuid5 objects cost ten times more).
         return hashlib.sha256(self.salt + f"{kind}/{key}".encode()).hexdigest()[:32]
 
-    def add(self, body: dict[str, Any], patient_id: str | None) -> None:
-        self.rows.setdefault(body["resourceType"], []).append((body["id"], patient_id, body))
+    def add(self, body: dict[str, Any], patient_id: str | None, row: dict[str, Any] | None = None) -> None:
+        source: Source = (
+            (str(row[_FILE]), int(row[_ROW])) if row else ("the organisations named in the files", None)
+        )
+        self.rows.setdefault(body["resourceType"], []).append((body["id"], patient_id, body, source))
 
     def organisation(self, code: str, system: str = ODS_SYSTEM, kind: str = "NHS trust") -> dict[str, Any]:
         if code not in self.organisations:
@@ -256,6 +266,7 @@ def load_synth(
                     "generalPractitioner": [build.organisation(row["practice_code"], kind="GP practice")],
                 },
                 patient_id,
+                row,
             )
         care_homes: dict[str, str] = {}
         residence = _read(folder, manifest, "care_home_residence")
@@ -287,7 +298,7 @@ def load_synth(
             }
             if not open_now:
                 episode["period"]["end"] = _day(row["residence_end"])
-            build.add(episode, patient_ids[row["nhs_number"]])
+            build.add(episode, patient_ids[row["nhs_number"]], row)
         conditions = _read(folder, manifest, "conditions")
         for row in conditions.filter(pc.is_in(conditions["nhs_number"], wanted)).to_pylist():
             code, display = CONDITION_CONCEPTS[row["condition"]]
@@ -309,16 +320,21 @@ def load_synth(
                     "recordedDate": _day(row["diagnosis_date"]),
                 },
                 patient_id,
+                row,
             )
         _encounters(build, folder, manifest, wanted, patient_ids, window_start)
         _requests(build, folder, manifest, wanted, patient_ids, window_start, open_after)
         build.organisation(OUTSIDE_TRUST)
         build.finish_organisations()
         summary = LoadSummary()
+        fresh = {name: _fresh(conn, name, items) for name, items in build.rows.items()}
+        # Every resource to be written is validated before any is (an invalid one stops the load, and
+        # the transaction leaves the store as it was).
+        _validate_all(fresh, folder)
         for name, items in build.rows.items():
-            loaded, skipped = _write_bulk(conn, name, items, moment)
-            summary.loaded[name] = loaded
-            summary.skipped[name] = skipped
+            _write_bulk(conn, name, fresh[name], moment)
+            summary.loaded[name] = len(fresh[name])
+            summary.skipped[name] = len(items) - len(fresh[name])
         summary.users = _demo_directory(conn, build, current, care_homes)
         write_audit(
             conn,
@@ -428,7 +444,7 @@ def _encounters(
                     encounter["type"] = [
                         {"coding": [{"system": SNOMED_SYSTEM, "code": code, "display": display}]}
                     ]
-            build.add(encounter, patient_id)
+            build.add(encounter, patient_id, row)
 
 
 def _requests(
@@ -461,6 +477,7 @@ def _requests(
                 "performer": [build.organisation(row["provider_code"])],
             },
             patient_id,
+            row,
         )
     advice = _read(folder, manifest, "advice_and_guidance")
     advice = advice.filter(pc.is_in(advice["nhs_number"], wanted))
@@ -485,16 +502,14 @@ def _requests(
                 ],
             },
             patient_id,
+            row,
         )
 
 
-def _write_bulk(
-    conn: Connection, name: str, items: list[tuple[str, str | None, dict[str, Any]]], moment: str
-) -> tuple[int, int]:
-    rt = resource_type(name)
-    if rt is None:  # pragma: no cover - the loader writes registered types only
-        raise DataError(f"{name} is not a registered resource type")
-    validate(rt, items[0][2])  # the builders' shape, checked once per type (see the module docstring)
+def _fresh(
+    conn: Connection, name: str, items: list[tuple[str, str | None, dict[str, Any], Source]]
+) -> list[tuple[str, str | None, dict[str, Any], Source]]:
+    """The items not in the store yet (loading again adds only what is missing), each id once."""
     existing: set[str] = set()
     ids = [item[0] for item in items]
     for start in range(0, len(ids), 500):
@@ -505,11 +520,22 @@ def _write_bulk(
                 )
             ).scalars()
         )
-    fresh = [item for item in dict((item[0], item) for item in items).values() if item[0] not in existing]
+    return [item for item in dict((item[0], item) for item in items).values() if item[0] not in existing]
+
+
+def _write_bulk(
+    conn: Connection,
+    name: str,
+    fresh: list[tuple[str, str | None, dict[str, Any], Source]],
+    moment: str,
+) -> None:
+    rt = resource_type(name)
+    if rt is None:  # pragma: no cover - the loader writes registered types only
+        raise DataError(f"{name} is not a registered resource type")
     for start in range(0, len(fresh), 2000):
         chunk = fresh[start : start + 2000]
         resource_rows, version_rows, index_rows = [], [], []
-        for resource_id, patient_id, body in chunk:
+        for resource_id, patient_id, body, _source in chunk:
             prepared, rows = prepare(rt, body, resource_id, 1, moment)
             resource_rows.append(
                 {
@@ -533,7 +559,54 @@ def _write_bulk(
         bulk_insert(conn, resources, resource_rows)
         bulk_insert(conn, resource_versions, version_rows)
         bulk_insert(conn, search_index, index_rows)
-    return len(fresh), len(items) - len(fresh)
+
+
+def _first_problem(name: str, bodies: list[dict[str, Any]]) -> tuple[int, str, str] | None:
+    """The position, field and reason of the first invalid resource of these, or None."""
+    rt = resource_type(name)
+    if rt is None:  # pragma: no cover - the loader writes registered types only
+        raise DataError(f"{name} is not a registered resource type")
+    for position, body in enumerate(bodies):
+        found = problems(rt, body)
+        if found:
+            return position, found[0][0], found[0][1]
+    return None
+
+
+_VALIDATE_CHUNK = 5000
+
+
+def _validate_all(
+    builds: dict[str, list[tuple[str, str | None, dict[str, Any], Source]]], folder: Path
+) -> None:
+    """Every resource against its R4B model and NHS numbers; the first invalid one stops the load.
+    The models take about a millisecond a resource, so a large load validates in chunks on every core
+    (forked processes: the resources are already built, nothing else is shared)."""
+    chunks = [
+        (name, start, [item[2] for item in items[start : start + _VALIDATE_CHUNK]])
+        for name, items in builds.items()
+        for start in range(0, len(items), _VALIDATE_CHUNK)
+    ]
+    workers = min(os.cpu_count() or 1, len(chunks))
+    if workers > 1 and hasattr(os, "fork"):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_first_problem, [c[0] for c in chunks], [c[2] for c in chunks]))
+    else:
+        results = [_first_problem(name, bodies) for name, _, bodies in chunks]
+    for (name, start, _), result in zip(chunks, results, strict=True):
+        if result is None:
+            continue
+        position, field_name, reason = result
+        file_name, row = builds[name][start + position][3]
+        raise DataError(
+            f"the {name} built from this row does not validate: {reason}",
+            file=folder / file_name if row is not None else file_name,
+            row=row,
+            field=f"{name}.{field_name}",
+        )
 
 
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -574,7 +647,7 @@ def _demo_directory(conn: Connection, build: _Builder, current: pa.Table, care_h
     )
     home = sorted(code for code, aligned in care_homes.items() if aligned == practice)
     counts: dict[str, int] = {}
-    for _, _, body in build.rows.get("Encounter", []):
+    for _, _, body, _ in build.rows.get("Encounter", []):
         code = body["serviceProvider"]["identifier"]["value"]
         counts[code] = counts.get(code, 0) + 1
     trust = max(trusts, key=lambda code: (counts.get(code, 0), code)) if trusts else OUTSIDE_TRUST

@@ -22,7 +22,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 
 from caremodels import __version__
 from caremodels.care_record.identity import Authenticator, demo_token, list_users
-from caremodels.care_record.policy import ROLES, Principal
+from caremodels.care_record.policy import ROLES, VIEW_AUDIT, VIEW_DEMOGRAPHICS, Principal
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM
 from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import AccessDenied, CareRecord
@@ -40,12 +40,43 @@ _environment = Environment(
 )
 
 
+def _when(value: Any) -> str:
+    """An audit instant (ISO 8601, UTC, microseconds) as people read it: to the second, in UTC."""
+    text = str(value or "")
+    return f"{text[:10]} {text[11:19]} UTC" if len(text) >= 19 else text
+
+
+def _basis(value: Any) -> str:
+    """A decision's basis (``relationship:registration,caseload``) in words that wrap."""
+    kind, _, detail = str(value or "").partition(":")
+    return f"{kind} ({detail.replace(',', ', ')})" if detail else kind
+
+
+def _instant(value: Any) -> str:
+    """A FHIR date or dateTime to the minute (``2020-02-27T10:02:23Z`` as ``2020-02-27 10:02``)."""
+    text = str(value or "")
+    return f"{text[:10]} {text[11:16]}" if len(text) >= 16 else text
+
+
+def _sentence(value: Any) -> str:
+    text = str(value or "")
+    return text[:1].upper() + text[1:]
+
+
+_environment.filters.update(when=_when, basis=_basis, sentence=_sentence, instant=_instant)
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
+    role = ROLES.get(principal.role_code) if principal else None
     html = _environment.get_template(template).render(
         version=__version__,
         principal=principal,
-        role_name=ROLES[principal.role_code].name if principal and principal.role_code in ROLES else "",
+        role_name=role.name if role else "",
+        # Which links the header offers (presentation only: every page is still decided by the policy).
+        can_find=bool(role and VIEW_DEMOGRAPHICS in role.activities),
+        can_audit=bool(role and VIEW_AUDIT in role.activities),
+        activities=role.activities if role else frozenset(),
         **context,
     )
     return HTMLResponse(html, status_code=status)
@@ -174,6 +205,9 @@ def page_router(app: FastAPI, service: CareRecord, authenticator: Authenticator)
                 if name not in ("Encounter", "Condition", "CarePlan")
             },
             coded=_coded,
+            emergency=any(
+                label.get("code") == "ETREAT" for label in (bundle.get("meta") or {}).get("security") or []
+            ),
             page_title="Patient record",
         )
 

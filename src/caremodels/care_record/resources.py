@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ResourceType, SearchParam, values_at
-from caremodels.care_record.store import resource_versions, resources, search_index
+from caremodels.care_record.store import current_versions, resource_versions, resources, search_index
 from caremodels.errors import CaremodelsError
 from caremodels.synth.nhs_number import is_valid_nhs_number
 
@@ -36,6 +36,7 @@ __all__ = [
     "matching",
     "parse_search",
     "patient_of",
+    "problems",
     "read_resource",
     "validate",
     "write_resource",
@@ -83,31 +84,38 @@ def _model(name: str) -> Any:
     return get_fhir_model_class(name)
 
 
+def problems(rt: ResourceType, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with a resource of this type, as (field, reason) pairs (the first five): the R4B
+    model, then NHS numbers (modulus 11). Reasons name the kind of fault, never a value."""
+    try:
+        _model(rt.name).model_validate(body)
+    except ValidationError as error:
+        return [
+            (".".join(str(part) for part in issue["loc"]) or rt.name, str(issue["type"]))
+            for issue in error.errors()[:5]
+        ]
+    except (ValueError, TypeError) as error:
+        return [(rt.name, type(error).__name__)]
+    return [
+        (f"identifier[{position}]", "not a valid NHS number (ten digits with a modulus-11 check digit)")
+        for position, identifier in enumerate(_identifiers(body))
+        if identifier.get("system") == NHS_NUMBER_SYSTEM
+        and not is_valid_nhs_number(str(identifier.get("value", "")))
+    ][:5]
+
+
 def validate(rt: ResourceType, body: Any) -> dict[str, Any]:
     """The resource, checked: its type, the R4B model, and NHS numbers (modulus 11)."""
     if not isinstance(body, dict):
         raise CareRecordError("the body must be a FHIR resource (a JSON object)")
     if body.get("resourceType") != rt.name:
         raise CareRecordError(f"resourceType must be {rt.name}")
-    try:
-        _model(rt.name).model_validate(body)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or rt.name}: {issue['type']}"
-            for issue in error.errors()[:5]
-        )
-        raise Invalid(f"{rt.name} does not validate against the FHIR R4 model: {problems}") from None
-    except (ValueError, TypeError) as error:
-        raise Invalid(
-            f"{rt.name} does not validate against the FHIR R4 model: {type(error).__name__}"
-        ) from None
-    for position, identifier in enumerate(_identifiers(body)):
-        if identifier.get("system") == NHS_NUMBER_SYSTEM and not is_valid_nhs_number(
-            str(identifier.get("value", ""))
-        ):
-            raise Invalid(
-                f"identifier[{position}]: not a valid NHS number (ten digits with a modulus-11 check digit)"
-            )
+    found = problems(rt, body)
+    if found and found[0][0].startswith("identifier[") and found[0][1].startswith("not a valid NHS"):
+        raise Invalid(f"{found[0][0]}: {found[0][1]}")
+    if found:
+        listed = "; ".join(f"{field}: {reason}" for field, reason in found)
+        raise Invalid(f"{rt.name} does not validate against the FHIR R4 model: {listed}")
     return body
 
 
@@ -180,22 +188,41 @@ def read_resource(
     conn: Connection, resource_type: str, resource_id: str, version: int | None = None
 ) -> Stored | None:
     """The current version (or ``version``) of a resource, with its patient; None when unknown."""
-    wanted = resources.c.version_id if version is None else sa.literal(version)
-    row = conn.execute(
+    if version is None:
+        row = conn.execute(_CURRENT, {"type": resource_type, "id": resource_id}).first()
+    else:
+        row = conn.execute(_VERSION, {"type": resource_type, "id": resource_id, "version": version}).first()
+    if row is None:
+        return None
+    return Stored(resource_type, resource_id, int(row.version_id), row.patient_id, json.loads(row.content))
+
+
+def _reading(version: Any) -> sa.Select[Any]:
+    return (
         sa.select(resource_versions.c.version_id, resources.c.patient_id, resource_versions.c.content)
         .join(
             resource_versions,
             sa.and_(
                 resource_versions.c.resource_type == resources.c.resource_type,
                 resource_versions.c.id == resources.c.id,
-                resource_versions.c.version_id == wanted,
+                resource_versions.c.version_id == version,
             ),
         )
-        .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
-    ).first()
-    if row is None:
-        return None
-    return Stored(resource_type, resource_id, int(row.version_id), row.patient_id, json.loads(row.content))
+        .where(resources.c.resource_type == sa.bindparam("type"), resources.c.id == sa.bindparam("id"))
+    )
+
+
+# Built once (every access reads through these; building a statement costs more than SQLite runs it).
+_CURRENT = _reading(resources.c.version_id)
+_VERSION = _reading(sa.bindparam("version", type_=sa.Integer))
+_CONTENTS = (
+    sa.select(resource_versions.c.id, resource_versions.c.content)
+    .select_from(current_versions)
+    .where(
+        resource_versions.c.resource_type == sa.bindparam("type"),
+        resource_versions.c.id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)
 
 
 def new_id() -> str:
@@ -393,12 +420,13 @@ def matching(conn: Connection, rt: ResourceType, criteria: Criteria) -> list[tup
             condition = sa.or_(*parts)
         else:
             condition = index.c.value.in_(values)
+        # Driven from the index (type, parameter, value), then the resources by primary key: a
+        # correlated EXISTS made both databases walk every resource of the type (100,000 patients).
         query = query.where(
-            sa.exists().where(
-                index.c.resource_type == rt.name,
-                index.c.resource_id == resources.c.id,
-                index.c.param == param.name,
-                condition,
+            resources.c.id.in_(
+                sa.select(index.c.resource_id).where(
+                    index.c.resource_type == rt.name, index.c.param == param.name, condition
+                )
             )
         )
     query = query.order_by(resources.c.last_updated.desc(), resources.c.id)
@@ -410,17 +438,6 @@ def contents(conn: Connection, resource_type: str, ids: Sequence[str]) -> list[d
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        rows = conn.execute(
-            sa.select(resource_versions.c.id, resource_versions.c.content)
-            .join(
-                resources,
-                sa.and_(
-                    resources.c.resource_type == resource_versions.c.resource_type,
-                    resources.c.id == resource_versions.c.id,
-                    resources.c.version_id == resource_versions.c.version_id,
-                ),
-            )
-            .where(resource_versions.c.resource_type == resource_type, resource_versions.c.id.in_(chunk))
-        )
+        rows = conn.execute(_CONTENTS, {"type": resource_type, "ids": chunk})
         found.update({row.id: json.loads(row.content) for row in rows})
     return [found[resource_id] for resource_id in ids if resource_id in found]

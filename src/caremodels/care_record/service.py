@@ -39,6 +39,7 @@ __all__ = ["AccessDenied", "CareRecord", "NotFound", "RuleRefused", "WriteRule",
 T = TypeVar("T")
 MAX_BREAK_GLASS_MINUTES = 240
 MAX_CANDIDATES = 5000
+PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 
 
 class AccessDenied(CareRecordError):
@@ -470,7 +471,11 @@ class CareRecord:
                 patient_ids=[patient_id],
                 recorded=moment,
             )
-            return _bundle("searchset", entries, total=len(entries))
+            bundle = _bundle("searchset", entries, total=len(entries))
+            # The purpose of use the access was granted for (TREAT, or ETREAT after break-glass), as a
+            # security label, so that a client (the patient page) can say the access is an emergency one.
+            bundle["meta"] = {"security": [{"system": PURPOSE_OF_USE_SYSTEM, "code": decision.purpose}]}
+            return bundle
 
         return self._run(body)
 

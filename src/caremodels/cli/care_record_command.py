@@ -163,8 +163,15 @@ def token(store_url: str, user_id: str) -> None:
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8100, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes (one per core); the audit chain stays whole with any number.",
+)
 @click.pass_context
-def serve(context: click.Context, store_url: str, host: str, port: int) -> None:
+def serve(context: click.Context, store_url: str, host: str, port: int, workers: int) -> None:
     """Serve the FHIR API (/fhir) and the pages, advice and guidance included, with a fresh demo signing key."""
     from caremodels.advice.app import create_app
     from caremodels.care_record.app import start_care_record
@@ -172,7 +179,12 @@ def serve(context: click.Context, store_url: str, host: str, port: int) -> None:
     reporter = reporter_of(context)
     reporter.info(f"Care record at http://{host}:{port}/ (FHIR at /fhir; Ctrl+C to stop)")
     start_care_record(
-        store_url, host, port, log_level="warning" if reporter.quiet else "info", app_factory=create_app
+        store_url,
+        host,
+        port,
+        log_level="warning" if reporter.quiet else "info",
+        app_factory=create_app,
+        workers=workers,
     )
 
 
