@@ -258,9 +258,9 @@ class OrthancArchive:
     def close(self) -> None:
         self._client.close()
 
-    def _get(self, path: str, accept: str = "application/dicom+json") -> httpx.Response:
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         try:
-            response = self._client.get(path, headers={"Accept": accept})
+            response = self._client.send(request, stream=stream)
         except httpx.TimeoutException:
             raise ArchiveUnavailable(
                 f"archive {self.name} did not answer within {self.timeout:g} s"
@@ -269,8 +269,13 @@ class OrthancArchive:
             raise ArchiveUnavailable(
                 f"archive {self.name} cannot be reached ({type(error).__name__})"
             ) from None
-        self._check(response)
+        if response.status_code >= 400:
+            response.close()
+            self._check(response)
         return response
+
+    def _get(self, path: str, accept: str = "application/dicom+json") -> httpx.Response:
+        return self._send(self._client.build_request("GET", path, headers={"Accept": accept}))
 
     def _check(self, response: httpx.Response) -> None:
         if response.status_code == 404:
@@ -293,8 +298,9 @@ class OrthancArchive:
 
     def store(self, instances: Sequence[bytes]) -> int:
         boundary = uuid.uuid4().hex
-        try:
-            response = self._client.post(
+        response = self._send(
+            self._client.build_request(
+                "POST",
                 "/studies",
                 content=b"".join(multipart(instances, boundary)),
                 headers={
@@ -302,15 +308,7 @@ class OrthancArchive:
                     "Accept": "application/dicom+json",
                 },
             )
-        except httpx.TimeoutException:
-            raise ArchiveUnavailable(
-                f"archive {self.name} did not answer within {self.timeout:g} s"
-            ) from None
-        except httpx.TransportError as error:
-            raise ArchiveUnavailable(
-                f"archive {self.name} cannot be reached ({type(error).__name__})"
-            ) from None
-        self._check(response)
+        )
         answer = response.json()
         failed = (answer.get("00081198") or {}).get("Value") or []
         if failed:
@@ -383,19 +381,7 @@ class OrthancArchive:
             f"/studies/{_safe_uid(study_uid)}",
             headers={"Accept": 'multipart/related; type="application/dicom"'},
         )
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.TimeoutException:
-            raise ArchiveUnavailable(
-                f"archive {self.name} did not answer within {self.timeout:g} s"
-            ) from None
-        except httpx.TransportError as error:
-            raise ArchiveUnavailable(
-                f"archive {self.name} cannot be reached ({type(error).__name__})"
-            ) from None
-        if response.status_code >= 400:
-            response.close()
-            self._check(response)
+        response = self._send(request, stream=True)
 
         def chunks() -> Iterator[bytes]:
             try:
