@@ -52,3 +52,6 @@ def archive_kind(request: pytest.FixtureRequest) -> str:
 
 
 NewArchive = Callable[[str, str], tuple[Archive, OrthancServer | None]]
+
+
+from tests.care_record.conftest import new_store_url  # noqa: E402,F401  (the store factory, both backends)

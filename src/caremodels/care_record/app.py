@@ -12,6 +12,7 @@ only (never NHS numbers).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,12 +27,18 @@ from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import CareRecord
 from caremodels.care_record.store import Store, open_store
 
-__all__ = ["create_app", "start_care_record"]
+__all__ = ["Extension", "create_app", "start_care_record"]
 
 _log = logging.getLogger("caremodels.care_record")
 
 
-def create_app(store: Store) -> FastAPI:
+# A service built on the care record (the shared radiology record) adds its routes with one of these:
+# it is given the app, the one service (policy and audit) and the authenticator, and returns the path
+# prefix of its API, whose errors answer as FHIR OperationOutcomes rather than pages.
+Extension = Callable[[FastAPI, CareRecord, Authenticator], str]
+
+
+def create_app(store: Store, *, extensions: Sequence[Extension] = ()) -> FastAPI:
     service = CareRecord(store)
     authenticator = Authenticator(store)
     app = FastAPI(
@@ -43,8 +50,10 @@ def create_app(store: Store) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.store = store
 
+    api_prefixes = ["/fhir"]
+
     def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith("/fhir")
+        return not request.url.path.startswith(tuple(api_prefixes))
 
     @app.exception_handler(CareRecordError)
     async def care_record_error(request: Request, error: CareRecordError) -> Response:
@@ -87,6 +96,8 @@ def create_app(store: Store) -> FastAPI:
         return response
 
     app.include_router(fhir_router(service, authenticator))
+    for extension in extensions:
+        api_prefixes.append(extension(app, service, authenticator))
     from caremodels.care_record.pages import page_router
 
     page_router(app, service, authenticator)
@@ -94,14 +105,19 @@ def create_app(store: Store) -> FastAPI:
 
 
 def start_care_record(
-    store_url: str, host: str = "127.0.0.1", port: int = 8100, *, log_level: str = "info"
+    store_url: str,
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    *,
+    log_level: str = "info",
+    extensions: Sequence[Extension] = (),
 ) -> None:
     """Serve the care record of an initialised store (blocks until stopped)."""
     import uvicorn
 
     store = open_store(store_url)
     rotate_demo_key(store)
-    app: Any = create_app(store)
+    app: Any = create_app(store, extensions=extensions)
     try:
         logging.basicConfig(
             level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"
