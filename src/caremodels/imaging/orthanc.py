@@ -104,6 +104,10 @@ class OrthancServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "storage").mkdir(exist_ok=True)
         config = self.folder / "orthanc.json"
+        if config.is_file():
+            # An archive folder started before keeps its gateway password (its port is chosen anew).
+            users = json.loads(config.read_text(encoding="utf-8")).get("RegisteredUsers") or {}
+            self.password = str(users.get(GATEWAY_USER, self.password))
         config.write_text(json.dumps(self.config(), indent=2), encoding="utf-8")
         config.chmod(0o600)  # it holds the gateway's password
         log = (self.folder / "orthanc.log").open("ab")

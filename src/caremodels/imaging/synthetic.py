@@ -9,12 +9,13 @@ Boundaries: makes bytes only; loading them (STOW-RS through the gateway) is ``ca
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
 __all__ = ["MODALITIES", "ModalityShape", "StudySpec", "make_study", "uid_for"]
 
@@ -56,9 +57,13 @@ class StudySpec:
     trust: str  # the acquiring trust's ODS code (InstitutionCodeSequence is not needed for this)
 
 
+_UID_NAMESPACE = uuid.UUID("5b1f6a52-63b5-4c2c-9d1c-6d1c0e7d2a01")  # this project's own, fixed
+
+
 def uid_for(*parts: str) -> str:
-    """A deterministic UID (2.25 form) for a study, series or instance key."""
-    return str(generate_uid(prefix=None, entropy_srcs=["caremodels", *parts]))
+    """A deterministic UID for a study, series or instance key: the 2.25 form (PS3.5 B.2) of a UUID 5,
+    so loading the same encounters again gives the same UIDs."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join(parts)).int}"
 
 
 def _pixels(rng: np.random.Generator, shape: ModalityShape, position: int) -> np.ndarray:
