@@ -257,3 +257,21 @@ def test_stow_conflicts_and_bad_input(gw: World) -> None:
     assert "part 1 is not a DICOM object" in bad.json()["issue"][0]["diagnostics"]
     unknown = world.study("zz", "9999999999"[:9] + "0", "DX", "RX1")
     assert stow(gw.client, gw.as_("radiologist"), unknown).status_code in (400, 422)
+
+
+def test_viewer_pages(gw: World) -> None:
+    token = gw.as_("radiologist")["Authorization"].split()[1]
+    gw.client.cookies.set("care_record_token", token)
+    try:
+        page = gw.client.get("/imaging", params={"nhs": gw.numbers[0]})
+        assert page.status_code == 200 and "2 studies" in page.text
+        assert "RK5" in page.text and "RX1" in page.text
+        study = uid(gw.studies["mr"][0], "StudyInstanceUID")
+        view = gw.client.get(f"/imaging/studies/{study}")
+        assert view.status_code == 200
+        assert view.text.count("/rendered") == len(gw.studies["mr"])
+        assert "Not reported yet" in view.text
+        gw.client.cookies.set("care_record_token", gw.as_("outside-clinician")["Authorization"].split()[1])
+        assert gw.client.get(f"/imaging/studies/{study}").status_code == 403
+    finally:
+        gw.client.cookies.clear()

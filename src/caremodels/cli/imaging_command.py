@@ -130,8 +130,14 @@ def serve(
     from caremodels.imaging.api import imaging_extension
     from caremodels.imaging.deploy import open_archives
 
+    import signal
+    import sys
+
     reporter = reporter_of(context)
     base = f"http://{host}:{port}"
+    # uvicorn re-raises SIGTERM once it has shut down: exit through Python then, so that the
+    # archives' Orthanc servers are stopped by open_archives rather than left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with open_archives(archives_dir, kind, _trusts(store_url, trusts), timeout=timeout) as archives:  # type: ignore[arg-type]
         reporter.info(
             f"Care record at {base}/ with DICOMweb at {base}/dicomweb ({len(archives)} {kind} archives)"

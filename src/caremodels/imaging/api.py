@@ -48,6 +48,9 @@ def imaging_extension(
         gateway = Gateway(service, archives, trusts, base_url=base_url)
         app.state.imaging = gateway
         app.include_router(dicomweb_router(gateway, authenticator))
+        from caremodels.imaging.pages import viewer_router
+
+        app.include_router(viewer_router(gateway, authenticator))
         return PREFIX
 
     return extend

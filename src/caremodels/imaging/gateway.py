@@ -39,7 +39,13 @@ from caremodels.care_record.policy import Access, Decision, Principal, decide, g
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, resource_type
 from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import CareRecord
-from caremodels.care_record.store import imaging_archives, imaging_outages, imaging_studies, search_index
+from caremodels.care_record.store import (
+    imaging_archives,
+    imaging_outages,
+    imaging_studies,
+    resources,
+    search_index,
+)
 from caremodels.imaging.archive import Archive, ArchiveError, ArchiveUnavailable, InstanceInfo, SeriesInfo
 from caremodels.imaging.consortium import ASSURED, CONNECTED, ISOLATED, endpoint_id, register_archive
 from caremodels.imaging.dicom import DicomError, IndexFields, index_fields, parse_instance
@@ -669,6 +675,49 @@ class Gateway:
             principal, study_uid, AuditRecord("read", "ImagingStudy", study_uid, description="retrieve")
         )
         return self._call(row, lambda a: a.retrieve_study(study_uid))
+
+    # -- the viewer --------------------------------------------------------------------------------
+    def study_view(
+        self, principal: Principal, study_uid: str
+    ) -> tuple[StudyRow, list[dict[str, Any]], list[dict[str, Any]]]:
+        """One study for the viewer page: its series with their instances, and its reports (FHIR
+        DiagnosticReports whose imagingStudy is this study), as one audited access."""
+        record = AuditRecord("read", "ImagingStudy", study_uid, description="viewer")
+        row = self._one_study(principal, study_uid, record)
+
+        def listing(archive: Archive) -> list[dict[str, Any]]:
+            return [
+                {
+                    "uid": info.uid,
+                    "number": info.number,
+                    "modality": info.modality,
+                    "instances": archive.search_instances(study_uid, info.uid),
+                }
+                for info in sorted(archive.search_series(study_uid), key=lambda i: (i.number or 0, i.uid))
+            ]
+
+        series = self._call(row, listing)
+        with self.service.store.begin() as conn:
+            reports = [
+                report
+                for report in res.contents(
+                    conn,
+                    "DiagnosticReport",
+                    list(
+                        conn.execute(
+                            sa.select(resources.c.id).where(
+                                resources.c.resource_type == "DiagnosticReport",
+                                resources.c.patient_id == row.patient_id,
+                            )
+                        ).scalars()
+                    ),
+                )
+                if any(
+                    ref.get("reference") == f"ImagingStudy/{row.imaging_study_id}"
+                    for ref in report.get("imagingStudy") or []
+                )
+            ]
+        return row, series, reports
 
     # -- STOW-RS -------------------------------------------------------------------------------------
     def store(self, principal: Principal, instances: Sequence[bytes]) -> dict[str, Any]:
