@@ -183,6 +183,7 @@ class Gateway:
         self.base_url = base_url
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.archives)))
         self._health: dict[str, tuple[float, bool]] = {}
+        self._states: tuple[float, dict[str, str]] | None = None
         self._lock = threading.Lock()
         with service.store.begin() as conn:
             for name, trust in self.trusts.items():
@@ -288,6 +289,22 @@ class Gateway:
         with self.service.store.begin() as conn:
             return {row.name: dict(row._mapping) for row in conn.execute(sa.select(imaging_archives))}
 
+    def _current_states(self) -> dict[str, str]:
+        """The archives' states, read from the store at most once a second (this gateway's own changes
+        clear it at once), so that a request does not open a second transaction to learn them."""
+        now = time.monotonic()
+        with self._lock:
+            if self._states is not None and now - self._states[0] < HEALTH_CACHE_SECONDS:
+                return self._states[1]
+        states = {name: str(info["state"]) for name, info in self.states().items()}
+        with self._lock:
+            self._states = (time.monotonic(), states)
+        return states
+
+    def _forget_states(self) -> None:
+        with self._lock:
+            self._states = None
+
     def outages(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.service.store.begin() as conn:
             rows = conn.execute(
@@ -346,6 +363,7 @@ class Gateway:
             )
         with self._lock:
             self._health.pop(name, None)
+        self._forget_states()
 
     def assure(self, principal: Principal, name: str, reason: str) -> None:
         """A privacy officer or administrator assures an isolated archive: it may be reconnected."""
@@ -388,6 +406,7 @@ class Gateway:
             )
 
         self.service.access(body)
+        self._forget_states()
 
     def _healthy(self, name: str) -> bool:
         now = time.monotonic()
@@ -404,7 +423,7 @@ class Gateway:
         """The state each archive is in for this request, reconnecting assured ones that are healthy
         and isolating connected ones that are not."""
         wanted = sorted(set(names))
-        states = {name: str(info["state"]) for name, info in self.states().items() if name in wanted}
+        states = {name: state for name, state in self._current_states().items() if name in wanted}
         checks = {
             name: self._pool.submit(self._healthy, name)
             for name in wanted
@@ -444,6 +463,7 @@ class Gateway:
                 patient_ids=[],
                 recorded=moment,
             )
+        self._forget_states()
 
     def _call(self, row: StudyRow, call: Callable[[Archive], T]) -> T:
         """One archive call for one study, refusing when the archive is out of the record."""

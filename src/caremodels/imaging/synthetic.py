@@ -77,11 +77,11 @@ def _pixels(rng: np.random.Generator, shape: ModalityShape, position: int) -> np
     return np.clip(body + noise + 1024, 0, 65535).astype(np.uint16)
 
 
-def make_study(spec: StudySpec, rng: np.random.Generator) -> list[bytes]:
-    """Every instance of one study as DICOM Part 10 bytes."""
+def make_study(spec: StudySpec, rng: np.random.Generator, shape: ModalityShape | None = None) -> list[bytes]:
+    """Every instance of one study as DICOM Part 10 bytes (``shape``: another size than the modality's)."""
     if spec.modality not in MODALITIES:
         raise ValueError(f"modality {spec.modality} is not one of {sorted(MODALITIES)}")
-    shape = MODALITIES[spec.modality]
+    shape = shape or MODALITIES[spec.modality]
     study_uid = uid_for(spec.key, "study")
     out: list[bytes] = []
     for series in range(1, shape.series + 1):
