@@ -59,3 +59,23 @@ def test_killed_archive_is_isolated_until_assured(
     [outage] = log["outages"]
     assert outage["archive"] == "RK5" and outage["assured_by"] == "privacy-officer" and outage["ended"]
     w.store.close()
+
+
+def test_declared_incident_isolates_a_healthy_archive(
+    archive_factory: ArchiveFactory, new_store_url: Callable[[str], str]
+) -> None:
+    w = make_world(archive_factory, new_store_url, "file", "sqlite")
+    ct = uid(w.studies["ct"][0], "StudyInstanceUID")
+    reason = {"reason": "malware found on the trust network"}
+    assert (
+        w.client.post("/dicomweb/archives/RK5/isolate", json=reason, headers=w.as_("radiologist")).status_code
+        == 403
+    )
+    declared = w.client.post("/dicomweb/archives/RK5/isolate", json=reason, headers=w.as_("privacy-officer"))
+    assert declared.status_code == 200 and declared.json()["state"] == "isolated"
+    studies = w.client.get(
+        "/dicomweb/studies", params={"PatientID": w.numbers[0]}, headers=w.as_("radiologist")
+    )
+    assert [s["0020000D"]["Value"][0] for s in studies.json()] == [ct]
+    assert "RK5" in studies.headers["warning"]
+    w.store.close()

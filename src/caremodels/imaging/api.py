@@ -147,6 +147,13 @@ def dicomweb_router(gateway: Gateway, authenticator: Authenticator) -> APIRouter
         who(request)
         return JSONResponse({"archives": gateway.states(), "outages": gateway.outages()})
 
+    @router.post("/archives/{name}/isolate")
+    async def isolate(request: Request, name: str) -> JSONResponse:
+        principal = who(request)
+        reason = (await request.json()).get("reason", "") if await request.body() else ""
+        gateway.declare_incident(principal, name, str(reason))
+        return JSONResponse(gateway.states().get(name, {}))
+
     @router.post("/archives/{name}/assure")
     async def assure(request: Request, name: str) -> JSONResponse:
         principal = who(request)

@@ -365,21 +365,35 @@ class Gateway:
             self._health.pop(name, None)
         self._forget_states()
 
-    def assure(self, principal: Principal, name: str, reason: str) -> None:
-        """A privacy officer or administrator assures an isolated archive: it may be reconnected."""
-        record = AuditRecord("update", "Endpoint", endpoint_id(name), description="assured")
+    def _governance(self, principal: Principal, record: AuditRecord, what: str) -> Decision:
+        """Changing an archive's state is directory management (an administrator) or information
+        governance (a privacy officer or Caldicott guardian), as the one policy grants them."""
         as_admin = decide(Access(principal, "update", "Endpoint"))
-        as_governance = decide(Access(principal, "search", "AuditEvent"))
-        decision = as_admin if as_admin.allowed else as_governance
+        decision = as_admin if as_admin.allowed else decide(Access(principal, "search", "AuditEvent"))
         if not decision.allowed:
             self.service.access(
                 lambda _c, _m: self.service.refuse(
                     principal,
                     record,
-                    Decision(False, "only a privacy officer or an administrator may assure an archive"),
+                    Decision(False, f"only a privacy officer or an administrator may {what} an archive"),
                     [None],
                 )
             )
+        return decision
+
+    def declare_incident(self, principal: Principal, name: str, reason: str) -> None:
+        """A privacy officer or administrator takes an archive out of the record (an incident, as the
+        2017 malware attack): isolated until assured, as after a failure."""
+        record = AuditRecord("update", "Endpoint", endpoint_id(name), description="incident")
+        self._governance(principal, record, "isolate")
+        if len(reason.strip()) < 10:
+            raise res.Invalid("declaring an incident needs a stated reason (at least ten characters)")
+        self.isolate(name, f"incident: {reason.strip()}", principal)
+
+    def assure(self, principal: Principal, name: str, reason: str) -> None:
+        """A privacy officer or administrator assures an isolated archive: it may be reconnected."""
+        record = AuditRecord("update", "Endpoint", endpoint_id(name), description="assured")
+        decision = self._governance(principal, record, "assure")
         if len(reason.strip()) < 10:
             raise res.Invalid("assuring an archive needs a stated reason (at least ten characters)")
 
