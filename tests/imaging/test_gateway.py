@@ -259,6 +259,53 @@ def test_stow_conflicts_and_bad_input(gw: World) -> None:
     assert stow(gw.client, gw.as_("radiologist"), unknown).status_code in (400, 422)
 
 
+def test_remote_reporting_worklist(gw: World) -> None:
+    """Each study is a Task on the worklist; a reporter of any member trust claims and reports it."""
+    listed = gw.client.get("/dicomweb/worklist", headers=gw.as_("sherwood-radiographer"))
+    assert listed.status_code == 200
+    ct = uid(gw.studies["ct"][0], "StudyInstanceUID")
+    by_study = {item["study_uid"]: item for item in listed.json()}
+    assert {uid(gw.studies[k][0], "StudyInstanceUID") for k in ("ct", "mr", "dx")} <= set(by_study)
+    task = by_study[ct]["task"]
+    assert task["status"] == "requested" and by_study[ct]["trust"] == "RX1"
+    assert gw.client.get("/dicomweb/worklist", headers=gw.as_("outside-clinician")).json() == []
+    assert (
+        gw.client.post(
+            f"/dicomweb/worklist/{task['id']}/claim", headers=gw.as_("outside-clinician")
+        ).status_code
+        == 403
+    )
+    # Sherwood Forest's radiographer reports Nottingham's CT remotely.
+    claimed = gw.client.post(
+        f"/dicomweb/worklist/{task['id']}/claim", headers=gw.as_("sherwood-radiographer")
+    )
+    assert claimed.status_code == 200 and claimed.json()["status"] == "in-progress"
+    assert (
+        gw.client.post(f"/dicomweb/worklist/{task['id']}/claim", headers=gw.as_("radiologist")).status_code
+        == 409
+    )
+    conclusion = {"conclusion": "No acute intracranial abnormality."}
+    assert (
+        gw.client.post(
+            f"/dicomweb/worklist/{task['id']}/report", json=conclusion, headers=gw.as_("radiologist")
+        ).status_code
+        == 409
+    )
+    done = gw.client.post(
+        f"/dicomweb/worklist/{task['id']}/report", json=conclusion, headers=gw.as_("sherwood-radiographer")
+    )
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    assert ct not in {
+        item["study_uid"]
+        for item in gw.client.get("/dicomweb/worklist", headers=gw.as_("radiologist")).json()
+    }
+    gw.client.cookies.set("care_record_token", gw.as_("radiologist")["Authorization"].split()[1])
+    try:
+        assert "No acute intracranial abnormality." in gw.client.get(f"/imaging/studies/{ct}").text
+    finally:
+        gw.client.cookies.clear()
+
+
 def test_viewer_pages(gw: World) -> None:
     token = gw.as_("radiologist")["Authorization"].split()[1]
     gw.client.cookies.set("care_record_token", token)

@@ -26,6 +26,7 @@ from caremodels.care_record.service import CareRecord
 from caremodels.imaging.archive import Archive
 from caremodels.imaging.dicom import DicomError, multipart, read_multipart
 from caremodels.imaging.gateway import Gateway, Missing
+from caremodels.imaging.reporting import Reporting
 
 __all__ = ["PREFIX", "imaging_extension"]
 
@@ -141,6 +142,25 @@ def dicomweb_router(gateway: Gateway, authenticator: Authenticator) -> APIRouter
             },
             media_type=DICOM_JSON,
         )
+
+    # The remote reporting worklist (FHIR Task and DiagnosticReport; a caremodels addition, not DICOMweb).
+    reporting = Reporting(gateway)
+
+    @router.get("/worklist")
+    def worklist(request: Request, limit: int = 100) -> JSONResponse:
+        return JSONResponse(reporting.worklist(who(request), min(max(limit, 1), 500)))
+
+    @router.post("/worklist/{task}/claim")
+    def claim(request: Request, task: str) -> JSONResponse:
+        return JSONResponse(reporting.claim(who(request), task))
+
+    @router.post("/worklist/{task}/report")
+    async def report(request: Request, task: str) -> JSONResponse:
+        principal = who(request)
+        conclusion = (await request.json()).get("conclusion", "") if await request.body() else ""
+        from starlette.concurrency import run_in_threadpool
+
+        return JSONResponse(await run_in_threadpool(reporting.report, principal, task, str(conclusion)))
 
     @router.get("/archives")
     def archives(request: Request) -> JSONResponse:

@@ -924,6 +924,24 @@ class Gateway:
             }
             if known is None:
                 conn.execute(imaging_studies.insert().values(study_uid=study_uid, **values))
+                # A new study is a request for a report: its worklist Task.
+                from caremodels.imaging.reporting import request_report
+
+                request_report(
+                    conn,
+                    StudyRow(
+                        study_uid,
+                        patient_id,
+                        trust,
+                        archive_name,
+                        first.modality,
+                        day,
+                        first.accession,
+                        count,
+                        imaging_id,
+                    ),
+                    moment,
+                )
             else:
                 conn.execute(
                     imaging_studies.update().where(imaging_studies.c.study_uid == study_uid).values(**values)
