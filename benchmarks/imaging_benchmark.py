@@ -7,14 +7,14 @@ Measured:
 - one frame (WADO-RS frames/1 of a 512 x 512 16-bit image), p95 at ``--clients`` clients;
 - one whole study (WADO-RS retrieve, ``--big-instances`` 512 x 512 images) streamed: MB/s and time to
   first byte (median of ``--streams`` runs, one at a time);
-- ``--reporters`` concurrent remote reporters, each reading ``--sessions`` studies as a reporter does
-  (find the patient's studies, the study's metadata, four frames and one rendered image): requests
-  answered and errors.
+- ``--reporters`` concurrent remote reporters (a user each) working the worklist: each takes
+  ``--sessions`` tasks in turn, claims it, reads the study (metadata, four frames, one rendering) and
+  reports it; p95 per task, tasks per second and errors.
 
 Usage (from the repository root; needs Debian's orthanc and orthanc-dicomweb):
 
-    .venv/bin/python benchmarks/imaging_benchmark.py [--patients 60] [--clients 8] [--requests 40]
-        [--big-instances 120] [--streams 5] [--reporters 50] [--sessions 3]
+    .venv/bin/python benchmarks/imaging_benchmark.py [--patients 120] [--clients 8] [--requests 40]
+        [--big-instances 120] [--streams 5] [--reporters 50] [--sessions 2]
 
 It makes a temporary SQLite store with the consortium, ``--patients`` patients and a radiologist at
 Nottingham (RX1), serves ``caremodels care-record imaging serve`` with one Orthanc archive for RX1,
@@ -81,7 +81,7 @@ def timed(clients: int, requests: int, work: Callable[[int, int], None]) -> tupl
     return p95(latencies), len(latencies) / elapsed, errors[0]
 
 
-def build_store(url: str, patients: int) -> list[str]:
+def build_store(url: str, patients: int, reporters_count: int) -> list[str]:
     """The consortium, a practice, the patients and the radiologist, straight into the store."""
     from caremodels.care_record import init_store, open_store
     from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ODS_SYSTEM, resource_type
@@ -123,7 +123,8 @@ def build_store(url: str, patients: int) -> list[str]:
                 moment=moment,
                 expected_version=None,
             )
-        for user_id, role in (("radiologist", "R8000"), ("radiographer-rx1", "R8003")):
+        reporters = [(f"reporter-{n:02d}", "R8000") for n in range(reporters_count)]
+        for user_id, role in (("radiologist", "R8000"), ("radiographer-rx1", "R8003"), *reporters):
             conn.execute(
                 users.insert().values(
                     id=user_id,
@@ -161,13 +162,13 @@ def stow(client: httpx.Client, instances: list[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=60)
+    parser.add_argument("--patients", type=int, default=120)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--big-instances", type=int, default=120)
     parser.add_argument("--streams", type=int, default=5)
     parser.add_argument("--reporters", type=int, default=50)
-    parser.add_argument("--sessions", type=int, default=3)
+    parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from caremodels.imaging.orthanc import free_port
@@ -175,7 +176,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="imaging-benchmark-"))
     url = f"sqlite:///{folder / 'store.db'}"
-    numbers = build_store(url, args.patients)
+    numbers = build_store(url, args.patients, args.reporters)
     port = free_port()
     server = subprocess.Popen(
         [
@@ -320,16 +321,52 @@ def main() -> None:
         stream_gateway = stream(gateway, f"/dicomweb/studies/{big_uid}")
         stream_floor = stream(direct, f"/studies/{big_uid}")
 
+        # The worklist: every study is a Task; reporter c works tasks c, c + reporters, ... in turn:
+        # claim, read the study as a reporter does (metadata, four frames, one rendering), report.
+        tasks = [
+            item["task"]["id"] for item in gateway.get("/dicomweb/worklist", params={"limit": 500}).json()
+        ]
+        by_task = {
+            item["task"]["id"]: item["study_uid"]
+            for item in gateway.get("/dicomweb/worklist", params={"limit": 500}).json()
+        }
+        index = {study: (number, series, instance) for number, study, series, instance in studies}
+        from caremodels.care_record import open_store
+        from caremodels.care_record.identity import demo_token
+
+        token_store = open_store(url)
+        reporter_tokens = [demo_token(token_store, f"reporter-{n:02d}") for n in range(args.reporters)]
+        token_store.close()
+        reporter_clients = [
+            httpx.Client(
+                base_url=base,
+                headers={"Authorization": f"Bearer {reporter_tokens[n]}"},
+                timeout=120,
+                limits=limits,
+            )
+            for n in range(args.reporters)
+        ]
+
         def session(c: int, i: int) -> None:
-            number, study, series, instance = studies[(c * args.sessions + i) % len(studies)]
-            gateway.get("/dicomweb/studies", params={"PatientID": number}).raise_for_status()
-            gateway.get(f"/dicomweb/studies/{study}/metadata").raise_for_status()
-            for _ in range(4):
-                gateway.get(
-                    f"/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/1"
+            position = c + i * args.reporters
+            if position >= len(tasks):
+                return
+            task = tasks[position]
+            client = reporter_clients[c]
+            study = by_task[task]
+            client.post(f"/dicomweb/worklist/{task}/claim").raise_for_status()
+            client.get(f"/dicomweb/studies/{study}/metadata").raise_for_status()
+            if study in index:
+                _, series, instance = index[study]
+                for _ in range(4):
+                    client.get(
+                        f"/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/1"
+                    ).raise_for_status()
+                client.get(
+                    f"/dicomweb/studies/{study}/series/{series}/instances/{instance}/rendered"
                 ).raise_for_status()
-            gateway.get(
-                f"/dicomweb/studies/{study}/series/{series}/instances/{instance}/rendered"
+            client.post(
+                f"/dicomweb/worklist/{task}/report", json={"conclusion": "No acute abnormality."}
             ).raise_for_status()
 
         reporting = timed(args.reporters, args.sessions, session)
@@ -346,8 +383,9 @@ def main() -> None:
             f"{'  first byte (median)':34} {stream_gateway[1]:>9.1f} ms            {stream_floor[1]:>9.1f} ms"
         )
         print(
-            f"{args.reporters} concurrent reporters x {args.sessions} studies (7 requests each): "
-            f"p95 session {reporting[0]:.0f} ms, {reporting[1]:.1f} sessions/s, {reporting[2]} errors"
+            f"{args.reporters} concurrent reporters x {args.sessions} worklist tasks (claim, metadata, 4 frames, "
+            f"rendered, report): p95 task {reporting[0]:.0f} ms, {reporting[1]:.1f} tasks/s, {reporting[2]} errors, "
+            f"{min(len(tasks), args.reporters * args.sessions)} of {len(tasks)} open tasks worked"
         )
         print(
             f"({args.clients} clients x {args.requests} requests per latency row; {len(studies) + 1} studies; this machine)"
