@@ -72,3 +72,47 @@ def test_load_follows_the_encounters(
         )
     gateway.close()
     store.close()
+
+
+def test_cli_load_writes_the_consortium(new_store_url: Callable[[str], str], tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from caremodels.care_record.policy import load_agreements
+    from caremodels.cli import cli
+
+    url = new_store_url("sqlite")
+    init_store(url)
+    store = open_store(url)
+    world.build(store, patients=1)
+    with store.begin() as conn:
+        conn.execute(sa.text("DELETE FROM agreement_members"))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "care-record",
+            "imaging",
+            "load",
+            "--store",
+            url,
+            "--archives",
+            str(tmp_path),
+            "--kind",
+            "file",
+            "--trust",
+            "RX1",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["studies"] == 0  # no encounters in this store
+    with store.begin() as conn:
+        before = {a.id: a.members for a in load_agreements(conn, "2017-06-01")}["emrad"]
+        after = {a.id: a.members for a in load_agreements(conn, "2018-06-01")}["emrad"]
+    assert "RJF" in before and "RTG" not in before and "RTG" in after and "RX1" in before
+    refused = CliRunner().invoke(
+        cli, ["care-record", "imaging", "load", "--store", url, "--archives", str(tmp_path), "--trust", "RJZ"]
+    )
+    assert refused.exit_code != 0 and "not a consortium member: RJZ" in refused.output
+    store.close()
