@@ -126,12 +126,12 @@ def serve(
     timeout: float,
 ) -> None:
     """Serve the care record with the DICOMweb gateway at /dicomweb and the trusts' archives."""
+    import signal
+    import sys
+
     from caremodels.care_record.app import start_care_record
     from caremodels.imaging.api import imaging_extension
     from caremodels.imaging.deploy import open_archives
-
-    import signal
-    import sys
 
     reporter = reporter_of(context)
     base = f"http://{host}:{port}"
