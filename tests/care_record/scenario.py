@@ -8,6 +8,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from caremodels.care_record.caseloads import EXTENSIVE_CARE
+from caremodels.care_record.load import EPISODE_TYPE_SYSTEM
 from caremodels.care_record.policy import CONSORTIUM_WIDE, LEGITIMATE_RELATIONSHIP
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ODS_SYSTEM, resource_type
 from caremodels.care_record.resources import now_text, write_resource
@@ -33,7 +35,7 @@ ROLES = {
     "privacy": "R0001",
 }
 ORG_KINDS = ("practice", "trust", "outside")
-RELATIONSHIPS = ("none", "referral", "self-claimed")
+RELATIONSHIPS = ("none", "referral", "extensive-care", "self-claimed")
 MODES = ("legitimate", "consortium")
 
 
@@ -75,8 +77,8 @@ def expected(case: Case) -> str:
     registered = case.org == "practice"
     if case.dissent and not registered:
         return "deny"  # dissent from sharing: only the patient's own practice
-    if registered or case.relationship == "referral":
-        return "allow"  # a direct care relationship
+    if registered or case.relationship in ("referral", "extensive-care"):
+        return "allow"  # a direct care relationship (an open referral, an active enrolment)
     if case.org == "outside":
         return "deny"  # no data-sharing agreement, whatever else
     if case.glass:
@@ -235,6 +237,23 @@ def build(store: Store, cases: list[Case]) -> dict[str, str]:
                         "performer": [{"reference": f"Organization/org-{case.org_code()}"}],
                     },
                     resource_id=f"r{position:04d}",
+                    patient_id=patient_id,
+                    moment=moment,
+                    expected_version=None,
+                )
+            if case.relationship == "extensive-care":
+                # Enrolled with an extensive care team: the user's organisation manages the episode.
+                write_resource(
+                    conn,
+                    resource_type("EpisodeOfCare"),  # type: ignore[arg-type]
+                    {
+                        "resourceType": "EpisodeOfCare",
+                        "status": "active",
+                        "type": [{"coding": [{"system": EPISODE_TYPE_SYSTEM, "code": EXTENSIVE_CARE}]}],
+                        "patient": {"reference": f"Patient/{patient_id}"},
+                        "managingOrganization": {"reference": f"Organization/org-{case.org_code()}"},
+                    },
+                    resource_id=f"x{position:04d}",
                     patient_id=patient_id,
                     moment=moment,
                     expected_version=None,

@@ -193,3 +193,28 @@ def test_an_imported_score_with_a_bad_row_names_the_row_not_the_value(tmp_path: 
     path.write_text("person_id,value\naaa,0.5\n")
     with pytest.raises(DataError, match="missing column"):
         read_imported_scores(path)
+
+
+def test_the_monthly_risk_list_ranks_each_practice_by_the_scored_risk_with_its_drivers(
+    risk_warehouse: Path, fitted: FittedModels, tmp_path: Path
+) -> None:
+    from caremodels.risk.caseload import DRIVER_LABELS, risk_list, write_risk_list
+
+    listed = risk_list(risk_warehouse, VALIDATION_DATE, fitted, per_practice=5)
+    assert (listed.groupby("practice_code")["rank"].max() <= 5).all()
+    assert listed.person_id.str.fullmatch(r"[0-9a-f]{64}").all()  # pseudonyms only
+    # One number: the list's risk is the score's, and each practice's list is its highest scores.
+    out = tmp_path / "scores.parquet"
+    score(risk_warehouse, VALIDATION_DATE, fitted, out)
+    scored = pq.read_table(out).to_pandas().set_index("person_id")["risk_cpm"]
+    assert np.allclose(listed.risk, scored.loc[listed.person_id].to_numpy(), rtol=1e-12)
+    for _, practice in listed.groupby("practice_code"):
+        assert practice.sort_values("rank").risk.is_monotonic_decreasing
+    drivers = [json.loads(value) for value in listed.drivers]
+    assert all(len(items) <= 3 for items in drivers)
+    assert set().union(*map(set, drivers)) <= set(DRIVER_LABELS.values())
+    # The people of highest risk are driven by their recent hospital use.
+    assert any("emergency admissions in the last year" in items for items in drivers)
+    assert write_risk_list(listed, tmp_path / "list.parquet").exists()
+    with pytest.raises(CaremodelsError, match="at least one person"):
+        risk_list(risk_warehouse, VALIDATION_DATE, fitted, per_practice=0)

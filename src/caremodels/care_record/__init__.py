@@ -6,6 +6,9 @@ Boundaries: identifiable data (NHS numbers) lives only in the operational store;
 import this one. Logs and errors never carry a patient-level value.
 """
 
+# Registers the RiskAssessment type and the extensive care relationship provider with the registry and
+# the policy, so that every use of the care record has them.
+from caremodels.care_record import caseloads as _caseloads  # noqa: F401  (imported for registration)
 from caremodels.care_record.store import Store, StoreError, head_revision, init_store, open_store
 
 __all__ = ["Store", "StoreError", "head_revision", "init_store", "open_store"]

@@ -53,7 +53,8 @@ def create_app(store: Store, *, extensions: Sequence[Extension] = ()) -> FastAPI
     api_prefixes = ["/fhir"]
 
     def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith(tuple(api_prefixes))
+        # The FHIR API, the services' JSON APIs (/api/...) and extensions' APIs answer with OperationOutcomes.
+        return not request.url.path.startswith((*api_prefixes, "/api/"))
 
     @app.exception_handler(CareRecordError)
     async def care_record_error(request: Request, error: CareRecordError) -> Response:
@@ -110,14 +111,15 @@ def start_care_record(
     port: int = 8100,
     *,
     log_level: str = "info",
-    extensions: Sequence[Extension] = (),
+    app_factory: Callable[[Store], FastAPI] = create_app,
 ) -> None:
-    """Serve the care record of an initialised store (blocks until stopped)."""
+    """Serve the care record of an initialised store (blocks until stopped); ``app_factory`` builds
+    the app (the services above this package, such as advice and guidance, add their routes)."""
     import uvicorn
 
     store = open_store(store_url)
     rotate_demo_key(store)
-    app: Any = create_app(store, extensions=extensions)
+    app: Any = app_factory(store)
     try:
         logging.basicConfig(
             level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s"

@@ -2,8 +2,9 @@
 the warehouse only through the ingest boundary (NHS numbers become pseudonyms there, and National Data
 Opt-outs are applied there).
 
-Writes ``Patient``, ``Organization``, ``Encounter`` and ``Condition`` NDJSON (the types the ingest FHIR
-loader maps), the current version of each resource as stored, one per line, keys sorted.
+Writes ``Patient``, ``Organization``, ``Encounter``, ``Condition``, and the advice and guidance and
+referral types (``CommunicationRequest``, ``Task``, ``ServiceRequest``) NDJSON (the types the ingest
+FHIR loader maps), the current version of each resource as stored, one per line, keys sorted.
 
 Boundaries: reads the store; writes only the output folder; audited as one system AuditEvent.
 """
@@ -23,7 +24,15 @@ from caremodels.care_record.store import Store, resource_versions, resources
 
 __all__ = ["EXTRACTED_TYPES", "extract_ndjson"]
 
-EXTRACTED_TYPES = ("Organization", "Patient", "Encounter", "Condition")
+EXTRACTED_TYPES = (
+    "Organization",
+    "Patient",
+    "Encounter",
+    "Condition",
+    "CommunicationRequest",
+    "Task",
+    "ServiceRequest",
+)
 
 
 def extract_ndjson(store: Store, out: Path) -> dict[str, int]:

@@ -34,7 +34,7 @@ from caremodels.care_record.registry import NHS_NUMBER_SYSTEM, ResourceType, res
 from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.store import Store, alerts, audit_events, break_glass, search_index, self_claims
 
-__all__ = ["AccessDenied", "CareRecord", "NotFound"]
+__all__ = ["AccessDenied", "CareRecord", "NotFound", "RuleRefused", "WriteRule", "register_write_rule"]
 
 T = TypeVar("T")
 MAX_BREAK_GLASS_MINUTES = 240
@@ -51,12 +51,32 @@ class NotFound(CareRecordError):
     code = "not-found"
 
 
+class RuleRefused(CareRecordError):
+    """A write the policy allowed but a service's rule refuses (an illegal workflow transition)."""
+
+    status = 409
+    code = "business-rule"
+
+
+# A service's rule for writes of one resource type: given the transaction, the user, the current
+# content (None on create) and the new content, it raises RuleRefused to refuse. Registered by the
+# services above this package (advice and guidance), so that the generic FHIR routes cannot bypass a
+# workflow's state machine.
+WriteRule = Callable[[Connection, Principal, dict[str, Any] | None, dict[str, Any]], None]
+_WRITE_RULES: dict[str, list[WriteRule]] = {}
+
+
+def register_write_rule(type_name: str, rule: WriteRule) -> None:
+    _WRITE_RULES.setdefault(type_name, []).append(rule)
+
+
 @dataclass
 class _Refusal(Exception):
     principal: Principal
     record: AuditRecord
     decision: Decision
     patient_ids: list[str | None]
+    error: CareRecordError | None = None
 
 
 def _bundle(
@@ -101,7 +121,25 @@ class CareRecord:
                     patient_ids=refusal.patient_ids,
                     recorded=moment,
                 )
-            raise AccessDenied(refusal.decision.reason) from None
+            raise (refusal.error or AccessDenied(refusal.decision.reason)) from None
+
+    @staticmethod
+    def _check_rules(
+        conn: Connection,
+        principal: Principal,
+        record: AuditRecord,
+        patient_id: str | None,
+        current: dict[str, Any] | None,
+        body: dict[str, Any],
+    ) -> None:
+        """The services' rules for this type; a refusal is audited as a failed access and rolled back."""
+        for rule in _WRITE_RULES.get(record.resource_type, ()):
+            try:
+                rule(conn, principal, current, body)
+            except RuleRefused as refused:
+                raise _Refusal(
+                    principal, record, Decision(False, str(refused)), [patient_id], error=refused
+                ) from None
 
     def access(self, body: Callable[[Connection, str], T]) -> T:
         """Run one access by a service built on the care record (the radiology record's gateway) in the
@@ -306,6 +344,7 @@ class CareRecord:
             if patient_id is not None and res.read_resource(conn, "Patient", patient_id) is None:
                 raise res.Invalid(f"{rt.name} refers to a Patient that is not in the record")
             decision = self._decide(conn, principal, "create", rt.name, patient_id, moment, record)
+            self._check_rules(conn, principal, record, patient_id, None, body)
         stored = res.write_resource(
             conn,
             rt,
@@ -388,6 +427,7 @@ class CareRecord:
             self._refuse_duplicate_nhs_number(conn, body, resource_id)
         if patient_id != current.patient_id:
             raise res.Invalid(f"an update cannot move {rt.name} to another patient's record")
+        self._check_rules(conn, principal, record, patient_id, current.content, body)
         stored = res.write_resource(
             conn,
             rt,

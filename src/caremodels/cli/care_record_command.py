@@ -165,12 +165,15 @@ def token(store_url: str, user_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8100, show_default=True)
 @click.pass_context
 def serve(context: click.Context, store_url: str, host: str, port: int) -> None:
-    """Serve the FHIR API (/fhir) and the pages, with a fresh demo signing key."""
+    """Serve the FHIR API (/fhir) and the pages, advice and guidance included, with a fresh demo signing key."""
+    from caremodels.advice.app import create_app
     from caremodels.care_record.app import start_care_record
 
     reporter = reporter_of(context)
     reporter.info(f"Care record at http://{host}:{port}/ (FHIR at /fhir; Ctrl+C to stop)")
-    start_care_record(store_url, host, port, log_level="warning" if reporter.quiet else "info")
+    start_care_record(
+        store_url, host, port, log_level="warning" if reporter.quiet else "info", app_factory=create_app
+    )
 
 
 @care_record.group(context_settings=CONTEXT_SETTINGS)
@@ -234,3 +237,44 @@ def extract(store_url: str, out: Path) -> None:
         store.close()
     for name, count in counts.items():
         click.echo(f"{name}: {count:,} -> {out / (name + '.ndjson')}")
+
+
+@care_record.command("load-risk-list", context_settings=CONTEXT_SETTINGS)
+@STORE_OPTION
+@click.argument("list_path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The pseudonymisation key (default: $CAREMODELS_PSEUDONYMISATION_KEY), as given to ingest.",
+)
+@click.option("--project", help="The project whose derived key made the warehouse's pseudonyms, if any.")
+@click.option("--json", "as_json", is_flag=True)
+def load_risk_list_command(
+    store_url: str, list_path: Path, key_file: Path | None, project: str | None, as_json: bool
+) -> None:
+    """Re-identify a monthly risk list (caremodels risk list) inside the care record: each row whose
+    pseudonym is one of the record's patients, registered with the row's practice, becomes a
+    RiskAssessment in their record (audited); their practice sees it, an extensive care team once the
+    patient is enrolled with it. Prints counts only, never a patient."""
+    from caremodels.care_record import open_store
+    from caremodels.care_record.caseloads import load_risk_list
+    from caremodels.ingest import Pseudonymiser, derive_project_key, load_key
+
+    key = load_key(key_file)
+    store = open_store(store_url)
+    try:
+        pseudonymiser = Pseudonymiser(derive_project_key(key, project) if project else key)
+        summary = load_risk_list(store, list_path, pseudonymiser.pseudonym)
+    finally:
+        store.close()
+    counts = {
+        "rows": summary.rows,
+        "reidentified": summary.reidentified,
+        "other_practice": summary.other_practice,
+        "unmatched": summary.unmatched,
+        "already_loaded": summary.already_loaded,
+    }
+    if as_json:
+        print_json(counts)
+    else:
+        click.echo(", ".join(f"{name.replace('_', ' ')}: {count:,}" for name, count in counts.items()))

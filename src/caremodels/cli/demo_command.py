@@ -94,8 +94,8 @@ def _serve_care_record_beside(store_url: str, sock: socket.socket, reporter: Rep
     demo (the dashboard runs in the foreground)."""
     import uvicorn
 
+    from caremodels.advice.app import create_app
     from caremodels.care_record import open_store
-    from caremodels.care_record.app import create_app
     from caremodels.care_record.identity import rotate_demo_key
 
     store = open_store(store_url)

@@ -129,7 +129,7 @@ def serve(
     import signal
     import sys
 
-    from caremodels.care_record.app import start_care_record
+    from caremodels.care_record.app import create_app, start_care_record
     from caremodels.imaging.api import imaging_extension
     from caremodels.imaging.deploy import open_archives
 
@@ -147,5 +147,7 @@ def serve(
             host,
             port,
             log_level="warning" if reporter.quiet else "info",
-            extensions=[imaging_extension(archives, base_url=base)],
+            app_factory=lambda store: create_app(
+                store, extensions=[imaging_extension(archives, base_url=base)]
+            ),
         )

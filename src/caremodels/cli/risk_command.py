@@ -270,3 +270,53 @@ def risk_score(
         out_console.print(f"  tier {tier}: {count:,}")
     for segment, count in summary.by_segment.items():
         out_console.print(f"  segment {segment}: {count:,}")
+
+
+@risk.command("list", context_settings=CONTEXT_SETTINGS)
+@WAREHOUSE_OPTION
+@click.option(
+    "--models", "models_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True
+)
+@click.option(
+    "--month", type=click.DateTime(formats=["%Y-%m"]), required=True, help="The list's month (YYYY-MM)."
+)
+@click.option(
+    "--per-practice", type=click.IntRange(min=1), default=50, show_default=True, help="People per practice."
+)
+@click.option("--model", default="cpm", show_default=True, help="The model that ranks.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The list (Parquet)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def risk_list_command(
+    context: click.Context,
+    warehouse_path: Path,
+    models_path: Path,
+    month: dt.datetime,
+    per_practice: int,
+    model: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """The monthly extensive care risk list: each practice's people of highest risk on the first of the
+    month, ranked, with the drivers of their risk, by person_id (pseudonym) only. The care record
+    re-identifies it for each patient's own practice (care-record load-risk-list)."""
+    from caremodels.risk import FittedModels
+    from caremodels.risk.caseload import risk_list, write_risk_list
+
+    listed = risk_list(
+        warehouse_path,
+        month.date().replace(day=1),
+        FittedModels.load(models_path),
+        per_practice=per_practice,
+        model=model,
+    )
+    write_risk_list(listed, out)
+    practices = int(listed["practice_code"].nunique())
+    if as_json:
+        print_json({"out": str(out), "people": len(listed), "practices": practices, "model": model})
+        return
+    reporter_of(context).out.print(
+        f"Listed {len(listed):,} people at {practices:,} practices for {month:%Y-%m}; written to {out}"
+    )

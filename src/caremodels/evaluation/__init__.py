@@ -4,7 +4,9 @@ Methods, each returning the same ``EvaluationResult`` shape with typed diagnosti
 one registry (``REGISTRY``, ``caremodels.evaluation.methods``): programme monitoring (growth from the
 baseline year against the rest of England, and the 2017 funding condition), difference in
 differences on the practice-by-month panel, matched controls at person level (care home residents),
-synthetic control at site level; statistical process control is ``caremodels.evaluation.spc``.
+synthetic control at site level; statistical process control is ``caremodels.evaluation.spc``;
+``evaluate_enrolment`` sets a targeted service's cohort (extensive care) before and after enrolment
+beside risk-matched controls entering at the same time (``caremodels.evaluation.enrolment``).
 ``evaluate`` runs any of them for a site or care model type, with one comparison-pool rule
 (``DEFAULT_POOL``) carried in the result; ``before_after_versus_matched`` sets a site's own
 before-and-after figure beside the matched estimate (made by ``evaluate``) and explains the difference.
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
         before_after_versus_matched,
     )
     from caremodels.evaluation.did import difference_in_differences
+    from caremodels.evaluation.enrolment import EnrolmentEvaluation, evaluate_enrolment
     from caremodels.evaluation.matched import matched_controls
     from caremodels.evaluation.methods import REGISTRY, EvaluationMethod, MethodInputs, find_method
     from caremodels.evaluation.monitoring import (
@@ -50,6 +53,8 @@ _HOMES = {
     "BeforeAfterVersusMatched": "claims",
     "before_after_versus_matched": "claims",
     "difference_in_differences": "did",
+    "EnrolmentEvaluation": "enrolment",
+    "evaluate_enrolment": "enrolment",
     "matched_controls": "matched",
     "GrowthComparison": "monitoring",
     "funding_conditions": "monitoring",
@@ -90,6 +95,7 @@ __all__ = [
     "BeforeAfterVersusMatched",
     "ComparisonPool",
     "Diagnostics",
+    "EnrolmentEvaluation",
     "Estimate",
     "EvaluationMethod",
     "EvaluationResult",
@@ -100,6 +106,7 @@ __all__ = [
     "before_after_versus_matched",
     "difference_in_differences",
     "evaluate",
+    "evaluate_enrolment",
     "find_method",
     "funding_conditions",
     "growth_against_rest",

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
-from caremodels.evaluation.inference import few_placebos_caveat, placebo_calibrated
+from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
 from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.indicators import IndicatorDefinition, find_indicator
@@ -76,16 +76,19 @@ __all__ = [
     "BALANCE_GOAL",
     "COVARIATES",
     "BalanceRow",
+    "CalibratedFit",
     "Design",
     "MatchedCohort",
     "MatchedDiagnostics",
     "balance_table",
     "build_cohort",
+    "fit_and_calibrate",
     "match_on_propensity",
     "matched_controls",
     "outcome_definition",
     "practice_outcome_ratios",
     "weighted_poisson",
+    "with_person_covariates",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -274,21 +277,38 @@ def build_cohort(
             cohort[column] = pd.to_datetime(cohort[column]).astype("datetime64[ns]")
         cohort["followup_end"] = cohort[["stay_end", "death"]].min(axis=1)
         cohort = cohort[cohort["followup_end"] >= cohort["index_date"]].copy()
-        events = _events_by_window(engine, definition, cohort, prior_days, "outcome", "prior_outcome")
-        admissions = _events_by_window(
-            engine,
-            find_indicator("emergency_admissions"),
-            cohort,
-            prior_days,
-            "_",
-            "prior_emergency_admissions",
-        )
-        days = _events_by_window(
-            engine, find_indicator("emergency_bed_days"), cohort, prior_days, "_", "prior_bed_days"
-        )
         ratios = practice_outcome_ratios(engine, definition, target.start)
+        cohort = with_person_covariates(engine, connection, definition, cohort, prior_days, ratios)
     finally:
         engine.close()
+    cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
+    start = pd.Timestamp(target.start)
+    cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
+    cohort["treated"] = cohort["treated"].astype(int)
+    return cohort.reset_index(drop=True)
+
+
+def with_person_covariates(
+    engine: CountingEngine,
+    connection: Any,
+    definition: IndicatorDefinition,
+    cohort: pd.DataFrame,
+    prior_days: int,
+    ratios: dict[str, float],
+) -> pd.DataFrame:
+    """The cohort (``person_id``, ``practice_code``, ``index_date``, ``followup_end``, ``sex``,
+    ``birth_month``) with what every person-level comparison matches and adjusts for: the outcome's
+    events in follow-up and before (``outcome``, ``prior_outcome``), emergency admissions and bed days
+    in the ``prior_days`` before the index date, long-term conditions and the latest eFI by then
+    (missing: the median of those recorded), ``person_years``, ``age``, ``female``, ``deprivation`` and
+    the practice's log observed over expected events of the outcome (``ratios``)."""
+    events = _events_by_window(engine, definition, cohort, prior_days, "outcome", "prior_outcome")
+    admissions = _events_by_window(
+        engine, find_indicator("emergency_admissions"), cohort, prior_days, "_", "prior_emergency_admissions"
+    )
+    days = _events_by_window(
+        engine, find_indicator("emergency_bed_days"), cohort, prior_days, "_", "prior_bed_days"
+    )
     connection.register("evaluation_cohort", cohort[["person_id", "index_date", "followup_end"]])
     try:
         extra = _conditions_and_frailty(connection)
@@ -313,7 +333,6 @@ def build_cohort(
     cohort["person_years"] = ((cohort["followup_end"] - cohort["index_date"]).dt.days + 1) / 365.25
     cohort["age"] = (cohort["index_date"] - cohort["birth_month"]).dt.days / 365.25
     cohort["female"] = (cohort["sex"] == "2").astype(float)
-    cohort["nursing"] = (cohort["care_home_type"] == "nursing").astype(float)
     imd = {p.practice_code: p.imd2019_score for p in practices()}
     cohort["deprivation"] = [
         imd.get(code) if imd.get(code) is not None else _ENGLAND_MEAN_IMD for code in cohort["practice_code"]
@@ -321,10 +340,7 @@ def build_cohort(
     cohort["log_practice_outcome_ratio"] = np.log(
         cohort["practice_code"].map(ratios).fillna(1.0).astype(float).clip(lower=0.05)
     )
-    start = pd.Timestamp(target.start)
-    cohort["index_years"] = (cohort["index_date"] - start).dt.days / 365.25
-    cohort["treated"] = cohort["treated"].astype(int)
-    return cohort.reset_index(drop=True)
+    return cohort
 
 
 def practice_outcome_ratios(
@@ -715,6 +731,51 @@ def _placebo_statistics(
     return statistics
 
 
+@dataclass(frozen=True)
+class CalibratedFit:
+    """The matched fit with its covariates and its interval: placebo-calibrated when enough comparison
+    areas serve as placebos, else the robust (HC3) normal interval."""
+
+    fit: _MatchedFit
+    covariates: list[str]
+    interval: CalibratedInterval
+    calibrated: bool
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def fit_and_calibrate(
+    cohort: pd.DataFrame,
+    target: EvaluationTarget,
+    covariates: list[str],
+    indicator: str,
+    neighbours: int,
+    confidence: float,
+) -> CalibratedFit:
+    """Match and fit on ``covariates`` (with the outcome's own prior events added when the outcome is
+    not one of the prior-use indicators), then calibrate the interval on placebo pseudo-sites."""
+    covariates = list(covariates)
+    definition = outcome_definition(indicator)
+    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
+        covariates.append("prior_outcome")
+    try:
+        fit = _fit_matched(cohort, covariates, neighbours)
+    except (ArithmeticError, np.linalg.LinAlgError) as error:
+        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
+    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
+    interval = placebo_calibrated(fit.log_ratio, fit.standard_error, placebos, confidence=confidence)
+    calibrated = math.isfinite(interval.ci_low)
+    if calibrated:
+        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
+    else:
+        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+        low = math.exp(fit.log_ratio - z * fit.standard_error)
+        high = math.exp(fit.log_ratio + z * fit.standard_error)
+        p_value = float(2 * scipy_stats.norm.sf(abs(fit.log_ratio) / fit.standard_error))
+    return CalibratedFit(fit, covariates, interval, calibrated, low, high, p_value)
+
+
 def matched_controls(
     warehouse: Warehouse,
     target: EvaluationTarget,
@@ -731,28 +792,16 @@ def matched_controls(
     treated_count = int(cohort["treated"].sum())
     if treated_count == 0:
         raise CaremodelsError(f"no care home residents of {target.area} in follow-up")
-    covariates = list(COVARIATES)
     definition = outcome_definition(indicator)
-    if not any(_same_events(definition, find_indicator(other)) for other in _PRIOR_USE_INDICATORS):
-        covariates.append("prior_outcome")
-    try:
-        fit = _fit_matched(cohort, covariates, neighbours)
-    except (ArithmeticError, np.linalg.LinAlgError) as error:
-        raise CaremodelsError(f"the matched analysis could not be fitted: {error}") from error
+    calibrated_fit = fit_and_calibrate(cohort, target, list(COVARIATES), indicator, neighbours, confidence)
+    fit, covariates, interval = calibrated_fit.fit, calibrated_fit.covariates, calibrated_fit.interval
+    calibrated = calibrated_fit.calibrated
+    low, high, p_value = calibrated_fit.ci_low, calibrated_fit.ci_high, calibrated_fit.p_value
     matching, kept = fit.matching, fit.kept
     balance = balance_table(cohort, matching.weights, covariates)
     area_balance = balance_table(cohort, matching.weights, list(AREA_COVARIATES))
     frame = cohort[kept]
     log_ratio, standard_error = fit.log_ratio, fit.standard_error
-    placebos = _placebo_statistics(cohort, target, covariates, neighbours)
-    interval = placebo_calibrated(log_ratio, standard_error, placebos, confidence=confidence)
-    calibrated = math.isfinite(interval.ci_low)
-    if calibrated:
-        low, high, p_value = interval.ci_low, interval.ci_high, interval.p_value
-    else:
-        z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
-        low, high = math.exp(log_ratio - z * standard_error), math.exp(log_ratio + z * standard_error)
-        p_value = float(2 * scipy_stats.norm.sf(abs(log_ratio) / standard_error))
     ratio = math.exp(log_ratio)
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]

@@ -30,6 +30,12 @@ What maps where (docs/ingest.md has the full rules and their sources):
 - Organization: resolves ODS codes (UK Core ``ods-organization-code`` / ``ods-site-code``, or the
   mapping file); an organisation without one gets the NHS Data Dictionary default provider code
   (89997 non-UK, 89999 non-NHS UK), recorded as defaulted.
+- Advice and guidance (as ``caremodels.advice`` writes it): a closed advice-and-guidance ``Task`` with
+  its ``CommunicationRequest`` -> ``advice_and_guidance`` (request and first response dates, the
+  specialty, the GP's answers recorded at request, the e-RS outcome); an open one is counted as
+  unmapped (no outcome yet); the CommunicationRequest itself is read with its Task.
+- ServiceRequest with an NHS treatment function code (category or code), active or completed ->
+  ``referrals`` (``advice_request_id`` when based on an advice and guidance request); others unmapped.
 - Procedure, MedicationRequest and other types: no patient-level table in the canonical schema,
   counted as unmapped.
 
@@ -55,12 +61,17 @@ from caremodels.ingest.pseudonymise import Pseudonymiser
 from caremodels.ingest.validate import is_nhs_number
 from caremodels.reference.fhir import (
     ADMISSION_METHOD_EXTENSION,
+    ADVICE_CATEGORY_SYSTEM,
+    ADVICE_CODE,
+    ADVICE_STATE_SYSTEM,
+    AUTHORISED_TO_CONVERT_EXTENSION,
     DISCHARGE_METHOD_EXTENSION,
     ICD10_SYSTEM_PREFIX,
     MAX_RESOURCE_DEPTH,
     ODS_SYSTEMS,
     SNOMED,
     TREATMENT_FUNCTION_SYSTEM,
+    WOULD_OTHERWISE_REFER_EXTENSION,
     nesting_depth,
     nhs_number_identifiers,
     structure_problems,
@@ -223,6 +234,7 @@ class _Export:
         self.ambiguous: set[str] = set()
         self.encounters: dict[str, list[_EncounterSummary]] = defaultdict(list)
         self.condition_icd10: dict[str, str] = {}  # Condition reference -> its ICD-10 code, for diagnoses
+        self.advice_requests: dict[str, dict[str, Any]] = {}  # CommunicationRequest reference -> it
         pending_encounters: list[tuple[str, dict[str, Any]]] = []
         for record in records:
             resource = record.resource
@@ -272,6 +284,11 @@ class _Export:
             reference = _reference(resource.get("subject"))
             if reference:
                 pending_encounters.append((reference, _encounter_summary_fields(resource)))
+        elif kind == "CommunicationRequest" and ADVICE_CODE in _codes(
+            resource.get("category"), ADVICE_CATEGORY_SYSTEM
+        ):
+            for key in _reference_keys("CommunicationRequest", resource, record.full_url):
+                self.advice_requests[key] = resource
 
     def _ods_code(self, resource: Mapping[str, Any], keys: list[str]) -> str | None:
         for identifier in resource.get("identifier") or []:
@@ -551,6 +568,17 @@ class _Mapper:
             self._encounter(record, resource, outcome)
         elif kind == "Condition":
             self._condition(record, resource, outcome, pending_conditions)
+        elif kind == "Task":
+            self._advice(record, resource, outcome)
+        elif kind == "ServiceRequest":
+            self._referral(record, resource, outcome)
+        elif kind == "CommunicationRequest":
+            if ADVICE_CODE in _codes(resource.get("category"), ADVICE_CATEGORY_SYSTEM):
+                outcome.unmapped(
+                    kind, "advice and guidance request: loaded with its Task (state and outcome)"
+                )
+            else:
+                outcome.unmapped(kind, "not an advice and guidance request: no table in the canonical schema")
         elif kind in ("Procedure", "MedicationRequest", "Immunization", "AllergyIntolerance", "Observation"):
             subject = self.subject(resource)
             if isinstance(subject, _Subject) and subject.person.excluded:
@@ -870,6 +898,130 @@ class _Mapper:
                 "diagnosis_date": _date_text(onset or resource.get("recordedDate")),
             }
         )
+
+    def _advice(self, record: ResourceRecord, resource: dict[str, Any], outcome: FileOutcome) -> None:
+        if ADVICE_CODE not in _codes(resource.get("code"), ADVICE_CATEGORY_SYSTEM):
+            outcome.unmapped("Task", "not an advice and guidance Task: no table in the canonical schema")
+            return
+        subject = self.subject({"resourceType": "Task", "subject": resource.get("for")})
+        if not isinstance(subject, _Subject):
+            outcome.problems.append((record.row, "Task.for", subject[1]))
+            return
+        if subject.person.excluded:
+            outcome.excluded += 1
+            return
+        state = next(iter(_codes(resource.get("businessStatus"), ADVICE_STATE_SYSTEM)), "")
+        if state not in _ADVICE_OUTCOMES:
+            outcome.unmapped(
+                "Task", f"advice and guidance still open ({state or 'no state'}): no outcome yet"
+            )
+            return
+        request = self.export.advice_requests.get(_reference(resource.get("focus")) or "")
+        if request is None:
+            outcome.problems.append(
+                (record.row, "Task.focus", "its advice and guidance request is not in the export")
+            )
+            return
+        provider, defaulted = self.export.organisation_code(resource.get("owner"))
+        if defaulted:
+            outcome.defaulted("Task", defaulted)
+        period = resource.get("executionPeriod") or {}
+        response_outcome = _ADVICE_OUTCOMES[state]
+        outcome.rows["advice_and_guidance"].append(
+            {
+                "_row": record.row,
+                "person_id": subject.person.person_id,
+                "request_id": request.get("id"),
+                "gp_practice_code": subject.person.practice,
+                "provider_code": provider,
+                "request_date": _date_text(request.get("authoredOn")),
+                "response_date": _date_text(period.get("start")),
+                "treatment_specialty": next(
+                    iter(_codes(request.get("category"), TREATMENT_FUNCTION_SYSTEM)), None
+                ),
+                "outcome": "referred"
+                if response_outcome in ("converted", "referral_advised")
+                else "referral_avoided",
+                "intended_referral": _yes_no(request, WOULD_OTHERWISE_REFER_EXTENSION),
+                "authorised_to_convert": _yes_no(request, AUTHORISED_TO_CONVERT_EXTENSION),
+                "response_outcome": response_outcome,
+            }
+        )
+
+    def _referral(self, record: ResourceRecord, resource: dict[str, Any], outcome: FileOutcome) -> None:
+        specialty = next(
+            iter(
+                _codes(resource.get("category"), TREATMENT_FUNCTION_SYSTEM)
+                + _codes(resource.get("code"), TREATMENT_FUNCTION_SYSTEM)
+            ),
+            None,
+        )
+        if specialty is None:
+            outcome.unmapped(
+                "ServiceRequest", "no NHS treatment function: not a referral to a consultant-led service"
+            )
+            return
+        status = str(resource.get("status") or "")
+        if status not in ("active", "completed"):
+            outcome.unmapped("ServiceRequest", f"status {status or 'missing'}: not a referral made")
+            return
+        subject = self.subject(resource)
+        if not isinstance(subject, _Subject):
+            outcome.problems.append((record.row, *subject))
+            return
+        if subject.person.excluded:
+            outcome.excluded += 1
+            return
+        performers = resource.get("performer") or []
+        provider, defaulted = self.export.organisation_code(performers[0] if performers else None)
+        if defaulted:
+            outcome.defaulted("ServiceRequest", defaulted)
+        priority = str(resource.get("priority") or "")
+        if priority not in ("routine", "urgent"):
+            outcome.defaulted(
+                "ServiceRequest",
+                "priority asap or stat coded urgent" if priority else "priority not recorded: coded routine",
+            )
+        based = [
+            self.export.advice_requests[ref]
+            for ref in (_reference(item) for item in resource.get("basedOn") or [])
+            if ref and ref in self.export.advice_requests
+        ]
+        outcome.rows["referrals"].append(
+            {
+                "_row": record.row,
+                "person_id": subject.person.person_id,
+                "referral_id": resource.get("id"),
+                "gp_practice_code": subject.person.practice,
+                "provider_code": provider,
+                "referral_date": _date_text(resource.get("authoredOn")),
+                "treatment_specialty": specialty,
+                "priority": priority
+                if priority in ("routine", "urgent")
+                else ("urgent" if priority else "routine"),
+                "advice_request_id": based[0].get("id") if based else None,
+            }
+        )
+
+
+# The advice and guidance Task's closing states -> the warehouse's e-RS outcome.
+_ADVICE_OUTCOMES = {
+    "advice-given": "advice_given",
+    "converted": "converted",
+    "referral-advised": "referral_advised",
+    "withdrawn": "withdrawn",
+}
+
+
+def _yes_no(resource: Mapping[str, Any], url: str) -> str | None:
+    for extension in resource.get("extension") or []:
+        if (
+            isinstance(extension, dict)
+            and extension.get("url") == url
+            and isinstance(extension.get("valueBoolean"), bool)
+        ):
+            return "Y" if extension["valueBoolean"] else "N"
+    return None
 
 
 def _icd10(raw: str) -> str | None:

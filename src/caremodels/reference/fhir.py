@@ -15,6 +15,10 @@ from typing import Any
 
 __all__ = [
     "ADMISSION_METHOD_EXTENSION",
+    "ADVICE_CATEGORY_SYSTEM",
+    "ADVICE_CODE",
+    "ADVICE_STATE_SYSTEM",
+    "AUTHORISED_TO_CONVERT_EXTENSION",
     "DISCHARGE_METHOD_EXTENSION",
     "ICD10_SYSTEM_PREFIX",
     "MAX_RESOURCE_DEPTH",
@@ -22,6 +26,7 @@ __all__ = [
     "ODS_SYSTEMS",
     "SNOMED",
     "TREATMENT_FUNCTION_SYSTEM",
+    "WOULD_OTHERWISE_REFER_EXTENSION",
     "codes",
     "codings",
     "extension_codes",
@@ -39,6 +44,16 @@ ICD10_SYSTEM_PREFIX = "http://hl7.org/fhir/sid/icd-10"  # also -uk (NHS) and -cm
 TREATMENT_FUNCTION_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDataModelAndDictionary-treatment-function"
 ADMISSION_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AdmissionMethod"
 DISCHARGE_METHOD_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-DischargeMethod"
+# Advice and guidance as the care record writes it (caremodels.advice) and ingest reads it: the
+# CommunicationRequest and Task category/code, the Task's state, and the two answers the GP records
+# when the request is made.
+ADVICE_CATEGORY_SYSTEM = "https://caremodels.example/CodeSystem/advice-and-guidance"
+ADVICE_CODE = "advice-and-guidance"
+ADVICE_STATE_SYSTEM = "https://caremodels.example/CodeSystem/advice-and-guidance-state"
+WOULD_OTHERWISE_REFER_EXTENSION = (
+    "https://caremodels.example/StructureDefinition/would-otherwise-have-referred"
+)
+AUTHORISED_TO_CONVERT_EXTENSION = "https://caremodels.example/StructureDefinition/authorised-to-convert"
 
 MAX_RESOURCE_DEPTH = 64
 """Objects and arrays nested deeper than this are refused: real FHIR resources nest a dozen levels."""

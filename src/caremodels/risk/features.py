@@ -267,6 +267,7 @@ home AS ({
     }){outcome_cte}
 SELECT
     base.person_id,
+    base.practice_code,
     greatest(base.age, 0)::DOUBLE AS age,
     CASE WHEN base.sex = '2' THEN 1 ELSE 0 END AS female,
     coalesce(imd.imd_score, {mean_practice_imd()!r}) AS imd_score,

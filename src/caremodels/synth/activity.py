@@ -193,9 +193,7 @@ def _apc(
     stay = _emergency_stays(rng, age, draws.resident)
     # Bed-day factors act on the length of stay; admissions factors have already changed the number
     # of spells, and with it the bed days.
-    non_causal_stay = context.event_multiplier(
-        context.non_causal_for("emergency_bed_days"), draws.month, draws.resident, draws.extensive
-    )
+    non_causal_stay = context.draw_multiplier(context.non_causal_for("emergency_bed_days"), draws)
     stay = _scale_days(rng, stay, non_causal_stay)
     diagnosis_general = _choose(rng, rates.EMERGENCY_DIAGNOSES, draws.size)
     diagnosis_home = _choose(rng, rates.CARE_HOME_DIAGNOSES, draws.size)
@@ -210,8 +208,16 @@ def _apc(
     diagnosis = pa.concat_arrays([emergency_diagnosis, terminal.diagnosis])
     is_terminal = np.concatenate((np.zeros(draws.size, dtype=bool), np.ones(terminal.draws.size, dtype=bool)))
 
+    # Enrolled on the day of admission (a terminal spell's day is the death).
+    enrolled_all = context.enrolled_on(
+        draws_all.person, np.where(is_terminal, draws_all.day - stay, draws_all.day)
+    )
     bed_day_effect = context.event_multiplier(
-        context.effects_for("emergency_bed_days"), draws_all.month, draws_all.resident, draws_all.extensive
+        context.effects_for("emergency_bed_days"),
+        draws_all.month,
+        draws_all.resident,
+        draws_all.extensive,
+        enrolled_all,
     )
     realised_stay = _scale_days(rng, stay, bed_day_effect)
     if is_terminal.any():
@@ -235,14 +241,26 @@ def _apc(
         (fy_without, zero, draws_all.counterfactual.astype(np.float64)),
     ):
         tally.add(
-            "emergency_admissions", fy, draws_all.resident, draws_all.extensive, with_effect, without_effect
+            "emergency_admissions",
+            fy,
+            draws_all.resident,
+            draws_all.extensive,
+            with_effect,
+            without_effect,
+            enrolled_all,
         )
     for fy, with_effect, without_effect in (
         (fy_with, (discharge - realised_admission) * draws_all.realised, zero),
         (fy_without, zero, stay * draws_all.counterfactual),
     ):
         tally.add(
-            "emergency_bed_days", fy, draws_all.resident, draws_all.extensive, with_effect, without_effect
+            "emergency_bed_days",
+            fy,
+            draws_all.resident,
+            draws_all.extensive,
+            with_effect,
+            without_effect,
+            enrolled_all,
         )
     method = _choose(rng, rates.EMERGENCY_METHODS, draws_all.size)
     method_codes = _take(rates.EMERGENCY_METHODS, np.where(is_terminal, 0, method))
@@ -268,6 +286,7 @@ def _apc(
         planned.extensive,
         planned.realised.astype(np.float64),
         planned.counterfactual.astype(np.float64),
+        context.enrolled_on(planned.person, planned.day),
     )
     planned_stay = np.where(
         rng.random(planned.size) < rates.ELECTIVE_DAY_CASE_SHARE,
@@ -322,7 +341,9 @@ def _terminal_spells(rng: np.random.Generator, context: PracticeContext) -> _Ter
     month = calendar.month_of(admission)
     resident, extensive = context.event_cohorts(person, admission)
     effects = context.effects_for("emergency_admissions")
-    multiplier = context.event_multiplier(effects, month, resident, extensive)
+    multiplier = context.event_multiplier(
+        effects, month, resident, extensive, context.enrolled_on(person, admission)
+    )
     draws = EventDraw(
         person=person,
         day=death,
@@ -469,6 +490,7 @@ def _ae(context: PracticeContext, rng: np.random.Generator, tally: PracticeTally
         extensive,
         realised.astype(np.float64),
         counterfactual.astype(np.float64),
+        context.enrolled_on(person, day),
     )
     size = len(person)
     age = people.age_at(day, person)
@@ -580,6 +602,7 @@ def _outpatients(context: PracticeContext, rng: np.random.Generator, tally: Prac
         firsts.extensive,
         first_attended * firsts.realised,
         first_attended * firsts.counterfactual,
+        context.enrolled_on(firsts.person, firsts.day),
     )
     first_code = np.where(is_first, np.where(virtual_all, "3", "1"), np.where(virtual_all, "4", "2"))
     keep = np.flatnonzero(realised)
@@ -611,6 +634,7 @@ def _ambulance(context: PracticeContext, rng: np.random.Generator, tally: Practi
         draws.extensive,
         draws.realised.astype(np.float64),
         draws.counterfactual.astype(np.float64),
+        context.enrolled_on(draws.person, draws.day),
     )
     size = draws.size
     category = _choose(rng, rates.AMBULANCE_CATEGORIES, size)
@@ -711,6 +735,7 @@ def _referrals(
         needs.extensive,
         referred_with.astype(np.float64),
         referred_without.astype(np.float64),
+        context.enrolled_on(needs.person, needs.day),
     )
     tally.add_advice(fy[diverted], diverted_referred[diverted])
 
@@ -742,6 +767,12 @@ def _referrals(
             "response_date": _dates(response[advice_order]),
             "treatment_specialty": specialty.take(pa.array(advice_order)),
             "outcome": pa.array(np.where(outcome_referred[advice_order], "referred", "referral_avoided")),
+            # Every synthetic request is for a need that would have been referred without the programme
+            # (background and diverted alike), so the GP's answer at request is yes; how the provider
+            # closed it in e-RS terms is not modelled.
+            "intended_referral": _constant("Y", len(advice_order)),
+            "authorised_to_convert": pa.nulls(len(advice_order), pa.string()),
+            "response_outcome": pa.nulls(len(advice_order), pa.string()),
         }
     )
     rows = np.flatnonzero(referred_with)
@@ -776,6 +807,27 @@ def _care_homes(practice: EconomyPractice, people: People) -> pa.Table:
             "residence_start": _dates(people.residence_start[person]),
             "residence_end": pa.array(
                 people.residence_end[person].astype("datetime64[D]"), mask=ongoing, type=pa.date32()
+            ),
+        }
+    )
+
+
+def _enrolments(context: PracticeContext) -> pa.Table:
+    """Each person the site's extensive care service enrolled, from the day of enrolment until death or
+    leaving the practice (empty where no service enrols)."""
+    people, calendar = context.people, context.calendar
+    person = np.flatnonzero(context.enrolled_from != NEVER)
+    ongoing = people.exit[person] == NEVER
+    return pa.table(
+        {
+            "nhs_number": _nhs(people, person),
+            "service": _constant("extensive_care", len(person)),
+            "practice_code": _constant(context.practice.practice_code, len(person)),
+            "enrolment_date": _dates(context.enrolled_from[person]),
+            "enrolment_end": pa.array(
+                np.minimum(people.exit[person], calendar.last_day).astype("datetime64[D]"),
+                mask=ongoing,
+                type=pa.date32(),
             ),
         }
     )
@@ -966,8 +1018,10 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
     context = PracticeContext(practice, people, calendar, config, streams["context"])
     years = np.unique(calendar.financial_years)
     tally = PracticeTally(int(years[0]), len(years))
-    referrals, advice = _referrals(context, streams["referrals"], tally)
+    # Emergency admissions first: enrolment in an extensive care service is decided from them, and
+    # every later draw needs it (each table has its own stream, so the order changes no draw).
     spells, via_ae = _apc(context, streams["emergency"], streams["elective"], tally)
+    referrals, advice = _referrals(context, streams["referrals"], tally)
     tables = {
         "gp_registrations": _registrations(practice, people, calendar),
         "apc_spells": spells,
@@ -975,6 +1029,7 @@ def generate_practice(job: PracticeJob) -> PracticeOutput:
         "op_attendances": _outpatients(context, streams["outpatients"], tally),
         "ambulance_incidents": _ambulance(context, streams["ambulance"], tally),
         "care_home_residence": _care_homes(practice, people),
+        "service_enrolments": _enrolments(context),
         "conditions": _conditions(people, calendar),
         "frailty_assessments": _frailty(people, calendar, streams["frailty"], context.model),
         "prescribing": _prescribing(context, streams["prescribing"], tally),

@@ -27,6 +27,7 @@ __all__ = [
     "Measure",
     "NonCausalFactor",
     "Scale",
+    "ServiceEnrolment",
     "SynthConfig",
     "default_effects_path",
     "load_effects",
@@ -56,9 +57,11 @@ MEASURES: tuple[Measure, ...] = (
 )
 # all: everyone registered at the target's practices. care_home_residents: while living in a care
 # home. extensive_care: while aged 60 or over with two or more long-term conditions (the eligibility
-# of the Fylde Coast extensive care service).
-Cohort = Literal["all", "care_home_residents", "extensive_care"]
-COHORTS: tuple[Cohort, ...] = ("all", "care_home_residents", "extensive_care")
+# of the Fylde Coast extensive care service). extensive_care_enrolled: from the day the person was
+# enrolled in the site's extensive care service (``ServiceEnrolment``: chosen for recent high use, so
+# their use would fall without any effect).
+Cohort = Literal["all", "care_home_residents", "extensive_care", "extensive_care_enrolled"]
+COHORTS: tuple[Cohort, ...] = ("all", "care_home_residents", "extensive_care", "extensive_care_enrolled")
 
 
 def month_offset(earlier: dt.date, later: dt.date) -> int:
@@ -152,11 +155,71 @@ class NonCausalFactor(BaseModel):
         return 1.0 + self.relative_change if self.start <= month <= self.end else 1.0
 
 
+class ServiceEnrolment(BaseModel):
+    """Who a site enrols in its extensive care service, as such services choose: each month from
+    ``start`` to ``end``, every registered person not yet enrolled who is ``min_age`` or over, has
+    ``min_conditions`` or more long-term conditions and had ``min_emergency_admissions`` or more
+    emergency admissions in the ``lookback_months`` before is enrolled on the first of the month, and
+    stays enrolled until death or leaving the practice. Chosen for a high recent year, their use would
+    fall without any effect (regression to the mean). Enrolment is decided on the emergency
+    admissions of the world without the effects, so that both worlds enrol the same people; before any
+    effect starts the two worlds are the same."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: str
+    start: dt.date
+    end: dt.date
+    min_age: int = Field(default=60, ge=0, le=110)
+    min_conditions: int = Field(default=2, ge=0, le=13)
+    min_emergency_admissions: int = Field(default=2, ge=1, le=50)
+    lookback_months: int = Field(default=12, ge=1, le=36)
+    note: str = ""
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _month(cls, value: object) -> object:
+        return _month_value(value)
+
+    @model_validator(mode="after")
+    def _period(self) -> ServiceEnrolment:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
 class EffectsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     effects: tuple[Effect, ...] = ()
     non_causal: tuple[NonCausalFactor, ...] = ()
+    enrolments: tuple[ServiceEnrolment, ...] = ()
+
+    @model_validator(mode="after")
+    def _enrolled_cohorts(self) -> EffectsFile:
+        # An enrolled cohort exists only where a site enrols people; it is decided from drawn events,
+        # after the expected counts that non-causal factors change, so those cannot target it.
+        sites = {enrolment.site for enrolment in self.enrolments}
+        for effect in self.effects:
+            if effect.target.cohort != "extensive_care_enrolled":
+                continue
+            if effect.target.site not in sites:
+                raise ValueError(
+                    f"an effect on the extensive_care_enrolled cohort needs an enrolment for its site "
+                    f"({effect.target.site or effect.target.care_model})"
+                )
+            # Prescribing is by practice and referrals act through advice and guidance: neither is
+            # drawn per person with the enrolment known.
+            if effect.measure in ("prescribing_cost", "referrals"):
+                raise ValueError(
+                    f"an effect on the extensive_care_enrolled cohort cannot change {effect.measure}"
+                )
+        for factor in self.non_causal:
+            if factor.target.cohort == "extensive_care_enrolled":
+                raise ValueError("a non-causal factor cannot target the extensive_care_enrolled cohort")
+        if len(sites) < len(self.enrolments):
+            raise ValueError("at most one enrolment per site")
+        return self
 
 
 def load_effects(path: Path) -> EffectsFile:

@@ -23,9 +23,17 @@ import numpy as np
 
 from caremodels.reference import find_site, vanguard_sites
 from caremodels.synth import rates
-from caremodels.synth.config import Effect, EffectTarget, Measure, NonCausalFactor, SynthConfig
+from caremodels.synth.config import (
+    Effect,
+    EffectTarget,
+    Measure,
+    NonCausalFactor,
+    ServiceEnrolment,
+    SynthConfig,
+    month_offset,
+)
 from caremodels.synth.economy import EconomyPractice
-from caremodels.synth.population import Calendar, People, condition_matrix
+from caremodels.synth.population import NEVER, Calendar, People, condition_matrix
 
 __all__ = ["EventDraw", "PracticeContext", "draw_events", "targets_practice"]
 
@@ -119,6 +127,14 @@ class PracticeContext:
         }
         self.effects = [e for e in config.effects.effects if targets_practice(e.target, practice)]
         self.non_causal = [f for f in config.effects.non_causal if targets_practice(f.target, practice)]
+        self.enrolment: ServiceEnrolment | None = next(
+            (e for e in config.effects.enrolments if find_site(e.site).id in practice.site_ids), None
+        )
+        # Day each person was enrolled in the site's extensive care service (NEVER if not): decided
+        # from the first emergency admissions drawn (``enrol``), before any effect acts on them.
+        self._enrolled_from: np.ndarray | None = (
+            None if self.enrolment is not None else np.full(people.count, NEVER, dtype=np.int64)
+        )
 
     def condition_count(self) -> np.ndarray:
         """[person, month] long-term conditions diagnosed by the first of the month."""
@@ -131,6 +147,49 @@ class PracticeContext:
         return np.asarray(
             (self.age >= EXTENSIVE_CARE_MIN_AGE) & (self.condition_count() >= EXTENSIVE_CARE_MIN_CONDITIONS)
         )
+
+    @property
+    def enrolled_from(self) -> np.ndarray:
+        if self._enrolled_from is None:
+            raise RuntimeError("enrolment is decided from the emergency admissions, which are not drawn yet")
+        return self._enrolled_from
+
+    def enrol(self, person: np.ndarray, day: np.ndarray) -> None:
+        """Decide who the site's service enrols, and when, from emergency admissions (``person``,
+        ``day``) of the world without the effects (see ``ServiceEnrolment``)."""
+        rule = self.enrolment
+        if rule is None or self._enrolled_from is not None:
+            return
+        people, calendar = self.people, self.calendar
+        counts = np.zeros((people.count, calendar.size + 1), dtype=np.int32)
+        np.add.at(counts, (person, calendar.month_of(day) + 1), 1)
+        # before[:, m]: admissions in the months before month m.
+        before = np.cumsum(counts, axis=1)
+        enrolled = np.full(people.count, NEVER, dtype=np.int64)
+        last_registered = people.exit_or_end(calendar)
+        first = max(month_offset(calendar.months[0], rule.start), 0)
+        last = min(month_offset(calendar.months[0], rule.end), calendar.size - 1)
+        for month in range(first, last + 1):
+            start = int(calendar.starts[month])
+            recent = before[:, month] - before[:, max(month - rule.lookback_months, 0)]
+            chosen = (
+                (enrolled == NEVER)
+                & (people.entry <= start)
+                & (last_registered >= start)
+                & (people.age_at(np.full(people.count, start, dtype=np.int64)) >= rule.min_age)
+                & ((people.onset <= start).sum(axis=1) >= rule.min_conditions)
+                & (recent >= rule.min_emergency_admissions)
+            )
+            enrolled[chosen] = start
+        self._enrolled_from = enrolled
+
+    def enrolled_on(self, person: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Whether each person was enrolled in the extensive care service on the day."""
+        return np.asarray(self.enrolled_from[person] <= day)
+
+    def enrolled_mask(self) -> np.ndarray:
+        """[person, month] enrolled in the extensive care service (enrolment is on the first of a month)."""
+        return np.asarray(self.enrolled_from[:, None] <= self.calendar.starts[None, :-1])
 
     def effects_for(self, measure: Measure) -> list[Effect]:
         return [e for e in self.effects if e.measure == measure]
@@ -174,6 +233,10 @@ class PracticeContext:
                 resident *= by_month[None, :]
             elif factor.target.cohort == "care_home_residents":
                 resident *= by_month[None, :]
+            elif factor.target.cohort == "extensive_care_enrolled":
+                scaled = np.where(self.enrolled_mask(), by_month[None, :], np.float32(1.0))
+                community *= scaled
+                resident *= scaled
             else:
                 scaled = np.where(self.extensive_mask(), by_month[None, :], np.float32(1.0))
                 community *= scaled
@@ -204,21 +267,35 @@ class PracticeContext:
         month: np.ndarray,
         resident: np.ndarray,
         extensive: np.ndarray,
+        enrolled: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Product of the factors acting on each event (cohort checked on the event's day)."""
+        """Product of the factors acting on each event (cohort checked on the event's day);
+        ``enrolled`` is needed only when a factor acts on the enrolled cohort."""
         multiplier = np.ones(len(month))
         for factor in factors:
             by_month = np.array([factor.multiplier(m) for m in self.calendar.months])[month]
             cohort = factor.target.cohort
-            applies = (
-                np.ones(len(month), dtype=bool)
-                if cohort == "all"
-                else resident
-                if cohort == "care_home_residents"
-                else extensive
-            )
+            if cohort == "extensive_care_enrolled" and enrolled is None:
+                raise RuntimeError("an effect on the enrolled cohort needs each event's enrolment")
+            if cohort == "all":
+                applies = np.ones(len(month), dtype=bool)
+            elif cohort == "care_home_residents":
+                applies = resident
+            elif cohort == "extensive_care_enrolled" and enrolled is not None:
+                applies = enrolled
+            else:
+                applies = extensive
             multiplier = np.where(applies, multiplier * by_month, multiplier)
         return multiplier
+
+    def draw_multiplier(self, factors: list[Effect] | list[NonCausalFactor], draws: EventDraw) -> np.ndarray:
+        """``event_multiplier`` for drawn events, each on its own day."""
+        enrolled = (
+            self.enrolled_on(draws.person, draws.day)
+            if any(f.target.cohort == "extensive_care_enrolled" for f in factors)
+            else None
+        )
+        return self.event_multiplier(factors, draws.month, draws.resident, draws.extensive, enrolled)
 
 
 def _overlap_days(first: np.ndarray, last: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -309,9 +386,9 @@ def draw_events(
     person, month = poisson_cells(rng, total)
     effects = context.effects_for(measure) if measure is not None else []
     counterfactual = _events(rng, context, person, month, community, resident, total, weekdays_only)
-    counterfactual.multiplier = context.event_multiplier(
-        effects, counterfactual.month, counterfactual.resident, counterfactual.extensive
-    )
+    if kind == "emergency":
+        context.enrol(counterfactual.person, counterfactual.day)
+    counterfactual.multiplier = context.draw_multiplier(effects, counterfactual)
     if thin:
         survival = (
             np.minimum(counterfactual.multiplier, 1.0) if thinning is None else thinning(counterfactual)
@@ -330,7 +407,7 @@ def draw_events(
     )
     extra.counterfactual[:] = False
     extra.realised[:] = True
-    extra.multiplier = context.event_multiplier(effects, extra.month, extra.resident, extra.extensive)
+    extra.multiplier = context.draw_multiplier(effects, extra)
     return _concatenate(counterfactual, extra)
 
 

@@ -31,6 +31,8 @@ COHORT_DEFINITIONS = {
     "all": "everyone registered at the site's practices",
     "care_home_residents": "events on days the person lived in a care home (care_home_residence)",
     "extensive_care": "events on days the person was 60 or over with two or more long-term conditions (conditions)",
+    "extensive_care_enrolled": "events on days the person was enrolled in the site's extensive care service "
+    "(service_enrolments); prescribing is by practice and has none",
 }
 
 
@@ -51,12 +53,16 @@ class PracticeTally:
         extensive: np.ndarray,
         with_effect: np.ndarray,
         without_effect: np.ndarray,
+        enrolled: np.ndarray | None = None,
     ) -> None:
-        """Add per-event weights (1 for a count, days or pounds) to the practice's counts."""
+        """Add per-event weights (1 for a count, days or pounds) to the practice's counts;
+        ``enrolled`` is None for prescribing, which is by practice (no one enrolled)."""
         index = MEASURES.index(measure)
         year = financial_year - self.first_year
         years = self.counts.shape[2]
-        for cohort_index, mask in enumerate((None, resident, extensive)):
+        if enrolled is None:
+            enrolled = np.zeros(len(financial_year), dtype=bool)
+        for cohort_index, mask in enumerate((None, resident, extensive, enrolled)):
             selected = slice(None) if mask is None else mask
             for column, weights in enumerate((with_effect, without_effect)):
                 self.counts[index, cohort_index, :, column] += np.bincount(

@@ -393,6 +393,31 @@ SOURCE_TABLES: dict[str, TableSpec] = {
             ordered_dates=(("residence_start", "residence_end"),),
         ),
         TableSpec(
+            "service_enrolments",
+            "Enrolments in a targeted service such as extensive care: one row per person and enrolment.",
+            (
+                NHS_NUMBER,
+                Column(
+                    "service",
+                    "string",
+                    "The service: extensive_care (a practice's highest-risk patients, as at Fylde Coast).",
+                    codes=("extensive_care",),
+                ),
+                _practice("practice_code", "GP practice whose patient was enrolled."),
+                Column(
+                    "enrolment_date", "date", "Day the person was enrolled (the index date of an evaluation)."
+                ),
+                Column(
+                    "enrolment_end",
+                    "date",
+                    "Last day enrolled (death or leaving the practice); empty if still enrolled.",
+                    nullable=True,
+                ),
+            ),
+            key=("nhs_number", "service", "enrolment_date"),
+            ordered_dates=(("enrolment_date", "enrolment_end"),),
+        ),
+        TableSpec(
             "conditions",
             "Long-term conditions recorded in primary care (QOF-register style): one row per person and condition.",
             (
@@ -508,8 +533,34 @@ SOURCE_TABLES: dict[str, TableSpec] = {
                 Column(
                     "outcome",
                     "string",
-                    "referral_avoided (managed in primary care) or referred.",
+                    "referral_avoided (managed in primary care) or referred, as the request's own outcome "
+                    "records it (e-RS: converted or referral advised count as referred). A count of these "
+                    "overstates what advice avoided; the diversion measure asks the referrals table instead.",
                     codes=("referral_avoided", "referred"),
+                ),
+                Column(
+                    "intended_referral",
+                    "string",
+                    "The GP's answer, when the request was made, to 'would you otherwise have referred?': "
+                    "Y or N; empty when it was not asked.",
+                    nullable=True,
+                    codes=("Y", "N"),
+                ),
+                Column(
+                    "authorised_to_convert",
+                    "string",
+                    "Y if the GP authorised the provider to convert the request to a referral, N if not; "
+                    "empty when not recorded.",
+                    nullable=True,
+                    codes=("Y", "N"),
+                ),
+                Column(
+                    "response_outcome",
+                    "string",
+                    "How the provider closed the request (NHS e-RS): advice_given, converted (to a "
+                    "referral), referral_advised, or withdrawn (by the GP); empty when not recorded.",
+                    nullable=True,
+                    codes=("advice_given", "converted", "referral_advised", "withdrawn"),
                 ),
             ),
             key=("request_id",),
