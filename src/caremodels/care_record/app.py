@@ -11,10 +11,10 @@ only (never NHS numbers).
 
 from __future__ import annotations
 
-import logging
 import importlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,12 +29,18 @@ from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import CareRecord
 from caremodels.care_record.store import Store, open_store
 
-__all__ = ["create_app", "start_care_record"]
+__all__ = ["Extension", "create_app", "start_care_record"]
 
 _log = logging.getLogger("caremodels.care_record")
 
 
-def create_app(store: Store) -> FastAPI:
+# A service built on the care record (the shared radiology record) adds its routes with one of these:
+# it is given the app, the one service (policy and audit) and the authenticator, and returns the path
+# prefix of its API, whose errors answer as FHIR OperationOutcomes rather than pages.
+Extension = Callable[[FastAPI, CareRecord, Authenticator], str]
+
+
+def create_app(store: Store, *, extensions: Sequence[Extension] = ()) -> FastAPI:
     service = CareRecord(store)
     authenticator = Authenticator(store)
     app = FastAPI(
@@ -46,9 +52,11 @@ def create_app(store: Store) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.store = store
 
+    api_prefixes = ["/fhir"]
+
     def wants_html(request: Request) -> bool:
-        # The FHIR API and the services' JSON APIs (/api/...) answer with OperationOutcomes.
-        return not request.url.path.startswith(("/fhir", "/api/"))
+        # The FHIR API, the services' JSON APIs (/api/...) and extensions' APIs answer with OperationOutcomes.
+        return not request.url.path.startswith((*api_prefixes, "/api/"))
 
     @app.exception_handler(CareRecordError)
     async def care_record_error(request: Request, error: CareRecordError) -> Response:
@@ -91,6 +99,8 @@ def create_app(store: Store) -> FastAPI:
         return response
 
     app.include_router(fhir_router(service, authenticator))
+    for extension in extensions:
+        api_prefixes.append(extension(app, service, authenticator))
     from caremodels.care_record.pages import page_router
 
     page_router(app, service, authenticator)

@@ -164,6 +164,10 @@ class Access:
     resource_type: str
     patient: PatientFacts | None = None
     agreements: tuple[SharingAgreement, ...] = ()
+    # The organisation that holds the record being opened when it is not the patient's practice: the
+    # trust whose archive holds an image (the shared radiology record). A sharing agreement that joins
+    # the user's organisation to the holder shares the holder's part of the record.
+    holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,10 +217,11 @@ def decide(access: Access) -> Decision:
     registered = facts.registered_org is not None and principal.org_code == facts.registered_org
     if facts.dissent and not registered:
         return _deny("the patient has dissented from sharing their record beyond their GP practice")
+    holders = {facts.registered_org, access.holder} - {None}
     shared = [
         agreement
         for agreement in access.agreements
-        if principal.org_code in agreement.members and facts.registered_org in agreement.members
+        if principal.org_code in agreement.members and holders & agreement.members
     ]
     if access.interaction in ("break-glass", "claim-relationship"):
         if not shared:
@@ -395,6 +400,8 @@ _AGREEMENTS = (
         sharing_agreements.c.name,
         sharing_agreements.c.mode,
         agreement_members.c.org_code,
+        agreement_members.c.joined,
+        agreement_members.c.left,
     )
     .join(agreement_members, agreement_members.c.agreement_id == sharing_agreements.c.id, isouter=True)
     .order_by(sharing_agreements.c.id)
@@ -426,13 +433,18 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterable[list[str]]:
         yield list(values[start : start + size])
 
 
-def load_agreements(conn: Connection) -> tuple[SharingAgreement, ...]:
+def load_agreements(conn: Connection, on: str | None = None) -> tuple[SharingAgreement, ...]:
+    """The data-sharing agreements with the members they had on the day ``on`` (ISO date; every member
+    whatever its dates when None): membership is dated, as trusts joined EMRAD in different years."""
     members: dict[str, set[str]] = defaultdict(set)
     names: dict[str, tuple[str, str]] = {}
     rows = conn.execute(_AGREEMENTS)
     for row in rows:
         names[row.id] = (row.name, row.mode)
-        if row.org_code is not None:
+        current = on is None or (
+            (row.joined is None or row.joined <= on) and (row.left is None or on < row.left)
+        )
+        if row.org_code is not None and current:
             members[row.id].add(row.org_code)
     return tuple(
         SharingAgreement(key, name, mode, frozenset(members[key])) for key, (name, mode) in names.items()

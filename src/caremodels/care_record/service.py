@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -142,6 +142,18 @@ class CareRecord:
                     principal, record, Decision(False, str(refused)), [patient_id], error=refused
                 ) from None
 
+    def access(self, body: Callable[[Connection, str], T]) -> T:
+        """Run one access by a service built on the care record (the radiology record's gateway) in the
+        frame every access here runs in: one transaction, and a refusal audited on its own."""
+        return self._run(body)
+
+    @staticmethod
+    def refuse(
+        principal: Principal, record: AuditRecord, decision: Decision, patient_ids: Sequence[str | None]
+    ) -> NoReturn:
+        """Refuse the access being run by ``access``: it is rolled back, then the refusal is audited."""
+        raise _Refusal(principal, record, decision, list(patient_ids))
+
     def _decide(
         self,
         conn: Connection,
@@ -153,7 +165,9 @@ class CareRecord:
         record: AuditRecord,
     ) -> Decision:
         facts = gather(conn, principal, [patient_id], moment).get(patient_id) if patient_id else None
-        decision = decide(Access(principal, interaction, type_name, facts, load_agreements(conn)))
+        decision = decide(
+            Access(principal, interaction, type_name, facts, load_agreements(conn, moment[:10]))
+        )
         if not decision.allowed:
             raise _Refusal(principal, record, decision, [patient_id])
         return decision
@@ -239,7 +253,7 @@ class CareRecord:
                         code="too-costly",
                     )
                 facts = gather(conn, principal, [p for _, p in found if p], moment)
-                agreements = load_agreements(conn)
+                agreements = load_agreements(conn, moment[:10])
                 decided = {
                     pid: decide(Access(principal, "search", rt.name, fact, agreements))
                     for pid, fact in facts.items()

@@ -113,6 +113,9 @@ agreement_members = sa.Table(
     metadata,
     sa.Column("agreement_id", sa.String(64), sa.ForeignKey("sharing_agreements.id"), primary_key=True),
     sa.Column("org_code", sa.String(32), primary_key=True),
+    # Revision 0003: membership has dates (ISO days; NULL joined = from the start, NULL left = still in).
+    sa.Column("joined", sa.String(10), nullable=True),
+    sa.Column("left", sa.String(10), nullable=True),
 )
 audit_events = sa.Table(
     "audit_events",
@@ -374,3 +377,45 @@ def init_store(url: str, *, revision: str = "head") -> tuple[str | None, str]:
     if after is None:  # pragma: no cover - alembic always stamps
         raise StoreError(f"store {_safe(parsed)}: the migration did not record its revision")
     return before, after
+
+
+# Added by revision 0003: the shared radiology record's consortium index (one row per study, naming the
+# trust and archive that hold it), the archives' connection states and their outages.
+imaging_studies = sa.Table(
+    "imaging_studies",
+    metadata,
+    sa.Column("study_uid", sa.String(64), primary_key=True),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("trust", sa.String(32), nullable=False),
+    sa.Column("archive", sa.String(64), nullable=False),
+    sa.Column("modality", sa.String(16), nullable=False),
+    sa.Column("study_date", sa.String(10), nullable=True),
+    sa.Column("accession", sa.String(64), nullable=True),
+    sa.Column("instances", sa.Integer, nullable=False),
+    sa.Column("imaging_study_id", sa.String(64), nullable=False),
+    sa.Column("indexed", sa.String(40), nullable=False),
+    sa.Index("ix_imaging_studies_patient", "patient_id", "study_date"),
+    sa.Index("ix_imaging_studies_archive", "archive"),
+)
+imaging_archives = sa.Table(
+    "imaging_archives",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("trust", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("changed", sa.String(40), nullable=False),
+    sa.Column("changed_by", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+)
+imaging_outages = sa.Table(
+    "imaging_outages",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("archive", sa.String(64), nullable=False),
+    sa.Column("started", sa.String(40), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("assured", sa.String(40), nullable=True),
+    sa.Column("assured_by", sa.String(64), nullable=True),
+    sa.Column("ended", sa.String(40), nullable=True),
+    sa.Index("ix_imaging_outages_archive", "archive", "started"),
+)

@@ -10,6 +10,7 @@ from caremodels.cli import (  # noqa: F401  (imported to register their commands
     care_record_command,
     demo_command,
     evaluate_command,
+    imaging_command,
     indicators_command,
     ingest_command,
     programme_command,
