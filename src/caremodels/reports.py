@@ -33,6 +33,7 @@ from caremodels.evaluation import (
     monthly_rates,
 )
 from caremodels.evaluation.claims import BeforeAfterVersusMatched
+from caremodels.evaluation.result import published_model
 from caremodels.evaluation.run import target_for
 from caremodels.evaluation.targets import DEFAULT_POOL, EvaluationTarget, PoolRule
 from caremodels.indicators import find_indicator
@@ -230,7 +231,10 @@ def _indicator_section(
 
     def run(method: str) -> EvaluationResult:
         # The one call the command line makes (caremodels evaluate), with the same counts and pool.
-        return evaluate(warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool)
+        result = evaluate(
+            warehouse, indicator=indicator, method=method, site=site.id, counts=counts, pool=pool
+        )
+        return result.published()
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
         result, error = _run(lambda method=method: run(method))
@@ -247,8 +251,8 @@ def _indicator_section(
     if site.care_model == "EHCH":
         claim, error = None, None
         try:
-            claim = before_after_versus_matched(
-                warehouse, site.id, indicator=indicator, pool=pool, counts=counts
+            claim = published_model(
+                before_after_versus_matched(warehouse, site.id, indicator=indicator, pool=pool, counts=counts)
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)

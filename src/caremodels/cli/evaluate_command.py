@@ -164,6 +164,8 @@ def evaluate(
                         counts=counts,
                     )
                 ]
+    # What leaves the tool, as JSON or text, has its diagnostics' counts controlled.
+    results = [result.published() for result in results]
     if as_json:
         documents = [result.model_dump(mode="json") for result in results]
         print_json(documents if funding_conditions else documents[0])
