@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,14 @@ from caremodels.stats import poisson_count_limits
 MULTIPLIERS = (1, 100, 1000, 10_000, 100_000)
 ENGLAND = "E92000001"
 PERIODS = ("month", "quarter", "financial_year", "rolling_12_months")
+# Indicators whose explorer answers are fetched for every period, not only the latest: a crude rate,
+# a standardised rate, a proportion and bed days (as the fast test attacks).
+EVERY_PERIOD = (
+    "emergency_admissions",
+    "emergency_admissions_standardised",
+    "ae_four_hour_performance",
+    "emergency_bed_days",
+)
 DASHBOARD_LEVELS = {
     "all": "england",
     "care_model": "care_model",
@@ -352,7 +360,8 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> tuple[list[Claim],
             cell.suppressed,
         ):
             inconsistent.add(cell.key)
-    keyed += [-1 - index for index in first.values()]  # the pooled table: negative positions
+    if len({cells[index].source for index in keyed}) > 1:
+        keyed += [-1 - index for index in first.values()]  # the pooled table: negative positions
     if not keyed:
         return [], 0, 0
     frame = pd.DataFrame(
@@ -376,10 +385,15 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> tuple[list[Claim],
         positions = np.array([keyed[i] if keyed[i] >= 0 else -1 - keyed[i] for i in table.index])
         relations = additive_relations(table.drop(columns="source").reset_index(drop=True))
         periods = table["period"].to_numpy()
+        kinds, levels = table["period"].to_numpy(), table["level"].to_numpy()
         for relation in relations:
+            if not _complete(relation, kinds, levels):
+                continue  # not every child was published to the attacker: no equation
             members = positions[relation]
             rolling = (
-                len(relation) == 4 and periods[relation[0]] == periods[relation[1]] == "rolling_12_months"
+                len(relation) == 4
+                and len(set(levels[relation])) == 1
+                and periods[relation[0]] == periods[relation[1]] == "rolling_12_months"
             )
             signs = np.array([1, -1, -1, 1]) if rolling else np.array([1] + [-1] * (len(relation) - 1))
             lows, highs, unknown = [], [], []
@@ -411,12 +425,31 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> tuple[list[Claim],
     return claims, len(bounded), len(inconsistent)
 
 
+def _complete(relation: np.ndarray, kinds: np.ndarray, levels: np.ndarray) -> bool:
+    """Whether a period relation holds every child its parent sums (an area relation is as
+    complete as the answers: the explorer lists every area of a geography)."""
+    if len(set(levels[relation])) > 1:
+        return True
+    parent, children = kinds[relation[0]], set(kinds[relation[1:]])
+    if parent == kinds[relation[1]]:
+        return len(relation) == 4  # two rolling years, the month that entered and the one that left
+    if children <= {"month"} and parent in ("quarter", "financial_year", "rolling_12_months"):
+        return len(relation) - 1 == (3 if parent == "quarter" else 12)
+    if children <= {"quarter"} and parent == "financial_year":
+        return len(relation) - 1 == 4
+    return True
+
+
 # --- Crawling ------------------------------------------------------------------------------------
 
 
-def crawl_dashboard(client: Any, *, indicator_limit: int | None = None) -> Iterator[tuple[str, str, Any]]:
+def crawl_dashboard(
+    client: Any, *, indicator_limit: int | None = None, every_period: Collection[str] = ()
+) -> Iterator[tuple[str, str, Any]]:
     """Every GET route of the app with every value of its path and choice parameters that the app
-    lists (sites, indicators, geographies, period kinds): (url, kind, body)."""
+    lists (sites, indicators, geographies, period kinds): (url, kind, body). For the indicators in
+    ``every_period``, an answer that lists its ``periods`` is fetched again for each of them, so that
+    months, quarters and years of one area can be differenced."""
     schema = client.get("/openapi.json").json()
     sites = [site["id"] for site in client.get("/api/sites").json() if site.get("registered_in_warehouse")]
     indicators = [item["id"] for item in client.get("/api/indicators").json()]
@@ -434,7 +467,17 @@ def crawl_dashboard(client: Any, *, indicator_limit: int | None = None) -> Itera
                 if response.status_code != 200:
                     continue
                 kind = "csv" if url.split("?")[0].endswith(".csv") else "json"
-                yield url, kind, response.text if kind == "csv" else response.json()
+                body = response.text if kind == "csv" else response.json()
+                yield url, kind, body
+                if kind == "json" and isinstance(body, dict) and "period=" not in url:
+                    indicator = (body.get("indicator") or {}).get("id")
+                    for period in body.get("periods") or [] if indicator in every_period else []:
+                        if period == body.get("period"):
+                            continue
+                        other = f"{url}{'&' if '?' in url else '?'}period={period}"
+                        again = client.get(other)
+                        if again.status_code == 200:
+                            yield other, "json", again.json()
 
 
 def _choices(schema: dict[str, Any]) -> dict[str, list[str]]:
@@ -473,10 +516,14 @@ def _fill(path: str, sites: list[str], indicators: list[str]) -> Iterable[str]:
                 yield filled
 
 
-def dashboard_cells(client: Any, *, indicator_limit: int | None = None) -> tuple[list[Cell], int]:
+def dashboard_cells(
+    client: Any, *, indicator_limit: int | None = None, every_period: Collection[str] = ()
+) -> tuple[list[Cell], int]:
     cells: list[Cell] = []
     pages = 0
-    for url, kind, body in crawl_dashboard(client, indicator_limit=indicator_limit):
+    for url, kind, body in crawl_dashboard(
+        client, indicator_limit=indicator_limit, every_period=every_period
+    ):
         pages += 1
         cells.extend(cells_from_csv(body, url) if kind == "csv" else cells_from_json(body, url))
     return cells, pages
@@ -485,7 +532,15 @@ def dashboard_cells(client: Any, *, indicator_limit: int | None = None) -> tuple
 def cli_tables(warehouse: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every indicator at every level (but pcn and group, which need a file) and period, true and
     published, as ``caremodels indicators compute`` writes them."""
-    from caremodels.indicators import LEVELS, PERIOD_KINDS, catalogue, indicator_results_many, publish
+    from caremodels.indicators import publish
+
+    true = true_table(warehouse)
+    return true, publish(true)
+
+
+def true_table(warehouse: Path) -> pd.DataFrame:
+    """Every indicator at every level (but pcn and group) and period, as computed (true counts)."""
+    from caremodels.indicators import LEVELS, PERIOD_KINDS, catalogue, indicator_results_many
     from caremodels.indicators.output import open_engine
 
     levels = [level for level in LEVELS if level not in ("pcn", "group")]
@@ -494,8 +549,7 @@ def cli_tables(warehouse: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         results = indicator_results_many(engine, list(catalogue()), levels=levels, periods=PERIOD_KINDS)
     finally:
         engine.close()
-    true = pd.concat(list(results.values()), ignore_index=True)
-    return true, publish(true)
+    return pd.concat(list(results.values()), ignore_index=True)
 
 
 def truth_of(true: pd.DataFrame) -> dict[tuple[Any, ...], float]:
@@ -540,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="tiny")
     parser.add_argument("--seed", type=int, default=20150310)
     parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--no-cli", action="store_true", help="Attack the dashboard only.")
     parser.add_argument("--warehouse", type=Path, help="Attack this warehouse instead of building one.")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
@@ -550,15 +605,18 @@ def main(argv: list[str] | None = None) -> int:
             warehouse = build_warehouse(Path(folder), scale=arguments.scale, seed=arguments.seed)
             seconds = time.perf_counter() - started
             print(f"warehouse of scale {arguments.scale} (seed {arguments.seed}) built in {seconds:.0f} s")
-        true, published = cli_tables(warehouse)
-        report = attack(cells_from_table(published, "caremodels indicators compute"), truth_of(true))
-        print(f"CLI: {int(published['suppressed'].sum()):,} of {len(published):,} rows suppressed")
-        print(report.line("CLI exports (all indicators, levels, periods)"))
-        print(f"  claims by method: {_by_method(report) or 'none'}")
-        print(f"  suppressed counts bounded by differencing: {report.bounded:,}")
+        if arguments.no_cli:
+            true = true_table(warehouse)
+        else:
+            true, published = cli_tables(warehouse)
+            report = attack(cells_from_table(published, "caremodels indicators compute"), truth_of(true))
+            print(f"CLI: {int(published['suppressed'].sum()):,} of {len(published):,} rows suppressed")
+            print(report.line("CLI exports (all indicators, levels, periods)"))
+            print(f"  claims by method: {_by_method(report) or 'none'}")
+            print(f"  suppressed counts bounded by differencing: {report.bounded:,}")
         if not arguments.no_dashboard:
             with served_dashboard(warehouse) as client:
-                cells, pages = dashboard_cells(client)
+                cells, pages = dashboard_cells(client, every_period=EVERY_PERIOD)
             dashboard = attack(cells, truth_of(true))
             print(f"dashboard: {pages:,} API answers and downloads crawled over HTTP")
             print(dashboard.line("dashboard"))
