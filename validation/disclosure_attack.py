@@ -164,7 +164,9 @@ def cells_from_json(document: Any, source: str) -> list[Cell]:
 def _cell(row: dict[str, Any], source: str, context: dict[str, Any]) -> Cell:
     numerator = _number(row.get("numerator", row.get("events")))
     denominator = _number(row.get("denominator"))
-    suppressed = bool(row.get("suppressed")) or (
+    flag = row.get("suppressed")
+    # A CSV says "True" or "False": text, which bool() would take as true either way.
+    suppressed = (str(flag).strip().lower() in ("true", "1") if isinstance(flag, str) else bool(flag)) or (
         ("numerator" in row or "events" in row) and numerator is None
     )
     key = None
