@@ -430,6 +430,8 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> tuple[list[Claim],
 def _complete(relation: np.ndarray, kinds: np.ndarray, levels: np.ndarray) -> bool:
     """Whether a period relation holds every child its parent sums (an area relation is as
     complete as the answers: the explorer lists every area of a geography)."""
+    if len(relation) < 2:
+        return False  # an area none of whose practices was published
     if len(set(levels[relation])) > 1:
         return True
     parent, children = kinds[relation[0]], set(kinds[relation[1:]])
@@ -472,7 +474,8 @@ def crawl_dashboard(
                 body = response.text if kind == "csv" else response.json()
                 yield url, kind, body
                 if kind == "json" and isinstance(body, dict) and "period=" not in url:
-                    indicator = (body.get("indicator") or {}).get("id")
+                    summary = body.get("indicator")
+                    indicator = summary.get("id") if isinstance(summary, dict) else None
                     for period in body.get("periods") or [] if indicator in every_period else []:
                         if period == body.get("period"):
                             continue
