@@ -23,13 +23,16 @@ It builds a synthetic economy of that scale, loads it into a temporary warehouse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
+import socket
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,23 @@ from caremodels.indicators.output import additive_relations
 from caremodels.stats import poisson_count_limits
 
 MULTIPLIERS = (1, 100, 1000, 10_000, 100_000)
+ENGLAND = "E92000001"
+PERIODS = ("month", "quarter", "financial_year", "rolling_12_months")
+# Indicators whose explorer answers are fetched for every period, not only the latest: a crude rate,
+# a standardised rate, a proportion and bed days (as the fast test attacks).
+EVERY_PERIOD = (
+    "emergency_admissions",
+    "emergency_admissions_standardised",
+    "ae_four_hour_performance",
+    "emergency_bed_days",
+)
+DASHBOARD_LEVELS = {
+    "all": "england",
+    "care_model": "care_model",
+    "site": "site",
+    "ccg": "ccg",
+    "practice": "practice",
+}
 MAX_COUNT = 20_000
 ROUND_TO = 5
 SMALL = range(1, 8)
@@ -79,13 +99,16 @@ class Report:
     correct: int = 0
     correct_small: int = 0
     checked: bool = False
+    bounded: int = 0  # suppressed counts that are the one unknown of a relation
+    inconsistent: int = 0  # rows published differently by two answers
 
     def line(self, label: str) -> str:
         if not self.checked:
             return f"{label}: {self.cells:,} published figures, {len(self.claims):,} counts claimed"
         return (
             f"{label}: {self.cells:,} published figures, {len(self.claims):,} counts claimed, "
-            f"{self.correct:,} correct, {self.correct_small:,} correct counts of 1-7"
+            f"{self.correct:,} correct, {self.correct_small:,} correct counts of 1-7, "
+            f"{self.inconsistent:,} rows published differently by two answers"
         )
 
 
@@ -123,6 +146,9 @@ def cells_from_json(document: Any, source: str) -> list[Cell]:
     def walk(node: Any, context: dict[str, Any]) -> None:
         if isinstance(node, dict):
             here = {**context, **{k: v for k, v in node.items() if isinstance(v, str | int)}}
+            indicator = node.get("indicator")
+            if isinstance(indicator, dict) and isinstance(indicator.get("id"), str):
+                here["indicator_id"] = indicator["id"]
             if "value" in node or "numerator" in node or "events" in node:
                 found.append(_cell(node, source, here))
             for item in node.values():
@@ -138,12 +164,20 @@ def cells_from_json(document: Any, source: str) -> list[Cell]:
 def _cell(row: dict[str, Any], source: str, context: dict[str, Any]) -> Cell:
     numerator = _number(row.get("numerator", row.get("events")))
     denominator = _number(row.get("denominator"))
-    suppressed = bool(row.get("suppressed")) or (
+    flag = row.get("suppressed")
+    # A CSV says "True" or "False": text, which bool() would take as true either way.
+    suppressed = (str(flag).strip().lower() in ("true", "1") if isinstance(flag, str) else bool(flag)) or (
         ("numerator" in row or "events" in row) and numerator is None
     )
     key = None
+    if "level" not in context and context.get("geography") in DASHBOARD_LEVELS:
+        # The dashboard's geographies as indicator levels (all practices is England).
+        level = DASHBOARD_LEVELS[str(context["geography"])]
+        code = ENGLAND if level == "england" else context.get("code")
+        context = {**context, "level": level, "code": code, "period": _period_kind(context)}
     if {"indicator_id", "level", "code", "period_start", "period_end"} <= set(context):
-        context = {**context, "period": context.get("period") or _period_kind(context)}
+        if context.get("period") not in PERIODS:
+            context = {**context, "period": _period_kind(context)}
         key = tuple(
             str(context[k]) for k in ("indicator_id", "level", "code", "period", "period_start", "period_end")
         )
@@ -297,7 +331,9 @@ def attack(cells: list[Cell], truth: dict[tuple[Any, ...], float] | None = None)
             # A proportion's complement is published unless it is small: never pinned unless width 0.
             if low == high and low in SMALL:
                 report.claims.append(Claim(index, int(low), "complement"))
-    report.claims.extend(differencing(cells, exact))
+    claims, bounded, inconsistent = differencing(cells, exact)
+    report.claims.extend(claims)
+    report.bounded, report.inconsistent = bounded, inconsistent
     if truth is not None:
         for claim in report.claims:
             key = cells[claim.cell].key
@@ -308,17 +344,34 @@ def attack(cells: list[Cell], truth: dict[tuple[Any, ...], float] | None = None)
     return report
 
 
-def differencing(cells: list[Cell], exact: dict[int, int]) -> list[Claim]:
-    """Suppressed counts as a parent minus its children, within one source's table."""
-    keyed = [index for index, cell in enumerate(cells) if cell.key is not None]
+def differencing(cells: list[Cell], exact: dict[int, int]) -> tuple[list[Claim], int, int]:
+    """Suppressed counts as a parent minus its children, within each source's table and across all
+    of them (each row as first published: an attacker combines answers). Also returns how many
+    suppressed counts were the one unknown of a relation (bounded by arithmetic on the others) and
+    how many rows two answers published differently."""
+    keyed: list[int] = []
+    first: dict[tuple[Any, ...], int] = {}
+    inconsistent: set[tuple[Any, ...]] = set()
+    for index, cell in enumerate(cells):
+        if cell.key is None:
+            continue
+        keyed.append(index)
+        seen = first.setdefault(cell.key, index)
+        if seen != index and (cells[seen].numerator, cells[seen].suppressed) != (
+            cell.numerator,
+            cell.suppressed,
+        ):
+            inconsistent.add(cell.key)
+    if len({cells[index].source for index in keyed}) > 1:
+        keyed += [-1 - index for index in first.values()]  # the pooled table: negative positions
     if not keyed:
-        return []
+        return [], 0, 0
     frame = pd.DataFrame(
         [
             dict(
                 zip(
                     ("indicator_id", "level", "code", "period", "period_start", "period_end"),
-                    cells[i].key or (),
+                    cells[i if i >= 0 else -1 - i].key or (),
                     strict=True,
                 )
             )
@@ -327,16 +380,22 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> list[Claim]:
     )
     for column in ("period_start", "period_end"):
         frame[column] = pd.to_datetime(frame[column]).dt.date
-    frame["source"] = [cells[i].source for i in keyed]
+    frame["source"] = [cells[i].source if i >= 0 else "(every answer)" for i in keyed]
     claims: list[Claim] = []
+    bounded: set[int] = set()
     for _, table in frame.groupby("source"):
-        positions = np.array([keyed[i] for i in table.index])
+        positions = np.array([keyed[i] if keyed[i] >= 0 else -1 - keyed[i] for i in table.index])
         relations = additive_relations(table.drop(columns="source").reset_index(drop=True))
         periods = table["period"].to_numpy()
+        kinds, levels = table["period"].to_numpy(), table["level"].to_numpy()
         for relation in relations:
+            if not _complete(relation, kinds, levels):
+                continue  # not every child was published to the attacker: no equation
             members = positions[relation]
             rolling = (
-                len(relation) == 4 and periods[relation[0]] == periods[relation[1]] == "rolling_12_months"
+                len(relation) == 4
+                and len(set(levels[relation])) == 1
+                and periods[relation[0]] == periods[relation[1]] == "rolling_12_months"
             )
             signs = np.array([1, -1, -1, 1]) if rolling else np.array([1] + [-1] * (len(relation) - 1))
             lows, highs, unknown = [], [], []
@@ -359,20 +418,42 @@ def differencing(cells: list[Cell], exact: dict[int, int]) -> list[Claim]:
                 other_high = sum(high for j, high in enumerate(highs) if j != index)
                 if not (math.isfinite(other_low) and math.isfinite(other_high)):
                     continue  # another unknown with no upper bound: nothing pins this one
+                bounded.add(int(member))
                 # sign * x + others = 0, so x = -others / sign.
                 bounds = sorted((-other_low / sign, -other_high / sign))
                 low, high = max(1, math.ceil(bounds[0] - 1e-9)), min(7, math.floor(bounds[1] + 1e-9))
-                if low == high:
+                if low == high and all(claim.cell != member for claim in claims):
                     claims.append(Claim(int(member), int(low), "differencing"))
-    return claims
+    return claims, len(bounded), len(inconsistent)
+
+
+def _complete(relation: np.ndarray, kinds: np.ndarray, levels: np.ndarray) -> bool:
+    """Whether a period relation holds every child its parent sums (an area relation is as
+    complete as the answers: the explorer lists every area of a geography)."""
+    if len(relation) < 2:
+        return False  # an area none of whose practices was published
+    if len(set(levels[relation])) > 1:
+        return True
+    parent, children = kinds[relation[0]], set(kinds[relation[1:]])
+    if parent == kinds[relation[1]]:
+        return len(relation) == 4  # two rolling years, the month that entered and the one that left
+    if children <= {"month"} and parent in ("quarter", "financial_year", "rolling_12_months"):
+        return len(relation) - 1 == (3 if parent == "quarter" else 12)
+    if children <= {"quarter"} and parent == "financial_year":
+        return len(relation) - 1 == 4
+    return True
 
 
 # --- Crawling ------------------------------------------------------------------------------------
 
 
-def crawl_dashboard(client: Any, *, indicator_limit: int | None = None) -> Iterator[tuple[str, str, Any]]:
+def crawl_dashboard(
+    client: Any, *, indicator_limit: int | None = None, every_period: Collection[str] = ()
+) -> Iterator[tuple[str, str, Any]]:
     """Every GET route of the app with every value of its path and choice parameters that the app
-    lists (sites, indicators, geographies, period kinds): (url, kind, body)."""
+    lists (sites, indicators, geographies, period kinds): (url, kind, body). For the indicators in
+    ``every_period``, an answer that lists its ``periods`` is fetched again for each of them, so that
+    months, quarters and years of one area can be differenced."""
     schema = client.get("/openapi.json").json()
     sites = [site["id"] for site in client.get("/api/sites").json() if site.get("registered_in_warehouse")]
     indicators = [item["id"] for item in client.get("/api/indicators").json()]
@@ -390,7 +471,18 @@ def crawl_dashboard(client: Any, *, indicator_limit: int | None = None) -> Itera
                 if response.status_code != 200:
                     continue
                 kind = "csv" if url.split("?")[0].endswith(".csv") else "json"
-                yield url, kind, response.text if kind == "csv" else response.json()
+                body = response.text if kind == "csv" else response.json()
+                yield url, kind, body
+                if kind == "json" and isinstance(body, dict) and "period=" not in url:
+                    summary = body.get("indicator")
+                    indicator = summary.get("id") if isinstance(summary, dict) else None
+                    for period in body.get("periods") or [] if indicator in every_period else []:
+                        if period == body.get("period"):
+                            continue
+                        other = f"{url}{'&' if '?' in url else '?'}period={period}"
+                        again = client.get(other)
+                        if again.status_code == 200:
+                            yield other, "json", again.json()
 
 
 def _choices(schema: dict[str, Any]) -> dict[str, list[str]]:
@@ -429,10 +521,14 @@ def _fill(path: str, sites: list[str], indicators: list[str]) -> Iterable[str]:
                 yield filled
 
 
-def dashboard_cells(client: Any, *, indicator_limit: int | None = None) -> tuple[list[Cell], int]:
+def dashboard_cells(
+    client: Any, *, indicator_limit: int | None = None, every_period: Collection[str] = ()
+) -> tuple[list[Cell], int]:
     cells: list[Cell] = []
     pages = 0
-    for url, kind, body in crawl_dashboard(client, indicator_limit=indicator_limit):
+    for url, kind, body in crawl_dashboard(
+        client, indicator_limit=indicator_limit, every_period=every_period
+    ):
         pages += 1
         cells.extend(cells_from_csv(body, url) if kind == "csv" else cells_from_json(body, url))
     return cells, pages
@@ -441,7 +537,15 @@ def dashboard_cells(client: Any, *, indicator_limit: int | None = None) -> tuple
 def cli_tables(warehouse: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every indicator at every level (but pcn and group, which need a file) and period, true and
     published, as ``caremodels indicators compute`` writes them."""
-    from caremodels.indicators import LEVELS, PERIOD_KINDS, catalogue, indicator_results_many, publish
+    from caremodels.indicators import publish
+
+    true = true_table(warehouse)
+    return true, publish(true)
+
+
+def true_table(warehouse: Path) -> pd.DataFrame:
+    """Every indicator at every level (but pcn and group) and period, as computed (true counts)."""
+    from caremodels.indicators import LEVELS, PERIOD_KINDS, catalogue, indicator_results_many
     from caremodels.indicators.output import open_engine
 
     levels = [level for level in LEVELS if level not in ("pcn", "group")]
@@ -450,8 +554,7 @@ def cli_tables(warehouse: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         results = indicator_results_many(engine, list(catalogue()), levels=levels, periods=PERIOD_KINDS)
     finally:
         engine.close()
-    true = pd.concat(list(results.values()), ignore_index=True)
-    return true, publish(true)
+    return pd.concat(list(results.values()), ignore_index=True)
 
 
 def truth_of(true: pd.DataFrame) -> dict[tuple[Any, ...], float]:
@@ -496,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="tiny")
     parser.add_argument("--seed", type=int, default=20150310)
     parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--no-cli", action="store_true", help="Attack the dashboard only.")
     parser.add_argument("--warehouse", type=Path, help="Attack this warehouse instead of building one.")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
@@ -506,28 +610,72 @@ def main(argv: list[str] | None = None) -> int:
             warehouse = build_warehouse(Path(folder), scale=arguments.scale, seed=arguments.seed)
             seconds = time.perf_counter() - started
             print(f"warehouse of scale {arguments.scale} (seed {arguments.seed}) built in {seconds:.0f} s")
-        true, published = cli_tables(warehouse)
-        report = attack(cells_from_table(published, "caremodels indicators compute"), truth_of(true))
-        print(f"CLI: {int(published['suppressed'].sum()):,} of {len(published):,} rows suppressed")
-        print(report.line("CLI exports (all indicators, levels, periods)"))
-        by_method: dict[str, int] = {}
-        for claim in report.claims:
-            by_method[claim.method] = by_method.get(claim.method, 0) + 1
-        print(f"  claims by method: {by_method or 'none'}")
+        if arguments.no_cli:
+            true = true_table(warehouse)
+        else:
+            true, published = cli_tables(warehouse)
+            report = attack(cells_from_table(published, "caremodels indicators compute"), truth_of(true))
+            print(f"CLI: {int(published['suppressed'].sum()):,} of {len(published):,} rows suppressed")
+            print(report.line("CLI exports (all indicators, levels, periods)"))
+            print(f"  claims by method: {_by_method(report) or 'none'}")
+            print(f"  suppressed counts bounded by differencing: {report.bounded:,}")
         if not arguments.no_dashboard:
-            from fastapi.testclient import TestClient
-
-            from caremodels.dashboard import create_app
-
-            app = create_app(warehouse, cache=False, background=False)
-            with TestClient(app) as client:
-                cells, pages = dashboard_cells(client)
-            dashboard = attack(cells)
-            print(f"dashboard: {pages:,} API answers and downloads crawled")
+            with served_dashboard(warehouse) as client:
+                cells, pages = dashboard_cells(client, every_period=EVERY_PERIOD)
+            dashboard = attack(cells, truth_of(true))
+            print(f"dashboard: {pages:,} API answers and downloads crawled over HTTP")
             print(dashboard.line("dashboard"))
-            small = sum(claim.count in SMALL and cells[claim.cell].suppressed for claim in dashboard.claims)
-            print(f"  claims of a suppressed count of 1-7: {small:,}")
+            print(f"  claims by method: {_by_method(dashboard) or 'none'}")
+            print(f"  suppressed counts bounded by differencing: {dashboard.bounded:,}")
     return 0
+
+
+def _by_method(report: Report) -> dict[str, int]:
+    by_method: dict[str, int] = {}
+    for claim in report.claims:
+        by_method[claim.method] = by_method.get(claim.method, 0) + 1
+    return by_method
+
+
+@contextlib.contextmanager
+def served_dashboard(warehouse: Path, *, timeout: float = 900) -> Iterator[Any]:
+    """``caremodels serve`` on a free loopback port, as an operator runs it, until its controlled
+    evaluations are ready; yields an HTTP client for it and stops the server afterwards."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "caremodels", "--quiet", "serve",
+        "--warehouse", str(warehouse), "--port", str(port), "--no-cache",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
+            deadline = time.monotonic() + timeout
+            while True:
+                if server.poll() is not None:
+                    error = server.stderr.read().decode() if server.stderr else ""
+                    raise RuntimeError(f"the dashboard stopped (exit {server.returncode}): {error[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the dashboard was not ready in {timeout:.0f} s")
+                try:
+                    health = client.get("/api/health")
+                    if health.status_code == 200 and health.json().get("evaluations") == "ready":
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(1)
+            print(f"dashboard served on port {port} (pid {server.pid})")
+            yield client
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

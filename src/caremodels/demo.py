@@ -30,7 +30,7 @@ from caremodels.evaluation import (
 )
 from caremodels.evaluation.matched import MatchedDiagnostics
 from caremodels.evaluation.monitoring import BaselineDiagnostics
-from caremodels.evaluation.result import diagnostics_of
+from caremodels.evaluation.result import diagnostics_of, published_model
 from caremodels.indicators.output import compute_to_file
 from caremodels.ingest import Pseudonymiser, load_file, load_key
 from caremodels.programme import practices_of_care_model
@@ -123,12 +123,12 @@ def run_demo(
             except CaremodelsError as error:
                 care_home_error = str(error)
     (results_dir / "evaluation.json").write_text(
-        json.dumps([result.model_dump(mode="json") for result in comparisons], indent=2) + "\n",
+        json.dumps([result.published().model_dump(mode="json") for result in comparisons], indent=2) + "\n",
         encoding="utf-8",
     )
     care_home_file = results_dir / "care_home_before_after_versus_matched.json"
     care_home_document = (
-        care_home.model_dump(mode="json")
+        published_model(care_home).model_dump(mode="json")
         if care_home is not None
         else {"site": CARE_HOME_SITE, "error": care_home_error}
     )

@@ -37,7 +37,7 @@ from caremodels.evaluation.claims import BeforeAfterVersusMatched
 from caremodels.evaluation.did import DidDiagnostics
 from caremodels.evaluation.matched import BalanceRow, MatchedDiagnostics
 from caremodels.evaluation.monitoring import BaselineDiagnostics
-from caremodels.evaluation.result import diagnostics_of
+from caremodels.evaluation.result import diagnostics_of, published_model
 from caremodels.evaluation.run import target_for
 from caremodels.evaluation.summary import (
     CONTROLLED_METHODS,
@@ -444,7 +444,7 @@ def _indicator_section(
 
     def run(method: str) -> EvaluationResult:
         # The one call the command line makes (caremodels evaluate), with the same counts and pool.
-        return evaluate(
+        result = evaluate(
             warehouse,
             indicator=indicator,
             method=method,
@@ -454,6 +454,7 @@ def _indicator_section(
             membership_file=membership_file,
             exclude_practices=exclude_practices,
         )
+        return result.published()
 
     for method in (m.id for m in REGISTRY.values() if m.level == "practice"):
         result, error = _run(lambda method=method: run(method))
@@ -472,14 +473,16 @@ def _indicator_section(
     if site.care_model == "EHCH":
         claim, error = None, None
         try:
-            claim = before_after_versus_matched(
-                warehouse,
-                site.id,
-                indicator=indicator,
-                pool=pool,
-                counts=counts,
-                membership_file=membership_file,
-                exclude_practices=exclude_practices,
+            claim = published_model(
+                before_after_versus_matched(
+                    warehouse,
+                    site.id,
+                    indicator=indicator,
+                    pool=pool,
+                    counts=counts,
+                    membership_file=membership_file,
+                    exclude_practices=exclude_practices,
+                )
             )
         except (CaremodelsError, ValueError, ArithmeticError) as failure:
             error = str(failure)

@@ -331,3 +331,43 @@ def test_attack_on_the_cli_exports_recovers_no_small_count(tiny_warehouse: Path)
     )
     naive_report = attack.attack(attack.cells_from_table(naive, "naive"), attack.truth_of(true))
     assert naive_report.correct > 10 * max(1, report.correct)
+
+
+def test_two_separate_exports_cannot_be_differenced(tiny_warehouse: Path, tmp_path: Path) -> None:
+    """A CCG's months from one call, its practices' months from another: every export is a part of
+    one published hierarchy, so no relation across the two holds exactly one suppressed count."""
+    attack = _attack_module()
+    from caremodels.indicators import indicator_results_many
+    from caremodels.indicators.output import open_engine
+
+    indicator = "emergency_admissions"
+    cells, published = [], []
+    for level in ("ccg", "practice"):
+        out_file = tmp_path / f"{level}.csv"
+        compute_to_file(tiny_warehouse, indicator, level=level, period="month", out_file=out_file)
+        table = pd.read_csv(out_file)
+        published.append(table)
+        cells += attack.cells_from_table(table, f"caremodels indicators compute --level {level}")
+    engine = open_engine("duckdb", tiny_warehouse)
+    try:
+        true = pd.concat(
+            list(
+                indicator_results_many(
+                    engine, [find_indicator(indicator)], levels=["ccg", "practice"], periods=["month"]
+                ).values()
+            ),
+            ignore_index=True,
+        )
+    finally:
+        engine.close()
+    report = attack.attack(cells, attack.truth_of(true))
+    assert sum(int(table["suppressed"].sum()) for table in published) > 0
+    assert report.correct_small == 0
+    assert report.bounded == 0, "a suppressed count is the one unknown of a CCG and its practices"
+    # The same two tables published each in its own call, as before: the attack bounds many.
+    separate = [publish(true[true["level"] == level]) for level in ("ccg", "practice")]
+    before = attack.attack(
+        [cell for i, table in enumerate(separate) for cell in attack.cells_from_table(table, f"call {i}")],
+        attack.truth_of(true),
+    )
+    assert before.bounded > 10

@@ -174,6 +174,8 @@ def evaluate(
                         exclude_practices=membership.exclude_practices,
                     )
                 ]
+    # What leaves the tool, as JSON or text, has its diagnostics' counts controlled.
+    results = [result.published() for result in results]
     if as_json:
         documents = [result.model_dump(mode="json") for result in results]
         print_json(documents if funding_conditions else documents[0])

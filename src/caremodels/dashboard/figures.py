@@ -23,14 +23,15 @@ import logging
 import math
 import threading
 import warnings
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, get_args
 
 import numpy as np
 import pandas as pd
 
 from caremodels.dashboard.areas import (
+    AGGREGATED_PERIODS,
     COMPARISON_COLUMNS,
     GEOGRAPHY_NAMES,
     MONTHS_IN_PERIOD,
@@ -102,9 +103,10 @@ from caremodels.errors import CaremodelsError
 from caremodels.evaluation.monitoring import GrowthComparison, growth_against_rest
 from caremodels.evaluation.result import EvaluationResult
 from caremodels.evaluation.spc import ShortSeriesWarning, SpcResult, spc
-from caremodels.indicators import IndicatorDefinition, catalogue
+from caremodels.indicators import IndicatorDefinition, catalogue, find_indicator
 from caremodels.indicators.disclosure import round_count
-from caremodels.indicators.output import publish
+from caremodels.indicators.geography import ENGLAND_CODE
+from caremodels.indicators.output import PublishedHierarchy, round_figure
 from caremodels.indicators.published import FOUR_HOUR_STANDARD
 from caremodels.periods import financial_year_label
 from caremodels.programme import coverage, site_summaries
@@ -117,13 +119,14 @@ from caremodels.reference import (
     site_memberships,
     vanguard_sites,
 )
-from caremodels.stats import funnel_limits_proportion, funnel_limits_rate
+from caremodels.stats import crude_rate_ci_arrays, funnel_limits_proportion, funnel_limits_rate
 
 __all__ = [
     "CARE_HOME_GROUPS",
     "HEADLINE_INDICATOR",
     "DashboardFigures",
     "NotFound",
+    "data_quality_response",
     "disclosed",
     "evaluation_out",
 ]
@@ -232,6 +235,8 @@ class DashboardFigures:
         self.methods = controlled_methods()
         self._memo: BoundedMemo[tuple[Any, ...], Any] = BoundedMemo(MEMO_ENTRIES)
         self._lock = threading.Lock()
+        self._hierarchies: dict[str, PublishedHierarchy] = {}
+        self._hierarchy_lock = threading.Lock()
         self._controlled: dict[str, tuple[list[EvaluationOut], list[SkippedEvaluation], list[str]]] = {}
         self._evaluations_file = evaluations_file
         self._evaluations_done = threading.Event()
@@ -542,7 +547,9 @@ class DashboardFigures:
         )
 
         def monthly(name: str) -> list[MonthlyPoint]:
-            return _monthly_points(values[values["code"] == name].reset_index(drop=True))
+            return _monthly_points(
+                self._published(values[values["code"] == name].reset_index(drop=True), groups)
+            )
 
         return [
             AreaSeries(
@@ -699,7 +706,7 @@ class DashboardFigures:
         group = self.site_practices[site_id]
         site_months = self._values(indicator_id, "site", "month")
         true_months = site_months[site_months["code"] == site_id].reset_index(drop=True)
-        monthly = _monthly_points(true_months)
+        monthly = _monthly_points(self._published(true_months))
         spc_summary, spc_points, spc_reason = _spc_of(self.spc_result(site_id, indicator_id), monthly)
         care_model = self.sites[site_id].care_model
         growth, growth_reason = self._growth(
@@ -934,7 +941,8 @@ class DashboardFigures:
         rows = values_of_groups(
             self.matrices[definition.id], {"group": set(members)}, "financial_year", definition
         )
-        return {area.period: area for area in _area_rates("group", rows)}
+        published = self._published(rows, {"group": set(members)})
+        return {area.period: area for area in _area_rates("group", published)}
 
     def _reported_without_interval(
         self,
@@ -1032,7 +1040,7 @@ class DashboardFigures:
         target = float(overall["value"].iloc[0]) if len(overall) else math.nan
         if geography != "all" and rule.funnel and len(rows) and math.isfinite(target) and target > 0:
             bands, funnel = _funnel(rows, target, rule, MONTHS_IN_PERIOD[period_kind])
-        areas = _area_rates(geography, rows, bands)
+        areas = _area_rates(geography, self._published(rows), bands)
         return ExplorerResponse(
             indicator=self.indicator_summary(definition),
             geography=geography,
@@ -1056,7 +1064,7 @@ class DashboardFigures:
         for code in wanted:
             rows = values[values["code"] == code].reset_index(drop=True)
             points = []
-            for area in _area_rates(geography, rows):
+            for area in _area_rates(geography, self._published(rows)):
                 points.append(
                     SeriesPoint(
                         period=area.period,
@@ -1126,8 +1134,50 @@ class DashboardFigures:
                 unit=area.unit,
                 suppressed=area.suppressed,
             )
-            for area in _area_rates("practice", values)
+            for area in _area_rates("practice", self._published(values))
         ]
+
+    # -- disclosure control across requests -------------------------------------------------------
+
+    def _hierarchy(self, indicator_id: str) -> PublishedHierarchy:
+        """The indicator's every geography and period kind, published once: each answer takes its
+        rows from it, so that two answers (a CCG's total, its practices) cannot be subtracted."""
+
+        def build() -> PublishedHierarchy:
+            complete = pd.concat(
+                [
+                    self._values(indicator_id, geography, period_kind)
+                    for geography in get_args(Geography)
+                    for period_kind in AGGREGATED_PERIODS
+                ],
+                ignore_index=True,
+            )
+            return PublishedHierarchy(
+                _as_levels(complete), also_publish=["events"], present_practices=self.present
+            )
+
+        with self._hierarchy_lock:
+            if indicator_id not in self._hierarchies:
+                self._hierarchies[indicator_id] = build()
+            return self._hierarchies[indicator_id]
+
+    def _published(
+        self, rows: pd.DataFrame, groups: Mapping[str, Collection[str]] | None = None
+    ) -> pd.DataFrame:
+        """True ``values_by_area`` (or ``values_of_groups``, with their ``groups``) rows of one
+        indicator as published, with the dashboard's labels."""
+        if rows.empty:
+            return rows.assign(suppressed=pd.Series(dtype=bool))
+        hierarchy = self._hierarchy(str(rows["indicator_id"].iloc[0]))
+        published = hierarchy.rows(_as_levels(rows), groups=groups)
+        # Comparisons with the benchmarks were made on the true rows; a suppressed row's is withheld later.
+        compared = {column: rows[column].to_numpy() for column in COMPARISON_COLUMNS if column in rows}
+        return published.assign(
+            level=rows["level"].to_numpy(),
+            code=rows["code"].to_numpy(),
+            period=rows["period"].to_numpy(),
+            **compared,
+        )
 
     # -- care homes -----------------------------------------------------------------------------
 
@@ -1189,46 +1239,69 @@ class DashboardFigures:
         return self._data_quality
 
     def _build_data_quality(self) -> DataQualityResponse:
-        status = self.snapshot.status
-        detail = self.snapshot.quarantine_detail
-        return DataQualityResponse(
-            warehouse=self.snapshot.path.name,
-            people=_disclosed_or_zero(status["people"]),
-            tables=[
-                TableCount(table=table, rows=_disclosed_or_zero(rows))
-                for table, rows in status["tables"].items()
-            ],
-            batches=[
-                BatchOut(
-                    batch_id=str(batch["batch_id"]),
-                    source=str(batch["source"]),
-                    table_name=str(batch["table_name"]),
-                    rows_read=_disclosed_or_zero(batch["rows_read"]),
-                    rows_loaded=_disclosed_or_zero(batch["rows_loaded"]),
-                    rows_quarantined=_disclosed_or_zero(batch["rows_quarantined"]),
-                    rows_excluded_opt_out=_disclosed_or_zero(batch["rows_excluded_opt_out"]),
-                    loaded_at=str(batch["loaded_at"]),
-                    software_version=str(batch["software_version"]),
-                )
-                for batch in status["batches"]
-            ],
-            quarantine_by_reason=[
-                QuarantineCount(table=None, field=None, reason=str(reason), rows=disclosed(count))
-                for reason, count in status["quarantine_by_reason"].items()
-            ],
-            quarantine_by_field=[
-                QuarantineCount(
-                    table=None if pd.isna(row.table_name) else str(row.table_name),
-                    field=None if pd.isna(row.field) else str(row.field),
-                    reason=str(row.reason),
-                    rows=disclosed(int(row.rows)),
-                )
-                for row in _rows(detail)
-            ],
-        )
+        return data_quality_response(self.snapshot)
+
+
+def data_quality_response(snapshot: WarehouseSnapshot) -> DataQualityResponse:
+    """The data-quality page's figures from the warehouse's ``status()`` (what `caremodels
+    warehouse status` prints) and its quarantined rows, counts controlled."""
+    status = snapshot.status
+    detail = snapshot.quarantine_detail
+    return DataQualityResponse(
+        warehouse=snapshot.path.name,
+        people=_disclosed_or_zero(status["people"]),
+        tables=[
+            TableCount(table=table, rows=_disclosed_or_zero(rows)) for table, rows in status["tables"].items()
+        ],
+        # Warehouse.status, the function behind `caremodels warehouse status`, counts them.
+        overlap_by_table=[
+            TableCount(table=table, rows=_disclosed_or_zero(rows))
+            for table, rows in status.get("overlap_by_table", {}).items()
+        ],
+        batches=[
+            BatchOut(
+                batch_id=str(batch["batch_id"]),
+                source=str(batch["source"]),
+                table_name=str(batch["table_name"]),
+                rows_read=_disclosed_or_zero(batch["rows_read"]),
+                rows_loaded=_disclosed_or_zero(batch["rows_loaded"]),
+                rows_quarantined=_disclosed_or_zero(batch["rows_quarantined"]),
+                rows_excluded_opt_out=_disclosed_or_zero(batch["rows_excluded_opt_out"]),
+                loaded_at=str(batch["loaded_at"]),
+                software_version=str(batch["software_version"]),
+            )
+            for batch in status["batches"]
+        ],
+        quarantine_by_reason=[
+            QuarantineCount(table=None, field=None, reason=str(reason), rows=disclosed(count))
+            for reason, count in status["quarantine_by_reason"].items()
+        ],
+        quarantine_by_field=[
+            QuarantineCount(
+                table=None if pd.isna(row.table_name) else str(row.table_name),
+                field=None if pd.isna(row.field) else str(row.field),
+                reason=str(row.reason),
+                rows=disclosed(int(row.rows)),
+            )
+            for row in _rows(detail)
+        ],
+    )
 
 
 # -- module helpers ------------------------------------------------------------------------------
+
+
+def _as_levels(rows: pd.DataFrame) -> pd.DataFrame:
+    """Dashboard rows named as the indicator levels and period kinds that
+    ``caremodels.indicators.output.additive_relations`` knows: all practices as England, the
+    period's label as its kind."""
+    everyone = rows["level"] == "all"
+    kinds = {length: kind for kind, length in MONTHS_IN_PERIOD.items()}
+    return rows.assign(
+        level=rows["level"].mask(everyone, "england"),
+        code=rows["code"].mask(everyone, ENGLAND_CODE),
+        period=rows["months"].map(kinds),
+    )
 
 
 def _rows(frame: pd.DataFrame) -> list[Any]:
@@ -1295,15 +1368,12 @@ def _value_or_none(value: Any) -> float | None:
 
 
 def _area_rates(
-    geography: str, rows: pd.DataFrame, bands: Sequence[FunnelBand | None] | None = None
+    geography: str, published: pd.DataFrame, bands: Sequence[FunnelBand | None] | None = None
 ) -> list[AreaRate]:
-    """Published rows (``caremodels.indicators.output.publish``) of true ``areas`` values."""
-    if rows.empty:
-        return []
-    published = publish(rows, also_publish=["events"])
-    # publish keeps the row order, so the comparisons of the true rows line up with it.
+    """Published rows (``DashboardFigures._published``) as the API's areas, with the comparisons
+    their true rows carried (``COMPARISON_COLUMNS``)."""
     compared = {
-        column: list(rows[column]) if column in rows else ["not compared"] * len(rows)
+        column: list(published[column]) if column in published else ["not compared"] * len(published)
         for column in COMPARISON_COLUMNS
     }
     areas = []
@@ -1336,7 +1406,7 @@ def _area_rates(
     return areas
 
 
-def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
+def _monthly_points(published: pd.DataFrame) -> list[MonthlyPoint]:
     """Published monthly points from ``values_by_area`` rows of one area by month, in time order."""
     return [
         MonthlyPoint(
@@ -1350,7 +1420,7 @@ def _monthly_points(rows: pd.DataFrame) -> list[MonthlyPoint]:
             unit=area.unit,
             suppressed=area.suppressed,
         )
-        for area in _area_rates("month", rows)
+        for area in _area_rates("month", published)
     ]
 
 
@@ -1426,14 +1496,15 @@ def _growth_out(comparison: GrowthComparison) -> tuple[GrowthOut | None, str | N
     numbers = (comparison.growth, comparison.rest_growth, comparison.difference_percentage_points)
     if not all(math.isfinite(number) for number in numbers):
         return None, "a baseline value is zero, so growth is undefined"
+    standardised = find_indicator(comparison.indicator).standardisation == "esp2013"
     return (
         GrowthOut(
             indicator=comparison.indicator,
             area=comparison.area,
-            baseline=_area_year(comparison.baseline, published[0]),
-            comparison=_area_year(comparison.comparison, published[1]),
-            rest_baseline=_area_year(comparison.rest_baseline, published[2]),
-            rest_comparison=_area_year(comparison.rest_comparison, published[3]),
+            baseline=_area_year(comparison.baseline, published[0], standardised=standardised),
+            comparison=_area_year(comparison.comparison, published[1], standardised=standardised),
+            rest_baseline=_area_year(comparison.rest_baseline, published[2], standardised=standardised),
+            rest_comparison=_area_year(comparison.rest_comparison, published[3], standardised=standardised),
             growth=comparison.growth,
             growth_ci_low=_finite(comparison.growth_ci_low),
             growth_ci_high=_finite(comparison.growth_ci_high),
@@ -1454,6 +1525,9 @@ def _as_care_home_indicator(evaluation: EvaluationOut) -> EvaluationOut:
 
 
 def evaluation_out(result: EvaluationResult) -> EvaluationOut:
+    """An evaluation as the dashboard publishes it: its diagnostics' counts controlled
+    (``EvaluationResult.published``, the one path every output takes)."""
+    result = result.published()
     return EvaluationOut(
         method=result.method,
         indicator=result.indicator,
@@ -1465,15 +1539,32 @@ def evaluation_out(result: EvaluationResult) -> EvaluationOut:
     )
 
 
-def _area_year(year: Any, events: int | None) -> AreaYearOut:
+def _area_year(year: Any, events: int | None, *, standardised: bool) -> AreaYearOut:
+    """An area's year as published. A crude rate and its interval are recomputed from the published
+    count and person-years (Byar / exact Poisson, as ``finish`` computes them), so that rate x
+    person-years gives the rounded count back, never the true one. A directly standardised rate
+    (the indicator engine's DSR) is not a count over person-years, so it is published as the engine
+    gives it."""
+    person_years = round(year.person_years, 1)
+    rate = ci_low = ci_high = None
+    if standardised:
+        if events is not None:
+            rate, ci_low, ci_high = year.rate, year.ci_low, year.ci_high
+    elif events is not None and year.events and person_years > 0:
+        multiplier = year.rate * year.person_years / year.events  # the rate's basis (per 1,000...)
+        interval = crude_rate_ci_arrays([float(events)], [person_years], multiplier=multiplier)
+        rate, ci_low, ci_high = (
+            float(round_figure(np.asarray(values))[0])
+            for values in (interval.value, interval.lower, interval.upper)
+        )
     return AreaYearOut(
         area=year.area,
         financial_year=year.financial_year,
         events=events,
-        person_years=round(year.person_years, 1),
-        rate=year.rate,
-        ci_low=year.ci_low,
-        ci_high=year.ci_high,
+        person_years=person_years,
+        rate=rate if rate is not None else 0.0,
+        ci_low=ci_low if ci_low is not None else 0.0,
+        ci_high=ci_high if ci_high is not None else 0.0,
         unit=year.unit,
     )
 

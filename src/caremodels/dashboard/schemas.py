@@ -509,6 +509,11 @@ class DataQualityResponse(_Out):
     warehouse: str
     people: int | None
     tables: list[TableCount]
+    overlap_by_table: list[TableCount] = Field(
+        default_factory=list,
+        description="Rows per table whose natural key is also held by a row of another batch (counted "
+        "twice in every indicator), as `caremodels warehouse status` reports them; rounded to 5.",
+    )
     batches: list[BatchOut]
     quarantine_by_reason: list[QuarantineCount]
     quarantine_by_field: list[QuarantineCount]

@@ -362,7 +362,7 @@ def evaluate_enrolment(
         row.model_copy(update={"label": ENROLMENT_COVARIATES.get(row.covariate, row.label)})
         for row in balance_table(cohort, weights, covariates)
     ]
-    worst = max(abs(row.smd_after) for row in balance)
+    worst = max(abs(row.smd_after) for row in balance if row.smd_after is not None)
     kept = cohort[fit.kept]
     kept_weights = weights[fit.kept]
     enrolled_rows = kept[kept["treated"] == 1]

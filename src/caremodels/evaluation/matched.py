@@ -49,7 +49,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -59,9 +59,16 @@ from scipy import stats as scipy_stats
 
 from caremodels.errors import CaremodelsError
 from caremodels.evaluation.inference import CalibratedInterval, few_placebos_caveat, placebo_calibrated
-from caremodels.evaluation.result import Diagnostics, Estimate, EvaluationResult
+from caremodels.evaluation.result import (
+    ControlledCount,
+    Diagnostics,
+    Estimate,
+    EvaluationResult,
+    published_model,
+)
 from caremodels.evaluation.targets import EvaluationTarget
 from caremodels.indicators import IndicatorDefinition, find_indicator
+from caremodels.indicators.disclosure import DisclosurePolicy, publish_count
 from caremodels.indicators.engines import CountingEngine
 from caremodels.indicators.geography import AreaSet
 from caremodels.indicators.ibis_engine import duckdb_engine_for
@@ -123,23 +130,95 @@ SEPARATION_PENALTY = 1e-3
 _PRIOR_USE_INDICATORS = ("emergency_admissions", "emergency_bed_days")
 
 
+# Covariates whose mean times a group's size is a count, so their published means come from
+# controlled counts: 0/1 flags (a share of people, whose complement is a count too) and counts of
+# events or conditions per person.
+BalanceMeasure = Literal["share", "count", "mean"]
+_SHARES = frozenset({"female", "nursing"})
+_COUNTS = frozenset({"prior_emergency_admissions", "prior_bed_days", "conditions", "prior_outcome"})
+
+
+def _measure(covariate: str) -> BalanceMeasure:
+    return "share" if covariate in _SHARES else "count" if covariate in _COUNTS else "mean"
+
+
 class BalanceRow(BaseModel):
+    """One covariate's means and SMDs. ``measure`` says what its mean is: ``share`` (of people with
+    a 0/1 flag) and ``count`` (events per person) give a count when multiplied by the group's size,
+    so ``published_for`` controls them; ``mean`` (age, a score) does not. Published values may be
+    None (withheld)."""
+
     model_config = ConfigDict(frozen=True)
 
     covariate: str
     label: str
-    treated_mean_before: float
-    comparison_mean_before: float
-    smd_before: float
-    treated_mean_after: float
-    comparison_mean_after: float
-    smd_after: float
+    measure: BalanceMeasure = "mean"
+    treated_mean_before: float | None
+    comparison_mean_before: float | None
+    smd_before: float | None
+    treated_mean_after: float | None
+    comparison_mean_after: float | None
+    smd_after: float | None
+
+    def published_for(
+        self, sizes: tuple[int | None, int | None, int | None], policy: DisclosurePolicy | None = None
+    ) -> BalanceRow:
+        """The row as published, given the true sizes of the groups its means are over (treated and
+        comparison residents before matching, matched treated residents after): a share's or a
+        count's mean becomes controlled count / controlled size (None when either, or a share's
+        complement, is suppressed), and its SMDs are recomputed from the published means, to 2
+        decimals (a share's from the shares alone, as the binary SMD is, since the true spread would
+        give the true shares back)."""
+        if self.measure == "mean":
+            return self
+        treated, comparison, matched = sizes
+
+        def controlled(mean: float | None, size: int | None) -> float | None:
+            if mean is None or size is None or not math.isfinite(mean):
+                return None
+            total, shown_size = publish_count(mean * size, policy), publish_count(size, policy)
+            if total is None or not shown_size:
+                return None
+            if self.measure == "share" and publish_count(size - mean * size, policy) is None:
+                return None
+            return total / shown_size
+
+        means = (
+            controlled(self.treated_mean_before, treated),
+            controlled(self.comparison_mean_before, comparison),
+            controlled(self.treated_mean_after, matched),
+            controlled(self.comparison_mean_after, matched),
+        )
+        spread: float | None = None
+        if self.measure == "share" and means[0] is not None and means[1] is not None:
+            spread = math.sqrt((means[0] * (1 - means[0]) + means[1] * (1 - means[1])) / 2)
+        elif self.measure == "count" and self.smd_before:
+            true_before = (self.treated_mean_before or 0.0) - (self.comparison_mean_before or 0.0)
+            spread = abs(true_before / self.smd_before)
+
+        def smd(one: float | None, other: float | None) -> float | None:
+            if one is None or other is None or spread is None:
+                return None
+            return round((one - other) / spread, 2) if spread > 0 else 0.0
+
+        return self.model_copy(
+            update={
+                "treated_mean_before": means[0],
+                "comparison_mean_before": means[1],
+                "treated_mean_after": means[2],
+                "comparison_mean_after": means[3],
+                "smd_before": smd(means[0], means[1]),
+                "smd_after": smd(means[2], means[3]),
+            }
+        )
 
 
 class MatchedInference(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     method: str
+    # Pseudo-sites (comparison CCGs with 20 or more residents each), not people: published as they
+    # are, since a reader needs the number to judge the interval.
     placebos: int
     dispersion_over_robust: float
     robust_standard_error: float
@@ -147,12 +226,16 @@ class MatchedInference(BaseModel):
 
 
 class MatchedDiagnostics(Diagnostics):
+    """Counts of residents are ``ControlledCount``s; ``published`` also controls the balance means
+    that give counts (``BalanceRow.published_for``) and takes the largest |SMD| from the rows as
+    published."""
+
     model: str
-    treated_residents: int
-    comparison_residents: int
-    matched_treated: int
-    unmatched_treated: int
-    comparison_used: int
+    treated_residents: ControlledCount
+    comparison_residents: ControlledCount
+    matched_treated: ControlledCount
+    unmatched_treated: ControlledCount
+    comparison_used: ControlledCount
     matched_areas: dict[str, int] = Field(default_factory=dict)
     """Comparison residents used in the matched sample, by comparison area (the CCG code of
     ``EvaluationTarget.controls``), most first."""
@@ -161,12 +244,31 @@ class MatchedDiagnostics(Diagnostics):
     balance: list[BalanceRow]
     balance_goal: float
     area_balance: list[BalanceRow]
-    max_abs_smd_before: float
-    max_abs_smd_after: float
+    max_abs_smd_before: float | None
+    max_abs_smd_after: float | None
     treated_rate: float
     matched_comparison_rate: float
     rate_unit: str
     inference: MatchedInference
+
+    def published(self, policy: DisclosurePolicy | None = None) -> Self:
+        counted = published_model(self, policy)
+        sizes = (self.treated_residents, self.comparison_residents, self.matched_treated)
+        balance = [row.published_for(sizes, policy) for row in self.balance]
+
+        def largest(values: list[float | None]) -> float | None:
+            # A withheld SMD leaves the largest unknown: publish none rather than a wrong one.
+            if not values or any(value is None for value in values):
+                return None
+            return max(abs(value) for value in values if value is not None)
+
+        return counted.model_copy(
+            update={
+                "balance": balance,
+                "max_abs_smd_before": largest([row.smd_before for row in balance]),
+                "max_abs_smd_after": largest([row.smd_after for row in balance]),
+            }
+        )
 
 
 def _events_per_person(definition: IndicatorDefinition) -> IndicatorDefinition:
@@ -594,6 +696,7 @@ def balance_table(
             BalanceRow(
                 covariate=column,
                 label={**COVARIATES, **AREA_COVARIATES}.get(column, column),
+                measure=_measure(column),
                 treated_mean_before=treated_before,
                 comparison_mean_before=control_before,
                 smd_before=(treated_before - control_before) / spread if spread > 0 else 0.0,
@@ -819,7 +922,7 @@ def matched_controls(
     treated_rows = frame[frame["treated"] == 1]
     control_rows = frame[frame["treated"] == 0]
     control_weights = matching.weights[kept][frame["treated"].to_numpy() == 0]
-    worst_after = max(abs(row.smd_after) for row in balance)
+    worst_after = max(abs(row.smd_after or 0.0) for row in balance)
     caveats = [
         "Matching balances only what is recorded: unrecorded differences between homes or residents "
         "(for example dementia severity or the home's own practice) can still bias the estimate.",
@@ -846,8 +949,10 @@ def matched_controls(
             "of weight); the treatment coefficient is not penalised."
         )
     if matching.unmatched_treated:
+        # Caveats are published as they are: the count in them is controlled here.
+        unmatched = publish_count(matching.unmatched_treated)
         caveats.append(
-            f"{matching.unmatched_treated} treated residents had no comparison resident within the caliper "
+            f"{unmatched if unmatched is not None else 'Fewer than 8'} treated residents had no comparison resident within the caliper "
             "and are left out: the estimate applies to those matched."
         )
     return EvaluationResult(
@@ -879,7 +984,7 @@ def matched_controls(
             balance=balance,
             balance_goal=BALANCE_GOAL,
             area_balance=area_balance,
-            max_abs_smd_before=max(abs(row.smd_before) for row in balance),
+            max_abs_smd_before=max(abs(row.smd_before or 0.0) for row in balance),
             max_abs_smd_after=worst_after,
             treated_rate=_rate(treated_rows["outcome"], treated_rows["person_years"]),
             matched_comparison_rate=_rate(

@@ -231,6 +231,7 @@ def apply_disclosure_control(
     exempt: pd.Series | None = None,
     complements: Sequence[tuple[str, str]] = (),
     relations: Sequence[np.ndarray] = (),
+    fixed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """A copy of ``frame`` with counts rounded, small counts suppressed, and a ``suppressed`` column.
 
@@ -242,6 +243,11 @@ def apply_disclosure_control(
     counts and ``withheld_columns`` (rates, limits) missing. Rows where ``exempt`` is true are
     published as they are. ``withheld_columns`` are otherwise left as given: recompute them from the
     published counts (as ``caremodels.indicators.output.publish`` does) so they cannot be inverted.
+
+    ``fixed`` (one value per row: 1.0 suppressed, 0.0 published, NaN to decide) gives rows whose
+    suppression was decided before, in a table already published: they keep it and are never chosen
+    for secondary suppression, so a relation that they leave exposed is closed by suppressing one of
+    the new rows. That keeps every publication of those rows the same, whatever is added to them.
     """
     rules = rules or disclosure_control()
     published = frame.copy()
@@ -253,13 +259,16 @@ def apply_disclosure_control(
         rest = frame[whole].to_numpy(dtype=np.float64) - frame[part].to_numpy(dtype=np.float64)
         suppressed |= _is_small(np.round(rest, 9), rules)
     suppressed &= ~keep_as_is
+    decided = np.zeros(len(frame), dtype=bool) if fixed is None else ~np.isnan(fixed)
+    if fixed is not None:
+        suppressed = np.where(decided, np.nan_to_num(fixed) > 0, suppressed)
     if relations:
         sizes = frame[count_columns[0]].to_numpy(dtype=np.float64) if count_columns else np.zeros(len(frame))
         suppressed = complementary_suppression(
             suppressed,
             relations,
             np.nan_to_num(sizes),
-            protected=keep_as_is,
+            protected=keep_as_is | decided,
             small_below=rules.suppress_to + 1,
         )
     for column in count_columns:

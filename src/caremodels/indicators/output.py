@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +28,17 @@ from caremodels.indicators.compute import RateBasis, indicator_results_many, val
 from caremodels.indicators.definition import IndicatorDefinition, catalogue, find_indicator
 from caremodels.indicators.disclosure import DisclosurePolicy, apply_disclosure_control, significant
 from caremodels.indicators.engines import CountingEngine
-from caremodels.indicators.geography import ENGLAND_CODE, area_set, level_name, provider_level_note
+from caremodels.indicators.geography import ENGLAND_CODE, Level, area_set, level_name, provider_level_note
 from caremodels.indicators.names import area_names
-from caremodels.indicators.periods import period_kind
+from caremodels.indicators.periods import PERIOD_KINDS, period_kind
 from caremodels.stats import crude_rate_ci_arrays, poisson_count_limits, proportion_ci_arrays
 from caremodels.stats.dsr import DSR_MIN_TOTAL_COUNT
 
 __all__ = [
     "OUTPUT_COLUMNS",
     "OUTPUT_SUFFIXES",
+    "ROW_KEY",
+    "PublishedHierarchy",
     "additive_relations",
     "compute_to_file",
     "denominator_unit",
@@ -67,6 +69,10 @@ OUTPUT_COLUMNS = [
     "suppressed",
 ]
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".json")
+ROW_KEY = ("indicator_id", "level", "code", "period", "period_start", "period_end")
+"""The columns that name one published row."""
+HIERARCHY_LEVELS: tuple[Level, ...] = ("practice", "ccg", "site", "care_model", "rest_of_england", "england")
+"""The levels that sum to one another through their practices: every export publishes them together."""
 _SIGNIFICANT = 4
 _DECIMALS_FROM_100 = 1
 
@@ -117,6 +123,8 @@ def publish(
     groups_file: Path | None = None,
     site_membership_file: Path | None = None,
     present_practices: Iterable[str] = (),
+    fixed: np.ndarray | None = None,
+    groups: Mapping[str, Collection[str]] | None = None,
 ) -> pd.DataFrame:
     """``OUTPUT_COLUMNS`` of true results (``RESULT_COLUMNS``, any indicators, levels and periods)
     after disclosure control, labelled and rounded, in the same row order; then any
@@ -126,7 +134,10 @@ def publish(
     table given (practices in their areas, areas in England, months in their periods), using the
     memberships of ``groups_file`` and ``site_membership_file`` as the results were computed with
     and the warehouse's practices (``present_practices``, else those with practice rows). Values and
-    intervals are recomputed from the published counts (see ``published_statistics``).
+    intervals are recomputed from the published counts (see ``published_statistics``). ``fixed``
+    holds suppression decided by an earlier publication of some rows (see
+    ``apply_disclosure_control``); ``PublishedHierarchy`` uses it so that tables published in
+    separate calls cannot be differenced against each other.
 
     Labels missing from ``results`` are added: the title and denominator unit from the indicator
     catalogue, the area name from ``caremodels.indicators.names``, and the unit from the
@@ -150,6 +161,7 @@ def publish(
             groups_file=groups_file,
             site_membership_file=site_membership_file,
             present_practices=present_practices,
+            groups=groups,
         )
         if policy.secondary_suppression
         else []
@@ -163,6 +175,7 @@ def publish(
         exempt=exempt,
         complements=complements,
         relations=relations,
+        fixed=fixed,
     )
     labelled = published_statistics(
         results, _labelled(published, rate_basis), policy, exempt.to_numpy(dtype=bool)
@@ -172,6 +185,93 @@ def publish(
             pd.NA
         )
     return labelled[[*OUTPUT_COLUMNS, *also_publish]].reset_index(drop=True)
+
+
+class PublishedHierarchy:
+    """An indicator table's complete hierarchy (every level and period that sum to one another),
+    published once; every output then takes its rows from it.
+
+    Secondary suppression holds within one ``publish`` call: two calls for parts of one hierarchy (a
+    CCG's total from one, its practices from another) would each be safe alone and could still be
+    subtracted from each other. Publishing the whole hierarchy once and looking rows up gives every
+    call the same suppression, so any two outputs are parts of one safe table. Rows outside it (a
+    user's groups, a PCN) are published with the hierarchy's suppression fixed (``publish``'s
+    ``fixed``): a relation they leave exposed is closed by suppressing the new row, never by
+    changing a row already published. ``groups`` gives the practices of rows at the ``group``
+    level that no file describes.
+    """
+
+    def __init__(
+        self,
+        complete: pd.DataFrame,
+        policy: DisclosurePolicy | None = None,
+        *,
+        rate_basis: RateBasis = "per_year",
+        also_publish: Sequence[str] = (),
+        present_practices: Iterable[str] = (),
+    ) -> None:
+        self.complete = complete.reset_index(drop=True)
+        self._options = {
+            "policy": policy,
+            "rate_basis": rate_basis,
+            "also_publish": tuple(also_publish),
+            "present_practices": frozenset(present_practices),
+        }
+        self.table = publish(self.complete, **self._options)  # type: ignore[arg-type]
+        self._index = _keys(self.complete)
+
+    def rows(
+        self,
+        results: pd.DataFrame,
+        *,
+        groups_file: Path | None = None,
+        site_membership_file: Path | None = None,
+        look_up: bool = True,
+        groups: Mapping[str, Collection[str]] | None = None,
+    ) -> pd.DataFrame:
+        """``results`` (true rows, ``ROW_KEY`` naming each) as published, in their order: rows of the
+        hierarchy as it published them, the others published beside it with its suppression fixed
+        (all of them when not ``look_up``: rows named as the hierarchy's but counted otherwise)."""
+        results = results.reset_index(drop=True)
+        if results.empty:
+            return self.table.iloc[:0].copy()
+        positions = self._index.get_indexer(_keys(results)) if look_up else np.full(len(results), -1)
+        if (positions >= 0).all():
+            return self.table.iloc[positions].reset_index(drop=True)
+        outside = results[positions < 0]
+        combined = pd.concat([self.complete, outside], ignore_index=True)
+        fixed = np.concatenate(
+            [self.table["suppressed"].to_numpy(dtype=np.float64), np.full(len(outside), np.nan)]
+        )
+        extra = publish(
+            combined,
+            **self._options,  # type: ignore[arg-type]
+            groups_file=groups_file,
+            site_membership_file=site_membership_file,
+            fixed=fixed,
+            groups=groups,
+        ).iloc[len(self.complete) :]
+        inside = positions >= 0
+        return (
+            pd.concat(
+                [
+                    self.table.iloc[positions[inside]].set_axis(np.flatnonzero(inside)),
+                    extra.set_axis(np.flatnonzero(~inside)),
+                ]
+            )
+            .sort_index()
+            .reset_index(drop=True)
+        )
+
+
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    """``ROW_KEY`` of each row, with dates as days (dates and timestamps name the same day)."""
+    columns = [frame[column].astype(str).to_numpy() for column in ROW_KEY[:4]]
+    days = [
+        pd.to_datetime(frame[column]).to_numpy(dtype="datetime64[D]").astype(np.int64)
+        for column in ROW_KEY[4:]
+    ]
+    return pd.MultiIndex.from_arrays([*columns, *days], names=ROW_KEY)
 
 
 def _labelled(frame: pd.DataFrame, rate_basis: RateBasis) -> pd.DataFrame:
@@ -281,15 +381,19 @@ def additive_relations(
     groups_file: Path | None = None,
     site_membership_file: Path | None = None,
     present_practices: Iterable[str] = (),
+    groups: Mapping[str, Collection[str]] | None = None,
 ) -> list[np.ndarray]:
     """Row positions of ``results`` that sum (a parent and its children), for secondary suppression:
     each area with the practices in it, England with its CCGs, a care model with the rest of England,
     each coarser period of an area with its months, a financial year with its quarters, and two
-    consecutive rolling years with the month that entered and the month that left."""
+    consecutive rolling years with the month that entered and the month that left. Rows at the
+    ``group`` level take their practices from ``groups`` when given, else from ``groups_file``."""
     frame = results.reset_index(drop=True)
     relations: list[np.ndarray] = []
     present = frozenset(present_practices) | frozenset(frame.loc[frame["level"] == "practice", "code"])
     members = _members(frame, present, groups_file, site_membership_file)
+    for name, practices_in in (groups or {}).items():
+        members[("group", name)] = frozenset(practices_in) & present
     # Plain lists and dicts: hundreds of thousands of rows, grouped two ways, in one pass each.
     indicator = frame["indicator_id"].astype(str).tolist()
     level = frame["level"].astype(str).tolist()
@@ -460,14 +564,22 @@ def compute_to_file(
             last_month=last_month,
             rate_basis=rate_basis,
         )
+        # The whole hierarchy, whatever was asked for: every export is a part of one published
+        # table, so two exports (a CCG's months, its practices' months) cannot be subtracted.
+        complete = indicator_results_many(
+            counting, definitions, levels=HIERARCHY_LEVELS, periods=PERIOD_KINDS, rate_basis=rate_basis
+        )
     finally:
         counting.close()
-    published = publish(
+    hierarchy = PublishedHierarchy(
+        pd.concat(list(complete.values()), ignore_index=True), policy, rate_basis=rate_basis
+    )
+    # Sites drawn from the user's own membership file are not the hierarchy's sites.
+    published = hierarchy.rows(
         pd.concat(list(results.values()), ignore_index=True),
-        policy,
-        rate_basis=rate_basis,
         groups_file=groups_file,
         site_membership_file=site_membership_file,
+        look_up=not (chosen_level == "site" and site_membership_file is not None),
     )
     write_results(published, out_file)
     return len(published)
