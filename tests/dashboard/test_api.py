@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,23 @@ def test_overview_covers_types_coverage_growth_and_funding(client: TestClient) -
     assert len({growth["indicator"] for growth in overview["growth_by_indicator"]}) > 5
     assert [line["name"] for line in overview["monthly"]][-1].startswith("Rest of England")
     assert_disclosure_controlled(overview)
+
+
+def test_overview_page_shows_each_funding_verdict_as_the_api_gives_it(client: TestClient) -> None:
+    # The page shows the evaluation layer's verdict, never a yes/no that turns "cannot tell" into
+    # "not met".
+    overview = get_json(client, "/api/overview")
+    page = client.get("/").text
+    for row in overview["funding_conditions"]:
+        assert f"condition\n        <strong>{row['verdict']}</strong>" in page
+    verdicts = [
+        growth["result"]["diagnostics"]["funding_condition_2017"]["verdict"]
+        for growth in overview["comparisons"]
+        if growth["result"]["diagnostics"].get("funding_condition_2017")
+    ]
+    assert verdicts
+    tags = re.findall(r'class="nhsuk-tag nhsuk-tag--(?:green|red|grey)"\s*>\s*([^<]*?)\s*<', page)
+    assert sorted(tags) == sorted(verdict.capitalize() for verdict in verdicts)
 
 
 def test_coverage_grows_towards_the_goal(client: TestClient) -> None:
