@@ -14,9 +14,11 @@ import os
 import re
 from pathlib import Path
 
+from markupsafe import Markup
+
 from caremodels.errors import CaremodelsError
 
-__all__ = ["ASSETS_ENVIRONMENT_VARIABLE", "frontend_dist", "offline_stylesheet"]
+__all__ = ["ASSETS_ENVIRONMENT_VARIABLE", "frontend_dist", "offline_stylesheet", "without_nhs_logo"]
 
 ASSETS_ENVIRONMENT_VARIABLE = "CAREMODELS_NHSUK_FRONTEND"
 _RELATIVE = Path("node_modules") / "nhsuk-frontend" / "dist" / "nhsuk"
@@ -46,3 +48,14 @@ def offline_stylesheet(dist: Path) -> str:
     """The package's minified stylesheet without ``@font-face`` rules that fetch remote fonts."""
     css = (dist / "nhsuk-frontend.min.css").read_text(encoding="utf-8")
     return _REMOTE_FONT_FACE.sub("", css)
+
+
+_NHS_LOGO = re.compile(r'<svg class="nhsuk-header__logo".*?</svg>', re.S)
+
+
+def without_nhs_logo(html: str) -> Markup:
+    """The NHS.UK header's markup without its built-in NHS logo: an unofficial tool may not use the
+    NHS identity, so every page (the dashboard's and the care record's) is drawn without it unless
+    the deploying organisation sets its own logo."""
+    # The input is the NHS.UK header macro's own escaped output; only an element is removed.
+    return Markup(_NHS_LOGO.sub("", str(html)))  # noqa: S704

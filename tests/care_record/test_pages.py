@@ -68,6 +68,8 @@ def test_login_page_lists_users_and_pages_need_a_login(scenario) -> None:
     assert "clinician-practice-legitimate" in page.text
     assert "/static/nhsuk-frontend.min.css" in page.text
     assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from another host
+    # An unofficial tool carries neither the NHS logo nor a crown-copyright line.
+    assert "nhsuk-header__logo" not in page.text and "©" not in page.text
     assert client.get("/privacy/alerts").status_code == 401
 
 

@@ -26,7 +26,7 @@ from caremodels.care_record.policy import ROLES, VIEW_AUDIT, VIEW_DEMOGRAPHICS, 
 from caremodels.care_record.registry import NHS_NUMBER_SYSTEM
 from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import AccessDenied, CareRecord
-from caremodels.web_assets import frontend_dist, offline_stylesheet
+from caremodels.web_assets import frontend_dist, offline_stylesheet, without_nhs_logo
 
 __all__ = ["error_page", "page_router"]
 
@@ -63,7 +63,9 @@ def _sentence(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
-_environment.filters.update(when=_when, basis=_basis, sentence=_sentence, instant=_instant)
+_environment.filters.update(
+    when=_when, basis=_basis, sentence=_sentence, instant=_instant, without_nhs_logo=without_nhs_logo
+)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -11,14 +11,13 @@ Boundaries: settings only; the templates (``templates/base.html``) draw them.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import yaml
-from markupsafe import Markup
 
 from caremodels.errors import DataError
+from caremodels.web_assets import without_nhs_logo
 
 __all__ = [
     "BRAND_ENVIRONMENT_PREFIX",
@@ -30,7 +29,6 @@ __all__ = [
 
 BRAND_ENVIRONMENT_PREFIX = "CAREMODELS_BRAND_"
 _LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
-_NHS_LOGO = re.compile(r'<svg class="nhsuk-header__logo".*?</svg>', re.S)
 
 
 @dataclass(frozen=True)
@@ -91,9 +89,3 @@ def branding_from_environment(base: Branding | None = None) -> Branding:
         for field in fields(Branding)
     }
     return (base or Branding()).with_overrides(**values)
-
-
-def without_nhs_logo(html: str) -> Markup:
-    """The NHS.UK header's markup without its built-in NHS logo (used when no logo is set)."""
-    # The input is the NHS.UK header macro's own escaped output; only an element is removed.
-    return Markup(_NHS_LOGO.sub("", str(html)))  # noqa: S704
