@@ -77,7 +77,9 @@ def test_site_page_survey_is_the_survey_commands(
 
 def test_a_site_without_a_survey_says_so(client: TestClient) -> None:
     text = _page(client, "/sites/connecting-care-wakefield")
-    assert '<p id="surveys-missing">No staff survey is recorded for this site' in text
+    assert (
+        '<p id="surveys-missing" class="caremodels-reason">No staff survey is recorded for this site' in text
+    )
 
 
 def test_overview_coverage_lenses_are_the_coverage_commands(
@@ -99,3 +101,12 @@ def test_overview_coverage_lenses_are_the_coverage_commands(
     vanguards = next(lens for lens in document["lenses"] if lens["name"] == "vanguards")
     assert vanguards["years"][0]["financial_year"] == "2014/15" and vanguards["years"][0]["share"] == 0
     assert 'id="coverage-lenses-chart"' in text
+
+
+def test_a_group_of_trusts_has_no_population_budget_and_says_why(client: TestClient) -> None:
+    # EMRAD (an acute care collaboration) has no registered list: the budget section says so in
+    # words, never with a reference-data error or a file path.
+    page = _page(client, "/sites/emrad")
+    reason = re.search(r'<p id="budget-missing" class="caremodels-reason">([^<]*)</p>', page)
+    assert reason is not None
+    assert "no registered population" in reason.group(1) and "/" not in reason.group(1)

@@ -140,7 +140,8 @@ def test_cli_report_and_dashboard_give_one_care_home_figure_with_one_pool(
     out = tmp_path / "report.html"
     assert main(["report", "--warehouse", str(economy_warehouse), "--site", SITE, "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    assert f"{matched.estimate.percent_change:+.1f}%" in html
+    # The report prints signed figures with a true minus sign (U+2212).
+    assert f"{matched.estimate.percent_change:+.1f}%".replace("-", "\u2212") in html
     assert "Care-home residents&#39; emergency admissions per resident-year" in html
     assert "comparison pool (same_care_model)" in html
     assert "cannot count" not in html

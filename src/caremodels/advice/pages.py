@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 
 from caremodels import __version__
 from caremodels.advice import workflow as wf
@@ -47,17 +46,7 @@ SPECIALTIES = {
     "502": "Gynaecology",
 }
 
-_environment = Environment(
-    loader=ChoiceLoader(
-        [
-            FileSystemLoader(str(Path(__file__).with_name("templates"))),
-            FileSystemLoader(str(Path(record_pages.__file__).with_name("templates"))),
-            PackageLoader("nhsuk_frontend_jinja"),
-        ]
-    ),
-    undefined=ChainableUndefined,
-    autoescape=True,
-)
+_environment = record_pages.page_environment(Path(__file__).with_name("templates"))
 
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -28,16 +28,9 @@ from caremodels.care_record.resources import CareRecordError
 from caremodels.care_record.service import AccessDenied, CareRecord
 from caremodels.web_assets import frontend_dist, offline_stylesheet, without_nhs_logo
 
-__all__ = ["error_page", "page_router"]
+__all__ = ["error_page", "page_environment", "page_router"]
 
 COOKIE = "care_record_token"
-_environment = Environment(
-    loader=ChoiceLoader(
-        [FileSystemLoader(str(Path(__file__).with_name("templates"))), PackageLoader("nhsuk_frontend_jinja")]
-    ),
-    undefined=ChainableUndefined,
-    autoescape=True,
-)
 
 
 def _when(value: Any) -> str:
@@ -63,9 +56,28 @@ def _sentence(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
-_environment.filters.update(
-    when=_when, basis=_basis, sentence=_sentence, instant=_instant, without_nhs_logo=without_nhs_logo
-)
+def page_environment(*template_folders: Path) -> Environment:
+    """The Jinja environment of the care record's pages and of the services drawn on them (advice
+    and guidance, imaging): their own ``template_folders`` first, then the care record's templates
+    (``base.html``), then the NHS.UK frontend's macros, with the filters ``base.html`` uses."""
+    environment = Environment(
+        loader=ChoiceLoader(
+            [
+                *(FileSystemLoader(str(folder)) for folder in template_folders),
+                FileSystemLoader(str(Path(__file__).with_name("templates"))),
+                PackageLoader("nhsuk_frontend_jinja"),
+            ]
+        ),
+        undefined=ChainableUndefined,
+        autoescape=True,
+    )
+    environment.filters.update(
+        when=_when, basis=_basis, sentence=_sentence, instant=_instant, without_nhs_logo=without_nhs_logo
+    )
+    return environment
+
+
+_environment = page_environment()
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -25,7 +25,7 @@ from caremodels.dashboard.charts import Series, line_chart
 from caremodels.errors import CaremodelsError
 from caremodels.periods import financial_year_label
 from caremodels.programme.coverage import LensCoverage, coverage_lenses, lens_coverage
-from caremodels.reference import programme_constants
+from caremodels.reference import find_site, programme_constants
 from caremodels.surveys import (
     SurveyResults,
     counts_from_csv,
@@ -92,6 +92,12 @@ def _envelope_years(path: Path) -> list[int]:
 def site_budget(site_id: str, inputs: ProgrammeInputs) -> BudgetSection:
     """The site's population budget (its care model's scope, registered population only), as
     ``caremodels budget population --site SITE --year YEAR --envelope FILE`` gives it."""
+    if find_site(site_id).population_basis == "provider":
+        return BudgetSection(
+            None,
+            "A population budget is for a registered list: this site is a group of hospital trusts "
+            "with no registered population of its own.",
+        )
     if inputs.budget_envelope is None:
         return BudgetSection(
             None,

@@ -13,28 +13,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 
 from caremodels import __version__
 from caremodels.care_record.identity import Authenticator
-from caremodels.care_record.pages import COOKIE, error_page
+from caremodels.care_record.pages import COOKIE, error_page, page_environment
 from caremodels.care_record.policy import ROLES, Principal
 from caremodels.care_record.resources import CareRecordError
 from caremodels.imaging.gateway import Gateway
 
 __all__ = ["viewer_router"]
 
-_environment = Environment(
-    loader=ChoiceLoader(
-        [
-            FileSystemLoader(str(Path(__file__).with_name("templates"))),
-            FileSystemLoader(str(Path(__file__).parents[1] / "care_record" / "templates")),
-            PackageLoader("nhsuk_frontend_jinja"),
-        ]
-    ),
-    undefined=ChainableUndefined,
-    autoescape=True,
-)
+_environment = page_environment(Path(__file__).with_name("templates"))
 
 
 def _value(item: dict[str, Any], tag: str) -> Any:
