@@ -104,6 +104,8 @@ def test_the_gp_and_the_specialist_work_a_request_through_the_pages(
             _login(page, base, "specialist")
             page.goto(f"{base}/advice")
             expect(page.locator("h2").first).to_contain_text("Worklist")
+            # An unofficial tool carries neither the NHS logo nor a crown-copyright line.
+            assert page.locator(".nhsuk-header__logo").count() == 0 and "©" not in page.content()
             shot("worklist")
             page.goto(request_url)
             page.fill("#message-ask", "Is there nail involvement? A photograph would help.")
